@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, by Debian 12 package name and only when missing, everything gilstat's build, tests
+# and benchmarks use. Safe to run again: it does nothing when all is installed.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  cmake ninja-build g++ pkg-config clang-format
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3
+  # BPF: programs, skeletons, loader, symbol resolution
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  # daemon
+  prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
+  # end-to-end tests and benchmarks: a real Prometheus (promtool), the bpftrace baseline
+  prometheus bpftrace
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

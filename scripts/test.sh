@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, and runs the whole suite twice — a normal
+# build (unit, BPF and end-to-end tests) and sanitizer builds (ASan+UBSan for everything,
+# TSan for the runtime tests). BPF and end-to-end tests need root and a kernel with BTF; they
+# print why when they skip.
+#
+#   scripts/test.sh            everything
+#   GILSTAT_QUICK=1 scripts/test.sh   the normal build only (for development)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+scripts/deps.sh
+
+failures=()
+run_build() {  # name, ctest args, cmake args…
+  local name=$1 ctest_args=$2
+  shift 2
+  local dir="build/$name"
+  echo "=== [$name] configure + build"
+  cmake -S . -B "$dir" -G Ninja -DGILSTAT_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j "$jobs"
+  echo "=== [$name] test"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j "$jobs" $ctest_args)
+}
+
+mkdir -p build
+start=$(date +%s)
+run_build release "" -DCMAKE_BUILD_TYPE=RelWithDebInfo || failures+=(release)
+if [[ -z "${GILSTAT_QUICK:-}" ]]; then
+  run_build asan "-LE nosan" -DCMAKE_BUILD_TYPE=Debug -DGILSTAT_SANITIZE=address \
+    -DGILSTAT_BUILD_BENCH=OFF || failures+=(asan)
+  run_build tsan "-L runtime" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGILSTAT_SANITIZE=thread \
+    -DGILSTAT_RUNTIME_ONLY=ON || failures+=(tsan)
+fi
+echo "=== test command finished in $(($(date +%s) - start)) s"
+if ((${#failures[@]})); then
+  echo "FAILED builds: ${failures[*]}"
+  exit 1
+fi
+echo "all builds passed"
