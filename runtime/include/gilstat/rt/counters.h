@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "gilstat/log2_slot.h"
+#include "gilstat/histogram.h"
 
 namespace gilstat::rt {
 
-inline constexpr int kHistSlots = GILSTAT_HIST_SLOTS;
+using gilstat::kHistSlots;
 
 class Counter {
  public:
@@ -34,11 +34,7 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
-struct HistogramSnapshot {
-  std::array<uint64_t, kHistSlots> slots{};  // slot i: values in (2^(i-1), 2^i] ns; slot 0: <= 1
-  uint64_t sum_ns = 0;
-  uint64_t count = 0;
-};
+using HistogramSnapshot = gilstat::HistogramData;
 
 // log2 histogram of durations in nanoseconds, with sum and count kept beside it.
 class Log2Histogram {

@@ -1,0 +1,46 @@
+// Plain structs of what the semaphore probes measured, read from the BPF maps. Collectors, the
+// `gilstat locks` command and tests use these through LockStatsSource, so they can be tested
+// with fakes that need no BPF.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "gilstat/histogram.h"
+#include "gilstat/result.h"
+
+namespace gilstat::probes {
+
+// One semaphore (by its address in the target's memory) in one process.
+struct SemLockStats {
+  pid_t pid = 0;
+  uint64_t addr = 0;          // address of the sem_t in the target process
+  uint64_t acquisitions = 0;  // successful sem_wait/sem_timedwait/sem_clockwait/sem_trywait
+  uint64_t failed_tries = 0;  // sem_trywait that returned EAGAIN
+  uint64_t timeouts = 0;      // timed waits that returned ETIMEDOUT
+  uint64_t contended = 0;     // acquisitions that blocked in the kernel (futex wait)
+  uint64_t wait_ns = 0;       // total time inside the wait calls (entry to return)
+  uint64_t max_wait_ns = 0;
+  uint64_t blocked_ns = 0;    // of which blocked in futex wait
+  uint64_t handoffs = 0;      // a post by one thread woke a waiter of another thread
+  uint64_t posts = 0;         // sem_post calls seen (exact mode), or futex wakes (default mode)
+  HistogramData wait_hist;             // per acquisition wait time
+  HistogramData handoff_latency_hist;  // from the waking post/futex wake to the waiter running
+};
+
+// Health counters of the probes themselves.
+struct ProbeHealth {
+  uint64_t map_full_drops = 0;  // events whose map entry could not be created (map full)
+  uint64_t lost_events = 0;     // ring-buffer records that did not fit
+};
+
+class LockStatsSource {
+ public:
+  virtual ~LockStatsSource() = default;
+  virtual Result<std::vector<SemLockStats>> ReadLocks() = 0;
+  virtual ProbeHealth ReadHealth() = 0;
+};
+
+}  // namespace gilstat::probes
