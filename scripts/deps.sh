@@ -11,7 +11,7 @@ PACKAGES=(
   # BPF: programs, skeletons, loader, symbol resolution
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # daemon
-  prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
+  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
   # end-to-end tests and benchmarks: a real Prometheus (promtool), the bpftrace baseline
   prometheus bpftrace
 )

@@ -29,6 +29,11 @@ class Counter {
   // Any number of concurrent writers.
   void Add(uint64_t d) { v_.fetch_add(d, std::memory_order_relaxed); }
   uint64_t Load() const { return v_.load(std::memory_order_relaxed); }
+  // For monotonic maxima: replaces `expected` with `desired` if unchanged; on failure
+  // `expected` receives the current value.
+  bool CompareExchange(uint64_t& expected, uint64_t desired) {
+    return v_.compare_exchange_weak(expected, desired, std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<uint64_t> v_{0};
@@ -72,20 +77,20 @@ struct NativeAddress {
 // Counters of one lock series. Locks that share a name share one LockStats (the runtime keeps it
 // for the life of the runtime, so counters never go backwards when a lock object is destroyed).
 struct LockStats {
-  Counter acquisitions;      // successful acquisitions (blocking, timed and non-blocking)
-  Counter contended;         // acquisitions that found the lock held and had to wait
-  Counter failed_tries;      // non-blocking attempts that found the lock held
-  Counter timeouts;          // timed attempts that gave up
-  Counter wait_ns;           // total time spent waiting in acquisitions
-  Counter max_wait_ns;       // longest single wait (monotonic maximum)
-  Log2Histogram wait_hist;   // wait time per acquisition (uncontended ones included)
-  Log2Histogram hold_hist;   // time from acquisition to release
-  Counter releases;          // all releases
-  Counter handoffs;          // acquisitions by another thread than the last releaser
+  Counter acquisitions;     // successful acquisitions (blocking, timed and non-blocking)
+  Counter contended;        // acquisitions that found the lock held and had to wait
+  Counter failed_tries;     // non-blocking attempts that found the lock held
+  Counter timeouts;         // timed attempts that gave up
+  Counter wait_ns;          // total time spent waiting in acquisitions
+  Counter max_wait_ns;      // longest single wait (monotonic maximum)
+  Log2Histogram wait_hist;  // wait time per acquisition (uncontended ones included)
+  Log2Histogram hold_hist;  // time from acquisition to release
+  Counter releases;         // all releases
+  Counter handoffs;         // acquisitions by another thread than the last releaser
   // GIL only:
-  Counter forced_releases;     // check-interval expiries / honoured drop requests
-  Counter voluntary_releases;  // releases around blocking calls (AllowThreads)
-  Counter exit_releases;       // releases by a thread that detaches
+  Counter forced_releases;             // check-interval expiries / honoured drop requests
+  Counter voluntary_releases;          // releases around blocking calls (AllowThreads)
+  Counter exit_releases;               // releases by a thread that detaches
   Counter same_thread_reacquisitions;  // re-acquired by the thread that was forced to release
 
   void RecordMaxWait(uint64_t ns);

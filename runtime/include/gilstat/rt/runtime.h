@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -98,17 +99,23 @@ struct Snapshot {
   Policy policy = Policy::kClassic;
   int check_interval = 0;
   int64_t switch_interval_ns = 0;
-  uint64_t ticks = 0;                // all ticking instructions executed
+  uint64_t ticks = 0;  // all ticking instructions executed (attached + exited threads)
   uint64_t pending_calls_run = 0;
   uint64_t async_exc_delivered = 0;
-  uint64_t drop_requests = 0;        // switching/fair: drop requests set by waiters
-  uint64_t switch_number = 0;        // times the GIL holder changed
+  uint64_t drop_requests = 0;  // switching/fair: drop requests set by waiters
+  uint64_t switch_number = 0;  // times the GIL holder changed
   uint32_t threads_attached = 0;
   LockSnapshot gil;
-  std::vector<LockSnapshot> locks;   // named runtime locks, sorted by name
+  std::vector<LockSnapshot> locks;      // named runtime locks, sorted by name
   std::vector<ThreadSnapshot> threads;  // attached threads, by id
-  ThreadSnapshot exited_threads;     // sums over threads that have detached (id 0)
+  ThreadSnapshot exited_threads;        // sums over threads that have detached (id 0)
 };
+
+// Bits of Runtime's eval breaker (switching and fair policies): the holder's Tick takes its
+// slow path while any bit is set.
+inline constexpr uint32_t kEvalDropRequest = 1u << 0;   // a waiter asks the holder to yield
+inline constexpr uint32_t kEvalPendingCalls = 1u << 1;  // pending calls are queued
+inline constexpr uint32_t kEvalAsyncExc = 1u << 2;      // some thread may have an async exception
 
 class Runtime {
  public:
@@ -120,7 +127,8 @@ class Runtime {
   Policy policy() const { return options_.policy; }
 
   // Makes a thread state for the calling OS thread and takes the GIL. The first thread attached
-  // is the main thread (it runs pending calls). A thread attaches at most once at a time.
+  // is the main thread (it runs pending calls). A thread attaches at most once at a time
+  // (kFailedPrecondition otherwise).
   Result<ThreadState*> AttachThread(std::string name);
   // Releases the GIL (reason: exit) and destroys the state; folds its counters into the
   // exited-threads totals. Must be called by the thread itself, holding the GIL.
@@ -130,8 +138,10 @@ class Runtime {
 
   // The eval-loop hook, called by the holder once per ticking instruction. When
   // `next_enters_protected` is set no check happens here (the next instruction enters a
-  // protected region). Returns the code of an asynchronous exception delivered at this
-  // boundary, 0 when none.
+  // protected region; the check happens at the next ticking instruction). Returns the code of
+  // an asynchronous exception delivered at this boundary, 0 when none. The fast path is inline:
+  // one relaxed counter update and one relaxed load (classic: the ticker; others: the eval
+  // breaker).
   int Tick(ThreadState& ts, bool next_enters_protected = false);
 
   // Release and re-acquire around a blocking call; prefer the AllowThreads scope.
@@ -150,7 +160,8 @@ class Runtime {
   // Asks thread `thread_id` to raise exception `code` (!= 0) at its next check.
   Status SetAsyncExc(uint32_t thread_id, int code);
 
-  // The stats of the lock series `name` (created on first use, kept for the runtime's life).
+  // The stats of the lock series `name` (created on first use, kept for the runtime's life; the
+  // kind of the first use sticks). The GIL's series is not in this registry.
   LockStats& LockStatsFor(const std::string& name, LockKind kind);
   // Live objects register their native addresses so the snapshot can list them.
   void RegisterNative(const std::string& series, const NativeAddress& addr);
@@ -160,15 +171,38 @@ class Runtime {
   // call; cheap (no GIL, no hot-path lock).
   Snapshot TakeSnapshot() const;
 
+  // Internal (used by the GIL policies): the eval breaker and the drop-request counter.
+  std::atomic<uint32_t>& eval_breaker() { return eval_breaker_; }
+  Counter& drop_requests() { return drop_requests_; }
+
  private:
   explicit Runtime(const RuntimeOptions& options);
   int SlowTick(ThreadState& ts, bool next_enters_protected);
+  bool RunPendingCalls(ThreadState& ts);  // true when calls remain queued
 
   RuntimeOptions options_;
+  const bool classic_;
+  // classic: ticks left until the next check; written by the GIL holder (and set to 0 by
+  // AddPendingCall from any thread).
+  std::atomic<int> ticker_{0};
+  std::atomic<uint32_t> eval_breaker_{0};  // switching, fair: kEval* bits
+  Counter drop_requests_;
   std::unique_ptr<Gil> gil_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+inline int Runtime::Tick(ThreadState& ts, bool next_enters_protected) {
+  ts.stats_.ticks.AddExclusive(1);
+  if (classic_) {
+    const int left = ticker_.load(std::memory_order_relaxed) - 1;
+    ticker_.store(left, std::memory_order_relaxed);
+    if (__builtin_expect(left > 0, 1)) return 0;
+  } else if (__builtin_expect(eval_breaker_.load(std::memory_order_relaxed) == 0, 1)) {
+    return 0;
+  }
+  return SlowTick(ts, next_enters_protected);
+}
 
 // Releases the GIL for the scope (reason: voluntary) and re-acquires it at the end; errno as
 // left by the blocking call is preserved across the re-acquisition.
