@@ -23,10 +23,10 @@ struct SemLockStats {
   uint64_t contended = 0;     // acquisitions that blocked in the kernel (futex wait)
   uint64_t wait_ns = 0;       // total time inside the wait calls (entry to return)
   uint64_t max_wait_ns = 0;
-  uint64_t blocked_ns = 0;    // of which blocked in futex wait
-  uint64_t handoffs = 0;      // a post by one thread woke a waiter of another thread
-  uint64_t posts = 0;         // sem_post calls seen (exact mode), or futex wakes (default mode)
-  HistogramData wait_hist;             // per acquisition wait time
+  uint64_t blocked_ns = 0;  // of which blocked in futex wait
+  uint64_t handoffs = 0;    // a post by one thread woke a waiter of another thread
+  uint64_t posts = 0;       // sem_post calls seen (exact mode), or futex wakes (default mode)
+  HistogramData wait_hist;  // per acquisition wait time
   HistogramData handoff_latency_hist;  // from the waking post/futex wake to the waiter running
 };
 
@@ -34,6 +34,12 @@ struct SemLockStats {
 struct ProbeHealth {
   uint64_t map_full_drops = 0;  // events whose map entry could not be created (map full)
   uint64_t lost_events = 0;     // ring-buffer records that did not fit
+  // Semaphore probes (map_full_drops is their sum): entries that did not fit, per map.
+  uint64_t locks_full = 0;      // a (process, semaphore) entry could not be created
+  uint64_t threads_full = 0;    // a thread's in-call state could not be stored
+  uint64_t wakes_full = 0;      // a futex wake record could not be stored
+  uint64_t orphan_returns = 0;  // a wait returned whose entry was not seen (attached mid-call)
+  uint64_t read_errors = 0;     // the health counters could not be read
 };
 
 class LockStatsSource {

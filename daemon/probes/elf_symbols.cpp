@@ -1,0 +1,205 @@
+#include "elf_symbols.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+
+namespace gilstat::probes {
+namespace {
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+struct ElfCloser {
+  void operator()(Elf* e) const { elf_end(e); }
+};
+
+Error ElfError(const std::string& path, const char* what) {
+  const char* detail = elf_errmsg(elf_errno());  // null when libelf saw no error
+  return MakeError(ErrorCode::kInvalidArgument,
+                   path + ": " + what + (detail ? std::string(": ") + detail : std::string()));
+}
+
+struct Segment {
+  uint64_t vaddr, filesz, offset;
+};
+
+}  // namespace
+
+Result<ElfFile> ElfFile::Open(const std::string& path) {
+  if (elf_version(EV_CURRENT) == EV_NONE) {
+    return MakeError(ErrorCode::kInternal, "libelf initialisation failed");
+  }
+  FdCloser fd{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) {
+    int err = errno;
+    return MakeError(err == ENOENT   ? ErrorCode::kNotFound
+                     : err == EACCES ? ErrorCode::kPermissionDenied
+                                     : ErrorCode::kUnavailable,
+                     path + ": " + std::strerror(err));
+  }
+  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd.fd, ELF_C_READ, nullptr));
+  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return ElfError(path, "not an ELF file");
+
+  std::vector<Segment> loads;
+  size_t nphdr = 0;
+  if (elf_getphdrnum(elf.get(), &nphdr) != 0) return ElfError(path, "no program headers");
+  for (size_t i = 0; i < nphdr; ++i) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) && ph.p_type == PT_LOAD &&
+        (ph.p_flags & PF_X)) {
+      loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
+    }
+  }
+
+  // Version definitions: index -> name (from .gnu.version_d); versym array for .dynsym.
+  std::map<unsigned, std::string> verdefs;
+  Elf_Data* versym = nullptr;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    if (sh.sh_type == SHT_GNU_versym) {
+      versym = elf_getdata(scn, nullptr);
+    } else if (sh.sh_type == SHT_GNU_verdef) {
+      Elf_Data* d = elf_getdata(scn, nullptr);
+      if (!d) continue;
+      size_t off = 0;
+      for (unsigned n = 0; n < sh.sh_info; ++n) {
+        GElf_Verdef vd;
+        if (!gelf_getverdef(d, static_cast<int>(off), &vd)) break;
+        GElf_Verdaux aux;
+        if (vd.vd_cnt > 0 && gelf_getverdaux(d, static_cast<int>(off + vd.vd_aux), &aux)) {
+          const char* vname = elf_strptr(elf.get(), sh.sh_link, aux.vda_name);
+          if (vname) verdefs[vd.vd_ndx] = vname;
+        }
+        if (vd.vd_next == 0) break;
+        off += vd.vd_next;
+      }
+    }
+  }
+
+  ElfFile file;
+  file.path_ = path;
+  scn = nullptr;
+  while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
+    const bool dynamic = sh.sh_type == SHT_DYNSYM;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || sh.sh_entsize == 0) continue;
+    const size_t count = sh.sh_size / sh.sh_entsize;
+    for (size_t i = 0; i < count; ++i) {
+      GElf_Sym sym;
+      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+      if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) {
+        continue;
+      }
+      if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+      const char* name = elf_strptr(elf.get(), sh.sh_link, sym.st_name);
+      if (!name || !*name) continue;
+      ElfSymbol s;
+      s.name = name;
+      s.dynamic = dynamic;
+      s.value = sym.st_value;
+      s.size = sym.st_size;
+      // .symtab names of versioned symbols may carry the version already ("f@@V", "f@V").
+      if (auto at = s.name.find('@'); at != std::string::npos) {
+        const bool dflt = s.name.compare(at, 2, "@@") == 0;
+        s.version = s.name.substr(at + (dflt ? 2 : 1));
+        s.default_version = dflt;
+        s.name.resize(at);
+      } else if (dynamic && versym) {
+        GElf_Versym vs;
+        if (gelf_getversym(versym, static_cast<int>(i), &vs)) {
+          const unsigned idx = vs & 0x7fff;
+          if (idx > 1) {  // 0: local, 1: global unversioned
+            auto it = verdefs.find(idx);
+            if (it != verdefs.end()) s.version = it->second;
+            s.default_version = (vs & 0x8000) == 0;
+          }
+        }
+      }
+      bool mapped = false;
+      for (const Segment& seg : loads) {
+        if (s.value >= seg.vaddr && s.value < seg.vaddr + seg.filesz) {
+          s.file_offset = s.value - seg.vaddr + seg.offset;
+          mapped = true;
+          break;
+        }
+      }
+      if (!mapped) continue;
+      file.symbols_.push_back(std::move(s));
+    }
+  }
+  return file;
+}
+
+Result<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
+  std::string_view base = name;
+  std::string_view want_version;
+  int want_default = -1;  // -1: any
+  if (auto at = name.find('@'); at != std::string_view::npos) {
+    base = name.substr(0, at);
+    want_default = name.substr(at).starts_with("@@") ? 1 : 0;
+    want_version = name.substr(at + (want_default ? 2 : 1));
+  }
+  const ElfSymbol* best = nullptr;
+  int best_rank = -1;
+  std::vector<const ElfSymbol*> candidates;
+  for (const ElfSymbol& s : symbols_) {
+    if (s.name != base) continue;
+    if (want_default >= 0) {
+      if (s.version != want_version || s.default_version != (want_default == 1)) continue;
+      return s;
+    }
+    candidates.push_back(&s);
+    // Rank: default version > unversioned .symtab/.dynsym > non-default version.
+    int rank = !s.version.empty() && s.default_version ? 3 : s.version.empty() ? 2 : 1;
+    if (rank > best_rank) {
+      best = &s;
+      best_rank = rank;
+    }
+  }
+  if (!best) {
+    return MakeError(ErrorCode::kNotFound, path_ + ": no function " + std::string(name));
+  }
+  if (best_rank == 1) {
+    // Only non-default versions: unambiguous only if they all are the same code.
+    for (const ElfSymbol* c : candidates) {
+      if (c->value != best->value) {
+        std::string names;
+        for (const ElfSymbol* d : candidates) names += " " + d->name + "@" + d->version;
+        return MakeError(ErrorCode::kNotFound, path_ + ": " + std::string(name) +
+                                                   " is ambiguous (no default version):" + names);
+      }
+    }
+  }
+  return *best;
+}
+
+Result<std::vector<uint8_t>> ElfFile::ReadBytes(uint64_t file_offset, uint64_t size) const {
+  FdCloser fd{open(path_.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) {
+    return MakeError(ErrorCode::kUnavailable, path_ + ": " + std::strerror(errno));
+  }
+  std::vector<uint8_t> out(size);
+  ssize_t n = pread(fd.fd, out.data(), size, static_cast<off_t>(file_offset));
+  if (n < 0 || static_cast<uint64_t>(n) != size) {
+    return MakeError(ErrorCode::kUnavailable, path_ + ": short read of function bytes");
+  }
+  return out;
+}
+
+}  // namespace gilstat::probes

@@ -1,0 +1,47 @@
+// RAII wrappers for libbpf handles and the routing of libbpf's own messages.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gilstat/result.h"
+
+namespace gilstat::probes {
+
+struct BpfLinkDeleter {
+  void operator()(bpf_link* link) const { bpf_link__destroy(link); }
+};
+// A BPF link (uprobe, fentry …): destroying it detaches the program. Perf-event based uprobe
+// links also vanish when the process holding the fd dies.
+using BpfLinkPtr = std::unique_ptr<bpf_link, BpfLinkDeleter>;
+
+enum class LibbpfLevel { kWarn, kInfo, kDebug };
+using LibbpfLogFn = std::function<void(LibbpfLevel, std::string_view)>;
+
+// Routes libbpf's printing (process-wide) to `fn`; an empty function restores the default
+// (warnings to stderr, nothing else). Messages are also collected by any live LibbpfLogCapture.
+void SetLibbpfLogger(LibbpfLogFn fn);
+
+// While alive, collects every libbpf message (all levels) printed by any thread, e.g. the
+// verifier log of a failed load.
+class LibbpfLogCapture {
+ public:
+  LibbpfLogCapture();
+  ~LibbpfLogCapture();
+  LibbpfLogCapture(const LibbpfLogCapture&) = delete;
+  LibbpfLogCapture& operator=(const LibbpfLogCapture&) = delete;
+  std::string text() const;
+
+ private:
+  std::string* buffer_;
+};
+
+// A readable summary of a failed load from captured libbpf output: the program that failed and
+// the last lines of its verifier log.
+std::string SummarizeLoadFailure(std::string_view libbpf_output, int err);
+
+}  // namespace gilstat::probes

@@ -1,0 +1,43 @@
+// /proc/PID/maps: what a process maps, and which libc it actually uses (so probes attach to that
+// file, through /proc/PID/root so processes in containers work).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gilstat/result.h"
+
+namespace gilstat::probes {
+
+struct MapsEntry {
+  uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp"
+  std::string dev;    // "fd:01"
+  uint64_t inode = 0;
+  std::string path;  // as the process sees it; may be empty, "[heap]", "… (deleted)"
+};
+
+// Parses the text of a maps file. Malformed lines are an error naming the line.
+Result<std::vector<MapsEntry>> ParseMaps(std::string_view text);
+
+// Reads /proc/PID/maps below `proc_root` (tests pass a fake tree).
+Result<std::vector<MapsEntry>> ReadProcMaps(pid_t pid, const std::string& proc_root = "/proc");
+
+// True for a C library file name: libc.so.6, libc-2.31.so, libc.so, ld-musl-*.so.1.
+bool IsLibcPath(std::string_view path);
+
+struct LibcLocation {
+  std::string path;       // in the process's mount namespace, e.g. /lib/x86_64-linux-gnu/libc.so.6
+  std::string host_path;  // the same file reachable from here: PROC_ROOT/PID/root/<path>
+  uint64_t inode = 0;
+};
+
+// The libc mapped (executable) by `pid`. Errors: kNotFound for no such process, or no libc
+// mapped (e.g. a statically linked program); kPermissionDenied when its maps cannot be read.
+Result<LibcLocation> FindLibc(pid_t pid, const std::string& proc_root = "/proc");
+
+}  // namespace gilstat::probes

@@ -1,0 +1,526 @@
+#include "semlock_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "elf_symbols.h"
+#include "libbpf_util.h"
+#include "proc_maps.h"
+#include "semlock.skel.h"
+
+namespace gilstat::probes {
+
+const char* SiteMethodName(SiteMethod method) {
+  switch (method) {
+    case SiteMethod::kEntryReturn:
+      return "entry+return";
+    case SiteMethod::kEntry:
+      return "entry";
+    case SiteMethod::kBranch:
+      return "branch";
+    case SiteMethod::kFutexWakes:
+      return "futex-wakes";
+    case SiteMethod::kAbsent:
+      return "absent";
+  }
+  return "unknown";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregation (pure; unit-tested with fakes).
+
+namespace {
+
+void AddHist(HistogramData& h, const __u64* slots, __u64 sum, __u64 count) {
+  for (int i = 0; i < kHistSlots; ++i) h.slots[i] += slots[i];
+  h.sum_ns += sum;
+  h.count += count;
+}
+
+}  // namespace
+
+SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus) {
+  SemLockStats out;
+  out.pid = static_cast<pid_t>(key.tgid);
+  out.addr = key.addr;
+  for (const semlock_stats& c : cpus) {
+    out.acquisitions += c.acquisitions;
+    out.failed_tries += c.failed_tries;
+    out.timeouts += c.timeouts;
+    out.contended += c.contended;
+    out.wait_ns += c.wait_ns;
+    out.max_wait_ns = std::max<uint64_t>(out.max_wait_ns, c.max_wait_ns);
+    out.blocked_ns += c.blocked_ns;
+    out.handoffs += c.handoffs;
+    out.posts += c.posts;
+    AddHist(out.wait_hist, c.wait_hist, c.wait_hist_sum, c.wait_hist_count);
+    AddHist(out.handoff_latency_hist, c.handoff_hist, c.handoff_hist_sum, c.handoff_hist_count);
+  }
+  return out;
+}
+
+Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps) {
+  std::vector<SemLockStats> out;
+  Status st = maps.ForEachLock([&](const semlock_key& key, std::span<const semlock_stats> cpus) {
+    out.push_back(AggregateSemlockStats(key, cpus));
+  });
+  if (!st.ok()) return st.error();
+  std::sort(out.begin(), out.end(), [](const SemLockStats& a, const SemLockStats& b) {
+    return a.pid != b.pid ? a.pid < b.pid : a.addr < b.addr;
+  });
+  return out;
+}
+
+ProbeHealth ReadSemlockHealth(SemlockMaps& maps) {
+  ProbeHealth h;
+  auto c = maps.ReadCounters();
+  if (!c.ok() || c->size() < SEMLOCK_NR_COUNTERS) {
+    h.read_errors = 1;
+    return h;
+  }
+  const std::vector<uint64_t>& v = *c;
+  h.locks_full = v[SEMLOCK_CNT_LOCKS_FULL];
+  h.threads_full = v[SEMLOCK_CNT_THREADS_FULL];
+  h.wakes_full = v[SEMLOCK_CNT_WAKES_FULL];
+  h.orphan_returns = v[SEMLOCK_CNT_ORPHAN_RETURNS];
+  h.map_full_drops = h.locks_full + h.threads_full + h.wakes_full;
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real maps.
+
+namespace {
+
+class BpfSemlockMaps : public SemlockMaps {
+ public:
+  BpfSemlockMaps(int locks_fd, int counters_fd)
+      : locks_fd_(locks_fd), counters_fd_(counters_fd), ncpus_(libbpf_num_possible_cpus()) {}
+
+  Status ForEachLock(
+      const std::function<void(const semlock_key&, std::span<const semlock_stats>)>& fn) override {
+    if (ncpus_ <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
+    std::vector<semlock_stats> values(static_cast<size_t>(ncpus_));
+    semlock_key key{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(locks_fd_, prev, &next) == 0) {
+      if (bpf_map_lookup_elem(locks_fd_, &next, values.data()) == 0) {
+        fn(next, values);
+      }  // else: deleted meanwhile (a detach)
+      key = next;
+      prev = &key;
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<uint64_t>> ReadCounters() override {
+    if (ncpus_ <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
+    std::vector<uint64_t> out(SEMLOCK_NR_COUNTERS);
+    std::vector<uint64_t> cpus(static_cast<size_t>(ncpus_));
+    for (uint32_t i = 0; i < SEMLOCK_NR_COUNTERS; ++i) {
+      if (bpf_map_lookup_elem(counters_fd_, &i, cpus.data()) != 0) {
+        return MakeError(ErrorCode::kInternal,
+                         std::string("reading probe counters: ") + std::strerror(errno));
+      }
+      for (uint64_t v : cpus) out[i] += v;
+    }
+    return out;
+  }
+
+ private:
+  int locks_fd_;
+  int counters_fd_;
+  int ncpus_;
+};
+
+struct SkelDeleter {
+  void operator()(semlock* s) const { semlock__destroy(s); }
+};
+
+// Instructions the x86 uprobe code emulates instead of single-stepping (cheap to probe):
+// push, nop, call, jmp, jcc.
+bool IsEmulated(const std::vector<uint8_t>& code) {
+  if (code.empty()) return false;
+  uint8_t b = code[0];
+  size_t i = 0;
+  if ((b & 0xf0) == 0x40 && code.size() > 1) b = code[i = 1];  // REX prefix (push %r12 …)
+  if (b >= 0x50 && b <= 0x57) return true;
+  if (i == 0 && (b == 0x90 || b == 0xe8 || b == 0xe9 || b == 0xeb || (b >= 0x70 && b <= 0x7f))) {
+    return true;
+  }
+  if (i == 0 && b == 0x0f && code.size() > 1) {
+    uint8_t b2 = code[1];
+    return b2 == 0x1f || (b2 >= 0x80 && b2 <= 0x8f);
+  }
+  return false;
+}
+
+// A function layout: bytes (-1 = any) and the offsets of the branch sites in it.
+struct Layout {
+  std::vector<int> bytes;
+  std::vector<uint64_t> sites;
+};
+
+// glibc 2.34+ x86-64 sem_trywait: mov (%rdi),%rax; test %eax,%eax; je FAIL(+5);
+// lea -1(%rax),%rdx; lock cmpxchg %rdx,(%rdi); jne RETRY(+0x10).
+const Layout kTrywaitLayout = {{0x48, 0x8b, 0x07, 0x85, 0xc0, 0x74, -1, 0x48, 0x8d, 0x50, 0xff,
+                                0xf0, 0x48, 0x0f, 0xb1, 0x17, 0x75, -1},
+                               {0x05, 0x10}};
+// glibc 2.34+ x86-64 sem_post: mov 8(%rdi),%esi; mov (%rdi),%rax; cmp $0x7fffffff,%eax;
+// je OVERFLOW; lea 1(%rax),%rdx; lock cmpxchg %rdx,(%rdi); jne RETRY(+0x16).
+const Layout kPostLayout = {{0x8b, 0x77, 0x08, 0x48, 0x8b, 0x07, 0x3d, 0xff, 0xff, 0xff, 0x7f, 0x74,
+                             -1,   0x48, 0x8d, 0x50, 0x01, 0xf0, 0x48, 0x0f, 0xb1, 0x17, 0x75, -1},
+                            {0x16}};
+
+// Offsets (from the function start) of the layout's sites if the code matches it, allowing an
+// endbr64 in front.
+std::optional<std::vector<uint64_t>> MatchLayout(const std::vector<uint8_t>& code,
+                                                 const Layout& layout) {
+  for (size_t skip : {size_t{0}, size_t{4}}) {
+    if (skip == 4 && !(code.size() >= 4 && code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e &&
+                       code[3] == 0xfa)) {
+      continue;
+    }
+    if (code.size() < skip + layout.bytes.size()) continue;
+    bool ok = true;
+    for (size_t i = 0; i < layout.bytes.size() && ok; ++i) {
+      ok = layout.bytes[i] < 0 || code[skip + i] == layout.bytes[i];
+    }
+    if (!ok) continue;
+    std::vector<uint64_t> sites;
+    for (uint64_t s : layout.sites) sites.push_back(s + skip);
+    return sites;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool IsEmulatedInstruction(std::span<const uint8_t> code) {
+  return IsEmulated(std::vector<uint8_t>(code.begin(), code.end()));
+}
+std::optional<std::vector<uint64_t>> FindTrywaitBranches(std::span<const uint8_t> code) {
+  return MatchLayout(std::vector<uint8_t>(code.begin(), code.end()), kTrywaitLayout);
+}
+std::optional<std::vector<uint64_t>> FindPostBranch(std::span<const uint8_t> code) {
+  return MatchLayout(std::vector<uint8_t>(code.begin(), code.end()), kPostLayout);
+}
+
+namespace {
+
+std::string SymbolName(const ElfSymbol& s) {
+  if (s.version.empty()) return s.name;
+  return s.name + (s.default_version ? "@@" : "@") + s.version;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// SemlockProbe.
+
+struct SemlockProbe::Impl {
+  std::unique_ptr<semlock, SkelDeleter> skel;
+  std::vector<BpfLinkPtr> kernel_links;
+  struct Process {
+    std::vector<BpfLinkPtr> links;
+    AttachResult result;
+  };
+  std::map<pid_t, Process> procs;
+  std::unique_ptr<BpfSemlockMaps> maps;
+};
+
+SemlockProbe::SemlockProbe(const SemlockOptions& options)
+    : options_(options), impl_(std::make_unique<Impl>()) {}
+
+SemlockProbe::~SemlockProbe() {
+  // Links first (uprobes go away), then the object.
+  if (impl_) {
+    impl_->procs.clear();
+    impl_->kernel_links.clear();
+  }
+}
+
+Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& options) {
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "kernel BTF (/sys/kernel/btf/vmlinux) is missing: the semaphore probes need "
+                     "a kernel built with CONFIG_DEBUG_INFO_BTF");
+  }
+  if (options.max_locks == 0 || options.max_threads == 0 || options.max_wakes == 0 ||
+      options.max_processes == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "semlock map sizes must be positive");
+  }
+  std::unique_ptr<SemlockProbe> probe(new SemlockProbe(options));
+  Impl& impl = *probe->impl_;
+  LibbpfLogCapture capture;
+  impl.skel.reset(semlock__open());
+  if (!impl.skel) {
+    int err = errno;
+    return MakeError(ErrorCode::kInternal,
+                     std::string("opening the semlock BPF object failed: ") + std::strerror(err));
+  }
+  semlock* s = impl.skel.get();
+  bpf_map__set_max_entries(s->maps.locks, options.max_locks);
+  bpf_map__set_max_entries(s->maps.threads, options.max_threads);
+  bpf_map__set_max_entries(s->maps.wakes, options.max_wakes);
+  bpf_map__set_max_entries(s->maps.procs, options.max_processes);
+  if (int err = semlock__load(s); err != 0) {
+    if (err == -EPERM || err == -EACCES) {
+      return MakeError(ErrorCode::kPermissionDenied,
+                       "loading the semlock BPF programs was refused (" +
+                           std::string(std::strerror(-err)) +
+                           "): run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; " +
+                           SummarizeLoadFailure(capture.text(), err));
+    }
+    return MakeError(ErrorCode::kInternal, "loading the semlock BPF programs failed: " +
+                                               SummarizeLoadFailure(capture.text(), err));
+  }
+  impl.maps =
+      std::make_unique<BpfSemlockMaps>(bpf_map__fd(s->maps.locks), bpf_map__fd(s->maps.counters));
+  return probe;
+}
+
+namespace {
+
+Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
+                                uint64_t offset, bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+  opts.retprobe = retprobe;
+  BpfLinkPtr link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
+  if (!link) {
+    int err = errno;
+    ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
+                     : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
+                                                     : ErrorCode::kUnavailable;
+    return MakeError(
+        code, std::string(retprobe ? "uretprobe " : "uprobe ") + bpf_program__name(prog) + " on " +
+                  path + "+0x" +
+                  [&] {
+                    char b[32];
+                    snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(offset));
+                    return std::string(b);
+                  }() +
+                  " for pid " + std::to_string(pid) + ": " + std::strerror(err));
+  }
+  return link;
+}
+
+}  // namespace
+
+namespace {
+
+// The futex syscall programs run for every syscall on the host (one compare for non-futex
+// calls), so they are attached only while some process is attached.
+Status AttachKernelSide(semlock* s, std::vector<BpfLinkPtr>& links) {
+  if (!links.empty()) return Status::Ok();
+  for (bpf_program* prog : {s->progs.futex_enter, s->progs.futex_exit}) {
+    BpfLinkPtr link(bpf_program__attach(prog));
+    if (!link) {
+      int err = errno;
+      links.clear();
+      return MakeError(err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
+                       std::string("attaching ") + bpf_program__name(prog) +
+                           " (raw syscall tracepoint) failed: " + std::strerror(err));
+    }
+    links.push_back(std::move(link));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
+  if (pid <= 0) return MakeError(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));
+  std::lock_guard lock(mu_);
+  Impl& impl = *impl_;
+  if (auto it = impl.procs.find(pid); it != impl.procs.end()) return it->second.result;
+  if (impl.procs.size() >= options_.max_processes) {
+    return MakeError(
+        ErrorCode::kResourceExhausted,
+        "already attached to " + std::to_string(impl.procs.size()) + " processes (max_processes)");
+  }
+  auto libc = FindLibc(pid);
+  if (!libc) return libc.error();
+  auto elf = ElfFile::Open(libc->host_path);
+  if (!elf) return elf.error();
+
+  semlock* s = impl.skel.get();
+  const bool exact = options_.mode == SemlockMode::kExact;
+  Impl::Process proc;
+  proc.result.pid = pid;
+  proc.result.libc_path = libc->path;
+  uint32_t proc_flags = 0;
+  const std::string& path = libc->host_path;
+
+  auto fail = [&](const Error& e) -> Result<AttachResult> {
+    proc.links.clear();
+    uint32_t key = static_cast<uint32_t>(pid);
+    bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &key);
+    if (impl.procs.empty()) impl.kernel_links.clear();
+    return e;
+  };
+  if (Status st = AttachKernelSide(s, impl.kernel_links); !st.ok()) return st.error();
+
+  auto add = [&](bpf_program* prog, uint64_t off, bool ret) -> Status {
+    auto l = AttachUprobe(prog, pid, path, off, ret);
+    if (!l) return l.error();
+    proc.links.push_back(std::move(*l));
+    return Status::Ok();
+  };
+
+  // Register the process first so the futex programs see its first events.
+  {
+    uint32_t key = static_cast<uint32_t>(pid);
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &key, &zero, BPF_ANY) != 0) {
+      return MakeError(ErrorCode::kResourceExhausted,
+                       std::string("cannot register pid in the probe: ") + std::strerror(errno));
+    }
+  }
+
+  struct Fn {
+    const char* name;
+    bool required;
+  };
+  for (Fn fn : {Fn{"sem_wait", true}, Fn{"sem_timedwait", true}, Fn{"sem_clockwait", false},
+                Fn{"sem_trywait", true}, Fn{"sem_post", true}}) {
+    SiteStatus site;
+    site.function = fn.name;
+    auto sym = elf->FindFunction(fn.name);
+    if (!sym) {
+      if (fn.required) return fail(sym.error());
+      site.method = SiteMethod::kAbsent;
+      site.note = "not in this libc";
+      proc.result.sites.push_back(std::move(site));
+      continue;
+    }
+    site.symbol = SymbolName(*sym);
+    auto code =
+        elf->ReadBytes(sym->file_offset, std::max<uint64_t>(std::min<uint64_t>(sym->size, 64), 16));
+    if (!code) return fail(code.error());
+    const uint64_t base = sym->file_offset;
+    const std::string fname = fn.name;
+    Status st;
+    if (fname == "sem_wait" || fname == "sem_timedwait" || fname == "sem_clockwait") {
+      bpf_program* entry =
+          fname == "sem_wait" ? s->progs.sem_wait_entry : s->progs.sem_timedwait_entry;
+      st = add(entry, base, false);
+      if (st.ok()) st = add(s->progs.sem_wait_return, base, true);
+      site.method = SiteMethod::kEntryReturn;
+      site.file_offsets = {base};
+      site.single_stepped = !IsEmulated(*code);
+      if (site.single_stepped) site.note = "entry instruction is single-stepped";
+    } else if (fname == "sem_trywait") {
+      auto sites = exact ? std::nullopt : MatchLayout(*code, kTrywaitLayout);
+      if (sites) {
+        st = add(s->progs.sem_trywait_fail_branch, base + (*sites)[0], false);
+        if (st.ok()) st = add(s->progs.sem_trywait_ok_branch, base + (*sites)[1], false);
+        site.method = SiteMethod::kBranch;
+        site.file_offsets = {base + (*sites)[0], base + (*sites)[1]};
+      } else {
+        st = add(s->progs.sem_trywait_entry, base, false);
+        if (st.ok()) st = add(s->progs.sem_wait_return, base, true);
+        site.method = SiteMethod::kEntryReturn;
+        site.file_offsets = {base};
+        site.single_stepped = !IsEmulated(*code);
+        if (!exact) site.note = "code layout not recognised: entry+return fallback";
+      }
+    } else {  // sem_post
+      auto sites = exact ? std::nullopt : MatchLayout(*code, kPostLayout);
+      if (exact) {
+        st = add(s->progs.sem_post_entry, base, false);
+        site.method = SiteMethod::kEntry;
+        site.file_offsets = {base};
+        site.single_stepped = !IsEmulated(*code);
+      } else if (sites) {
+        st = add(s->progs.sem_post_ok_branch, base + (*sites)[0], false);
+        proc_flags |= SEMLOCK_PROC_POST_BRANCH;
+        site.method = SiteMethod::kBranch;
+        site.file_offsets = {base + (*sites)[0]};
+      } else {
+        site.method = SiteMethod::kFutexWakes;
+        site.note =
+            "code layout not recognised: posts counted from futex wakes (only posts "
+            "that wake a waiter)";
+        proc_flags |= SEMLOCK_PROC_POSTS_FROM_WAKES;
+      }
+    }
+    if (!st.ok()) return fail(st.error());
+    proc.result.sites.push_back(std::move(site));
+  }
+  if (proc_flags) {
+    uint32_t key = static_cast<uint32_t>(pid);
+    bpf_map_update_elem(bpf_map__fd(s->maps.procs), &key, &proc_flags, BPF_ANY);
+  }
+  proc.result.links = static_cast<int>(proc.links.size());
+  AttachResult result = proc.result;
+  impl.procs.emplace(pid, std::move(proc));
+  return result;
+}
+
+void SemlockProbe::DeleteProcessEntries(pid_t pid) {
+  semlock* s = impl_->skel.get();
+  const uint32_t tgid = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
+  // Collect keys first: deleting while walking may restart the walk.
+  auto purge = [](int fd, size_t key_size, auto belongs) {
+    std::vector<std::vector<uint8_t>> doomed;
+    std::vector<uint8_t> key(key_size), next(key_size);
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+      if (belongs(next.data())) doomed.push_back(next);
+      key = next;
+      prev = key.data();
+    }
+    for (const auto& k : doomed) bpf_map_delete_elem(fd, k.data());
+  };
+  auto by_sem_key = [tgid](const uint8_t* k) {
+    semlock_key sk;
+    std::memcpy(&sk, k, sizeof sk);
+    return sk.tgid == tgid;
+  };
+  purge(bpf_map__fd(s->maps.locks), sizeof(semlock_key), by_sem_key);
+  purge(bpf_map__fd(s->maps.wakes), sizeof(semlock_key), by_sem_key);
+  purge(bpf_map__fd(s->maps.threads), sizeof(__u64), [tgid](const uint8_t* k) {
+    __u64 id;
+    std::memcpy(&id, k, sizeof id);
+    return static_cast<uint32_t>(id >> 32) == tgid;
+  });
+}
+
+Status SemlockProbe::Detach(pid_t pid) {
+  std::lock_guard lock(mu_);
+  auto it = impl_->procs.find(pid);
+  if (it == impl_->procs.end()) {
+    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " is not attached");
+  }
+  impl_->procs.erase(it);  // destroys the links
+  if (impl_->procs.empty()) impl_->kernel_links.clear();
+  DeleteProcessEntries(pid);
+  return Status::Ok();
+}
+
+std::vector<pid_t> SemlockProbe::AttachedPids() const {
+  std::lock_guard lock(mu_);
+  std::vector<pid_t> out;
+  for (const auto& [pid, p] : impl_->procs) out.push_back(pid);
+  return out;
+}
+
+Result<std::vector<SemLockStats>> SemlockProbe::ReadLocks() {
+  std::lock_guard lock(mu_);
+  return ReadSemlockStats(*impl_->maps);
+}
+
+ProbeHealth SemlockProbe::ReadHealth() {
+  std::lock_guard lock(mu_);
+  return ReadSemlockHealth(*impl_->maps);
+}
+
+}  // namespace gilstat::probes

@@ -1,0 +1,401 @@
+// The semaphore probes against target programs doing known numbers of operations (root + BPF).
+//
+// Exact: acquisitions, failed trywaits, timeouts, posts. Within a tolerance (see each test):
+// contention and handoffs, which depend on the scheduler.
+#include "semlock_probe.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <tuple>
+
+#include <gtest/gtest.h>
+
+#include "bpf_test_util.h"
+
+namespace gilstat::probes {
+namespace {
+
+using ::gilstat::testing::Child;
+using ::gilstat::testing::LinkIdsHeldBy;
+using ::gilstat::testing::StillThere;
+
+std::string Prog(const std::string& kind) {
+  return std::string(GILSTAT_TESTPROGS_DIR) + "/semops_" + kind;
+}
+
+const SemLockStats* Find(const std::vector<SemLockStats>& v, pid_t pid, uint64_t addr) {
+  for (const SemLockStats& s : v) {
+    if (s.pid == pid && s.addr == addr) return &s;
+  }
+  return nullptr;
+}
+
+// Invariants every entry satisfies, whatever the scheduling.
+void ExpectConsistent(const SemLockStats& s) {
+  SCOPED_TRACE("sem 0x" + std::to_string(s.addr));
+  EXPECT_EQ(s.wait_hist.count, s.acquisitions);
+  EXPECT_EQ(s.wait_hist.sum_ns, s.wait_ns);
+  EXPECT_EQ(std::accumulate(s.wait_hist.slots.begin(), s.wait_hist.slots.end(), uint64_t{0}),
+            s.wait_hist.count);
+  EXPECT_LE(s.max_wait_ns, s.wait_ns);
+  EXPECT_LE(s.contended, s.acquisitions);
+  EXPECT_LE(s.handoffs, s.contended);
+  EXPECT_EQ(s.handoff_latency_hist.count, s.handoffs);
+  EXPECT_EQ(std::accumulate(s.handoff_latency_hist.slots.begin(),
+                            s.handoff_latency_hist.slots.end(), uint64_t{0}),
+            s.handoffs);
+  if (s.acquisitions > 0 && s.wait_ns > 0) {
+    // The largest wait lies in the highest non-empty slot.
+    int top = kHistSlots - 1;
+    while (top > 0 && s.wait_hist.slots[top] == 0) --top;
+    EXPECT_EQ(static_cast<int>(gilstat_log2_slot(s.max_wait_ns)), top);
+  }
+}
+
+struct ProgRun {
+  pid_t pid = 0;
+  std::unique_ptr<Child> child;
+  std::vector<SemLockStats> locks;
+  AttachResult attach;
+};
+
+class SemlockProbeTest : public ::testing::TestWithParam<std::tuple<SemlockMode, std::string>> {
+ protected:
+  void SetUp() override {
+    GILSTAT_SKIP_UNLESS_BPF();
+    SemlockOptions opts;
+    opts.mode = std::get<0>(GetParam());
+    auto p = SemlockProbe::Open(opts);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    probe_ = std::move(*p);
+  }
+
+  // Starts semops with `args`, attaches, lets it run, reads the maps.
+  ProgRun RunProg(const std::vector<std::string>& args) {
+    ProgRun r;
+    std::vector<std::string> argv = {Prog(std::get<1>(GetParam()))};
+    argv.insert(argv.end(), args.begin(), args.end());
+    r.child = std::make_unique<Child>(argv);
+    r.pid = r.child->pid();
+    EXPECT_TRUE(r.child->WaitReady());
+    auto a = probe_->Attach(r.pid);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    if (a.ok()) r.attach = *a;
+    r.child->Go();
+    EXPECT_TRUE(r.child->ReadResults());
+    EXPECT_EQ(r.child->Wait(), 0);
+    auto locks = probe_->ReadLocks();
+    EXPECT_TRUE(locks.ok()) << locks.status().ToString();
+    if (locks.ok()) r.locks = *locks;
+    for (const SemLockStats& s : r.locks) {
+      if (s.pid == r.pid) ExpectConsistent(s);
+    }
+    return r;
+  }
+
+  bool exact() const { return std::get<0>(GetParam()) == SemlockMode::kExact; }
+
+  std::unique_ptr<SemlockProbe> probe_;
+};
+
+TEST_P(SemlockProbeTest, AttachReportsSites) {
+  ProgRun r = RunProg({"wait", "1", "1"});
+  ASSERT_EQ(r.attach.sites.size(), 5u);
+  EXPECT_GT(r.attach.links, 0);
+  for (const SiteStatus& s : r.attach.sites) {
+    SCOPED_TRACE(s.function);
+    if (s.function == "sem_wait") {
+      EXPECT_EQ(s.method, SiteMethod::kEntryReturn);
+      EXPECT_EQ(s.symbol.find("@@"), s.symbol.find('@'));  // the default version
+    }
+    if (s.function == "sem_post") {
+      EXPECT_EQ(s.method, exact() ? SiteMethod::kEntry : SiteMethod::kBranch);
+    }
+    if (s.function == "sem_trywait") {
+      EXPECT_EQ(s.method, exact() ? SiteMethod::kEntryReturn : SiteMethod::kBranch);
+    }
+    // Default mode: no single-stepped site on the hot functions.
+    if (!exact() &&
+        (s.function == "sem_wait" || s.function == "sem_post" || s.function == "sem_trywait")) {
+      EXPECT_FALSE(s.single_stepped);
+    }
+  }
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, WaitPostOneThreadExact) {
+  ProgRun r = RunProg({"wait", "2000", "1"});
+  const SemLockStats* s = Find(r.locks, r.pid, r.child->sem("a"));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->acquisitions, 2000u);
+  EXPECT_EQ(s->posts, 2000u);
+  EXPECT_EQ(s->failed_tries, 0u);
+  EXPECT_EQ(s->timeouts, 0u);
+  // post-then-wait on one thread never blocks.
+  EXPECT_EQ(s->contended, 0u);
+  EXPECT_EQ(s->blocked_ns, 0u);
+  EXPECT_EQ(s->handoffs, 0u);
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, WaitPostFourThreadsExact) {
+  ProgRun r = RunProg({"wait", "1500", "4"});
+  const SemLockStats* s = Find(r.locks, r.pid, r.child->sem("a"));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->acquisitions, 6000u);
+  EXPECT_EQ(s->posts, 6000u);
+  EXPECT_EQ(s->failed_tries, 0u);
+  EXPECT_EQ(s->timeouts, 0u);
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, TrywaitExact) {
+  ProgRun r = RunProg({"trywait", "1000", "300", "1"});
+  const SemLockStats* s = Find(r.locks, r.pid, r.child->sem("a"));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->acquisitions, 300u);
+  EXPECT_EQ(s->failed_tries, 700u);
+  EXPECT_EQ(s->contended, 0u);
+  EXPECT_EQ(s->wait_ns, 0u);  // a trywait never waits
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, TrywaitThreeThreadsExact) {
+  ProgRun r = RunProg({"trywait", "1000", "300", "3"});
+  const SemLockStats* s = Find(r.locks, r.pid, r.child->sem("a"));
+  ASSERT_NE(s, nullptr);
+  ASSERT_FALSE(r.child->lines().empty());
+  EXPECT_EQ(r.child->lines()[0], "try_ok 300");
+  EXPECT_EQ(s->acquisitions, 300u);
+  EXPECT_EQ(s->failed_tries, 2700u);
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+void CheckTimed(const ProgRun& r, uint64_t fails, uint64_t oks) {
+  const SemLockStats* s = Find(r.locks, r.pid, r.child->sem("a"));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->timeouts, fails);
+  EXPECT_EQ(s->acquisitions, oks);
+  EXPECT_EQ(s->posts, oks);
+  EXPECT_EQ(s->failed_tries, 0u);
+  EXPECT_EQ(s->contended, 0u);  // each success follows its post: no wait
+  // Each timeout blocked up to 1 ms in the kernel (less when the thread was preempted between
+  // computing its deadline and the futex call: then the kernel times out at once), and never
+  // more than the run took.
+  EXPECT_GT(s->blocked_ns, 0u);
+  EXPECT_LE(s->blocked_ns, fails * 1'000'000u + 200'000'000u);
+}
+
+TEST_P(SemlockProbeTest, TimedwaitTimeoutsExact) {
+  ProgRun r = RunProg({"timed", "5", "20"});
+  CheckTimed(r, 5, 20);
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, ClockwaitTimeoutsExact) {
+  ProgRun r = RunProg({"clock", "5", "20"});
+  CheckTimed(r, 5, 20);
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+// Ping-pong: each post happens 300 µs after the other side started waiting, so the waiter is
+// blocked in futex_wait and the post wakes it: every acquisition is contended and a handoff.
+// Tolerance 5%: on a loaded machine the waiter can be kept off the CPU for longer than 300 µs
+// before it blocks, and then acquires without blocking (neither contended nor a handoff).
+TEST_P(SemlockProbeTest, PingPongHandoffs) {
+  constexpr uint64_t kN = 200;
+  ProgRun r = RunProg({"pingpong", std::to_string(kN), "300"});
+  for (const char* name : {"a", "b"}) {
+    SCOPED_TRACE(name);
+    const SemLockStats* s = Find(r.locks, r.pid, r.child->sem(name));
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->acquisitions, kN);
+    EXPECT_EQ(s->posts, kN);
+    EXPECT_GE(s->contended, kN * 95 / 100);
+    EXPECT_GE(s->handoffs, kN * 95 / 100);
+    EXPECT_LE(s->handoffs, kN);
+    // Waiters wait ~300 µs per round, mostly blocked (bounds halved for late-arriving waiters).
+    EXPECT_GE(s->wait_ns, s->contended * 150'000u);
+    EXPECT_GE(s->blocked_ns, s->contended * 100'000u);
+    // A handoff's latency (post/wake -> waiter running) is part of that acquisition's wait.
+    EXPECT_GT(s->handoff_latency_hist.sum_ns, 0u);
+    EXPECT_LE(s->handoff_latency_hist.sum_ns, s->wait_ns);
+  }
+  EXPECT_TRUE(probe_->Detach(r.pid).ok());
+}
+
+TEST_P(SemlockProbeTest, DetachRemovesEntries) {
+  ProgRun r = RunProg({"wait", "10", "1"});
+  ASSERT_NE(Find(r.locks, r.pid, r.child->sem("a")), nullptr);
+  ASSERT_TRUE(probe_->Detach(r.pid).ok());
+  auto locks = probe_->ReadLocks();
+  ASSERT_TRUE(locks.ok());
+  for (const SemLockStats& s : *locks) EXPECT_NE(s.pid, r.pid);
+  EXPECT_EQ(probe_->Detach(r.pid).code(), ErrorCode::kNotFound);
+  auto pids = probe_->AttachedPids();
+  EXPECT_EQ(std::count(pids.begin(), pids.end(), r.pid), 0);
+  EXPECT_EQ(probe_->ReadHealth().map_full_drops, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, SemlockProbeTest,
+    ::testing::Combine(::testing::Values(SemlockMode::kDefault, SemlockMode::kExact),
+                       ::testing::Values(std::string("pie"), std::string("nopie"))),
+    [](const auto& param_info) {
+      return std::string(std::get<0>(param_info.param) == SemlockMode::kExact ? "Exact"
+                                                                              : "Default") +
+             (std::get<1>(param_info.param) == "pie" ? "Pie" : "NoPie");
+    });
+
+// ---------------------------------------------------------------------------------------------
+
+class SemlockProbeErrors : public ::testing::Test {
+ protected:
+  void SetUp() override { GILSTAT_SKIP_UNLESS_BPF(); }
+};
+
+TEST_F(SemlockProbeErrors, NoSuchPid) {
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  // A pid that exited: fork a child and reap it.
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  auto r = (*p)->Attach(pid);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message.find("no process"), std::string::npos) << r.error().message;
+  EXPECT_EQ((*p)->Attach(-3).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(SemlockProbeErrors, StaticBinaryHasNoLibc) {
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Child c({Prog("static"), "wait", "1", "1"});
+  ASSERT_TRUE(c.WaitReady());
+  auto r = (*p)->Attach(c.pid());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message.find("no libc"), std::string::npos) << r.error().message;
+  c.Go();
+}
+
+TEST_F(SemlockProbeErrors, BadMapSize) {
+  SemlockOptions o;
+  o.max_locks = 0;
+  EXPECT_EQ(SemlockProbe::Open(o).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// A tiny locks map: entries that do not fit are counted, nothing else breaks.
+TEST_F(SemlockProbeErrors, FullMapIsCounted) {
+  SemlockOptions o;
+  o.max_locks = 1;
+  auto p = SemlockProbe::Open(o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  Child c({Prog("pie"), "pingpong", "5", "100"});
+  ASSERT_TRUE(c.WaitReady());
+  ASSERT_TRUE((*p)->Attach(c.pid()).ok());
+  c.Go();
+  ASSERT_TRUE(c.ReadResults());
+  EXPECT_EQ(c.Wait(), 0);
+  auto locks = (*p)->ReadLocks();
+  ASSERT_TRUE(locks.ok());
+  EXPECT_EQ(locks->size(), 1u);
+  EXPECT_GT((*p)->ReadHealth().locks_full, 0u);
+  EXPECT_EQ((*p)->ReadHealth().map_full_drops, (*p)->ReadHealth().locks_full);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nothing left behind.
+
+std::set<uint32_t> WaitGone(const std::set<uint32_t>& ids) {
+  std::set<uint32_t> left = StillThere(ids);
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    left = StillThere(ids);
+  }
+  return left;
+}
+
+TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
+  Child c({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(c.WaitReady());
+  std::set<uint32_t> ours;
+  {
+    auto p = SemlockProbe::Open({.mode = SemlockMode::kExact});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto a = (*p)->Attach(c.pid());
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ours = LinkIdsHeldBy(getpid());
+    // 2 kernel links + the process's uprobe links.
+    EXPECT_EQ(ours.size(), static_cast<size_t>(2 + a->links));
+  }
+  EXPECT_TRUE(WaitGone(ours).empty());
+  // Perf-event uprobes never appear in tracefs; if it is mounted, check no event of ours does.
+  if (FILE* f = fopen("/sys/kernel/tracing/uprobe_events", "r")) {
+    char line[512];
+    while (fgets(line, sizeof line, f)) EXPECT_EQ(strstr(line, "libc"), nullptr) << line;
+    fclose(f);
+  }
+  c.Go();
+  c.ReadResults();
+  EXPECT_EQ(c.Wait(), 0);
+}
+
+// The futex syscall programs run for every syscall on the host: only while a process is
+// attached.
+TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
+  Child c({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(c.WaitReady());
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(LinkIdsHeldBy(getpid()).empty());
+  auto a = (*p)->Attach(c.pid());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::set<uint32_t> ours = LinkIdsHeldBy(getpid());
+  EXPECT_EQ(ours.size(), static_cast<size_t>(2 + a->links));
+  ASSERT_TRUE((*p)->Detach(c.pid()).ok());
+  EXPECT_TRUE(WaitGone(ours).empty());
+  c.Go();
+  c.ReadResults();
+  EXPECT_EQ(c.Wait(), 0);
+}
+
+TEST_F(SemlockProbeErrors, SigkillOfHolderLeavesNoLinks) {
+  Child target({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(target.WaitReady());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t holder = fork();
+  if (holder == 0) {
+    close(ready[0]);
+    auto p = SemlockProbe::Open();
+    char ok = p.ok() && (*p)->Attach(target.pid()).ok() ? 'y' : 'n';
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(ok, 'y');
+  std::set<uint32_t> ours = LinkIdsHeldBy(holder);
+  EXPECT_GE(ours.size(), 4u);
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  EXPECT_TRUE(WaitGone(ours).empty());
+  target.Go();
+  target.ReadResults();
+  EXPECT_EQ(target.Wait(), 0);
+}
+
+}  // namespace
+}  // namespace gilstat::probes
