@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Process fork/exec/exit events for the process tracker (daemon/tracker/).
+ *
+ * BTF-typed tracepoints (tp_btf) attach through the kernel's BTF, not through a tracepoint id
+ * read from tracefs, so this works on a host where tracefs is not mounted. Events go through a
+ * ring buffer; they are rare (process lifecycle, never lock operations). A record that does not
+ * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "proctrack.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PROCTRACK_RINGBUF_BYTES);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROCTRACK_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no other writer */
+}
+
+static __always_inline void emit(__u32 type, __u32 tgid)
+{
+	struct proctrack_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PROCTRACK_CNT_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A forked process runs its parent's image (with its libc mapped) without an exec: a worker
+ * forked by a traced server must be attached too. New threads are not processes. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(proctrack_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	emit(PROCTRACK_FORK, BPF_CORE_READ(child, tgid));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	emit(PROCTRACK_EXEC, BPF_CORE_READ(p, tgid));
+	return 0;
+}
+
+/* Runs for every exiting thread. Only the exit of a whole process matters: the last thread of
+ * the group, whose exit brought signal->live to zero (do_exit decrements it before this
+ * tracepoint). That is the thread-group leader in the common case, but not when the leader
+ * called pthread_exit() before the others finished. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(proctrack_exit, struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	emit(PROCTRACK_EXIT, BPF_CORE_READ(p, tgid));
+	return 0;
+}

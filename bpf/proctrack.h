@@ -1,0 +1,31 @@
+/* Shared between bpf/proctrack.bpf.c and daemon/tracker/proctrack_events.cpp: the process
+ * fork/exec/exit events the tracker consumes, in plain fixed-size types. */
+#ifndef GILSTAT_PROCTRACK_H
+#define GILSTAT_PROCTRACK_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Ring buffer size in bytes (a power of two, a multiple of the page size). One record takes
+ * 16 bytes with its header: 256 KiB hold 16384 events between two reads. */
+#define PROCTRACK_RINGBUF_BYTES (256 * 1024)
+
+enum proctrack_event_type {
+	PROCTRACK_EXEC = 1, /* a process replaced its image (execve succeeded) */
+	PROCTRACK_EXIT = 2, /* the last thread of a process exited */
+	PROCTRACK_FORK = 3, /* a new process (not a thread) was forked */
+};
+
+struct proctrack_event {
+	__u32 type; /* enum proctrack_event_type */
+	__u32 tgid; /* the process id */
+};
+
+/* Index of the counters in the per-CPU "counters" array map. */
+enum proctrack_counter {
+	PROCTRACK_CNT_LOST = 0, /* events dropped: the ring buffer was full */
+	PROCTRACK_CNT_MAX = 1,
+};
+
+#endif /* GILSTAT_PROCTRACK_H */

@@ -1,0 +1,246 @@
+#include "locks_command.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string_view>
+
+#include "libbpf_util.h"
+#include "report.h"
+#include "semlock_probe.h"
+#include "tracker/proc.h"
+#include "tracker/proctrack_events.h"
+
+namespace gilstat::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Remembers who was traced, and reads a process's numbers one last time before the probe
+// forgets them (a detach deletes the process's map entries).
+class RunObserver final : public tracker::TrackerObserver {
+ public:
+  explicit RunObserver(LockProbe* probe) : probe_(probe) {}
+  void Attached(const tracker::ProcessInfo& info) override {
+    ProcessMeta& m = meta[info.pid];
+    m.pid = info.pid;
+    m.comm = info.comm;
+    m.exe = info.exe;
+    m.exited = false;
+    final_locks.erase(info.pid);
+  }
+  void Detaching(const tracker::ProcessInfo& info, bool exited) override {
+    if (finishing) return;
+    if (auto it = meta.find(info.pid); it != meta.end()) it->second.exited = exited;
+    auto locks = probe_->ReadLocks();
+    if (!locks.ok()) return;
+    auto& kept = final_locks[info.pid];
+    kept.clear();
+    for (const auto& l : *locks) {
+      if (l.pid == info.pid) kept.push_back(l);
+    }
+  }
+  std::map<pid_t, ProcessMeta> meta;
+  std::map<pid_t, std::vector<probes::SemLockStats>> final_locks;
+  bool finishing = false;
+
+ private:
+  LockProbe* probe_;
+};
+
+std::string ReasonText(tracker::AttachError reason) {
+  switch (reason) {
+    case tracker::AttachError::kNoLibc:
+      return "it maps no libc (statically linked, or not started yet?)";
+    case tracker::AttachError::kPermission:
+      return "permission denied";
+    case tracker::AttachError::kVanished:
+      return "it exited";
+    case tracker::AttachError::kOther:
+      break;
+  }
+  return "attach failed";
+}
+
+void Fail(std::ostream& err, const std::string& msg) { err << "gilstat: error: " << msg << "\n"; }
+
+}  // namespace
+
+int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out,
+             std::ostream& err) {
+  auto targets = tracker::TargetSet::Compile(TargetsOf(options), env.self_pid);
+  if (!targets.ok()) {
+    Fail(err, targets.error().message);
+    return kExitUsage;
+  }
+  tracker::ProcFs procfs(env.proc_root);
+  for (pid_t pid : options.pids) {
+    if (!procfs.Alive(pid)) {
+      Fail(err, "no process with pid " + std::to_string(pid));
+      return kExitRuntime;
+    }
+  }
+  if (env.check_privileges) {
+    if (Status s = CheckPrivileges(env.self_status_path); !s.ok()) {
+      Fail(err, s.message());
+      return kExitRuntime;
+    }
+    if (Status s = CheckBtf(env.btf_path); !s.ok()) {
+      Fail(err, s.message());
+      return kExitRuntime;
+    }
+  }
+  auto probe = env.open_probe(options.mode);
+  if (!probe.ok()) {
+    Fail(err, "cannot load the probes: " + probe.error().message);
+    return kExitRuntime;
+  }
+  std::unique_ptr<tracker::ProcEventSource> events;
+  if (!targets->PidsOnly() && env.open_events) {
+    auto ev = env.open_events();
+    if (ev.ok()) {
+      events = std::move(ev).value();
+    } else {
+      err << "gilstat: warning: no process events (" << ev.error().message
+          << "); new processes are found by rescanning /proc\n";
+    }
+  }
+  tracker::TrackerOptions topts;
+  topts.rescan_interval = events ? env.rescan_with_events : env.rescan_without_events;
+  RunObserver observer(probe->get());
+  tracker::Tracker tracker(&procfs, std::move(targets).value(), probe->get(), topts, &observer);
+
+  const Clock::time_point start = Clock::now();
+  tracker.Rescan(start);
+  for (pid_t pid : options.pids) {
+    if (tracker.IsAttached(pid)) continue;
+    auto failure = tracker.FailureOf(pid);
+    std::string why =
+        failure ? ReasonText(failure->reason) + ": " + failure->message : std::string("it exited");
+    std::string comm =
+        failure && !failure->info.comm.empty() ? " (" + failure->info.comm + ")" : std::string();
+    tracker.DetachAll();
+    std::string msg = "cannot trace pid " + std::to_string(pid);
+    msg += comm;
+    msg += ": ";
+    msg += why;
+    Fail(err, msg);
+    return kExitRuntime;
+  }
+  err << "gilstat: tracing " << tracker.stats().attached << " process"
+      << (tracker.stats().attached == 1 ? "" : "es") << " matching "
+      << tracker.targets().Describe();
+  if (options.duration_s) {
+    err << " for " << *options.duration_s << " s";
+  }
+  err << (env.stop_fd >= 0 ? "; Ctrl-C to end" : "") << "\n";
+
+  const Clock::time_point end =
+      options.duration_s ? start + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(*options.duration_s))
+                         : Clock::time_point::max();
+  bool interrupted = false;
+  for (;;) {
+    Clock::time_point now = Clock::now();
+    if (now >= end) break;
+    Clock::time_point wake = std::min(end, tracker.NextDeadline());
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+    int timeout = static_cast<int>(std::clamp<int64_t>(ms, 0, 1000));
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (env.stop_fd >= 0) fds[n++] = {env.stop_fd, POLLIN, 0};
+    if (events) fds[n++] = {events->fd(), POLLIN, 0};
+    int r = ::poll(fds, n, timeout);
+    if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
+      interrupted = true;
+      break;
+    }
+    tracker.Pump(events.get(), Clock::now());
+  }
+  const double traced_s = std::chrono::duration<double>(Clock::now() - start).count();
+
+  auto locks = (*probe)->ReadLocks();
+  if (!locks.ok()) {
+    observer.finishing = true;
+    tracker.DetachAll();
+    Fail(err, "reading the probe maps: " + locks.error().message);
+    return kExitRuntime;
+  }
+  std::vector<probes::SemLockStats> all;
+  for (const auto& l : *locks) {
+    if (tracker.IsAttached(l.pid)) all.push_back(l);
+  }
+  for (const auto& [pid, kept] : observer.final_locks) {
+    if (tracker.IsAttached(pid)) continue;  // re-attached after an exec: the live numbers
+    all.insert(all.end(), kept.begin(), kept.end());
+  }
+  Report report;
+  report.duration_s = traced_s;
+  report.mode = options.mode;
+  report.interrupted = interrupted;
+  report.health = (*probe)->ReadHealth();
+  report.tracker = tracker.stats();  // before the final detaches: "attached" at the end
+  report.processes = BuildProcessReports(all, observer.meta, options.min_acquisitions);
+  out << (options.json ? FormatJson(report) : FormatText(report));
+  out.flush();
+  // Detaching takes the kernel a while per uprobe (about 0.1 s each here): print first.
+  observer.finishing = true;
+  tracker.DetachAll();
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = ParseArgs(args);
+  if (!parsed.ok()) {
+    std::cerr << "gilstat: error: " << parsed.error().message << "\n";
+    return kExitUsage;
+  }
+  switch (parsed->command) {
+    case Command::kHelp:
+      std::cout << MainUsage();
+      return kExitOk;
+    case Command::kVersion:
+      std::cout << VersionText();
+      return kExitOk;
+    case Command::kLocksHelp:
+      std::cout << LocksUsage();
+      return kExitOk;
+    case Command::kLocks:
+      break;
+  }
+  // SIGINT/SIGTERM end the run through a signalfd: what was measured is still printed.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  // Before any thread exists, so every later thread inherits the mask.
+  if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) {  // NOLINT(concurrency-mt-unsafe)
+    std::cerr << "gilstat: error: sigprocmask failed\n";
+    return kExitRuntime;
+  }
+  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    std::cerr << "gilstat: error: signalfd failed\n";
+    return kExitRuntime;
+  }
+  const bool verbose = parsed->locks.verbose;
+  probes::SetLibbpfLogger([verbose](probes::LibbpfLevel, std::string_view msg) {
+    if (verbose) std::cerr << msg;  // errors reach the user through the result messages
+  });
+  LocksEnv env;
+  env.stop_fd = sfd;
+  int rc = RunLocks(parsed->locks, env, std::cout, std::cerr);
+  ::close(sfd);
+  return rc;
+}
+
+}  // namespace gilstat::cli

@@ -1,0 +1,81 @@
+#include "probe_host.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
+
+#include "tracker/proc.h"
+#include "tracker/proctrack_events.h"
+
+namespace gilstat::host {
+namespace {
+
+class SemlockLockProbe final : public LockProbe {
+ public:
+  explicit SemlockLockProbe(std::unique_ptr<probes::SemlockProbe> probe)
+      : probe_(std::move(probe)) {}
+  Status Attach(pid_t pid) override { return probe_->Attach(pid).status(); }
+  Status Detach(pid_t pid) override { return probe_->Detach(pid); }
+  Result<std::vector<probes::SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
+  probes::ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
+
+ private:
+  std::unique_ptr<probes::SemlockProbe> probe_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options) {
+  auto probe = probes::SemlockProbe::Open(options);
+  if (!probe.ok()) return probe.error();
+  return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
+}
+
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode) {
+  probes::SemlockOptions opts;
+  opts.mode = mode;
+  return OpenSemlockProbe(opts);
+}
+
+Result<std::unique_ptr<tracker::ProcEventSource>> OpenProctrackEvents() {
+  auto src = tracker::ProctrackEvents::Open();
+  if (!src.ok()) return src.error();
+  return std::unique_ptr<tracker::ProcEventSource>(std::move(src).value());
+}
+
+bool CapabilitiesSuffice(uint64_t cap_eff) {
+  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+  auto has = [&](int cap) { return (cap_eff >> cap) & 1; };
+  return has(kCapSysAdmin) || (has(kCapBpf) && has(kCapPerfmon));
+}
+
+Status CheckPrivileges(const std::string& self_status_path) {
+  auto status = tracker::ReadSmallFile(self_status_path);
+  uint64_t cap_eff = 0;
+  bool found = false;
+  if (status.ok()) {
+    std::string_view s = *status;
+    size_t pos = s.find("\nCapEff:");
+    if (pos != std::string_view::npos) {
+      std::string hex(s.substr(pos + 8, s.find('\n', pos + 1) - pos - 8));
+      char* end = nullptr;
+      cap_eff = std::strtoull(hex.c_str(), &end, 16);
+      found = end != hex.c_str();
+    }
+  }
+  if (!found) cap_eff = ::geteuid() == 0 ? ~uint64_t{0} : 0;  // no status file: go by the uid
+  if (CapabilitiesSuffice(cap_eff)) return Status::Ok();
+  return MakeError(ErrorCode::kPermissionDenied,
+                   "missing privileges: run as root or with CAP_SYS_ADMIN (uprobes need it on "
+                   "current kernels; older ones accept CAP_BPF and CAP_PERFMON)");
+}
+
+Status CheckBtf(const std::string& btf_path) {
+  if (::access(btf_path.c_str(), R_OK) == 0) return Status::Ok();
+  return MakeError(ErrorCode::kUnavailable,
+                   "the kernel has no BTF (" + btf_path +
+                       " is missing); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed");
+}
+
+}  // namespace gilstat::host

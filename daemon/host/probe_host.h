@@ -1,0 +1,36 @@
+// What every program that hosts the probes needs (the gilstat command and gilstatd): the
+// semaphore probe seen as an Attacher the tracker can drive, the exec/exit event source, and
+// the checks of the environment that turn into clear start-up errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gilstat/result.h"
+#include "lock_stats.h"
+#include "semlock_probe.h"
+#include "tracker/tracker.h"
+
+namespace gilstat::host {
+
+// The probe as its users see it: attachable per process, readable as plain structs.
+class LockProbe : public tracker::Attacher, public probes::LockStatsSource {};
+
+// The real semaphore probe (daemon/probes/semlock_probe.h) behind LockProbe.
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode);
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options);
+// The real exec/exit event source (bpf/proctrack.bpf.c).
+Result<std::unique_ptr<tracker::ProcEventSource>> OpenProctrackEvents();
+
+// Whether the effective capability set (CapEff of /proc/PID/status, hex) allows loading the
+// probes: CAP_SYS_ADMIN, or CAP_BPF together with CAP_PERFMON. Creating uprobes needs
+// CAP_SYS_ADMIN on kernels since mid-2025; with only CAP_BPF + CAP_PERFMON there the attach
+// itself fails with "permission denied" (counted per process).
+bool CapabilitiesSuffice(uint64_t cap_eff);
+// kPermissionDenied with a one-line explanation when the capabilities do not suffice.
+Status CheckPrivileges(const std::string& self_status_path);
+// kUnavailable when the kernel has no BTF.
+Status CheckBtf(const std::string& btf_path);
+
+}  // namespace gilstat::host

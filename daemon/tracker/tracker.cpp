@@ -1,0 +1,264 @@
+#include "tracker.h"
+
+#include <algorithm>
+#include <set>
+
+namespace gilstat::tracker {
+
+const char* AttachErrorName(AttachError e) {
+  switch (e) {
+    case AttachError::kNoLibc:
+      return "no_libc";
+    case AttachError::kPermission:
+      return "permission";
+    case AttachError::kVanished:
+      return "vanished";
+    case AttachError::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+// Whether the process now at info.pid runs a different image than the one recorded.
+bool ImageChanged(const ProcessInfo& before, const ProcessInfo& now) {
+  if ((before.fields & now.fields & kProcExe) && before.exe != now.exe) return true;
+  if ((before.fields & now.fields & kProcComm) && before.comm != now.comm) return true;
+  return false;
+}
+
+}  // namespace
+
+Tracker::Tracker(const ProcFs* procfs, TargetSet targets, Attacher* attacher,
+                 TrackerOptions options, TrackerObserver* observer)
+    : procfs_(procfs),
+      targets_(std::move(targets)),
+      attacher_(attacher),
+      options_(options),
+      observer_(observer) {}
+
+void Tracker::Publish() {
+  std::lock_guard<std::mutex> lock(published_mu_);
+  published_ = stats_;
+}
+
+TrackerStats Tracker::Snapshot() const {
+  std::lock_guard<std::mutex> lock(published_mu_);
+  return published_;
+}
+
+void Tracker::UpdateGauges() {
+  stats_.attached = attached_.size();
+  stats_.pending = pending_.size();
+  Publish();  // every public entry point ends here
+}
+
+void Tracker::Forget(pid_t pid) {
+  pending_.erase(pid);
+  failed_.erase(pid);
+}
+
+void Tracker::DropPending(pid_t pid) {
+  auto it = pending_.find(pid);
+  if (it == pending_.end()) return;
+  if (!it->second.fork) ++stats_.attach_errors[static_cast<size_t>(AttachError::kVanished)];
+  pending_.erase(it);
+}
+
+void Tracker::DetachOne(pid_t pid, bool exited) {
+  auto it = attached_.find(pid);
+  if (it == attached_.end()) return;
+  if (observer_) observer_->Detaching(it->second, exited);
+  Status s = attacher_->Detach(pid);
+  if (!s.ok()) ++stats_.detach_errors;
+  ++stats_.detaches;
+  if (exited) ++stats_.exited_detaches;
+  attached_.erase(it);
+  UpdateGauges();
+}
+
+void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now) {
+  const pid_t pid = info.pid;
+  pending_.erase(pid);
+  Status s = attacher_->Attach(pid);
+  if (s.ok()) {
+    failed_.erase(pid);
+    attached_[pid] = info;
+    ++stats_.attaches;
+    UpdateGauges();
+    if (observer_) observer_->Attached(info);
+    return;
+  }
+  AttachError reason = AttachError::kOther;
+  if (!procfs_->Alive(pid, info.start_time)) {
+    reason = AttachError::kVanished;
+  } else if (s.code() == ErrorCode::kPermissionDenied) {
+    reason = AttachError::kPermission;
+  } else if (s.code() == ErrorCode::kNotFound) {
+    reason = AttachError::kNoLibc;
+    if (retries_left > 0) {
+      ++stats_.attach_retries;
+      pending_[pid] = Pending{info, retries_left - 1, now + options_.exec_retry_delay, false};
+      UpdateGauges();
+      return;
+    }
+  }
+  ++stats_.attach_errors[static_cast<size_t>(reason)];
+  if (reason == AttachError::kVanished) {
+    failed_.erase(pid);
+  } else {
+    failed_[pid] = Failure{info, reason, s.message()};
+  }
+  UpdateGauges();
+}
+
+void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point now) {
+  if (!targets_.Matches(info)) return;
+  TryAttach(info, retries, now);
+}
+
+void Tracker::Rescan(Clock::time_point now) {
+  ++stats_.scans;
+  next_rescan_ = now + options_.rescan_interval;
+  std::vector<pid_t> pids = targets_.PidsOnly() ? targets_.ExplicitPids() : procfs_->ListPids();
+  std::set<pid_t> seen;
+  const unsigned fields = ScanFields();
+  for (pid_t pid : pids) {
+    auto info = procfs_->Read(pid, fields);
+    if (!info.ok()) continue;  // gone (or going) already
+    seen.insert(pid);
+    if (auto it = attached_.find(pid); it != attached_.end()) {
+      if (it->second.start_time != info->start_time) {
+        DetachOne(pid, /*exited=*/true);  // the pid was reused by a new process
+      } else if (ImageChanged(it->second, *info)) {
+        DetachOne(pid, /*exited=*/false);  // an exec that no event told us about
+      } else {
+        continue;
+      }
+    } else if (auto p = pending_.find(pid); p != pending_.end()) {
+      if (p->second.fork || p->second.info.start_time == info->start_time) {
+        continue;  // its turn comes in Tick
+      }
+      pending_.erase(p);
+    } else if (auto f = failed_.find(pid); f != failed_.end()) {
+      if (f->second.info.start_time == info->start_time && !ImageChanged(f->second.info, *info)) {
+        continue;  // failed before and nothing changed: do not retry (and count) every scan
+      }
+      failed_.erase(f);
+    }
+    Consider(*info, 0, now);
+  }
+  // Attached processes that are no longer there have exited and their exit event was missed.
+  std::vector<pid_t> gone;
+  for (const auto& [pid, info] : attached_) {
+    if (!seen.count(pid)) gone.push_back(pid);
+  }
+  for (pid_t pid : gone) DetachOne(pid, /*exited=*/true);
+  std::erase_if(failed_, [&](const auto& kv) { return !seen.count(kv.first); });
+  std::vector<pid_t> gone_pending;
+  for (const auto& [pid, p] : pending_) {
+    if (!seen.count(pid)) gone_pending.push_back(pid);
+  }
+  for (pid_t pid : gone_pending) DropPending(pid);
+  UpdateGauges();
+}
+
+void Tracker::HandleEvent(const ProcEvent& event, Clock::time_point now) {
+  const pid_t pid = event.pid;
+  if (event.type == ProcEvent::Type::kExit) {
+    ++stats_.exit_events;
+    DetachOne(pid, /*exited=*/true);
+    DropPending(pid);
+    Forget(pid);
+    UpdateGauges();
+    return;
+  }
+  if (event.type == ProcEvent::Type::kFork) {
+    ++stats_.fork_events;
+    // Looked at a little later: most forks exec at once, and their exec event covers them.
+    if (IsAttached(pid) || pending_.count(pid)) {
+      UpdateGauges();
+      return;
+    }
+    ProcessInfo info;
+    info.pid = pid;
+    pending_[pid] = Pending{info, 0, now + options_.fork_delay, true};
+    UpdateGauges();
+    return;
+  }
+  ++stats_.exec_events;
+  auto info = procfs_->Read(pid, ScanFields());
+  if (!info.ok()) {  // exited already
+    DetachOne(pid, /*exited=*/true);
+    DropPending(pid);
+    Forget(pid);
+    UpdateGauges();
+    return;
+  }
+  // A new image: whatever was attached belonged to the old one.
+  DetachOne(pid, /*exited=*/false);
+  Forget(pid);
+  Consider(*info, options_.exec_retries, now);
+  UpdateGauges();
+}
+
+void Tracker::Tick(Clock::time_point now) {
+  std::vector<Pending> due;
+  for (const auto& [pid, p] : pending_) {
+    if (p.due <= now) due.push_back(p);
+  }
+  for (const auto& p : due) {
+    if (!p.fork) {
+      TryAttach(p.info, p.retries_left, now);
+      continue;
+    }
+    pending_.erase(p.info.pid);
+    auto info = procfs_->Read(p.info.pid, ScanFields());
+    if (info.ok()) Consider(*info, options_.exec_retries, now);
+  }
+  UpdateGauges();
+  if (now >= next_rescan_) Rescan(now);
+}
+
+void Tracker::Pump(ProcEventSource* source, Clock::time_point now) {
+  if (source) {
+    auto n = source->Drain([&](const ProcEvent& e) { HandleEvent(e, now); });
+    (void)n;  // a failed drain is caught up by the rescan below
+    uint64_t lost = source->LostEvents();
+    if (lost != seen_lost_ || !n.ok()) {
+      stats_.lost_events += lost - seen_lost_;
+      seen_lost_ = lost;
+      Rescan(now);
+    }
+  }
+  Tick(now);
+}
+
+Tracker::Clock::time_point Tracker::NextDeadline() const {
+  Clock::time_point t = next_rescan_;
+  for (const auto& [pid, p] : pending_) t = std::min(t, p.due);
+  return t;
+}
+
+void Tracker::DetachAll() {
+  std::vector<pid_t> pids;
+  for (const auto& [pid, info] : attached_) pids.push_back(pid);
+  for (pid_t pid : pids) DetachOne(pid, /*exited=*/false);
+  pending_.clear();
+  UpdateGauges();
+}
+
+std::vector<ProcessInfo> Tracker::Attached() const {
+  std::vector<ProcessInfo> out;
+  for (const auto& [pid, info] : attached_) out.push_back(info);
+  return out;
+}
+
+std::optional<Tracker::Failure> Tracker::FailureOf(pid_t pid) const {
+  auto it = failed_.find(pid);
+  if (it == failed_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace gilstat::tracker

@@ -1,0 +1,79 @@
+// A fake /proc tree in a temporary directory, for tests of the code that reads /proc.
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace gilstat::tracker::testing {
+
+struct FakeProcess {
+  pid_t pid = 0;
+  pid_t ppid = 1;
+  std::string comm = "proc";
+  std::string exe = "/usr/bin/proc";  // empty: no exe link (like a kernel thread)
+  std::vector<std::string> argv = {"/usr/bin/proc"};
+  std::string cgroup = "/system.slice/proc.service";
+  uint64_t start_time = 1000;
+  bool kernel_thread = false;
+  char state = 'S';
+  int num_threads = 1;
+  int uid = 1000;
+};
+
+class FakeProc {
+ public:
+  FakeProc() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gilstat-proc-XXXXXX").string();
+    char* dir = ::mkdtemp(tmpl.data());
+    if (dir == nullptr) std::abort();
+    root_ = dir;
+  }
+  ~FakeProc() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  FakeProc(const FakeProc&) = delete;
+  FakeProc& operator=(const FakeProc&) = delete;
+
+  const std::string& root() const { return root_; }
+
+  void Add(const FakeProcess& p) {
+    auto dir = std::filesystem::path(root_) / std::to_string(p.pid);
+    std::filesystem::create_directories(dir);
+    unsigned flags = p.kernel_thread ? 0x00200000u : 0x00400000u;
+    Write(dir / "stat", std::to_string(p.pid) + " (" + p.comm + ") " + p.state + " " +
+                            std::to_string(p.ppid) + " 1 1 0 -1 " + std::to_string(flags) +
+                            " 0 0 0 0 0 0 0 0 20 0 " + std::to_string(p.num_threads) + " 0 " +
+                            std::to_string(p.start_time) + " 1000 100 0\n");
+    Write(dir / "comm", p.comm + "\n");
+    std::string cmdline;
+    for (const auto& a : p.argv) cmdline += a + std::string(1, '\0');
+    Write(dir / "cmdline", cmdline);
+    Write(dir / "cgroup", "0::" + p.cgroup + "\n");
+    Write(dir / "status", "Name:\t" + p.comm + "\nTgid:\t" + std::to_string(p.pid) + "\nUid:\t" +
+                              std::to_string(p.uid) + "\t" + std::to_string(p.uid) + "\t0\t0\n");
+    std::error_code ec;
+    std::filesystem::remove(dir / "exe", ec);
+    if (!p.exe.empty()) std::filesystem::create_symlink(p.exe, dir / "exe");
+  }
+  void Remove(pid_t pid) {
+    std::filesystem::remove_all(std::filesystem::path(root_) / std::to_string(pid));
+  }
+  void WriteFile(pid_t pid, const std::string& name, const std::string& text) {
+    Write(std::filesystem::path(root_) / std::to_string(pid) / name, text);
+  }
+
+ private:
+  static void Write(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  }
+  std::string root_;
+};
+
+}  // namespace gilstat::tracker::testing

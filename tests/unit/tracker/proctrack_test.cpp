@@ -1,0 +1,237 @@
+// Root tests (label bpf) of the proctrack exec/exit event source and of the tracker driven by
+// it on the real /proc. They skip, saying why, when not run as root.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tracker/proctrack_events.h"
+#include "tracker/tracker.h"
+
+namespace gilstat::tracker {
+namespace {
+
+using std::chrono::milliseconds;
+
+#define SKIP_UNLESS_ROOT()                                                      \
+  do {                                                                          \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (BPF programs); skipped"; \
+  } while (0)
+
+// Collects events from the source until pred holds or the timeout passes.
+bool PollUntil(ProcEventSource& src, std::vector<ProcEvent>& got, const std::function<bool()>& pred,
+               milliseconds timeout = milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    pollfd p{src.fd(), POLLIN, 0};
+    ::poll(&p, 1, 50);
+    auto n = src.Drain([&](const ProcEvent& e) { got.push_back(e); });
+    if (!n.ok()) return false;
+  }
+  return true;
+}
+
+int Count(const std::vector<ProcEvent>& v, ProcEvent::Type type, pid_t pid) {
+  int n = 0;
+  for (const auto& e : v) n += (e.type == type && e.pid == pid);
+  return n;
+}
+
+pid_t SpawnSleep(const char* seconds) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sleep", "sleep", seconds, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool IsTracefsMounted() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream f(line);
+    std::string dev, dir, type;
+    f >> dev >> dir >> type;
+    if (type == "tracefs" || type == "debugfs") return true;
+  }
+  return false;
+}
+
+TEST(Proctrack, ExecAndExitEventsOfAChild) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackEvents::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  pid_t child = SpawnSleep("0.05");
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 1);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, child), 1);
+  // The exec came before the exit.
+  size_t exec_at = 0, exit_at = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i].pid != child) continue;
+    if (got[i].type == ProcEvent::Type::kExec) exec_at = i;
+    if (got[i].type == ProcEvent::Type::kExit) exit_at = i;
+  }
+  EXPECT_LT(exec_at, exit_at);
+  EXPECT_EQ((*src)->LostEvents(), 0u);
+}
+
+// A fork is reported with the new process's pid; new threads are not processes.
+TEST(Proctrack, ForkEventsForProcessesNotThreads) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackEvents::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  std::thread([] {}).join();  // a thread of this process: no fork event for this tgid
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kFork, child), 1);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 0);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kFork, ::getpid()), 0);
+}
+
+// Threads that end are not process exits; a process whose main thread ended first exits when
+// its last thread does.
+TEST(Proctrack, OnlyWholeProcessExitsAreReported) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackEvents::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    // Four short-lived threads, then the main thread ends before a fifth, longer one.
+    for (int i = 0; i < 4; ++i) std::thread([] {}).join();
+    char c = 'r';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+    pthread_t t;
+    pthread_create(
+        &t, nullptr,
+        [](void*) -> void* {
+          ::usleep(300 * 1000);
+          return nullptr;
+        },
+        nullptr);
+    // The main thread ends alone (the exit system call, not exit_group; no unwinding).
+    ::syscall(SYS_exit, 0);
+  }
+  ASSERT_GT(child, 0);
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  std::vector<ProcEvent> got;
+  // For 150 ms (threads done, the main thread gone, the last thread still running): no exit.
+  PollUntil(
+      **src, got, [] { return false; }, milliseconds(150));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, child), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, child), 1);
+}
+
+TEST(Proctrack, WorksWithoutTracefs) {
+  SKIP_UNLESS_ROOT();
+  // A private mount namespace for this test process, without tracefs and debugfs.
+  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << "unshare: " << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
+  for (const char* dir :
+       {"/sys/kernel/debug/tracing", "/sys/kernel/tracing", "/sys/kernel/debug"}) {
+    ::umount2(dir, MNT_DETACH);  // fails harmlessly where nothing is mounted
+  }
+  ASSERT_FALSE(IsTracefsMounted()) << "could not unmount tracefs/debugfs for the test";
+  auto src = ProctrackEvents::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  pid_t child = SpawnSleep("0");
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  std::vector<ProcEvent> got;
+  EXPECT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 1);
+}
+
+class RecordingAttacher : public Attacher {
+ public:
+  Status Attach(pid_t pid) override {
+    attached.push_back(pid);
+    return Status::Ok();
+  }
+  Status Detach(pid_t pid) override {
+    detached.push_back(pid);
+    return Status::Ok();
+  }
+  std::vector<pid_t> attached, detached;
+};
+
+bool Contains(const std::vector<pid_t>& v, pid_t p) {
+  return std::find(v.begin(), v.end(), p) != v.end();
+}
+
+TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackEvents::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  ProcFs fs;
+  // A command line no other process has.
+  const std::string arg = "7." + std::to_string(::getpid());
+  auto targets = TargetSet::Compile({{.cmdline_regex = "^sleep " + arg + "$"}}, ::getpid());
+  ASSERT_TRUE(targets.ok());
+  RecordingAttacher attacher;
+  TrackerOptions opts;
+  opts.rescan_interval = std::chrono::hours(1);  // only the events can find it
+  Tracker tracker(&fs, std::move(targets).value(), &attacher, opts);
+  tracker.Rescan();
+  EXPECT_TRUE(attacher.attached.empty());
+
+  pid_t child = SpawnSleep(arg.c_str());
+  ASSERT_GT(child, 0);
+  auto pump_until = [&](const std::function<bool()>& pred) {
+    auto end = std::chrono::steady_clock::now() + milliseconds(5000);
+    while (!pred() && std::chrono::steady_clock::now() < end) {
+      pollfd p{(*src)->fd(), POLLIN, 0};
+      ::poll(&p, 1, 20);
+      tracker.Pump(src->get());
+    }
+    return pred();
+  };
+  EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(child); }));
+  EXPECT_EQ(tracker.stats().exec_events >= 1, true);
+  EXPECT_EQ(tracker.stats().scans, 1u);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(pump_until([&] { return Contains(attacher.detached, child); }));
+  EXPECT_FALSE(tracker.IsAttached(child));
+  EXPECT_EQ(tracker.stats().exited_detaches, 1u);
+  EXPECT_EQ(tracker.stats().scans, 1u);
+}
+
+}  // namespace
+}  // namespace gilstat::tracker

@@ -1,0 +1,428 @@
+#include "tracker/tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+
+#include "fake_proc.h"
+
+namespace gilstat::tracker {
+namespace {
+
+using testing::FakeProc;
+using testing::FakeProcess;
+using Clock = Tracker::Clock;
+using std::chrono::milliseconds;
+
+constexpr pid_t kSelf = 1;
+
+// Records every call; answers with the scripted status (default ok).
+class FakeAttacher : public Attacher {
+ public:
+  Status Attach(pid_t pid) override {
+    calls.push_back("attach " + std::to_string(pid));
+    if (on_attach) on_attach(pid);
+    auto it = attach_results.find(pid);
+    if (it != attach_results.end() && !it->second.empty()) {
+      Status s = it->second.front();
+      if (it->second.size() > 1) it->second.pop_front();
+      return s;
+    }
+    return Status::Ok();
+  }
+  Status Detach(pid_t pid) override {
+    calls.push_back("detach " + std::to_string(pid));
+    return Status::Ok();
+  }
+  std::vector<std::string> calls;
+  // Per pid, the answers in order; the last one repeats.
+  std::map<pid_t, std::deque<Status>> attach_results;
+  std::function<void(pid_t)> on_attach;
+};
+
+class FakeEvents : public ProcEventSource {
+ public:
+  int fd() const override { return -1; }
+  Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override {
+    int n = 0;
+    while (!queue.empty()) {
+      fn(queue.front());
+      queue.pop_front();
+      ++n;
+    }
+    return n;
+  }
+  uint64_t LostEvents() override { return lost; }
+  std::deque<ProcEvent> queue;
+  uint64_t lost = 0;
+};
+
+class Recorder : public TrackerObserver {
+ public:
+  void Attached(const ProcessInfo& info) override { log.push_back("+" + info.comm); }
+  void Detaching(const ProcessInfo& info, bool exited) override {
+    log.push_back((exited ? "x" : "-") + info.comm);
+  }
+  std::vector<std::string> log;
+};
+
+Error NoLibc() { return MakeError(ErrorCode::kNotFound, "no libc mapped"); }
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  TrackerTest() : fs_(proc_.root()) {
+    proc_.Add({.pid = 100, .comm = "python3", .exe = "/usr/bin/python3.11"});
+    proc_.Add({.pid = 101, .comm = "bash", .exe = "/usr/bin/bash"});
+    proc_.Add({.pid = 102, .comm = "python3", .exe = "/usr/bin/python3.11"});
+    proc_.Add({.pid = 2, .comm = "kthreadd", .exe = "", .argv = {}, .kernel_thread = true});
+  }
+
+  std::unique_ptr<Tracker> Make(std::vector<MatchSpec> specs, TrackerOptions opts = {}) {
+    auto set = TargetSet::Compile(specs, kSelf);
+    EXPECT_TRUE(set.ok());
+    return std::make_unique<Tracker>(&fs_, std::move(set).value(), &attacher_, opts, &observer_);
+  }
+
+  FakeProc proc_;
+  ProcFs fs_;
+  FakeAttacher attacher_;
+  Recorder observer_;
+  Clock::time_point t0_ = Clock::now();
+};
+
+TEST_F(TrackerTest, ScanAttachesToMatchingProcessesOnly) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 100", "attach 102"}));
+  EXPECT_TRUE(t->IsAttached(100));
+  EXPECT_FALSE(t->IsAttached(101));
+  EXPECT_EQ(t->stats().attached, 2u);
+  EXPECT_EQ(t->stats().attaches, 2u);
+  EXPECT_EQ(t->stats().scans, 1u);
+  EXPECT_EQ(observer_.log, (std::vector<std::string>{"+python3", "+python3"}));
+}
+
+TEST_F(TrackerTest, RescanIsIdempotent) {
+  attacher_.attach_results[102] = {NoLibc()};
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  auto calls = attacher_.calls;
+  TrackerStats before = t->stats();
+  t->Rescan(t0_ + milliseconds(1));
+  t->Rescan(t0_ + milliseconds(2));
+  EXPECT_EQ(attacher_.calls, calls);  // no repeated attach, no detach
+  EXPECT_EQ(t->stats().attaches, before.attaches);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 1u);
+  EXPECT_EQ(t->stats().attached, 1u);
+  EXPECT_EQ(t->stats().scans, 3u);
+}
+
+TEST_F(TrackerTest, NewProcessIsPickedUpByTheNextScan) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Add({.pid = 200, .comm = "python3"});
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_TRUE(t->IsAttached(200));
+  EXPECT_EQ(t->stats().attached, 3u);
+}
+
+TEST_F(TrackerTest, ExitEventDetaches) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Remove(100);
+  t->HandleEvent({ProcEvent::Type::kExit, 100}, t0_);
+  EXPECT_FALSE(t->IsAttached(100));
+  EXPECT_EQ(attacher_.calls.back(), "detach 100");
+  EXPECT_EQ(t->stats().exit_events, 1u);
+  EXPECT_EQ(t->stats().exited_detaches, 1u);
+  EXPECT_EQ(t->stats().attached, 1u);
+  // The exit of a process that was never attached changes nothing.
+  t->HandleEvent({ProcEvent::Type::kExit, 101}, t0_);
+  EXPECT_EQ(t->stats().detaches, 1u);
+  EXPECT_EQ(observer_.log.back(), "xpython3");
+}
+
+TEST_F(TrackerTest, RescanDetachesProcessesWhoseExitWasMissed) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Remove(102);
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_FALSE(t->IsAttached(102));
+  EXPECT_EQ(attacher_.calls.back(), "detach 102");
+  EXPECT_EQ(t->stats().exited_detaches, 1u);
+}
+
+TEST_F(TrackerTest, ZombieCountsAsExited) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Add({.pid = 102, .comm = "python3", .state = 'Z'});
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_FALSE(t->IsAttached(102));
+}
+
+TEST_F(TrackerTest, ProcessVanishingDuringAttachIsCountedNotRetried) {
+  attacher_.on_attach = [&](pid_t pid) {
+    if (pid == 100) proc_.Remove(100);  // exits between the scan and the attach
+  };
+  attacher_.attach_results[100] = {MakeError(ErrorCode::kNotFound, "/proc/100/maps: gone")};
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  EXPECT_FALSE(t->IsAttached(100));
+  EXPECT_TRUE(t->IsAttached(102));
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 1u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
+  EXPECT_FALSE(t->FailureOf(100).has_value());
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 1u);
+}
+
+TEST_F(TrackerTest, ProcessExitingRightAfterASuccessfulAttachIsCleanedUp) {
+  attacher_.on_attach = [&](pid_t pid) {
+    if (pid == 100) proc_.Remove(100);
+  };
+  auto t = Make({{.pids = {100}}});
+  t->Rescan(t0_);
+  EXPECT_TRUE(t->IsAttached(100));
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_FALSE(t->IsAttached(100));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 100", "detach 100"}));
+}
+
+TEST_F(TrackerTest, AttachErrorsCountedByReason) {
+  proc_.Add({.pid = 103, .comm = "python3"});
+  attacher_.attach_results[100] = {NoLibc()};
+  attacher_.attach_results[102] = {MakeError(ErrorCode::kPermissionDenied, "EPERM")};
+  attacher_.attach_results[103] = {MakeError(ErrorCode::kInternal, "verifier said no")};
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 1u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kPermission), 1u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kOther), 1u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 0u);
+  EXPECT_EQ(t->stats().attached, 0u);
+  auto f = t->FailureOf(102);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->reason, AttachError::kPermission);
+  EXPECT_EQ(f->message, "EPERM");
+  EXPECT_STREQ(AttachErrorName(f->reason), "permission");
+  // A failed process that exits is forgotten.
+  proc_.Remove(102);
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_FALSE(t->FailureOf(102).has_value());
+}
+
+TEST_F(TrackerTest, ExecEventAttachesNewImageAfterLibcIsMapped) {
+  TrackerOptions opts;
+  opts.exec_retries = 5;
+  opts.exec_retry_delay = milliseconds(10);
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  t->Rescan(t0_);
+  // pid 101 execs python; its libc is mapped only after two attempts.
+  proc_.Add({.pid = 101, .comm = "python3"});
+  attacher_.attach_results[101] = {NoLibc(), NoLibc(), Status::Ok()};
+  t->HandleEvent({ProcEvent::Type::kExec, 101}, t0_);
+  EXPECT_FALSE(t->IsAttached(101));
+  EXPECT_EQ(t->stats().pending, 1u);
+  EXPECT_EQ(t->NextDeadline(), t0_ + milliseconds(10));
+  t->Tick(t0_ + milliseconds(5));  // not due yet
+  EXPECT_FALSE(t->IsAttached(101));
+  t->Tick(t0_ + milliseconds(10));
+  t->Tick(t0_ + milliseconds(20));
+  EXPECT_TRUE(t->IsAttached(101));
+  EXPECT_EQ(t->stats().attach_retries, 2u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(t->stats().exec_events, 1u);
+}
+
+TEST_F(TrackerTest, ProcessExitingWhileItsAttachIsRetriedCountsAsVanished) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Add({.pid = 101, .comm = "python3"});
+  attacher_.attach_results[101] = {NoLibc()};
+  t->HandleEvent({ProcEvent::Type::kExec, 101}, t0_);
+  EXPECT_EQ(t->stats().pending, 1u);
+  proc_.Remove(101);
+  t->HandleEvent({ProcEvent::Type::kExit, 101}, t0_ + milliseconds(1));
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 1u);
+  // The same when only a rescan notices.
+  proc_.Add({.pid = 103, .comm = "python3"});
+  attacher_.attach_results[103] = {NoLibc()};
+  t->HandleEvent({ProcEvent::Type::kExec, 103}, t0_ + milliseconds(2));
+  proc_.Remove(103);
+  t->Rescan(t0_ + milliseconds(3));
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 2u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
+}
+
+TEST_F(TrackerTest, ExecEventOfAProcessThatExitedAlready) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  proc_.Remove(100);
+  t->HandleEvent({ProcEvent::Type::kExec, 100}, t0_);
+  EXPECT_FALSE(t->IsAttached(100));
+  EXPECT_EQ(t->stats().exited_detaches, 1u);
+}
+
+TEST_F(TrackerTest, ExecRetriesEndInNoLibc) {
+  TrackerOptions opts;
+  opts.exec_retries = 2;
+  opts.exec_retry_delay = milliseconds(1);
+  auto t = Make({{.comm_regex = "^static"}}, opts);
+  t->Rescan(t0_);
+  proc_.Add({.pid = 101, .comm = "static-app"});
+  attacher_.attach_results[101] = {NoLibc()};
+  t->HandleEvent({ProcEvent::Type::kExec, 101}, t0_);
+  for (int i = 1; i <= 5; ++i) t->Tick(t0_ + milliseconds(i));
+  EXPECT_FALSE(t->IsAttached(101));
+  EXPECT_EQ(t->stats().attach_retries, 2u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 1u);
+  EXPECT_EQ(t->stats().pending, 0u);
+}
+
+TEST_F(TrackerTest, ForkedProcessIsAttached) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  // A worker forked by pid 100: same image, no exec. Looked at after the fork delay.
+  proc_.Add({.pid = 150, .ppid = 100, .comm = "python3", .exe = "/usr/bin/python3.11"});
+  t->HandleEvent({ProcEvent::Type::kFork, 150}, t0_);
+  EXPECT_FALSE(t->IsAttached(150));
+  EXPECT_EQ(t->stats().pending, 1u);
+  t->Tick(t0_ + milliseconds(50));
+  EXPECT_TRUE(t->IsAttached(150));
+  // Forks of other processes are looked at and left alone.
+  proc_.Add({.pid = 151, .ppid = 101, .comm = "bash"});
+  t->HandleEvent({ProcEvent::Type::kFork, 151}, t0_ + milliseconds(60));
+  t->Tick(t0_ + milliseconds(110));
+  EXPECT_FALSE(t->IsAttached(151));
+  // A fork that execs at once: attached once, through the exec event.
+  proc_.Add({.pid = 152, .comm = "python3"});
+  t->HandleEvent({ProcEvent::Type::kFork, 152}, t0_ + milliseconds(120));
+  t->HandleEvent({ProcEvent::Type::kExec, 152}, t0_ + milliseconds(120));
+  t->Tick(t0_ + milliseconds(200));
+  // A fork that exits at once: never looked at, not an attach error.
+  t->HandleEvent({ProcEvent::Type::kFork, 153}, t0_ + milliseconds(200));
+  t->HandleEvent({ProcEvent::Type::kExit, 153}, t0_ + milliseconds(201));
+  t->Tick(t0_ + milliseconds(300));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 150", "attach 152"}));
+  EXPECT_EQ(t->stats().fork_events, 4u);
+  EXPECT_EQ(t->stats().exec_events, 1u);
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 0u);
+}
+
+TEST_F(TrackerTest, ExecOfAnAttachedProcess) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  // Still a python: detached from the old image, attached to the new one.
+  t->HandleEvent({ProcEvent::Type::kExec, 100}, t0_);
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"detach 100", "attach 100"}));
+  EXPECT_TRUE(t->IsAttached(100));
+  // Now something else: detached only.
+  proc_.Add({.pid = 102, .comm = "sleep"});
+  t->HandleEvent({ProcEvent::Type::kExec, 102}, t0_);
+  EXPECT_FALSE(t->IsAttached(102));
+  EXPECT_EQ(attacher_.calls.back(), "detach 102");
+  EXPECT_EQ(t->stats().exited_detaches, 0u);
+}
+
+TEST_F(TrackerTest, RescanNoticesAnExecThatNoEventReported) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  proc_.Add({.pid = 100, .comm = "python3", .exe = "/usr/bin/python3.12"});
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"detach 100", "attach 100"}));
+}
+
+TEST_F(TrackerTest, PidReuseIsANewProcess) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  proc_.Add({.pid = 100, .comm = "python3", .exe = "/usr/bin/python3.11", .start_time = 9999});
+  t->Rescan(t0_ + milliseconds(1));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"detach 100", "attach 100"}));
+  EXPECT_EQ(t->stats().exited_detaches, 1u);
+}
+
+TEST_F(TrackerTest, KernelThreadsAndSelfAreNotMatchedByRegex) {
+  proc_.Add({.pid = kSelf, .comm = "gilstat"});
+  auto t = Make({{.comm_regex = "."}});
+  t->Rescan(t0_);
+  EXPECT_FALSE(t->IsAttached(2));
+  EXPECT_FALSE(t->IsAttached(kSelf));
+  EXPECT_TRUE(t->IsAttached(101));
+}
+
+TEST_F(TrackerTest, PidTargetsDoNotNeedAFullScan) {
+  auto t = Make({{.pids = {101, 4242}}});  // 4242 does not exist
+  t->Rescan(t0_);
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 101"}));
+  EXPECT_FALSE(t->FailureOf(4242).has_value());
+}
+
+TEST_F(TrackerTest, PeriodicRescanAndLostEvents) {
+  TrackerOptions opts;
+  opts.rescan_interval = milliseconds(1000);
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  FakeEvents events;
+  t->Rescan(t0_);
+  EXPECT_EQ(t->NextDeadline(), t0_ + milliseconds(1000));
+  proc_.Add({.pid = 300, .comm = "python3"});
+  t->Pump(&events, t0_ + milliseconds(500));
+  EXPECT_FALSE(t->IsAttached(300));  // no event, no rescan yet
+  t->Pump(&events, t0_ + milliseconds(1000));
+  EXPECT_TRUE(t->IsAttached(300));
+  EXPECT_EQ(t->stats().scans, 2u);
+  // Events are handled as they come.
+  proc_.Add({.pid = 301, .comm = "python3"});
+  events.queue.push_back({ProcEvent::Type::kExec, 301});
+  proc_.Remove(300);
+  events.queue.push_back({ProcEvent::Type::kExit, 300});
+  t->Pump(&events, t0_ + milliseconds(1100));
+  EXPECT_TRUE(t->IsAttached(301));
+  EXPECT_FALSE(t->IsAttached(300));
+  EXPECT_EQ(t->stats().scans, 2u);
+  // A lost event may have been anything: rescan at once.
+  proc_.Add({.pid = 302, .comm = "python3"});
+  events.lost = 3;
+  t->Pump(&events, t0_ + milliseconds(1200));
+  EXPECT_TRUE(t->IsAttached(302));
+  EXPECT_EQ(t->stats().lost_events, 3u);
+  EXPECT_EQ(t->stats().scans, 3u);
+}
+
+TEST_F(TrackerTest, SnapshotFollowsEveryEntryPoint) {
+  auto t = Make({{.comm_regex = "^python"}});
+  EXPECT_EQ(t->Snapshot().scans, 0u);
+  t->Rescan(t0_);
+  EXPECT_EQ(t->Snapshot().attached, 2u);
+  EXPECT_EQ(t->Snapshot().scans, 1u);
+  t->HandleEvent({ProcEvent::Type::kFork, 100}, t0_);  // already attached: nothing else changes
+  EXPECT_EQ(t->Snapshot().fork_events, 1u);
+  proc_.Remove(100);
+  t->HandleEvent({ProcEvent::Type::kExit, 100}, t0_);
+  TrackerStats s = t->Snapshot();
+  EXPECT_EQ(s.attached, 1u);
+  EXPECT_EQ(s.exit_events, 1u);
+  t->DetachAll();
+  EXPECT_EQ(t->Snapshot().attached, 0u);
+}
+
+TEST_F(TrackerTest, DetachAll) {
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  t->DetachAll();
+  EXPECT_EQ(t->stats().attached, 0u);
+  EXPECT_EQ(t->stats().detaches, 2u);
+  EXPECT_EQ(t->stats().exited_detaches, 0u);
+  EXPECT_EQ(attacher_.calls.size(), 4u);
+}
+
+}  // namespace
+}  // namespace gilstat::tracker
