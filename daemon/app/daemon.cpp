@@ -1,0 +1,556 @@
+#include "daemon.h"
+
+#include <poll.h>
+#include <prometheus/text_serializer.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <shared_mutex>
+
+#include "family_util.h"
+#include "gilstat/rt/workloads.h"
+#include "host/probe_host.h"
+#include "http_server.h"
+#include "log.h"
+#include "naming.h"
+#include "notify.h"
+#include "process_collector.h"
+#include "runtime_collector.h"
+#include "semlock_collector.h"
+#include "tracker/matchers.h"
+#include "tracker/tracker.h"
+
+namespace gilstat {
+namespace {
+
+using prometheus::MetricType;
+
+// The process-group label of the hosted runtime's series.
+constexpr const char* kRuntimeGroupDefault = "gilstatd";
+
+Error ConfigError(const config::Config& cfg, int line, const std::string& reason) {
+  std::string where = cfg.source;
+  if (line > 0) where += ":" + std::to_string(line);
+  return MakeError(ErrorCode::kInvalidArgument, where + ": " + reason);
+}
+
+// Turns the configured targets into compiled matchers; errors name the line.
+Result<tracker::TargetSet> CompileTargets(const config::Config& cfg, pid_t self) {
+  std::vector<tracker::MatchSpec> specs;
+  for (const auto& t : cfg.targets) {
+    tracker::MatchSpec s;
+    switch (t.kind) {
+      case config::TargetConfig::Kind::kSelf:
+        s.self = true;
+        break;
+      case config::TargetConfig::Kind::kPid:
+        s.pids.push_back(std::stoi(t.value));
+        break;
+      case config::TargetConfig::Kind::kComm:
+        s.comm_regex = t.value;
+        break;
+      case config::TargetConfig::Kind::kExe:
+        s.exe_regex = t.value;
+        break;
+      case config::TargetConfig::Kind::kCmdline:
+        s.cmdline_regex = t.value;
+        break;
+      case config::TargetConfig::Kind::kCgroup:
+        if (!t.value.empty() && t.value.front() == '/') {
+          s.cgroup_prefix = t.value;
+        } else {
+          s.cgroup_regex = t.value;
+        }
+        break;
+      case config::TargetConfig::Kind::kUnit:
+        s.systemd_unit = t.value;
+        break;
+    }
+    if (auto one = tracker::TargetSet::Compile({s}, self); !one.ok()) {
+      return ConfigError(cfg, t.line, one.error().message);
+    }
+    specs.push_back(std::move(s));
+  }
+  auto set = tracker::TargetSet::Compile(specs, self);
+  if (!set.ok()) return ConfigError(cfg, 0, set.error().message);
+  return set;
+}
+
+// The workload of the runtime section, to run continuously; nullopt when there is none.
+Result<std::optional<rt::WorkloadSpec>> CompileWorkload(const config::Config& cfg) {
+  if (!cfg.runtime.enabled || cfg.runtime.workload.empty()) {
+    return std::optional<rt::WorkloadSpec>();
+  }
+  auto spec = rt::ParseWorkload(cfg.runtime.workload, cfg.runtime.params);
+  if (!spec.ok()) return ConfigError(cfg, 0, "runtime: " + spec.error().message);
+  spec->continuous = true;
+  return std::optional<rt::WorkloadSpec>(*spec);
+}
+
+rt::RuntimeOptions RuntimeOptionsOf(const config::RuntimeConfig& rc) {
+  rt::RuntimeOptions o;
+  o.policy = rc.policy;
+  if (rc.check_interval) o.check_interval = *rc.check_interval;
+  if (rc.switch_interval) o.switch_interval = *rc.switch_interval;
+  return o;
+}
+
+probes::SemlockOptions ProbeOptionsOf(const config::ProbesConfig& p) {
+  probes::SemlockOptions o;
+  o.mode = p.mode == config::ProbeMode::kExact ? probes::SemlockMode::kExact
+                                               : probes::SemlockMode::kDefault;
+  o.max_locks = p.max_locks;
+  return o;
+}
+
+}  // namespace
+
+int ExitStatusOf(const Error& e) {
+  return e.code == ErrorCode::kInvalidArgument ? kExitConfigError : kExitRuntimeError;
+}
+
+void BlockSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// Forwards to the probe and logs each process's attach failure once (the tracker counts them).
+class LoggingAttacher : public tracker::Attacher {
+ public:
+  LoggingAttacher(host::LockProbe& probe, LogOnce& once) : probe_(probe), once_(once) {}
+  Status Attach(pid_t pid) override {
+    Status s = probe_.Attach(pid);
+    if (!s.ok() && once_.First("attach " + std::to_string(pid))) {
+      spdlog::warn("cannot attach to pid {}: {}", pid, s.message());
+    } else if (s.ok()) {
+      once_.Forget("attach " + std::to_string(pid));
+      spdlog::info("attached to pid {}", pid);
+    }
+    return s;
+  }
+  Status Detach(pid_t pid) override {
+    once_.Forget("attach " + std::to_string(pid));
+    Status s = probe_.Detach(pid);
+    spdlog::debug("detached from pid {}", pid);
+    return s;
+  }
+
+ private:
+  host::LockProbe& probe_;
+  LogOnce& once_;
+};
+
+struct DaemonState {
+  tracker::TrackerStats tracker;
+  bool probes_loaded = false;
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;
+  bool last_reload_ok = true;
+  uint64_t scrapes = 0;
+};
+
+class DaemonCollector : public prometheus::Collectable {
+ public:
+  DaemonCollector(std::mutex& mu, const DaemonState& state) : mu_(mu), state_(state) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    DaemonState s;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      s = state_;
+    }
+    std::vector<prometheus::MetricFamily> out;
+    const auto& t = s.tracker;
+    out.push_back(metrics::SingleValue(
+        "gilstat_targets", "Processes matching the targets (attached or retrying).",
+        MetricType::Gauge, static_cast<double>(t.attached + t.pending)));
+    out.push_back(metrics::SingleValue("gilstat_probes_attached",
+                                       "Processes with the lock probes attached.",
+                                       MetricType::Gauge, static_cast<double>(t.attached)));
+    auto errors = metrics::EmptyFamily("gilstat_attach_errors_total",
+                                       "Failed attaches to matching processes, by reason.",
+                                       MetricType::Counter);
+    for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
+      errors.metric.push_back(metrics::Sample(
+          MetricType::Counter,
+          {{"reason", tracker::AttachErrorName(static_cast<tracker::AttachError>(i))}},
+          static_cast<double>(t.attach_errors[i])));
+    }
+    out.push_back(std::move(errors));
+    auto events =
+        metrics::EmptyFamily("gilstat_process_events_total",
+                             "Process events seen by the tracker, by type.", MetricType::Counter);
+    for (auto [type, v] : {std::pair{"exec", t.exec_events}, std::pair{"exit", t.exit_events},
+                           std::pair{"fork", t.fork_events}}) {
+      events.metric.push_back(
+          metrics::Sample(MetricType::Counter, {{"type", type}}, static_cast<double>(v)));
+    }
+    out.push_back(std::move(events));
+    out.push_back(metrics::SingleValue("gilstat_lost_events_total",
+                                       "Process events the kernel ring buffer dropped.",
+                                       MetricType::Counter, static_cast<double>(t.lost_events)));
+    out.push_back(metrics::SingleValue("gilstat_detaches_total",
+                                       "Detaches from processes (exit, exec or reload).",
+                                       MetricType::Counter, static_cast<double>(t.detaches)));
+    auto reloads =
+        metrics::EmptyFamily("gilstat_config_reloads_total",
+                             "Configuration reloads (SIGHUP), by result.", MetricType::Counter);
+    reloads.metric.push_back(metrics::Sample(MetricType::Counter, {{"result", "success"}},
+                                             static_cast<double>(s.reloads_ok)));
+    reloads.metric.push_back(metrics::Sample(MetricType::Counter, {{"result", "failure"}},
+                                             static_cast<double>(s.reloads_failed)));
+    out.push_back(std::move(reloads));
+    out.push_back(metrics::SingleValue("gilstat_config_last_reload_successful",
+                                       "Whether the last configuration reload succeeded.",
+                                       MetricType::Gauge, s.last_reload_ok ? 1 : 0));
+    return out;
+  }
+
+ private:
+  std::mutex& mu_;
+  const DaemonState& state_;
+};
+
+struct Daemon::Impl {
+  DaemonFlags flags;
+  DaemonEnv env;
+  config::Config cfg;
+  pid_t self = getpid();
+
+  // The hosted runtime.
+  std::unique_ptr<rt::Runtime> runtime;
+  std::unique_ptr<rt::Workload> workload;
+  std::string workload_name;
+
+  // Probes and tracking (only with targets).
+  LogOnce log_once;
+  std::unique_ptr<Naming> naming;
+  std::unique_ptr<host::LockProbe> probe;
+  std::unique_ptr<LoggingAttacher> attacher;
+  std::unique_ptr<tracker::ProcEventSource> events;
+  std::unique_ptr<tracker::ProcFs> procfs;
+  std::unique_ptr<tracker::Tracker> tracker;
+
+  // What a scrape reads; swapped as a whole on reload.
+  mutable std::shared_mutex collectors_mu;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectors;
+  std::mutex state_mu;
+  DaemonState state;
+
+  std::unique_ptr<web::MetricsServer> server;
+  Notifier notifier;
+  int sigfd = -1;
+
+  Status StartRuntime(const config::Config& c);
+  void StopRuntime();
+  Status StartProbes(const config::Config& c);
+  void StopProbes();
+  Status Retarget(const config::Config& c);
+  void BuildCollectors();
+  void PublishState();
+  void Reload();
+  std::string StatusLine() const;
+};
+
+Status Daemon::Impl::StartRuntime(const config::Config& c) {
+  if (!c.runtime.enabled) return Status::Ok();
+  auto w = CompileWorkload(c);
+  if (!w.ok()) return w.error();
+  auto r = rt::Runtime::Create(RuntimeOptionsOf(c.runtime));
+  if (!r.ok()) return ConfigError(c, 0, "runtime: " + r.error().message);
+  runtime = std::move(r).value();
+  workload_name = c.runtime.workload;
+  if (*w) {
+    auto started = rt::Workload::Start(*runtime, **w);
+    if (!started.ok()) {
+      runtime.reset();
+      return MakeError(ErrorCode::kInternal, "cannot start the " + workload_name +
+                                                 " workload: " + started.error().message);
+    }
+    workload = std::move(started).value();
+  }
+  spdlog::info("hosted runtime: policy {}, workload {}", rt::PolicyName(c.runtime.policy),
+               workload_name.empty() ? "none" : workload_name);
+  return Status::Ok();
+}
+
+void Daemon::Impl::StopRuntime() {
+  if (workload) {
+    auto report = workload->Stop();
+    if (!report.ok()) spdlog::warn("workload ended with an error: {}", report.error().message);
+  }
+  workload.reset();
+  runtime.reset();
+  if (naming) naming->ClearRuntimeLocks();
+}
+
+Status Daemon::Impl::StartProbes(const config::Config& c) {
+  if (c.targets.empty()) return Status::Ok();
+  if (Status s = host::CheckBtf(env.btf_path); !s.ok()) return s;
+  if (Status s = host::CheckPrivileges(env.self_status_path); !s.ok()) return s;
+  auto p = host::OpenSemlockProbe(ProbeOptionsOf(c.probes));
+  if (!p.ok()) return p.error();
+  probe = std::move(p).value();
+  attacher = std::make_unique<LoggingAttacher>(*probe, log_once);
+  auto ev = host::OpenProctrackEvents();
+  if (ev.ok()) {
+    events = std::move(ev).value();
+  } else {
+    spdlog::warn("no process events ({}); finding processes by rescanning every {} ms",
+                 ev.error().message,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(c.rescan_interval).count());
+  }
+  procfs = std::make_unique<tracker::ProcFs>(env.proc_root);
+  return Retarget(c);
+}
+
+// A new tracker for the targets of `c`, on the same probe: processes that still match keep
+// their probes and counters; the others are detached.
+Status Daemon::Impl::Retarget(const config::Config& c) {
+  auto targets = CompileTargets(c, self);
+  if (!targets.ok()) return targets.error();
+  std::vector<pid_t> before;
+  if (tracker) {
+    for (const auto& info : tracker->Attached()) before.push_back(info.pid);
+  }
+  tracker::TrackerOptions topts;
+  topts.rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(c.rescan_interval);
+  tracker = std::make_unique<tracker::Tracker>(procfs.get(), std::move(targets).value(),
+                                               attacher.get(), topts, naming.get());
+  tracker->Rescan();
+  for (pid_t pid : before) {
+    if (!tracker->IsAttached(pid)) {
+      tracker::ProcessInfo gone;
+      gone.pid = pid;
+      naming->Detaching(gone, false);
+      (void)attacher->Detach(pid);
+    }
+  }
+  return Status::Ok();
+}
+
+void Daemon::Impl::StopProbes() {
+  if (tracker) tracker->DetachAll();
+  tracker.reset();
+  events.reset();
+  attacher.reset();
+  probe.reset();
+}
+
+void Daemon::Impl::BuildCollectors() {
+  std::vector<std::shared_ptr<prometheus::Collectable>> next;
+  next.push_back(std::make_shared<metrics::BuildInfoCollector>(env.version, "unknown"));
+  next.push_back(std::make_shared<metrics::ProcessCollector>());
+  next.push_back(std::make_shared<DaemonCollector>(state_mu, state));
+  if (runtime) {
+    rt::Runtime* r = runtime.get();
+    // The same group name the eBPF series of this process get, so the two sources line up.
+    std::string group = kRuntimeGroupDefault;
+    tracker::ProcFs fs(env.proc_root);
+    if (auto info = fs.Read(self); info.ok())
+      group = ExpandGroupTemplate(cfg.labels.process, *info);
+    next.push_back(std::make_shared<metrics::RuntimeCollector>([r] { return r->TakeSnapshot(); },
+                                                               group, workload_name));
+  }
+  if (probe) {
+    next.push_back(std::make_shared<metrics::SemlockCollector>(*probe, naming->ForCollector()));
+  }
+  std::unique_lock<std::shared_mutex> lock(collectors_mu);
+  collectors = std::move(next);
+}
+
+void Daemon::Impl::PublishState() {
+  if (runtime && naming) naming->SetRuntimeLocks(self, runtime->TakeSnapshot());
+  std::lock_guard<std::mutex> lock(state_mu);
+  if (tracker) state.tracker = tracker->stats();
+  state.probes_loaded = probe != nullptr;
+}
+
+std::string Daemon::Impl::StatusLine() const {
+  std::string s = "serving on port " + std::to_string(server ? server->port() : 0);
+  if (tracker) s += ", " + std::to_string(tracker->stats().attached) + " process(es) attached";
+  if (runtime) s += ", runtime " + std::string(rt::PolicyName(runtime->policy()));
+  return s;
+}
+
+void Daemon::Impl::Reload() {
+  notifier.Reloading();
+  auto fail = [this](const std::string& why) {
+    spdlog::error("reload failed, keeping the running configuration: {}", why);
+    std::lock_guard<std::mutex> lock(state_mu);
+    ++state.reloads_failed;
+    state.last_reload_ok = false;
+  };
+  if (!flags.config_file) {
+    spdlog::info("SIGHUP: running on the embedded default, nothing to reload");
+    notifier.Status(StatusLine());
+    return;
+  }
+  auto next = config::LoadConfigFile(*flags.config_file);
+  if (!next.ok()) return fail(next.error().message);
+  // Check everything that can be checked before changing anything.
+  if (auto t = CompileTargets(*next, self); !t.ok()) return fail(t.error().message);
+  if (auto w = CompileWorkload(*next); !w.ok()) return fail(w.error().message);
+
+  if (!(next->runtime == cfg.runtime)) {
+    StopRuntime();
+    if (Status s = StartRuntime(*next); !s.ok()) return fail(s.message());
+  }
+  if (!(next->labels == cfg.labels)) naming->SetLabels(next->labels);
+  cfg.labels = next->labels;  // BuildCollectors names the runtime's group from it
+  const bool probes_changed = !(next->probes == cfg.probes);
+  if (next->targets.empty() || probes_changed) StopProbes();
+  if (!next->targets.empty()) {
+    Status s = probe ? Retarget(*next) : StartProbes(*next);
+    if (!s.ok()) {
+      fail(s.message());
+      return;
+    }
+  }
+  cfg = std::move(next).value();
+  BuildCollectors();
+  PublishState();
+  {
+    std::lock_guard<std::mutex> lock(state_mu);
+    ++state.reloads_ok;
+    state.last_reload_ok = true;
+  }
+  spdlog::info("configuration reloaded from {}", cfg.source);
+  notifier.Status(StatusLine());
+}
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Daemon::~Daemon() {
+  if (!impl_) return;
+  impl_->server.reset();
+  impl_->StopProbes();
+  impl_->StopRuntime();
+  if (impl_->sigfd >= 0) close(impl_->sigfd);
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config::Config cfg,
+                                               DaemonEnv env) {
+  auto impl = std::make_unique<Impl>();
+  impl->flags = flags;
+  impl->env = std::move(env);
+  impl->cfg = std::move(cfg);
+  const config::Config& c = impl->cfg;
+
+  // Configuration errors first, before anything starts.
+  if (auto t = CompileTargets(c, impl->self); !t.ok()) return t.error();
+  if (auto w = CompileWorkload(c); !w.ok()) return w.error();
+
+  impl->naming = std::make_unique<Naming>(c.labels, impl->env.proc_root);
+  std::unique_ptr<Daemon> d(new Daemon(std::move(impl)));
+  Impl& m = *d->impl_;
+  // Probes first: attached before the runtime starts, they see every one of its operations,
+  // so the two sources' totals for the hosted GIL can be compared directly.
+  if (Status s = m.StartProbes(c); !s.ok()) return s.error();
+  if (Status s = m.StartRuntime(c); !s.ok()) return s.error();
+  m.BuildCollectors();
+  m.PublishState();
+
+  web::ServerOptions so;
+  so.listen_address = flags.listen_address;
+  so.telemetry_path = flags.telemetry_path;
+  if (c.web.basic_auth)
+    so.basic_auth = web::BasicAuth{c.web.basic_auth->username, c.web.basic_auth->password};
+  so.landing_details = "<p>Configuration: " + c.source + "</p>\n";
+  Daemon* self = d.get();
+  auto server = web::MetricsServer::Start(so, [self] { return self->Render(); });
+  if (!server.ok()) {
+    // A bad address is a flag error; a port in use is an environment error.
+    return server.error();
+  }
+  m.server = std::move(server).value();
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (m.sigfd < 0) {
+    return MakeError(ErrorCode::kInternal, std::string("signalfd: ") + std::strerror(errno));
+  }
+  spdlog::info("listening on {} (port {}), metrics at {}", flags.listen_address, m.server->port(),
+               flags.telemetry_path);
+  return d;
+}
+
+int Daemon::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+std::string Daemon::Render() const {
+  std::vector<prometheus::MetricFamily> fams;
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->collectors_mu);
+    for (const auto& c : impl_->collectors) {
+      auto f = c->Collect();
+      fams.insert(fams.end(), std::make_move_iterator(f.begin()), std::make_move_iterator(f.end()));
+    }
+  }
+  // Families of one name from several sources (runtime and ebpf) must be one family.
+  std::stable_sort(fams.begin(), fams.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::vector<prometheus::MetricFamily> merged;
+  for (auto& f : fams) {
+    if (!merged.empty() && merged.back().name == f.name) {
+      auto& into = merged.back().metric;
+      into.insert(into.end(), std::make_move_iterator(f.metric.begin()),
+                  std::make_move_iterator(f.metric.end()));
+    } else {
+      merged.push_back(std::move(f));
+    }
+  }
+  return prometheus::TextSerializer().Serialize(merged);
+}
+
+int Daemon::Run() {
+  Impl& m = *impl_;
+  m.notifier.Ready(m.StatusLine());
+  spdlog::info("ready: {}", m.StatusLine());
+  for (;;) {
+    auto timeout = std::chrono::milliseconds(1000);
+    if (m.tracker) {
+      const auto until = m.tracker->NextDeadline() - tracker::Tracker::Clock::now();
+      timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
+                           std::chrono::milliseconds(0), timeout);
+    }
+    pollfd fds[2] = {{m.sigfd, POLLIN, 0}, {m.events ? m.events->fd() : -1, POLLIN, 0}};
+    const int n = poll(fds, m.events ? 2 : 1, static_cast<int>(timeout.count()));
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("poll: {}", std::strerror(errno));
+      return kExitRuntimeError;
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      signalfd_siginfo si;
+      while (read(m.sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGHUP) {
+          spdlog::info("SIGHUP: reloading");
+          m.Reload();
+        } else {
+          spdlog::info("{}: stopping", strsignal(static_cast<int>(si.ssi_signo)));
+          m.notifier.Stopping();
+          m.server.reset();
+          m.StopProbes();
+          m.StopRuntime();
+          return kExitOk;
+        }
+      }
+    }
+    if (m.tracker) m.tracker->Pump(m.events.get());
+    m.PublishState();
+    m.notifier.MaybeWatchdog();
+  }
+}
+
+}  // namespace gilstat

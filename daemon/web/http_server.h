@@ -1,0 +1,72 @@
+// The HTTP side of gilstatd: the exposition at the telemetry path, a landing page at "/",
+// optional basic auth, bounded request sizes. A thin layer over civetweb's C API.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gilstat/result.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace gilstat::web {
+
+struct BasicAuth {
+  std::string username;
+  std::string password;
+};
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1:9877";  // host:port, [v6]:port or :port (all)
+  std::string telemetry_path = "/metrics";
+  std::optional<BasicAuth> basic_auth;
+  std::string landing_title = "gilstatd";
+  std::string landing_details;  // extra HTML-escaped lines for the landing page
+  int threads = 4;
+};
+
+struct ServerStats {
+  std::atomic<uint64_t> scrapes{0};
+  std::atomic<uint64_t> unauthorized{0};
+  std::atomic<uint64_t> not_found{0};
+};
+
+// Turns "host:port" forms into civetweb's listening_ports syntax; errors name the problem.
+Result<std::string> CivetListenSpec(const std::string& listen_address);
+
+class MetricsServer {
+ public:
+  using Render = std::function<std::string()>;  // the exposition text, on an HTTP thread
+
+  // Binds and starts serving; kUnavailable with civetweb's reason when binding fails (e.g. the
+  // port is in use).
+  static Result<std::unique_ptr<MetricsServer>> Start(const ServerOptions& options, Render render);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  int port() const { return port_; }  // the bound port (useful with port 0)
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  MetricsServer(ServerOptions options, Render render);
+  static int Handle(mg_connection* conn, void* self);
+  int HandleRequest(mg_connection* conn);
+  bool Authorized(mg_connection* conn) const;
+
+  ServerOptions options_;
+  Render render_;
+  mg_context* ctx_ = nullptr;
+  int port_ = 0;
+  ServerStats stats_;
+};
+
+// Base64 decoding of a basic-auth credential; nullopt when malformed.
+std::optional<std::string> DecodeBase64(const std::string& in);
+
+}  // namespace gilstat::web

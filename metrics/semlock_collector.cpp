@@ -1,0 +1,64 @@
+#include "semlock_collector.h"
+
+#include <utility>
+
+#include "family_util.h"
+
+namespace gilstat::metrics {
+std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& locks,
+                                      const SemlockNaming& naming) {
+  std::vector<LockSeries> out;
+  out.reserve(locks.size());
+  for (const auto& l : locks) {
+    auto group = naming.group_of(l.pid);
+    if (!group) continue;
+    LockSeries s;
+    s.labels = {*group, naming.lock_of(l.pid, l.addr), "ebpf",
+                naming.pid_label ? std::to_string(l.pid) : ""};
+    s.acquisitions = l.acquisitions;
+    s.contended = l.contended;
+    s.handoffs = l.handoffs;
+    s.failed_tries = l.failed_tries;
+    s.timeouts = l.timeouts;
+    s.wait = l.wait_hist;
+    s.blocked_ns = l.blocked_ns;
+    s.handoff_latency = l.handoff_latency_hist;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+SemlockCollector::SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming)
+    : source_(source), naming_(std::move(naming)) {}
+
+uint64_t SemlockCollector::read_errors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return read_errors_;
+}
+
+std::vector<prometheus::MetricFamily> SemlockCollector::Collect() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<prometheus::MetricFamily> out;
+  auto locks = source_.ReadLocks();
+  if (locks.ok()) {
+    LockFamilyBuilder builder;
+    for (const auto& s : SemlockSeries(*locks, naming_)) builder.Add(s);
+    out = builder.Build();
+  } else {
+    ++read_errors_;
+  }
+  const probes::ProbeHealth h = source_.ReadHealth();
+  out.push_back(SingleValue("gilstat_probe_map_full_total",
+                            "Probe events whose map entry could not be created (map full).",
+                            prometheus::MetricType::Counter,
+                            static_cast<double>(h.map_full_drops)));
+  out.push_back(SingleValue("gilstat_probe_lost_events_total",
+                            "Process events lost because the ring buffer was full.",
+                            prometheus::MetricType::Counter, static_cast<double>(h.lost_events)));
+  out.push_back(SingleValue("gilstat_probe_read_errors_total",
+                            "Scrapes whose read of the probe maps failed.",
+                            prometheus::MetricType::Counter, static_cast<double>(read_errors_)));
+  return out;
+}
+
+}  // namespace gilstat::metrics

@@ -1,0 +1,46 @@
+// Reads the semaphore probes' maps (through LockStatsSource) at scrape time and exports them
+// as lock series with source="ebpf", plus the probes' health counters.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "lock_families.h"
+#include "probes/lock_stats.h"
+
+namespace gilstat::metrics {
+
+struct SemlockNaming {
+  // The process-group label of a pid; nullopt when the pid is no longer tracked (its entries
+  // are skipped: they are being cleaned up).
+  std::function<std::optional<std::string>(pid_t)> group_of;
+  // The lock label of a semaphore: "gil", a runtime lock's name, or "other".
+  std::function<std::string(pid_t, uint64_t addr)> lock_of;
+  bool pid_label = false;
+};
+
+// The lock series of one read of the maps.
+std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& locks,
+                                      const SemlockNaming& naming);
+
+class SemlockCollector : public prometheus::Collectable {
+ public:
+  SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming);
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  // Map reads that failed (each logged once by the caller's logger is up to the daemon).
+  uint64_t read_errors() const;
+
+ private:
+  probes::LockStatsSource& source_;
+  SemlockNaming naming_;
+  mutable std::mutex mu_;  // LockStatsSource is not required to be thread-safe
+  mutable uint64_t read_errors_ = 0;
+};
+
+}  // namespace gilstat::metrics
