@@ -20,7 +20,7 @@ run_build() {  # name, ctest args, cmake args…
   echo "=== [$name] configure + build"
   cmake -S . -B "$dir" -G Ninja -DGILSTAT_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs"
+  cmake --build "$dir" -j "$jobs" || return 1
   echo "=== [$name] test"
   # shellcheck disable=SC2086
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j "$jobs" $ctest_args)

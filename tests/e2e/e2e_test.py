@@ -389,7 +389,9 @@ class TroubleWithTargets(unittest.TestCase):
         if not STATIC_TARGET:
             self.skipTest("STATIC_TARGET not set (run through ctest)")
         with tempfile.TemporaryDirectory(prefix="gilstat-e2e-") as d:
-            static = subprocess.Popen([STATIC_TARGET])
+            # A static program (tests/testprogs/semops): it waits for a line on stdin forever.
+            static = subprocess.Popen([STATIC_TARGET, "wait", "1", "1"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL)
             short = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(3)"])
             g = Gilstatd(d, f"targets:\n  - pid: {static.pid}\n  - pid: {short.pid}\n"
                             "rescan_interval: 500ms\n")
@@ -412,6 +414,7 @@ class TroubleWithTargets(unittest.TestCase):
             finally:
                 static.kill()
                 static.wait()
+                static.stdin.close()
                 short.kill()
                 short.wait()
                 g.close()
