@@ -12,8 +12,9 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # daemon
   prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
-  # end-to-end tests and benchmarks: a real Prometheus (promtool), the bpftrace baseline
-  prometheus bpftrace
+  # end-to-end tests and benchmarks: a real Prometheus (promtool), systemd-analyze for the
+  # unit, setpriv for the capability test, the bpftrace baseline
+  prometheus systemd util-linux bpftrace
 )
 
 missing=()
