@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -52,6 +53,47 @@ inline bool WaitUntil(const std::function<bool()>& cond,
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return true;
+}
+
+// The convoy scenario in one thread pair: an "I/O" thread attaches, holds the GIL for
+// `hold_before` (no ticks), releases it around a blocking call that ends 5 ms after the main
+// thread (attached as `self`, holding the GIL) has started running CPU-bound code, then takes
+// the GIL back. Returns how long that took in nanoseconds (-1 when it took more than 30 s).
+inline int64_t ReacquireAfterBlockingCall(Runtime& rt, ThreadState& self,
+                                          std::chrono::nanoseconds hold_before) {
+  auto now_ns = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
+  std::atomic<bool> released{false}, main_ticking{false}, done{false};
+  std::atomic<int64_t> reacquire_ns{-1};
+  std::thread io;
+  {
+    AllowThreads allow(self);
+    io = std::thread([&] {
+      auto ts = rt.AttachThread("io");
+      if (!ts.ok()) std::abort();
+      std::this_thread::sleep_for(hold_before);
+      int64_t t0;
+      {
+        AllowThreads blocking(**ts);
+        released.store(true);
+        // The "I/O"; it ends once main has taken the GIL and runs CPU-bound code.
+        while (!main_ticking.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        t0 = now_ns();
+      }
+      reacquire_ns.store(now_ns() - t0);
+      done.store(true);
+      rt.DetachThread(*ts);
+    });
+    while (!released.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  main_ticking.store(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!done.load(std::memory_order_relaxed) &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
+    rt.Tick(self);
+  }
+  io.join();
+  return done.load() ? reacquire_ns.load() : -1;
 }
 
 inline std::string PolicyParamName(const ::testing::TestParamInfo<Policy>& info) {

@@ -133,43 +133,12 @@ TEST_P(SwitchIntervalTest, ThreadBackFromBlockingCall) {
   auto rt = MakeRuntime(GetParam(), 100, kInterval);
   auto self = rt->AttachThread("main");
   ASSERT_TRUE(self.ok());
-  std::atomic<bool> io_released{false};
-  std::atomic<bool> main_ticking{false};
-  std::atomic<bool> io_done{false};
-  std::atomic<int64_t> reacquire_ns{0};
-  std::thread io;
-  {
-    AllowThreads allow(**self);
-    io = std::thread([&] {
-      auto ts = rt->AttachThread("io");
-      GILSTAT_CHECK(ts.ok());
-      int64_t t0;
-      {
-        AllowThreads blocking(**ts);
-        io_released.store(true);
-        // The "I/O"; it ends once main has taken the GIL and runs CPU-bound code.
-        while (!main_ticking.load()) std::this_thread::sleep_for(1ms);
-        std::this_thread::sleep_for(5ms);
-        t0 = std::chrono::steady_clock::now().time_since_epoch().count();
-      }
-      reacquire_ns.store(std::chrono::steady_clock::now().time_since_epoch().count() - t0);
-      io_done.store(true);
-      rt->DetachThread(*ts);
-    });
-    ASSERT_TRUE(WaitUntil([&] { return io_released.load(); }));
-  }
-  // CPU-bound until the I/O thread has come back.
-  main_ticking.store(true);
-  const auto t0 = std::chrono::steady_clock::now();
-  while (!io_done.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() - t0 < 30s) {
-    rt->Tick(**self);
-  }
-  io.join();
-  ASSERT_TRUE(io_done.load());
+  const int64_t reacquire_ns = testing::ReacquireAfterBlockingCall(*rt, **self, 0ns);
+  ASSERT_GE(reacquire_ns, 0);
   if (GetParam() == Policy::kSwitching) {
-    EXPECT_GE(reacquire_ns.load(), std::chrono::nanoseconds(kInterval).count());
+    EXPECT_GE(reacquire_ns, std::chrono::nanoseconds(kInterval).count());
   } else {
-    EXPECT_LT(reacquire_ns.load(), std::chrono::nanoseconds(kInterval).count() / 2);
+    EXPECT_LT(reacquire_ns, std::chrono::nanoseconds(kInterval).count() / 2);
   }
   EXPECT_EQ(rt->TakeSnapshot().drop_requests, 1u);
   rt->DetachThread(*self);
