@@ -400,9 +400,27 @@ void Daemon::Impl::Reload() {
   if (auto t = CompileTargets(*next, self); !t.ok()) return fail(t.error().message);
   if (auto w = CompileWorkload(*next); !w.ok()) return fail(w.error().message);
 
+  // From here on parts may be replaced: no scrape may reach an object being destroyed, so the
+  // collectors go first and come back (for whatever then runs) on every way out.
+  {
+    std::unique_lock<std::shared_mutex> lock(collectors_mu);
+    collectors.clear();
+  }
+  struct Rebuild {
+    Impl* m;
+    ~Rebuild() {
+      m->BuildCollectors();
+      m->PublishState();
+    }
+  } rebuild{this};
+
+  // A failure past this point leaves what was already applied in place and says so.
   if (!(next->runtime == cfg.runtime)) {
     StopRuntime();
-    if (Status s = StartRuntime(*next); !s.ok()) return fail(s.message());
+    if (Status s = StartRuntime(*next); !s.ok()) {
+      return fail(s.message() + " (the hosted runtime is stopped)");
+    }
+    cfg.runtime = next->runtime;
   }
   if (!(next->labels == cfg.labels)) naming->SetLabels(next->labels);
   cfg.labels = next->labels;  // BuildCollectors names the runtime's group from it
@@ -410,14 +428,9 @@ void Daemon::Impl::Reload() {
   if (next->targets.empty() || probes_changed) StopProbes();
   if (!next->targets.empty()) {
     Status s = probe ? Retarget(*next) : StartProbes(*next);
-    if (!s.ok()) {
-      fail(s.message());
-      return;
-    }
+    if (!s.ok()) return fail(s.message() + " (probes not attached)");
   }
   cfg = std::move(next).value();
-  BuildCollectors();
-  PublishState();
   {
     std::lock_guard<std::mutex> lock(state_mu);
     ++state.reloads_ok;

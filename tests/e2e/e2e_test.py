@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -360,6 +361,30 @@ labels:
                        and f'process="svc-{group}"' in l and 'source="ebpf"' in l)
         self.assertGreaterEqual(py_after, py_before, "\n".join(
             l for l in text.splitlines() if l.startswith("gilstat_lock_acquisitions_total")))
+        # A changed runtime section restarts the runtime (new policy) while scrapes go on.
+        stop = threading.Event()
+        failures = []
+
+        def scrape_loop():
+            while not stop.is_set():
+                try:
+                    self.daemon.metrics()
+                except Exception as e:  # noqa: BLE001
+                    failures.append(e)
+        scraper = threading.Thread(target=scrape_loop)
+        scraper.start()
+        try:
+            with open(self.daemon.config, "w") as f:
+                f.write(self.config.replace("policy: classic", "policy: fair"))
+            self.daemon.proc.send_signal(signal.SIGHUP)
+            wait_for("runtime restarted with policy fair", lambda: 'policy="fair"'
+                     in self.daemon.metrics())
+        finally:
+            stop.set()
+            scraper.join()
+        self.assertEqual(failures, [])
+        self.assertIsNone(self.daemon.proc.poll(), self.daemon.output())
+        self.assertIn('gilstat_config_reloads_total{result="success"} 2', self.daemon.metrics())
 
     def test_z_sigterm_exits_cleanly_leaving_nothing_attached(self):
         pid = self.daemon.proc.pid
