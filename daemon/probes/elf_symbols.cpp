@@ -20,10 +20,6 @@ struct FdCloser {
   }
 };
 
-struct ElfCloser {
-  void operator()(Elf* e) const { elf_end(e); }
-};
-
 Error ElfError(const std::string& path, const char* what) {
   const char* detail = elf_errmsg(elf_errno());  // null when libelf saw no error
   return MakeError(ErrorCode::kInvalidArgument,
@@ -36,28 +32,44 @@ struct Segment {
 
 }  // namespace
 
-Result<ElfFile> ElfFile::Open(const std::string& path) {
+Result<OpenedElf> OpenedElf::Open(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) {
     return MakeError(ErrorCode::kInternal, "libelf initialisation failed");
   }
-  FdCloser fd{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     int err = errno;
     return MakeError(err == ENOENT   ? ErrorCode::kNotFound
                      : err == EACCES ? ErrorCode::kPermissionDenied
                                      : ErrorCode::kUnavailable,
                      path + ": " + std::strerror(err));
   }
-  std::unique_ptr<Elf, ElfCloser> elf(elf_begin(fd.fd, ELF_C_READ, nullptr));
-  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) return ElfError(path, "not an ELF file");
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  if (!elf || elf_kind(elf) != ELF_K_ELF) {
+    Error e = ElfError(path, "not an ELF file");
+    if (elf) elf_end(elf);
+    close(fd);
+    return e;
+  }
+  return OpenedElf(fd, elf);
+}
+
+OpenedElf::~OpenedElf() {
+  if (elf_) elf_end(elf_);
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<ElfFile> ElfFile::Open(const std::string& path) {
+  auto opened = OpenedElf::Open(path);
+  if (!opened.ok()) return opened.error();
+  Elf* const e = opened->get();
 
   std::vector<Segment> loads;
   size_t nphdr = 0;
-  if (elf_getphdrnum(elf.get(), &nphdr) != 0) return ElfError(path, "no program headers");
+  if (elf_getphdrnum(e, &nphdr) != 0) return ElfError(path, "no program headers");
   for (size_t i = 0; i < nphdr; ++i) {
     GElf_Phdr ph;
-    if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) && ph.p_type == PT_LOAD &&
-        (ph.p_flags & PF_X)) {
+    if (gelf_getphdr(e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
       loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
     }
   }
@@ -66,7 +78,7 @@ Result<ElfFile> ElfFile::Open(const std::string& path) {
   std::map<unsigned, std::string> verdefs;
   Elf_Data* versym = nullptr;
   Elf_Scn* scn = nullptr;
-  while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
+  while ((scn = elf_nextscn(e, scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     if (sh.sh_type == SHT_GNU_versym) {
@@ -80,7 +92,7 @@ Result<ElfFile> ElfFile::Open(const std::string& path) {
         if (!gelf_getverdef(d, static_cast<int>(off), &vd)) break;
         GElf_Verdaux aux;
         if (vd.vd_cnt > 0 && gelf_getverdaux(d, static_cast<int>(off + vd.vd_aux), &aux)) {
-          const char* vname = elf_strptr(elf.get(), sh.sh_link, aux.vda_name);
+          const char* vname = elf_strptr(e, sh.sh_link, aux.vda_name);
           if (vname) verdefs[vd.vd_ndx] = vname;
         }
         if (vd.vd_next == 0) break;
@@ -92,7 +104,7 @@ Result<ElfFile> ElfFile::Open(const std::string& path) {
   ElfFile file;
   file.path_ = path;
   scn = nullptr;
-  while ((scn = elf_nextscn(elf.get(), scn)) != nullptr) {
+  while ((scn = elf_nextscn(e, scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
@@ -107,7 +119,7 @@ Result<ElfFile> ElfFile::Open(const std::string& path) {
         continue;
       }
       if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
-      const char* name = elf_strptr(elf.get(), sh.sh_link, sym.st_name);
+      const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
       if (!name || !*name) continue;
       ElfSymbol s;
       s.name = name;
@@ -189,17 +201,23 @@ Result<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
   return *best;
 }
 
-Result<std::vector<uint8_t>> ElfFile::ReadBytes(uint64_t file_offset, uint64_t size) const {
-  FdCloser fd{open(path_.c_str(), O_RDONLY | O_CLOEXEC)};
+Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t file_offset,
+                                           uint64_t size) {
+  FdCloser fd{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (fd.fd < 0) {
-    return MakeError(ErrorCode::kUnavailable, path_ + ": " + std::strerror(errno));
+    return MakeError(ErrorCode::kUnavailable, path + ": " + std::strerror(errno));
   }
   std::vector<uint8_t> out(size);
   ssize_t n = pread(fd.fd, out.data(), size, static_cast<off_t>(file_offset));
   if (n < 0 || static_cast<uint64_t>(n) != size) {
-    return MakeError(ErrorCode::kUnavailable, path_ + ": short read of function bytes");
+    return MakeError(ErrorCode::kUnavailable,
+                     path + ": short read at offset " + std::to_string(file_offset));
   }
   return out;
+}
+
+Result<std::vector<uint8_t>> ElfFile::ReadBytes(uint64_t file_offset, uint64_t size) const {
+  return ReadFileBytes(path_, file_offset, size);
 }
 
 }  // namespace gilstat::probes

@@ -2,6 +2,8 @@
 // that uprobes are attached at, with glibc's symbol versions understood.
 #pragma once
 
+#include <libelf.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,6 +21,30 @@ struct ElfSymbol {
   uint64_t value = 0;           // virtual address in the file's own address space
   uint64_t size = 0;
   uint64_t file_offset = 0;  // where the code is in the file: what uprobes attach at
+};
+
+// `size` bytes of the file at `path` from `file_offset` (kUnavailable when it cannot be read).
+Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t file_offset,
+                                           uint64_t size);
+
+// An ELF file opened for libelf: the descriptor and the handle, both released on destruction.
+// Errors: kNotFound / kPermissionDenied / kUnavailable (open), kInvalidArgument (not ELF).
+class OpenedElf {
+ public:
+  static Result<OpenedElf> Open(const std::string& path);
+  OpenedElf(OpenedElf&& o) noexcept : fd_(o.fd_), elf_(o.elf_) {
+    o.fd_ = -1;
+    o.elf_ = nullptr;
+  }
+  OpenedElf& operator=(OpenedElf&&) = delete;
+  OpenedElf(const OpenedElf&) = delete;
+  ~OpenedElf();
+  Elf* get() const { return elf_; }
+
+ private:
+  OpenedElf(int fd, Elf* elf) : fd_(fd), elf_(elf) {}
+  int fd_;
+  Elf* elf_;
 };
 
 class ElfFile {

@@ -1,0 +1,494 @@
+#include "python_info.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "elf_symbols.h"
+#include "proc_maps.h"
+
+namespace gilstat::python {
+namespace {
+
+// Data objects the probes may need. Functions come from probes::ElfFile.
+const std::set<std::string, std::less<>> kDataSymbols = {"_PyRuntime", "Py_Version",
+                                                         "interpreter_lock"};
+// Functions that only free-threaded builds define: the inline Py_DECREF of those builds calls
+// them, so every free-threaded libpython exports them (Include/object.h, Py_GIL_DISABLED).
+constexpr const char* kFreeThreadedFunctions[] = {"_Py_MergeZeroLocalRefcount", "_Py_DecRefShared"};
+// Any one defined in a file marks it as holding the interpreter (not just linking to it).
+constexpr const char* kInterpreterFunctions[] = {"Py_GetVersion", "Py_Initialize",
+                                                 "PyEval_SaveThread"};
+constexpr char kDebugCookie[] = "xdebugpy";
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string BaseName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// What probes::ElfFile does not cover: data objects, file-backed data of any segment, the
+// dynamic section's names, whether .symtab exists, and .rodata.
+struct ElfFacts {
+  bool has_symtab = false;
+  std::string soname;
+  std::vector<std::string> needed;
+  std::vector<std::string> search_paths;   // DT_RUNPATH, else DT_RPATH, split at ':'
+  std::map<std::string, SymbolInfo> data;  // kDataSymbols present
+  std::vector<uint8_t> rodata;
+  struct Load {
+    uint64_t vaddr, filesz, offset;
+  };
+  std::vector<Load> loads;
+
+  // File offset of `size` bytes at address `vaddr`, when the file holds them.
+  std::optional<uint64_t> FileOffset(uint64_t vaddr, uint64_t size) const {
+    for (const Load& l : loads) {
+      if (vaddr >= l.vaddr && vaddr + size <= l.vaddr + l.filesz) return vaddr - l.vaddr + l.offset;
+    }
+    return std::nullopt;
+  }
+};
+
+Result<ElfFacts> ReadElfFacts(const std::string& path) {
+  auto opened = probes::OpenedElf::Open(path);
+  if (!opened.ok()) return opened.error();
+  Elf* const e = opened->get();
+  ElfFacts f;
+  size_t nphdr = 0;
+  if (elf_getphdrnum(e, &nphdr) == 0) {
+    for (size_t i = 0; i < nphdr; ++i) {
+      GElf_Phdr ph;
+      if (gelf_getphdr(e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) {
+        f.loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
+      }
+    }
+  }
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(e, &shstrndx) != 0) shstrndx = 0;
+  std::string rpath, runpath;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(e, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* sname = shstrndx ? elf_strptr(e, shstrndx, sh.sh_name) : nullptr;
+    if (sh.sh_type == SHT_PROGBITS && sname && std::strcmp(sname, ".rodata") == 0) {
+      Elf_Data* d = elf_rawdata(scn, nullptr);
+      if (d && d->d_buf) {
+        const auto* p = static_cast<const uint8_t*>(d->d_buf);
+        f.rodata.assign(p, p + d->d_size);
+      }
+    } else if (sh.sh_type == SHT_DYNAMIC) {
+      Elf_Data* d = elf_getdata(scn, nullptr);
+      if (!d || sh.sh_entsize == 0) continue;
+      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
+        GElf_Dyn dyn;
+        if (!gelf_getdyn(d, static_cast<int>(i), &dyn)) continue;
+        if (dyn.d_tag != DT_SONAME && dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RPATH &&
+            dyn.d_tag != DT_RUNPATH) {
+          continue;
+        }
+        const char* s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
+        if (!s) continue;
+        if (dyn.d_tag == DT_SONAME) f.soname = s;
+        if (dyn.d_tag == DT_NEEDED) f.needed.emplace_back(s);
+        if (dyn.d_tag == DT_RPATH) rpath = s;
+        if (dyn.d_tag == DT_RUNPATH) runpath = s;
+      }
+    } else if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
+      const bool dynamic = sh.sh_type == SHT_DYNSYM;
+      if (!dynamic) f.has_symtab = true;
+      Elf_Data* d = elf_getdata(scn, nullptr);
+      if (!d || sh.sh_entsize == 0) continue;
+      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
+        GElf_Sym sym;
+        if (!gelf_getsym(d, static_cast<int>(i), &sym)) continue;
+        if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_shndx == SHN_UNDEF) continue;
+        const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
+        if (!name || kDataSymbols.count(std::string_view(name)) == 0) continue;
+        auto [it, inserted] = f.data.try_emplace(name);
+        if (!inserted) {  // in both tables: remember that it is exported
+          it->second.dynamic = it->second.dynamic || dynamic;
+          continue;
+        }
+        it->second.name = name;
+        it->second.dynamic = dynamic;
+        it->second.value = sym.st_value;
+        it->second.size = sym.st_size;
+      }
+    }
+  }
+  for (auto& [name, s] : f.data) {
+    if (auto off = f.FileOffset(s.value, s.size ? s.size : 1)) s.file_offset = *off;
+  }
+  // The dynamic loader ignores DT_RPATH when DT_RUNPATH is present.
+  std::string_view paths = runpath.empty() ? rpath : runpath;
+  // $ORIGIN is the directory of the file itself, symbolic links resolved.
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::canonical(path, ec);
+  const std::string origin_dir = DirName(ec ? path : real.string());
+  while (!paths.empty()) {
+    size_t colon = paths.find(':');
+    std::string p(paths.substr(0, colon));
+    paths = colon == std::string_view::npos ? std::string_view{} : paths.substr(colon + 1);
+    for (const char* origin : {"$ORIGIN", "${ORIGIN}"}) {
+      for (size_t at; (at = p.find(origin)) != std::string::npos;) {
+        p.replace(at, std::strlen(origin), origin_dir);
+      }
+    }
+    if (!p.empty()) f.search_paths.push_back(p);
+  }
+  return f;
+}
+
+uint64_t LittleEndian(const std::vector<uint8_t>& b, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n && i < b.size(); ++i) v |= uint64_t{b[i]} << (8 * i);
+  return v;
+}
+
+// PY_VERSION_HEX 0xMMmmuuRS -> major/minor/micro, when plausible.
+bool FromHexVersion(uint64_t hex, InterpreterInfo& info) {
+  const int major = static_cast<int>((hex >> 24) & 0xff);
+  if (hex > 0xffffffffu || (major != 2 && major != 3)) return false;
+  info.major = major;
+  info.minor = static_cast<int>((hex >> 16) & 0xff);
+  info.micro = static_cast<int>((hex >> 8) & 0xff);
+  return true;
+}
+
+bool IsDigit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+struct Version3 {
+  int major, minor, micro;
+};
+
+// NUL-terminated "X.Y.Z" (optionally "a1", "b2", "rc1", "+") not preceded by a digit or '.'.
+std::vector<Version3> RodataVersions(const std::vector<uint8_t>& ro) {
+  std::vector<Version3> out;
+  const char* base = reinterpret_cast<const char*>(ro.data());
+  for (size_t i = 0; i < ro.size(); ++i) {
+    if ((ro[i] != '2' && ro[i] != '3') || (i > 0 && (IsDigit(ro[i - 1]) || ro[i - 1] == '.'))) {
+      continue;
+    }
+    int v[3] = {0, 0, 0};
+    const char* p = base + i;
+    const char* end = base + ro.size();
+    bool ok = true;
+    for (int k = 0; k < 3 && ok; ++k) {
+      auto r = std::from_chars(p, end, v[k]);
+      ok = r.ec == std::errc() && r.ptr - p <= 3;
+      p = r.ptr;
+      if (ok && k < 2) ok = p < end && *p++ == '.';
+    }
+    if (!ok) continue;
+    if (p < end && (*p == 'a' || *p == 'b' || *p == 'r')) {  // release level and serial
+      if (*p == 'r') ok = ++p < end && *p == 'c';
+      ++p;
+      const char* serial = p;
+      while (p < end && IsDigit(static_cast<uint8_t>(*p))) ++p;
+      ok = ok && p > serial;
+    }
+    if (ok && p < end && *p == '+') ++p;
+    if (ok && p < end && *p == '\0') out.push_back({v[0], v[1], v[2]});
+  }
+  return out;
+}
+
+// The first .symtab/.dynsym function named `want` or a compiler clone of it ("want.isra.0"),
+// the plain name preferred.
+std::optional<SymbolInfo> FindFunction(const probes::ElfFile& elf, std::string_view want) {
+  std::optional<SymbolInfo> best;
+  for (const probes::ElfSymbol& s : elf.symbols()) {
+    const bool exact = s.name == want;
+    const bool clone =
+        s.name.size() > want.size() && s.name.starts_with(want) && s.name[want.size()] == '.';
+    if (!exact && !clone) continue;
+    if (best && !(exact && best->name != want)) continue;
+    SymbolInfo info;
+    info.name = s.name;
+    info.function = true;
+    info.dynamic = s.dynamic;
+    info.value = s.value;
+    info.size = s.size;
+    info.file_offset = s.file_offset;
+    best = info;
+  }
+  return best;
+}
+
+bool Defines(const probes::ElfFile& elf, std::string_view name) {
+  for (const probes::ElfSymbol& s : elf.symbols()) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
+void ChooseMethod(InterpreterInfo& info) {
+  const bool take_drop = info.has("take_gil") && info.has("drop_gil");
+  if (info.major == 2) {
+    if (info.has("interpreter_lock")) {
+      info.gil_method = GilMethod::kInterpreterLock;
+      info.method = "2.x interpreter_lock semaphore (sem_wait/sem_post on the lock it points to)";
+    } else {
+      info.gil_method = GilMethod::kNone;
+      info.method = std::string("none: ") + (info.stripped ? "stripped, " : "") +
+                    "no interpreter_lock symbol (GIL semaphore not identifiable)";
+    }
+  } else if (take_drop) {
+    info.gil_method = GilMethod::kTakeDropGil;
+    info.method = "take_gil/drop_gil uprobes";
+  } else if (info.has_debug_offsets && info.has("_PyRuntime")) {
+    info.gil_method = GilMethod::kDebugOffsets;
+    info.method = "GIL state via _Py_DebugOffsets in _PyRuntime (condvar waits)";
+  } else if (info.has("_PyRuntime")) {
+    info.gil_method = GilMethod::kRuntimeCondvar;
+    info.method = info.major == 3 && info.minor < 12
+                      ? "GIL condvar in _PyRuntime.ceval.gil (offset from the internal headers)"
+                      : "GIL condvar via _PyRuntime -> interpreter state (offsets from the "
+                        "internal headers)";
+  } else {
+    info.gil_method = GilMethod::kNone;
+    info.method = std::string("none: ") + (info.stripped ? "stripped, " : "") +
+                  "no take_gil/drop_gil, no _PyRuntime";
+  }
+  if (info.free_threaded) info.method += "; free-threaded build: the GIL may be disabled";
+}
+
+// InspectBinary without following DT_NEEDED.
+Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& facts,
+                                    const probes::ElfFile& elf) {
+  InterpreterInfo info;
+  info.binary = path;
+  info.stripped = !facts.has_symtab;
+  bool defines = false;
+  for (const char* f : kInterpreterFunctions) defines = defines || Defines(elf, f);
+  if (!defines) {
+    info.method = "none: not a Python interpreter";
+    return info;  // kNotPython
+  }
+  info.kind = InterpreterInfo::Kind::kCPython;
+
+  for (const auto& [name, s] : facts.data) info.symbols[name] = s;
+  for (const char* f : {"take_gil", "drop_gil"}) {
+    if (auto s = FindFunction(elf, f)) info.symbols[f] = *s;
+  }
+
+  // Version 1: Py_Version (3.11+).
+  if (auto it = info.symbols.find("Py_Version");
+      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 4) {
+    auto b = probes::ReadFileBytes(path, it->second.file_offset, it->second.size >= 8 ? 8 : 4);
+    if (b && FromHexVersion(LittleEndian(*b, b->size()), info)) info.version_source = "Py_Version";
+  }
+  // _Py_DebugOffsets: cookie, then uint64 version (3.13+).
+  if (auto it = info.symbols.find("_PyRuntime");
+      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 16) {
+    auto b = probes::ReadFileBytes(path, it->second.file_offset, 16);
+    if (b && std::memcmp(b->data(), kDebugCookie, 8) == 0) {
+      info.has_debug_offsets = true;
+      InterpreterInfo v;
+      if (FromHexVersion(LittleEndian({b->begin() + 8, b->end()}, 8), v) &&
+          info.version_source.empty()) {
+        info.major = v.major;
+        info.minor = v.minor;
+        info.micro = v.micro;
+        info.version_source = "_Py_DebugOffsets";
+      }
+    }
+  }
+  // ABI name: major.minor and flags ('t' = free-threaded).
+  int abi_major = 0, abi_minor = 0;
+  std::string flags;
+  const std::string abi_name = facts.soname.empty() ? BaseName(path) : facts.soname;
+  const bool have_abi = ParsePythonAbiName(abi_name, abi_major, abi_minor, flags) ||
+                        ParsePythonAbiName(BaseName(path), abi_major, abi_minor, flags);
+  if (info.version_source.empty()) {
+    const std::vector<Version3> found = RodataVersions(facts.rodata);
+    if (have_abi) {
+      info.major = abi_major;
+      info.minor = abi_minor;
+      info.version_source = "ABI name";
+      for (const Version3& v : found) {
+        if (v.major == abi_major && v.minor == abi_minor) {
+          info.micro = v.micro;
+          info.version_source = ".rodata version string + ABI name";
+          break;
+        }
+      }
+    } else {
+      const int major = Defines(elf, "PyString_FromString") ? 2 : 3;
+      std::optional<Version3> only;
+      bool unique = true;
+      for (const Version3& v : found) {
+        if (v.major != major) continue;
+        if (only && (only->minor != v.minor || only->micro != v.micro)) unique = false;
+        only = v;
+      }
+      info.major = major;
+      info.version_source = "symbols (major only)";
+      if (only && unique) {
+        info.minor = only->minor;
+        info.micro = only->micro;
+        info.version_source = ".rodata version string";
+      }
+    }
+  }
+
+  for (const char* f : kFreeThreadedFunctions) {
+    if (Defines(elf, f)) {
+      info.free_threaded = true;
+      info.free_threaded_marker = f;
+      break;
+    }
+  }
+  if (!info.free_threaded && have_abi && flags.find('t') != std::string::npos) {
+    info.free_threaded = true;
+    info.free_threaded_marker = "'t' ABI flag in " + abi_name;
+  }
+  ChooseMethod(info);
+  return info;
+}
+
+Result<InterpreterInfo> InspectOne(const std::string& path, ElfFacts* facts_out) {
+  auto facts = ReadElfFacts(path);
+  if (!facts) return facts.error();
+  auto elf = probes::ElfFile::Open(path);
+  if (!elf) return elf.error();
+  auto info = InspectFile(path, *facts, *elf);
+  if (facts_out) *facts_out = std::move(*facts);
+  return info;
+}
+
+bool IsLibpythonName(std::string_view base) {
+  int major = 0, minor = 0;
+  std::string flags;
+  return base.starts_with("lib") && ParsePythonAbiName(base, major, minor, flags);
+}
+
+}  // namespace
+
+const char* GilMethodName(GilMethod m) {
+  switch (m) {
+    case GilMethod::kNone:
+      return "none";
+    case GilMethod::kTakeDropGil:
+      return "take_gil/drop_gil";
+    case GilMethod::kInterpreterLock:
+      return "interpreter_lock";
+    case GilMethod::kRuntimeCondvar:
+      return "_PyRuntime condvar";
+    case GilMethod::kDebugOffsets:
+      return "_Py_DebugOffsets";
+  }
+  return "unknown";
+}
+
+std::string InterpreterInfo::VersionString() const {
+  if (major == 0) return "";
+  if (version_source == "symbols (major only)") return std::to_string(major);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(micro);
+}
+
+bool ParsePythonAbiName(std::string_view name, int& major, int& minor, std::string& flags) {
+  if (name.starts_with("lib")) name.remove_prefix(3);
+  if (!name.starts_with("python")) return false;
+  name.remove_prefix(6);
+  const char* p = name.data();
+  const char* end = p + name.size();
+  auto r1 = std::from_chars(p, end, major);
+  if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != '.') return false;
+  auto r2 = std::from_chars(r1.ptr + 1, end, minor);
+  if (r2.ec != std::errc()) return false;
+  p = r2.ptr;
+  flags.clear();
+  while (p < end && *p >= 'a' && *p <= 'z') flags += *p++;  // ABI flags: 'm', 'd', 'u', 't'
+  // Either the end ("python3.13t") or a shared object suffix ("libpython3.13t.so.1.0").
+  const std::string_view rest(p, static_cast<size_t>(end - p));
+  return (major == 2 || major == 3) && (rest.empty() || rest.starts_with(".so"));
+}
+
+Result<InterpreterInfo> InspectBinary(const std::string& path) {
+  ElfFacts facts;
+  auto info = InspectOne(path, &facts);
+  if (!info || info->kind == InterpreterInfo::Kind::kCPython) return info;
+  // A launcher: follow the libpython it needs.
+  for (const std::string& needed : facts.needed) {
+    if (!IsLibpythonName(BaseName(needed))) continue;
+    std::vector<std::string> dirs = facts.search_paths;
+    for (const char* d : {"/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib", "/lib"}) {
+      dirs.emplace_back(d);
+    }
+    for (const std::string& dir : dirs) {
+      const std::string candidate = dir + "/" + needed;
+      if (access(candidate.c_str(), R_OK) != 0) continue;
+      auto lib = InspectOne(candidate, nullptr);
+      if (lib && lib->kind == InterpreterInfo::Kind::kCPython) return lib;
+    }
+    return MakeError(ErrorCode::kNotFound, path + " needs " + needed +
+                                               ", not found in its RUNPATH/RPATH or the system "
+                                               "library directories");
+  }
+  return info;
+}
+
+Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root) {
+  auto maps = probes::ReadProcMaps(pid, proc_root);
+  if (!maps) return maps.error();
+  const std::string proc_dir = proc_root + "/" + std::to_string(pid);
+  std::set<std::string> tried;
+  std::optional<Error> lib_error;  // a mapped libpython that could not be read
+  for (const probes::MapsEntry& e : *maps) {
+    if (e.perms.size() < 3 || e.perms[2] != 'x' || e.path.empty() || e.path[0] != '/') continue;
+    if (e.path.ends_with(" (deleted)") || !IsLibpythonName(BaseName(e.path))) continue;
+    if (!tried.insert(e.path).second) continue;
+    // libpython3.so (the stable ABI forwarder) defines nothing: keep looking.
+    auto info = InspectOne(proc_dir + "/root" + e.path, nullptr);
+    if (info && info->kind == InterpreterInfo::Kind::kCPython) return info;
+    if (!info && !lib_error) lib_error = info.error();
+  }
+  // The executable, as the process sees it, reached through its root.
+  char buf[4096];
+  const std::string exe_link = proc_dir + "/exe";
+  ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) {
+    const int err = errno;
+    if (maps->empty()) {
+      return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +
+                                                 " has no executable (kernel thread or exiting)");
+    }
+    return MakeError(
+        err == EACCES || err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
+        "cannot read " + exe_link + ": " + std::strerror(err));
+  }
+  std::string exe(buf, static_cast<size_t>(n));
+  std::string host = proc_dir + "/root" + exe;
+  if (exe.ends_with(" (deleted)") || access(host.c_str(), R_OK) != 0) host = exe_link;
+  auto info = InspectOne(host, nullptr);
+  // A launcher whose libpython could not be read: report why rather than "not Python".
+  if (lib_error && (!info || info->kind == InterpreterInfo::Kind::kNotPython)) return *lib_error;
+  return info;
+}
+
+}  // namespace gilstat::python

@@ -1,0 +1,90 @@
+// Which Python interpreter a file holds or a process runs: CPython version, build (stripped,
+// free-threaded, _Py_DebugOffsets) and the symbols the GIL probes need, from the ELF file alone
+// (nothing is read from the target's memory here).
+//
+// Version, in this order of trust:
+//   1. `Py_Version` (3.11+): an exported const holding PY_VERSION_HEX; read from the file.
+//   2. `_Py_DebugOffsets.version` (3.13+): PY_VERSION_HEX right after the "xdebugpy" cookie at
+//      the start of `_PyRuntime` (initialised data, so it is in the file).
+//   3. Older versions: major.minor from the ABI name (DT_SONAME "libpython2.7.so.1.0", else the
+//      file name "python3.10"), the micro version from PY_VERSION found as a NUL-terminated
+//      "X.Y.Z" string in .rodata with the same major.minor. The linker may merge that literal into
+//      the tail of a longer one (pyenv builds: "/root/.pyenv/versions/3.10.13"), so the string
+//      only has to end there. Without the ABI name, major.minor is taken only when .rodata holds
+//      a single candidate of the major version implied by the symbols (PyString_* = 2.x).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "gilstat/result.h"
+
+namespace gilstat::python {
+
+// One symbol the GIL probes may need.
+struct SymbolInfo {
+  std::string name;       // as in the file: "take_gil", or a compiler clone "take_gil.isra.0"
+  bool function = false;  // STT_FUNC (else a data object)
+  bool dynamic = false;   // in .dynsym (exported); else .symtab only
+  uint64_t value = 0;     // st_value: address in the file's own address space (add the load bias)
+  uint64_t size = 0;
+  // Where the symbol's bytes are in the file: the uprobe offset for functions; 0 for data the
+  // file does not hold (.bss, e.g. 2.7's interpreter_lock).
+  uint64_t file_offset = 0;
+};
+
+// How the GIL of this interpreter can be observed with what the file offers.
+enum class GilMethod {
+  kNone,             // nothing identifies the GIL (stripped 2.x, stripped 3.x without _PyRuntime)
+  kTakeDropGil,      // 3.x: uprobes on the static take_gil/drop_gil (.symtab)
+  kInterpreterLock,  // 2.x: the semaphore behind the static `interpreter_lock` pointer
+  kRuntimeCondvar,   // 3.x: the GIL state reached from the exported `_PyRuntime` (condvar waits)
+  kDebugOffsets,     // 3.13+: the GIL state located through _Py_DebugOffsets in `_PyRuntime`
+};
+const char* GilMethodName(GilMethod m);  // "take_gil/drop_gil", "interpreter_lock", ...
+
+struct InterpreterInfo {
+  enum class Kind { kNotPython, kCPython };
+  Kind kind = Kind::kNotPython;
+  int major = 0, minor = 0, micro = 0;  // 0.0.0 when unknown
+  std::string version_source;           // "Py_Version", "_Py_DebugOffsets", ".rodata+soname", ...
+  // The ELF file that holds the interpreter: the executable or the libpython it maps. For a
+  // process, reachable from the host: PROC_ROOT/PID/root/<path in the process>.
+  std::string binary;
+  bool stripped = false;             // no .symtab: static functions such as take_gil are invisible
+  bool free_threaded = false;        // PEP 703 build (3.13t): the GIL may be disabled at run time
+  std::string free_threaded_marker;  // what showed it: a symbol or the 't' ABI flag
+  bool has_debug_offsets = false;    // "xdebugpy" cookie at the start of _PyRuntime (3.13+)
+  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version.
+  std::map<std::string, SymbolInfo> symbols;
+  GilMethod gil_method = GilMethod::kNone;
+  std::string method;  // for people, e.g. "take_gil/drop_gil uprobes", "none: stripped, ..."
+
+  bool has(std::string_view symbol) const { return symbols.count(std::string(symbol)) != 0; }
+  std::string VersionString() const;  // "3.11.2"; "3" or "" when less is known
+};
+
+// What the ELF file at `path` holds. A dynamically linked launcher that only needs libpython
+// (pyenv's bin/python3.12) is followed to that library through its RUNPATH/RPATH ($ORIGIN
+// understood) and /usr/local/lib, /usr/lib/x86_64-linux-gnu, /usr/lib, /lib; `binary` then
+// names the library. Errors: kNotFound (no file, or the needed libpython is not found),
+// kPermissionDenied, kInvalidArgument (not ELF). A readable non-Python ELF is kNotPython.
+Result<InterpreterInfo> InspectBinary(const std::string& path);
+
+// The interpreter of process `pid`: a mapped executable libpython*.so that defines the
+// interpreter, else the executable itself, both read through PROC_ROOT/PID/root so processes in
+// other mount namespaces (containers) work. Errors as ReadProcMaps (kNotFound for no such
+// process, kPermissionDenied without access to its maps) and InspectBinary; a mapped libpython
+// that cannot be read is reported as its error, not as kNotPython. Right after exec a launcher
+// may not have mapped its libpython yet (kNotPython): callers watching new processes retry.
+Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root = "/proc");
+
+// ABI name parsing: "libpython3.13t.so.1.0" or "python3.6m" -> major 3, minor 13/6, flags "t"/"m".
+// False for other names ("python3", "libpython3.so", "libc.so.6").
+bool ParsePythonAbiName(std::string_view file_name, int& major, int& minor, std::string& flags);
+
+}  // namespace gilstat::python
