@@ -20,9 +20,24 @@
 namespace gilstat::python {
 namespace {
 
-// Data objects the probes may need. Functions come from probes::ElfFile.
-const std::set<std::string, std::less<>> kDataSymbols = {"_PyRuntime", "Py_Version",
-                                                         "interpreter_lock"};
+// Data objects the probes may need. Functions come from probes::ElfFile. The gil_* names are
+// the static GIL state of 3.2 .. 3.6 (Python/ceval_gil.h), visible in .symtab of unstripped
+// builds; a compiler may rename such a static ("gil_locked.lto_priv.0"): see DataSymbolKey.
+const std::set<std::string, std::less<>> kDataSymbols = {
+    "_PyRuntime",        "Py_Version",   "interpreter_lock", "gil_locked", "gil_last_holder",
+    "gil_switch_number", "gil_interval", "gil_cond",         "gil_mutex"};
+
+// The kDataSymbols entry that symbol `name` stands for: the name itself, or for a static GIL
+// variable a compiler-suffixed copy of it ("gil_locked.lto_priv.0" -> "gil_locked"). Empty when
+// the symbol is not wanted.
+std::string_view DataSymbolKey(std::string_view name) {
+  if (kDataSymbols.count(name) != 0) return name;
+  const size_t dot = name.find('.');
+  if (dot == std::string_view::npos || !name.starts_with("gil_")) return {};
+  auto it = kDataSymbols.find(name.substr(0, dot));
+  return it == kDataSymbols.end() ? std::string_view{} : std::string_view(*it);
+}
+
 // Functions that only free-threaded builds define: the inline Py_DECREF of those builds calls
 // them, so every free-threaded libpython exports them (Include/object.h, Py_GIL_DISABLED).
 constexpr const char* kFreeThreadedFunctions[] = {"_Py_MergeZeroLocalRefcount", "_Py_DecRefShared"};
@@ -127,8 +142,10 @@ Result<ElfFacts> ReadElfFacts(const std::string& path) {
         if (!gelf_getsym(d, static_cast<int>(i), &sym)) continue;
         if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_shndx == SHN_UNDEF) continue;
         const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
-        if (!name || kDataSymbols.count(std::string_view(name)) == 0) continue;
-        auto [it, inserted] = f.data.try_emplace(name);
+        if (!name) continue;
+        const std::string_view key = DataSymbolKey(name);
+        if (key.empty()) continue;
+        auto [it, inserted] = f.data.try_emplace(std::string(key));
         if (!inserted) {  // in both tables: remember that it is exported
           it->second.dynamic = it->second.dynamic || dynamic;
           continue;
@@ -246,6 +263,27 @@ bool Defines(const probes::ElfFile& elf, std::string_view name) {
   return false;
 }
 
+}  // namespace
+
+std::optional<uint64_t> RipRelativeLoadTarget(std::span<const uint8_t> code, uint64_t vaddr) {
+  // mov disp32(%rip),%rdi: REX.W 8B /r with ModRM 0x3d (reg=rdi, rm=RIP-relative), 7 bytes;
+  // optionally behind an endbr64 (f3 0f 1e fa).
+  size_t i = 0;
+  if (code.size() >= 4 && code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e &&
+      code[3] == 0xfa) {
+    i = 4;
+  }
+  if (code.size() < i + 7 || code[i] != 0x48 || code[i + 1] != 0x8b || code[i + 2] != 0x3d) {
+    return std::nullopt;
+  }
+  const int32_t disp = static_cast<int32_t>(
+      static_cast<uint32_t>(code[i + 3]) | static_cast<uint32_t>(code[i + 4]) << 8 |
+      static_cast<uint32_t>(code[i + 5]) << 16 | static_cast<uint32_t>(code[i + 6]) << 24);
+  return vaddr + i + 7 + static_cast<int64_t>(disp);
+}
+
+namespace {
+
 void ChooseMethod(InterpreterInfo& info) {
   const bool take_drop = info.has("take_gil") && info.has("drop_gil");
   if (info.major == 2) {
@@ -293,7 +331,25 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
 
   for (const auto& [name, s] : facts.data) info.symbols[name] = s;
   for (const char* f : {"take_gil", "drop_gil"}) {
-    if (auto s = FindFunction(elf, f)) info.symbols[f] = *s;
+    auto best = FindFunction(elf, f);
+    if (!best) continue;
+    info.symbols[f] = *best;
+    // Other copies the compiler made (3.8: take_gil.constprop.0 serves PyEval_RestoreThread
+    // while take_gil serves the eval loop): each must be probed too, under its own name.
+    const std::string_view want = f;
+    for (const probes::ElfSymbol& s : elf.symbols()) {
+      const bool clone =
+          s.name.size() > want.size() && s.name.starts_with(want) && s.name[want.size()] == '.';
+      if (!clone || s.file_offset == best->file_offset || s.file_offset == 0) continue;
+      SymbolInfo c;
+      c.name = s.name;
+      c.function = true;
+      c.dynamic = s.dynamic;
+      c.value = s.value;
+      c.size = s.size;
+      c.file_offset = s.file_offset;
+      info.symbols[s.name] = c;
+    }
   }
 
   // Version 1: Py_Version (3.11+).
@@ -366,6 +422,21 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
   if (!info.free_threaded && have_abi && flags.find('t') != std::string::npos) {
     info.free_threaded = true;
     info.free_threaded_marker = "'t' ABI flag in " + abi_name;
+  }
+  if (info.major == 2 && !info.has("interpreter_lock")) {
+    // Stripped 2.x: the exported PyEval_ReleaseLock loads the lock pointer first.
+    if (auto fn = FindFunction(elf, "PyEval_ReleaseLock"); fn && fn->file_offset != 0) {
+      auto code = probes::ReadFileBytes(elf.path(), fn->file_offset, 16);
+      if (code) {
+        if (auto addr = RipRelativeLoadTarget(*code, fn->value)) {
+          SymbolInfo lock;
+          lock.name = "interpreter_lock (from PyEval_ReleaseLock)";
+          lock.value = *addr;
+          lock.size = 8;
+          info.symbols["interpreter_lock"] = lock;
+        }
+      }
+    }
   }
   ChooseMethod(info);
   return info;

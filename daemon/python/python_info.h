@@ -18,6 +18,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -59,7 +61,12 @@ struct InterpreterInfo {
   bool free_threaded = false;        // PEP 703 build (3.13t): the GIL may be disabled at run time
   std::string free_threaded_marker;  // what showed it: a symbol or the 't' ABI flag
   bool has_debug_offsets = false;    // "xdebugpy" cookie at the start of _PyRuntime (3.13+)
-  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version.
+  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version, and the
+  // static GIL state of 3.2 .. 3.6 (.symtab only): gil_locked, gil_last_holder,
+  // gil_switch_number, gil_interval, gil_cond, gil_mutex. Keyed by the plain name; `name` is the
+  // symbol as found (a compiler may suffix a static: "gil_locked.lto_priv.0"). Further compiler
+  // copies of take_gil/drop_gil are entries under their own names ("take_gil.constprop.0" on
+  // 3.8 serves PyEval_RestoreThread): every copy must be probed.
   std::map<std::string, SymbolInfo> symbols;
   GilMethod gil_method = GilMethod::kNone;
   std::string method;  // for people, e.g. "take_gil/drop_gil uprobes", "none: stripped, ..."
@@ -82,6 +89,11 @@ Result<InterpreterInfo> InspectBinary(const std::string& path);
 // that cannot be read is reported as its error, not as kNotPython. Right after exec a launcher
 // may not have mapped its libpython yet (kNotPython): callers watching new processes retry.
 Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root = "/proc");
+
+// The address a function starting with `mov disp32(%rip), %rdi` (optionally after endbr64)
+// loads from, given the function's address `vaddr`: how a stripped CPython 2's exported
+// PyEval_ReleaseLock gives away the static interpreter_lock. nullopt for other code.
+std::optional<uint64_t> RipRelativeLoadTarget(std::span<const uint8_t> code, uint64_t vaddr);
 
 // ABI name parsing: "libpython3.13t.so.1.0" or "python3.6m" -> major 3, minor 13/6, flags "t"/"m".
 // False for other names ("python3", "libpython3.so", "libc.so.6").

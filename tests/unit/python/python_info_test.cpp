@@ -203,6 +203,37 @@ TEST(InspectBinary, Pyenv27FollowsLibpython) {
   EXPECT_NE(info->symbols.at("interpreter_lock").value, 0u);
 }
 
+TEST(RipRelativeLoadTarget, DecodesMovToRdi) {
+  // mov 0x107bb9(%rip),%rdi at 0xef950: loads from 0xef957 + 0x107bb9.
+  const std::vector<uint8_t> code = {0x48, 0x8b, 0x3d, 0xb9, 0x7b, 0x10, 0x00, 0xe9};
+  EXPECT_EQ(RipRelativeLoadTarget(code, 0xef950), 0x1f7510u);
+  std::vector<uint8_t> endbr = {0xf3, 0x0f, 0x1e, 0xfa};
+  endbr.insert(endbr.end(), code.begin(), code.end());
+  EXPECT_EQ(RipRelativeLoadTarget(endbr, 0xef950), 0x1f7510u + 4);
+  // A negative displacement.
+  const std::vector<uint8_t> back = {0x48, 0x8b, 0x3d, 0xf9, 0xff, 0xff, 0xff};
+  EXPECT_EQ(RipRelativeLoadTarget(back, 0x1000), 0x1000u);
+  // Other code: a push, a load into another register, too short.
+  EXPECT_FALSE(RipRelativeLoadTarget(std::vector<uint8_t>{0x53, 0x31, 0xff}, 0x1000));
+  EXPECT_FALSE(RipRelativeLoadTarget(std::vector<uint8_t>{0x48, 0x8b, 0x05, 0, 0, 0, 0}, 0));
+  EXPECT_FALSE(RipRelativeLoadTarget(std::vector<uint8_t>{0x48, 0x8b, 0x3d, 0}, 0));
+}
+
+// The stripped-2.x fallback gives what .symtab says, on a real libpython2.7.
+TEST(RipRelativeLoadTarget, PyEvalReleaseLockGivesInterpreterLock) {
+  const std::string lib = std::string(kPyenv) + "/2.7.18/lib/libpython2.7.so.1.0";
+  if (!Exists(lib)) GTEST_SKIP() << lib << " not installed";
+  auto elf = probes::ElfFile::Open(lib);
+  ASSERT_TRUE(elf.ok());
+  auto fn = elf->FindFunction("PyEval_ReleaseLock");
+  ASSERT_TRUE(fn.ok());
+  auto code = elf->ReadBytes(fn->file_offset, 16);
+  ASSERT_TRUE(code.ok());
+  auto info = InspectBinary(lib);
+  ASSERT_TRUE(info.ok() && info->has("interpreter_lock"));
+  EXPECT_EQ(RipRelativeLoadTarget(*code, fn->value), info->symbols.at("interpreter_lock").value);
+}
+
 TEST(InspectBinary, Pyenv313DebugOffsets) {
   const std::string exe = std::string(kPyenv) + "/3.13.0/bin/python3.13";
   if (!Exists(exe)) GTEST_SKIP() << exe << " not installed";

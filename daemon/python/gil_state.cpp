@@ -1,0 +1,469 @@
+#include "gil_state.h"
+
+#include <gelf.h>
+#include <libelf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "elf_symbols.h"
+#include "proc_maps.h"
+
+namespace gilstat::python {
+namespace {
+
+// Produced by tools/gen_gil_layout.sh from the internal headers of CPython 3.7.16, 3.8.18,
+// 3.9.18, 3.10.13, 3.11.7 (pyenv), 3.11.2 (Debian libpython3.11-dev, identical to 3.11.7),
+// 3.12.1 and 3.13.0 (pyenv); x86-64, default (non-debug, GIL-enabled) builds. The layout of
+// struct _gil_runtime_state is the same in every one of them; where it sits in _PyRuntime is not.
+struct TableRow {
+  int minor;
+  uint64_t gil_from_runtime;
+  uint64_t main_gil_ptr;  // 3.12+: _PyRuntime._main_interpreter.ceval.gil; 0 = none
+  uint64_t runtime_size;  // sizeof(_PyRuntimeState): checked against the symbol's size
+};
+constexpr TableRow kTable[] = {
+    {7, 1264, 0, 1520},          // _PyRuntime.ceval.gil
+    {8, 1152, 0, 1464},          // _PyRuntime.ceval.gil
+    {9, 352, 0, 656},            // _PyRuntime.ceval.gil
+    {10, 352, 0, 672},           // _PyRuntime.ceval.gil
+    {11, 360, 0, 166688},        // _PyRuntime.ceval.gil
+    {12, 77432, 76776, 459944},  // _PyRuntime._main_interpreter._gil
+    {13, 96104, 88368, 283320},  // _PyRuntime._main_interpreter._gil
+};
+// Inside struct _gil_runtime_state (3.7 .. 3.13): interval, last_holder, locked, switch_number,
+// cond, mutex (then switch_cond, switch_mutex).
+constexpr uint32_t kInterval = 0, kLastHolder = 8, kLocked = 16, kSwitchNumber = 24, kCond = 32,
+                   kMutex = 80;
+
+// _Py_DebugOffsets of 3.13 (Include/internal/pycore_runtime.h): where the fields used here sit
+// inside that struct. Its layout changes between minor versions, so it is known per version.
+struct DebugOffsetsLayout {
+  int minor;
+  uint32_t interpreters_head;  // runtime_state.interpreters_head
+  uint32_t interp_id;          // interpreter_state.id
+  uint32_t interp_next;        // interpreter_state.next
+  uint32_t ceval_gil;          // interpreter_state.ceval_gil
+  uint32_t gil_runtime_state;  // interpreter_state.gil_runtime_state
+  uint32_t gil_locked;         // interpreter_state.gil_runtime_state_locked
+  uint32_t gil_holder;         // interpreter_state.gil_runtime_state_holder
+};
+constexpr DebugOffsetsLayout kDebugOffsetsLayouts[] = {{13, 40, 56, 64, 112, 120, 136, 144}};
+constexpr char kDebugCookie[] = "xdebugpy";
+
+// 3.2 .. 3.6: the static variables of Python/ceval_gil.h, in GilAddresses order.
+constexpr const char* kStatics[] = {"gil_locked",   "gil_last_holder", "gil_switch_number",
+                                    "gil_interval", "gil_cond",        "gil_mutex"};
+
+std::string VersionName(const InterpreterInfo& info) {
+  return "CPython " + std::to_string(info.major) + "." + std::to_string(info.minor);
+}
+
+std::string Hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+Error ReadError(pid_t pid, int err, uint64_t addr) {
+  const std::string what = "reading process " + std::to_string(pid) + " at " + Hex(addr) + ": ";
+  switch (err) {
+    case ESRCH:
+      return MakeError(ErrorCode::kNotFound, what + "no such process");
+    case EPERM:
+    case EACCES:
+      return MakeError(ErrorCode::kPermissionDenied,
+                       what + std::strerror(err) + " (needs CAP_SYS_PTRACE or the same user)");
+    case EFAULT:
+      return MakeError(ErrorCode::kUnavailable,
+                       what + "address not mapped (wrong layout, or the interpreter is gone)");
+    default:
+      return MakeError(ErrorCode::kUnavailable, what + std::strerror(err));
+  }
+}
+
+// One process_vm_readv call for several (address, size) pieces into `out` (concatenated).
+Status ReadRemote(pid_t pid, const std::vector<std::pair<uint64_t, size_t>>& pieces, void* out) {
+  std::vector<iovec> local, remote;
+  size_t total = 0;
+  auto* dst = static_cast<uint8_t*>(out);
+  for (const auto& [addr, size] : pieces) {
+    local.push_back({dst + total, size});
+    remote.push_back({reinterpret_cast<void*>(static_cast<uintptr_t>(addr)), size});
+    total += size;
+  }
+  const ssize_t n =
+      process_vm_readv(pid, local.data(), local.size(), remote.data(), remote.size(), 0);
+  if (n < 0) return ReadError(pid, errno, pieces.front().first);
+  if (static_cast<size_t>(n) != total) {
+    // A short read stops at the first piece that is not mapped.
+    size_t done = 0;
+    for (const auto& [addr, size] : pieces) {
+      if (done + size > static_cast<size_t>(n)) return ReadError(pid, EFAULT, addr);
+      done += size;
+    }
+    return ReadError(pid, EFAULT, pieces.front().first);
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> ReadU64(pid_t pid, uint64_t addr) {
+  uint64_t v = 0;
+  if (Status s = ReadRemote(pid, {{addr, sizeof(v)}}, &v); !s) return s.error();
+  return v;
+}
+
+// Where the ELF file `info.binary` is loaded in `pid`: address in the process minus address in
+// the file. The mapping is found by path (as the process sees it) or by device and inode.
+Result<uint64_t> LoadBias(pid_t pid, const std::string& binary, const std::string& proc_root) {
+  auto maps = probes::ReadProcMaps(pid, proc_root);
+  if (!maps) return maps.error();
+  const std::string root_prefix = proc_root + "/" + std::to_string(pid) + "/root";
+  std::string in_process;  // the path as the process sees it, when the host path shows it
+  if (binary.starts_with(root_prefix + "/")) in_process = binary.substr(root_prefix.size());
+  struct stat st {};
+  const bool have_stat = stat(binary.c_str(), &st) == 0;
+
+  auto opened = probes::OpenedElf::Open(binary);
+  if (!opened) return opened.error();
+  struct Load {
+    uint64_t vaddr, offset, filesz;
+  };
+  std::vector<Load> loads;
+  size_t nphdr = 0;
+  if (elf_getphdrnum(opened->get(), &nphdr) == 0) {
+    for (size_t i = 0; i < nphdr; ++i) {
+      GElf_Phdr ph;
+      if (gelf_getphdr(opened->get(), static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) {
+        loads.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz});
+      }
+    }
+  }
+  if (loads.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, binary + " has no loadable segment");
+  }
+
+  for (const probes::MapsEntry& e : *maps) {
+    if (e.path.empty() || e.path[0] != '/') continue;
+    bool same = !in_process.empty() && e.path == in_process;
+    if (!same && have_stat && e.inode == st.st_ino) {
+      unsigned maj = 0, min = 0;
+      same = std::sscanf(e.dev.c_str(), "%x:%x", &maj, &min) == 2 && maj == major(st.st_dev) &&
+             min == minor(st.st_dev);
+    }
+    if (!same && in_process.empty() && e.path == binary) same = true;  // same mount namespace
+    if (!same) continue;
+    // The loader maps each segment from the page holding its p_offset; a mapping that starts
+    // further in (split by mprotect, e.g. RELRO) belongs to the last segment starting at or
+    // before it. Its first byte is at offset + (p_vaddr - p_offset) in the file's address space.
+    const Load* seg = nullptr;
+    for (const Load& l : loads) {
+      const uint64_t page_start = l.offset & ~uint64_t{0xfff};
+      if (page_start <= e.offset && (!seg || page_start >= (seg->offset & ~uint64_t{0xfff}))) {
+        seg = &l;
+      }
+    }
+    if (seg) return e.start - (e.offset + seg->vaddr - seg->offset);
+  }
+  return MakeError(ErrorCode::kNotFound, (in_process.empty() ? binary : in_process) +
+                                             " is not mapped in process " + std::to_string(pid) +
+                                             " (did it exit or exec?)");
+}
+
+GilAddresses FromState(uint64_t state, uint32_t locked, uint32_t last_holder) {
+  GilAddresses a;
+  a.state = state;
+  a.locked = state + locked;
+  a.last_holder = state + last_holder;
+  a.switch_number = state + kSwitchNumber;
+  a.interval = state + kInterval;
+  a.cond = state + kCond;
+  a.mutex = state + kMutex;
+  return a;
+}
+
+// 3.13+: the main interpreter (id 0) found through _Py_DebugOffsets in the target's _PyRuntime,
+// its GIL through interp->ceval.gil (else the embedded interp->_gil).
+Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, uint64_t runtime,
+                                      const DebugOffsetsLayout& d) {
+  uint8_t head[160] = {};
+  static_assert(sizeof(head) >= 152);
+  if (Status s = ReadRemote(pid, {{runtime, sizeof(head)}}, head); !s) return s.error();
+  if (std::memcmp(head, kDebugCookie, 8) != 0) {
+    return MakeError(ErrorCode::kUnavailable, "no _Py_DebugOffsets cookie in the memory of " +
+                                                  std::to_string(pid) + "'s _PyRuntime");
+  }
+  auto field = [&](uint32_t at) {
+    uint64_t v;
+    std::memcpy(&v, head + at, sizeof(v));
+    return v;
+  };
+  const uint64_t version = field(8);
+  if (((version >> 24) & 0xff) != static_cast<uint64_t>(info.major) ||
+      ((version >> 16) & 0xff) != static_cast<uint64_t>(info.minor)) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "_Py_DebugOffsets version " + Hex(version) + " is not " + VersionName(info));
+  }
+  const uint64_t gil_off = field(d.gil_runtime_state);
+  const uint64_t locked_off = field(d.gil_locked);
+  const uint64_t holder_off = field(d.gil_holder);
+  // The rest of the state (interval, switch_number, cond, mutex) is not published: it comes from
+  // the struct layout, which must agree with the two fields that are.
+  if (locked_off != gil_off + kLocked || holder_off != gil_off + kLastHolder) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "_Py_DebugOffsets place the GIL's locked/last_holder at +" +
+                         std::to_string(locked_off - gil_off) + "/+" +
+                         std::to_string(holder_off - gil_off) +
+                         ", not where the known struct layout has them");
+  }
+  auto interp = ReadU64(pid, runtime + field(d.interpreters_head));
+  if (!interp) return interp.error();
+  uint64_t at = *interp;
+  bool found = false;
+  for (int hops = 0; at != 0 && hops < 1000; ++hops) {
+    uint64_t id_next[2] = {};
+    if (Status s = ReadRemote(pid, {{at + field(d.interp_id), 8}, {at + field(d.interp_next), 8}},
+                              id_next);
+        !s) {
+      return s.error();
+    }
+    if (id_next[0] == 0) {  // the main interpreter
+      found = true;
+      break;
+    }
+    at = id_next[1];
+  }
+  if (!found) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "no main interpreter in the interpreter list yet (not initialised)");
+  }
+  auto gil_ptr = ReadU64(pid, at + field(d.ceval_gil));
+  if (!gil_ptr) return gil_ptr.error();
+  const uint64_t state = *gil_ptr != 0 ? *gil_ptr : at + gil_off;
+  GilAddresses a = FromState(state, kLocked, kLastHolder);
+  a.how = "_Py_DebugOffsets (" + VersionName(info) + "): main interpreter " + Hex(at) + ", " +
+          (*gil_ptr != 0 ? "interp->ceval.gil" : "interp->_gil") +
+          "; interval/switch_number/cond/mutex from the struct layout";
+  return a;
+}
+
+Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::string& proc_root,
+                            bool use_debug_offsets) {
+  if (info.kind != InterpreterInfo::Kind::kCPython) {
+    return MakeError(ErrorCode::kUnavailable, info.binary + " is not a CPython interpreter");
+  }
+  if (info.major == 2) {
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) +
+                         " has the old GIL (a semaphore behind interpreter_lock): "
+                         "use ReadInterpreterLock");
+  }
+  if (info.major != 3 || (info.minor == 0 && info.version_source == "symbols (major only)")) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "the Python version of " + info.binary + " is unknown: GIL layout unknown");
+  }
+  if (info.free_threaded) {
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) + " free-threaded build (" + info.free_threaded_marker +
+                         "): its GIL state has another layout and may be disabled");
+  }
+
+  if (info.minor < 2) {
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) + " has the old GIL (before 3.2): not supported");
+  }
+  if (info.minor < 7) {  // 3.2 .. 3.6: static variables
+    std::vector<std::string> missing;
+    for (const char* s : kStatics) {
+      if (!info.has(s)) missing.emplace_back(s);
+    }
+    if (!missing.empty()) {
+      std::string list;
+      for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+      return MakeError(
+          ErrorCode::kUnavailable,
+          VersionName(info) + ": the GIL is in static variables found only in .symtab, and " +
+              info.binary + (info.stripped ? " is stripped" : " lacks them") + " (" + list + ")");
+    }
+    auto bias = LoadBias(pid, info.binary, proc_root);
+    if (!bias) return bias.error();
+    auto addr = [&](const char* name) { return *bias + info.symbols.at(name).value; };
+    GilAddresses a;
+    a.locked = addr("gil_locked");
+    a.last_holder = addr("gil_last_holder");
+    a.switch_number = addr("gil_switch_number");
+    a.interval = addr("gil_interval");
+    a.cond = addr("gil_cond");
+    a.mutex = addr("gil_mutex");
+    a.how = VersionName(info) + " statics (.symtab gil_locked, gil_last_holder, ...)";
+    return a;
+  }
+
+  auto runtime_it = info.symbols.find("_PyRuntime");
+  if (runtime_it == info.symbols.end()) {
+    return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + info.binary +
+                                                  " has no _PyRuntime symbol" +
+                                                  (info.stripped ? " (stripped)" : ""));
+  }
+  const SymbolInfo& runtime_sym = runtime_it->second;
+  const std::optional<GilLayout> layout = GilLayoutFor(info.major, info.minor);
+  const DebugOffsetsLayout* debug = nullptr;
+  for (const DebugOffsetsLayout& d : kDebugOffsetsLayouts) {
+    if (d.minor == info.minor && info.has_debug_offsets) debug = &d;
+  }
+  if (!layout && !debug) {
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) + ": GIL layout unknown and " +
+                         (info.has_debug_offsets ? "the layout of its _Py_DebugOffsets unknown too"
+                                                 : std::string("no _Py_DebugOffsets")) +
+                         " (known: 3.6 with symbols, 3.7 .. 3.13)");
+  }
+  // The table holds facts of default builds; a debug or otherwise configured build has another
+  // _PyRuntimeState, which its size shows.
+  std::string size_mismatch;
+  if (layout && runtime_sym.size != 0 && runtime_sym.size != layout->runtime_size) {
+    size_mismatch = "_PyRuntime is " + std::to_string(runtime_sym.size) + " bytes, " +
+                    layout->source + " expects " + std::to_string(layout->runtime_size) +
+                    " (a debug or custom build?)";
+  }
+
+  const bool try_debug = debug != nullptr && use_debug_offsets;
+  if (!size_mismatch.empty() && !try_debug) {
+    return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
+  }
+
+  auto bias = LoadBias(pid, info.binary, proc_root);
+  if (!bias) return bias.error();
+  const uint64_t runtime = *bias + runtime_sym.value;
+
+  std::string debug_failure;
+  if (try_debug) {
+    auto a = FromDebugOffsets(pid, info, runtime, *debug);
+    if (a) return a;
+    if (a.error().code == ErrorCode::kNotFound || a.error().code == ErrorCode::kPermissionDenied) {
+      return a.error();
+    }
+    debug_failure = a.error().message;
+  }
+  if (!layout) {
+    return MakeError(
+        ErrorCode::kUnavailable,
+        VersionName(info) + ": GIL layout unknown and _Py_DebugOffsets unusable: " + debug_failure);
+  }
+  if (!size_mismatch.empty()) {
+    return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
+  }
+  GilAddresses a =
+      FromState(runtime + layout->gil_from_runtime, layout->locked, layout->last_holder);
+  if (layout->main_gil_ptr != 0) {
+    // 3.12+: the main interpreter's ceval.gil points at its _gil once the GIL exists.
+    auto ptr = ReadU64(pid, runtime + layout->main_gil_ptr);
+    if (!ptr) return ptr.error();
+    if (*ptr != 0 && *ptr != a.state) {
+      return MakeError(ErrorCode::kUnavailable,
+                       VersionName(info) + ": the main interpreter's ceval.gil is " + Hex(*ptr) +
+                           ", " + layout->source + " expects " + Hex(a.state) +
+                           " (layout mismatch)");
+    }
+  }
+  a.how = "_PyRuntime + " + layout->source;
+  if (layout->main_gil_ptr != 0) a.how += " (checked against interp->ceval.gil)";
+  if (!debug_failure.empty()) a.how += "; _Py_DebugOffsets not used: " + debug_failure;
+  return a;
+}
+
+}  // namespace
+
+std::optional<GilLayout> GilLayoutFor(int major, int minor) {
+  if (major != 3) return std::nullopt;
+  for (const TableRow& r : kTable) {
+    if (r.minor != minor) continue;
+    GilLayout l;
+    l.gil_from_runtime = r.gil_from_runtime;
+    l.locked = kLocked;
+    l.last_holder = kLastHolder;
+    l.switch_number = kSwitchNumber;
+    l.interval = kInterval;
+    l.cond = kCond;
+    l.mutex = kMutex;
+    l.main_gil_ptr = r.main_gil_ptr;
+    l.runtime_size = r.runtime_size;
+    l.source = "table 3." + std::to_string(minor);
+    return l;
+  }
+  return std::nullopt;
+}
+
+Result<GilAddresses> LocateGil(pid_t pid, const InterpreterInfo& info,
+                               const std::string& proc_root) {
+  return Locate(pid, info, proc_root, /*use_debug_offsets=*/true);
+}
+
+Result<GilAddresses> LocateGilFromTable(pid_t pid, const InterpreterInfo& info,
+                                        const std::string& proc_root) {
+  return Locate(pid, info, proc_root, /*use_debug_offsets=*/false);
+}
+
+Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs) {
+  if (addrs.locked == 0 || addrs.last_holder == 0 || addrs.switch_number == 0 ||
+      addrs.interval == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "GIL addresses not located");
+  }
+  uint8_t buf[4 + 8 + 8 + 8];
+  if (Status s = ReadRemote(pid,
+                            {{addrs.locked, 4},
+                             {addrs.last_holder, 8},
+                             {addrs.switch_number, 8},
+                             {addrs.interval, 8}},
+                            buf);
+      !s) {
+    return s.error();
+  }
+  int32_t locked;
+  uint64_t last_holder, switch_number, interval;
+  std::memcpy(&locked, buf, 4);
+  std::memcpy(&last_holder, buf + 4, 8);
+  std::memcpy(&switch_number, buf + 12, 8);
+  std::memcpy(&interval, buf + 20, 8);
+  // locked is -1 before the GIL is created, then 0 or 1; a pointer is a user-space address.
+  if (locked < -1 || locked > 1 || last_holder >= (uint64_t{1} << 47)) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "process " + std::to_string(pid) + ": locked=" + std::to_string(locked) +
+                         " last_holder=" + Hex(last_holder) + " at " + Hex(addrs.locked) +
+                         " do not look like a GIL (layout mismatch)");
+  }
+  GilState g;
+  g.locked = locked == 1;
+  g.last_holder = last_holder;
+  g.switch_number = switch_number;
+  g.interval_us = interval;
+  return g;
+}
+
+Result<uint64_t> ReadInterpreterLock(pid_t pid, const InterpreterInfo& info,
+                                     const std::string& proc_root) {
+  if (info.kind != InterpreterInfo::Kind::kCPython || info.major != 2) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "interpreter_lock is the GIL of CPython 2.x only, not of " +
+            (info.kind == InterpreterInfo::Kind::kCPython ? VersionName(info) : info.binary));
+  }
+  auto it = info.symbols.find("interpreter_lock");
+  if (it == info.symbols.end()) {
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) + ": " + info.binary +
+                         (info.stripped ? " is stripped: " : ": ") +
+                         "no interpreter_lock symbol, the GIL's semaphore cannot be found");
+  }
+  auto bias = LoadBias(pid, info.binary, proc_root);
+  if (!bias) return bias.error();
+  return ReadU64(pid, *bias + it->second.value);
+}
+
+}  // namespace gilstat::python

@@ -1,0 +1,632 @@
+#include "gil_state.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace gilstat::python {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kDebianPython = "/usr/bin/python3";
+constexpr const char* kPyenv = "/root/.pyenv/versions";
+
+bool Exists(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+// /root/.pyenv/versions/X.Y.*/bin/pythonX.Y, "" when absent.
+std::string PyenvPython(const std::string& major_minor) {
+  std::error_code ec;
+  for (const auto& dir : fs::directory_iterator(kPyenv, ec)) {
+    const std::string v = dir.path().filename();
+    if (v.rfind('.') == std::string::npos || v.substr(0, v.rfind('.')) != major_minor) continue;
+    const std::string exe = dir.path() / "bin" / ("python" + major_minor);
+    if (Exists(exe)) return exe;
+  }
+  return "";
+}
+
+std::string Hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// A child process whose stdin and stdout are pipes to the test: it prints lines ("ready ...")
+// when it reaches a state and waits for a line from the test to go on.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      std::vector<char*> args;
+      for (std::string& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_child_ = in[1];
+    from_child_ = out[0];
+  }
+  ~Child() {
+    if (to_child_ >= 0) close(to_child_);
+    if (from_child_ >= 0) close(from_child_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+
+  // The next line the child prints (without '\n'); "" on EOF or after `timeout`.
+  std::string ReadLine(milliseconds timeout = milliseconds(20000)) {
+    const auto deadline = Clock::now() + timeout;
+    while (true) {
+      if (size_t nl = buf_.find('\n'); nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{from_child_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
+      char chunk[256];
+      const ssize_t n = read(from_child_, chunk, sizeof(chunk));
+      if (n <= 0) return "";
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+  void WriteLine(const std::string& line) {
+    const std::string s = line + "\n";
+    ASSERT_EQ(write(to_child_, s.data(), s.size()), static_cast<ssize_t>(s.size()));
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1, from_child_ = -1;
+  std::string buf_;
+};
+
+// The child's first line must start with `want`; returns the rest of it.
+std::string ExpectLine(Child& child, const std::string& want) {
+  const std::string line = child.ReadLine();
+  EXPECT_TRUE(line.starts_with(want))
+      << "child " << child.pid() << " said '" << line << "', expected '" << want << "'";
+  return line.size() > want.size() ? line.substr(want.size() + 1) : "";
+}
+
+Result<InterpreterInfo> Inspect(pid_t pid) {
+  auto info = InspectProcess(pid);
+  if (info && info->kind != InterpreterInfo::Kind::kCPython) {
+    return MakeError(ErrorCode::kInternal, "process " + std::to_string(pid) + " is not CPython");
+  }
+  return info;
+}
+
+// Python 3.6+ script: prints "ready <PyThreadState* of the main thread>" and blocks on stdin
+// (the GIL released); then runs two CPU-bound threads, prints "spinning" and blocks on stdin
+// again; then sets a 10 us switch interval, prints "fast" and blocks; then stops the threads and
+// prints "done". argv[1]: switch interval to set first (0: default).
+constexpr const char* kScript3 = R"(
+import sys, threading
+interval = float(sys.argv[1])
+if interval > 0:
+    sys.setswitchinterval(interval)
+try:
+    import ctypes
+    get = ctypes.pythonapi.PyThreadState_Get
+    get.restype = ctypes.c_void_p
+    main_ts = get() or 0
+except Exception:
+    main_ts = 0
+sys.stdout.write("ready %d\n" % main_ts)
+sys.stdout.flush()
+sys.stdin.readline()
+stop = [False]
+def spin():
+    n = 0
+    while not stop[0]:
+        n += 1
+threads = [threading.Thread(target=spin) for _ in range(2)]
+for t in threads:
+    t.start()
+sys.stdout.write("spinning\n")
+sys.stdout.flush()
+sys.stdin.readline()
+sys.setswitchinterval(0.00001)
+sys.stdout.write("fast\n")
+sys.stdout.flush()
+sys.stdin.readline()
+stop[0] = True
+for t in threads:
+    t.join()
+sys.stdout.write("done\n")
+sys.stdout.flush()
+)";
+
+// `n` bytes of process `pid` at `addr` (empty when they cannot be read).
+std::vector<uint8_t> Peek(pid_t pid, uint64_t addr, size_t n) {
+  std::vector<uint8_t> out(n);
+  iovec local{out.data(), n};
+  iovec remote{reinterpret_cast<void*>(static_cast<uintptr_t>(addr)), n};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(n)) out.clear();
+  return out;
+}
+
+template <typename T>
+T At(const std::vector<uint8_t>& b, size_t offset) {
+  T v{};
+  if (b.size() >= offset + sizeof(T)) std::memcpy(&v, b.data() + offset, sizeof(T));
+  return v;
+}
+
+// glibc x86-64: pthread_cond_t starts with __wseq, which every waiter advances by 2;
+// pthread_mutex_t is {int __lock; unsigned __count; int __owner (tid); ...}.
+uint64_t CondWaitSequence(pid_t pid, uint64_t cond) { return At<uint64_t>(Peek(pid, cond, 8), 0); }
+
+// The GIL of a live interpreter, read through InspectProcess + LocateGil + ReadGilState:
+// released with the right interval and last holder while the process blocks, taken and switching
+// while two threads spin.
+void CheckLiveGil(const std::string& python, double set_interval, uint64_t want_interval_us) {
+  Child child({python, "-c", kScript3, std::to_string(set_interval)});
+  ASSERT_GT(child.pid(), 0);
+  const std::string ready = ExpectLine(child, "ready");
+  ASSERT_FALSE(ready.empty()) << python << " did not start";
+  const uint64_t main_ts = std::stoull(ready);
+
+  auto info = Inspect(child.pid());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto addrs = LocateGil(child.pid(), *info);
+  ASSERT_TRUE(addrs.ok()) << info->VersionString() << ": " << addrs.status().ToString();
+  std::printf(
+      "%s %s (%s): state %s locked %s last_holder %s switch_number %s interval %s\n  how: %s\n",
+      python.c_str(), info->VersionString().c_str(), info->binary.c_str(),
+      Hex(addrs->state).c_str(), Hex(addrs->locked).c_str(), Hex(addrs->last_holder).c_str(),
+      Hex(addrs->switch_number).c_str(), Hex(addrs->interval).c_str(), addrs->how.c_str());
+  if (info->has_debug_offsets && info->minor == 13) {
+    EXPECT_TRUE(addrs->how.starts_with("_Py_DebugOffsets")) << addrs->how;
+  } else if (info->minor >= 7) {
+    EXPECT_TRUE(addrs->how.starts_with("_PyRuntime + table 3.")) << addrs->how;
+  } else {
+    EXPECT_NE(addrs->how.find("statics"), std::string::npos) << addrs->how;
+  }
+  if (info->has_debug_offsets && info->minor == 13) {
+    // Both ways must find the same state.
+    auto table = LocateGilFromTable(child.pid(), *info);
+    ASSERT_TRUE(table.ok()) << table.status().ToString();
+    EXPECT_EQ(table->state, addrs->state) << table->how;
+    EXPECT_EQ(table->locked, addrs->locked);
+    EXPECT_EQ(table->interval, addrs->interval);
+  }
+
+  // Blocked in readline: the GIL is released (once the child gets there), its last holder is the
+  // main thread.
+  Result<GilState> s = MakeError(ErrorCode::kInternal, "not read");
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  do {
+    s = ReadGilState(child.pid(), *addrs);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    if (!s->locked) break;
+    std::this_thread::sleep_for(milliseconds(1));
+  } while (Clock::now() < deadline);
+  EXPECT_FALSE(s->locked) << "the GIL stays taken while the only thread blocks in read()";
+  EXPECT_EQ(s->interval_us, want_interval_us);
+  EXPECT_NE(s->last_holder, 0u);
+  if (main_ts != 0) {
+    EXPECT_EQ(s->last_holder, main_ts) << "last holder is not the main thread's PyThreadState";
+  } else {
+    std::printf("  (no ctypes: main thread state not known, last_holder only checked non-zero)\n");
+  }
+  const uint64_t idle_switches = s->switch_number;
+  for (int i = 0; i < 5; ++i) {
+    auto again = ReadGilState(child.pid(), *addrs);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_FALSE(again->locked);
+    EXPECT_EQ(again->switch_number, idle_switches) << "the GIL changed hands while idle";
+  }
+
+  // Two CPU-bound threads: the GIL is held nearly always and changes hands every interval.
+  child.WriteLine("go");
+  ExpectLine(child, "spinning");
+  auto first = ReadGilState(child.pid(), *addrs);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const uint64_t first_wseq = CondWaitSequence(child.pid(), addrs->cond);
+  int locked = 0, samples = 0;
+  for (; samples < 20; ++samples) {
+    std::this_thread::sleep_for(milliseconds(10));
+    auto x = ReadGilState(child.pid(), *addrs);
+    ASSERT_TRUE(x.ok()) << x.status().ToString();
+    locked += x->locked ? 1 : 0;
+  }
+  auto last = ReadGilState(child.pid(), *addrs);
+  ASSERT_TRUE(last.ok()) << last.status().ToString();
+  const uint64_t last_wseq = CondWaitSequence(child.pid(), addrs->cond);
+  std::printf(
+      "  idle: switch_number %llu; spinning: %llu -> %llu in ~200 ms, locked in %d/%d "
+      "reads, last_holder %s (main %s)\n",
+      static_cast<unsigned long long>(idle_switches),
+      static_cast<unsigned long long>(first->switch_number),
+      static_cast<unsigned long long>(last->switch_number), locked, samples,
+      Hex(last->last_holder).c_str(), Hex(main_ts).c_str());
+  std::printf("  cond __wseq %llu -> %llu\n", static_cast<unsigned long long>(first_wseq),
+              static_cast<unsigned long long>(last_wseq));
+  EXPECT_GT(last->switch_number, first->switch_number);
+  EXPECT_GT(last_wseq, first_wseq) << "nobody waits on the condvar at " << Hex(addrs->cond);
+  EXPECT_GE(first->switch_number, idle_switches);
+  EXPECT_GE(locked * 2, samples) << "the GIL is mostly free while two threads spin";
+  EXPECT_NE(last->last_holder, 0u);
+  if (main_ts != 0) {
+    EXPECT_NE(last->last_holder, main_ts) << "a spinner should hold it";
+  }
+  EXPECT_EQ(last->interval_us, want_interval_us);
+
+  child.WriteLine("go");
+  ExpectLine(child, "fast");
+  auto fast = ReadGilState(child.pid(), *addrs);
+  ASSERT_TRUE(fast.ok()) << fast.status().ToString();
+  EXPECT_EQ(fast->interval_us, static_cast<uint64_t>(1e6 * 0.00001));
+  // The GIL's mutex is held for a moment at every hand-over: with hand-overs every 10 us, catch
+  // it held, by a thread of the child.
+  int owner = 0;
+  const auto mutex_deadline = Clock::now() + std::chrono::seconds(10);
+  while (owner == 0 && Clock::now() < mutex_deadline) {
+    const std::vector<uint8_t> m = Peek(child.pid(), addrs->mutex, 12);
+    ASSERT_EQ(m.size(), 12u) << "mutex at " << Hex(addrs->mutex) << " not readable";
+    if (At<int32_t>(m, 0) != 0) owner = At<int32_t>(m, 8);
+  }
+  EXPECT_NE(owner, 0) << "the GIL's mutex was never seen held in 10 s";
+  if (owner != 0) {
+    EXPECT_TRUE(
+        fs::exists("/proc/" + std::to_string(child.pid()) + "/task/" + std::to_string(owner)))
+        << "mutex owner " << owner << " is not a thread of " << child.pid();
+  }
+  std::printf("  10 us interval: mutex seen held by tid %d\n", owner);
+
+  child.WriteLine("go");
+  ExpectLine(child, "done");
+}
+
+// "debian" or "3.X" (pyenv).
+std::string PythonFor(const std::string& which) {
+  if (which == "debian") return Exists(kDebianPython) ? kDebianPython : "";
+  return PyenvPython(which);
+}
+
+class LiveGil : public testing::TestWithParam<std::string> {};
+
+TEST_P(LiveGil, DefaultSwitchInterval) {
+  const std::string python = PythonFor(GetParam());
+  if (python.empty()) GTEST_SKIP() << "no " << GetParam() << " interpreter installed";
+  CheckLiveGil(python, 0, 5000);
+}
+
+TEST_P(LiveGil, SetSwitchInterval) {
+  const std::string python = PythonFor(GetParam());
+  if (python.empty()) GTEST_SKIP() << "no " << GetParam() << " interpreter installed";
+  CheckLiveGil(python, 0.0123, 12300);
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LiveGil,
+                         testing::Values("debian", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
+                                         "3.12", "3.13"),
+                         [](const testing::TestParamInfo<std::string>& p) {
+                           std::string n = p.param;
+                           for (char& c : n) c = c == '.' ? '_' : c;
+                           return n;
+                         });
+
+// 2.7: the script prints "ready" before any thread exists, starts one (and waits for it to end)
+// and prints "started", then spins in the main thread after "spinning". It blocks on stdin after
+// "ready" and "started".
+constexpr const char* kScript27 = R"(
+import sys, thread
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+sys.stdin.readline()
+done = thread.allocate_lock()
+done.acquire()
+thread.start_new_thread(done.release, ())
+done.acquire()
+sys.stdout.write("started\n")
+sys.stdout.flush()
+sys.stdin.readline()
+sys.stdout.write("spinning\n")
+sys.stdout.flush()
+while True:
+    pass
+)";
+
+// The value of the sem_t at `addr` in `pid` (glibc: the count is the low 32 bits of its first
+// word).
+int64_t SemValue(pid_t pid, uint64_t addr) {
+  uint32_t v = 0;
+  iovec local{&v, sizeof(v)};
+  iovec remote{reinterpret_cast<void*>(static_cast<uintptr_t>(addr)), sizeof(v)};
+  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != sizeof(v)) return -1;
+  return v;
+}
+
+TEST(InterpreterLock, Pyenv27CreatedLazilyAndUsedAsSemaphore) {
+  const std::string python = PyenvPython("2.7");
+  if (python.empty()) GTEST_SKIP() << "no pyenv 2.7 interpreter installed";
+  Child child({python, "-c", kScript27});
+  ASSERT_GT(child.pid(), 0);
+  ExpectLine(child, "ready");
+  auto info = Inspect(child.pid());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(info->major, 2);
+
+  auto gil = LocateGil(child.pid(), *info);
+  ASSERT_FALSE(gil.ok());
+  EXPECT_EQ(gil.error().code, ErrorCode::kUnavailable);
+
+  auto before = ReadInterpreterLock(child.pid(), *info);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_EQ(*before, 0u) << "2.7 has a GIL before the first thread is started";
+
+  child.WriteLine("go");
+  ExpectLine(child, "started");
+  auto lock = ReadInterpreterLock(child.pid(), *info);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  ASSERT_NE(*lock, 0u) << "no GIL after a thread was started";
+
+  // Main thread blocked in readline, the other thread gone: the semaphore is released (1).
+  int64_t value = -1;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && (value = SemValue(child.pid(), *lock)) != 1) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(value, 1) << "sem_t at " << Hex(*lock) << " is not a released semaphore";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(SemValue(child.pid(), *lock), 1);
+
+  // Main thread spinning: it holds the GIL (0) except for the instant of each check interval's
+  // release and re-acquire.
+  child.WriteLine("go");
+  ExpectLine(child, "spinning");
+  int held = 0, samples = 0;
+  for (; samples < 100; ++samples) {
+    const int64_t v = SemValue(child.pid(), *lock);
+    ASSERT_TRUE(v == 0 || v == 1) << "sem value " << v;
+    held += v == 0 ? 1 : 0;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  std::printf("2.7 interpreter_lock -> sem_t %s: taken in %d/%d reads while spinning\n",
+              Hex(*lock).c_str(), held, samples);
+  EXPECT_GE(held * 2, samples);
+  auto same = ReadInterpreterLock(child.pid(), *info);
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(*same, *lock);
+}
+
+// The synthetic 3.6 library loaded here: LocateGil finds the symbols dlsym finds (load bias of a
+// shared library), ReadGilState reads what is stored there.
+TEST(LocateGil, Synthetic36LibraryInThisProcess) {
+  void* lib = dlopen(GILSTAT_FAKE_PYTHON36, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto* locked = static_cast<int*>(dlsym(lib, "gil_locked"));
+  auto* holder = static_cast<void**>(dlsym(lib, "gil_last_holder"));
+  auto* switches = static_cast<unsigned long*>(dlsym(lib, "gil_switch_number"));
+  auto* interval = static_cast<unsigned long*>(dlsym(lib, "gil_interval"));
+  ASSERT_TRUE(locked && holder && switches && interval);
+
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON36);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->VersionString(), "3.6.15");
+  for (const char* s : {"gil_locked", "gil_last_holder", "gil_switch_number", "gil_interval",
+                        "gil_cond", "gil_mutex"}) {
+    ASSERT_TRUE(info->has(s)) << s;
+    EXPECT_FALSE(info->symbols.at(s).function);
+  }
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
+  EXPECT_EQ(addrs->state, 0u);
+  EXPECT_EQ(addrs->locked, reinterpret_cast<uintptr_t>(locked));
+  EXPECT_EQ(addrs->last_holder, reinterpret_cast<uintptr_t>(holder));
+  EXPECT_EQ(addrs->switch_number, reinterpret_cast<uintptr_t>(switches));
+  EXPECT_EQ(addrs->interval, reinterpret_cast<uintptr_t>(interval));
+  EXPECT_EQ(addrs->cond, reinterpret_cast<uintptr_t>(dlsym(lib, "gil_cond")));
+  EXPECT_EQ(addrs->mutex, reinterpret_cast<uintptr_t>(dlsym(lib, "gil_mutex")));
+
+  auto fresh = ReadGilState(getpid(), *addrs);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_FALSE(fresh->locked) << "-1: not created yet";
+  EXPECT_EQ(fresh->interval_us, 5000u);
+  *locked = 1;
+  *holder = &info;
+  *switches = 77;
+  *interval = 321;
+  auto g = ReadGilState(getpid(), *addrs);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(g->locked);
+  EXPECT_EQ(g->last_holder, reinterpret_cast<uintptr_t>(&info));
+  EXPECT_EQ(g->switch_number, 77u);
+  EXPECT_EQ(g->interval_us, 321u);
+  *locked = 7;  // not a GIL value
+  auto bad = ReadGilState(getpid(), *addrs);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kUnavailable);
+  *locked = -1;
+  dlclose(lib);
+}
+
+// The synthetic 3.6 as a PIE executable in a child: the interpreter is the executable itself.
+TEST(LocateGil, Synthetic36PieExecutable) {
+  Child child({GILSTAT_FAKE_PYTHON36_EXE});
+  ASSERT_GT(child.pid(), 0);
+  const std::string ready = ExpectLine(child, "ready");
+  ASSERT_FALSE(ready.empty());
+  const size_t space = ready.find(' ');
+  const uint64_t holder = std::stoull(ready.substr(0, space));
+  const uint64_t locked_addr = std::stoull(ready.substr(space + 1));
+  auto info = Inspect(child.pid());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(fs::path(info->binary).filename(), "python3.6m");
+  auto addrs = LocateGil(child.pid(), *info);
+  ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
+  EXPECT_EQ(addrs->locked, locked_addr);
+  auto g = ReadGilState(child.pid(), *addrs);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(g->locked);
+  EXPECT_EQ(g->last_holder, holder);
+  EXPECT_EQ(g->switch_number, 4242u);
+  EXPECT_EQ(g->interval_us, 1234u);
+  child.WriteLine("bye");
+}
+
+TEST(LocateGil, Stripped36) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON36);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  info->stripped = true;
+  for (auto it = info->symbols.begin(); it != info->symbols.end();) {
+    it = it->first.starts_with("gil_") ? info->symbols.erase(it) : std::next(it);
+  }
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_FALSE(addrs.ok());
+  EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(addrs.error().message.find("stripped"), std::string::npos) << addrs.error().message;
+  EXPECT_NE(addrs.error().message.find("gil_locked"), std::string::npos) << addrs.error().message;
+}
+
+TEST(LocateGil, NoRuntimeSymbol) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON39);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_FALSE(addrs.ok());
+  EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(addrs.error().message.find("CPython 3.9"), std::string::npos) << addrs.error().message;
+  EXPECT_NE(addrs.error().message.find("no _PyRuntime"), std::string::npos)
+      << addrs.error().message;
+}
+
+TEST(LocateGil, FreeThreaded) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON_FT);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_FALSE(addrs.ok());
+  EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(addrs.error().message.find("free-threaded"), std::string::npos)
+      << addrs.error().message;
+}
+
+// A version after the table, with and without _Py_DebugOffsets (the synthetic 3.13t library,
+// presented as a default build of 3.14).
+TEST(LocateGil, UnknownVersion) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON_FT);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  info->free_threaded = false;
+  info->minor = 14;
+  info->has_debug_offsets = false;
+  auto plain = LocateGil(getpid(), *info);
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(plain.error().message.find("CPython 3.14: GIL layout unknown and no _Py_DebugOffsets"),
+            std::string::npos)
+      << plain.error().message;
+  info->has_debug_offsets = true;
+  auto debug = LocateGil(getpid(), *info);
+  ASSERT_FALSE(debug.ok());
+  EXPECT_EQ(debug.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(debug.error().message.find("_Py_DebugOffsets unknown"), std::string::npos)
+      << debug.error().message;
+  EXPECT_FALSE(GilLayoutFor(3, 14).has_value());
+  EXPECT_FALSE(GilLayoutFor(3, 6).has_value());
+  EXPECT_FALSE(GilLayoutFor(2, 7).has_value());
+}
+
+// A _PyRuntime whose size is not the table's (debug or custom build) is not read.
+TEST(LocateGil, RuntimeSizeMismatch) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON_FT);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  info->free_threaded = false;
+  info->has_debug_offsets = false;
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_FALSE(addrs.ok());
+  EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(addrs.error().message.find("_PyRuntime is 64 bytes"), std::string::npos)
+      << addrs.error().message;
+}
+
+TEST(LocateGil, NotMappedOrNoProcess) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON36_EXE);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_EQ(info->kind, InterpreterInfo::Kind::kCPython);
+  auto here = LocateGil(getpid(), *info);  // this process does not map that executable
+  ASSERT_FALSE(here.ok());
+  EXPECT_EQ(here.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(here.error().message.find("not mapped"), std::string::npos) << here.error().message;
+  auto gone = LocateGil(999999999, *info);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+}
+
+TEST(LocateGil, Python2) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON36);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  info->major = 2;
+  info->minor = 7;
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_FALSE(addrs.ok());
+  EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(addrs.error().message.find("ReadInterpreterLock"), std::string::npos);
+  auto lock = ReadInterpreterLock(getpid(), *info);  // no interpreter_lock symbol
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(lock.error().message.find("interpreter_lock"), std::string::npos);
+  info->major = 3;
+  auto not2 = ReadInterpreterLock(getpid(), *info);
+  ASSERT_FALSE(not2.ok());
+  EXPECT_EQ(not2.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(ReadGilState, Errors) {
+  auto none = ReadGilState(getpid(), GilAddresses{});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, ErrorCode::kInvalidArgument);
+  GilAddresses unmapped;
+  unmapped.locked = 8;
+  unmapped.last_holder = 16;
+  unmapped.switch_number = 24;
+  unmapped.interval = 32;
+  auto fault = ReadGilState(getpid(), unmapped);
+  ASSERT_FALSE(fault.ok());
+  EXPECT_EQ(fault.error().code, ErrorCode::kUnavailable);
+  auto gone = ReadGilState(999999999, unmapped);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+}
+
+TEST(GilLayoutFor, Table) {
+  for (int minor = 7; minor <= 13; ++minor) {
+    auto l = GilLayoutFor(3, minor);
+    ASSERT_TRUE(l.has_value()) << minor;
+    EXPECT_EQ(l->source, "table 3." + std::to_string(minor));
+    EXPECT_GT(l->runtime_size, l->gil_from_runtime);
+    EXPECT_EQ(l->main_gil_ptr != 0, minor >= 12);
+  }
+}
+
+}  // namespace
+}  // namespace gilstat::python
