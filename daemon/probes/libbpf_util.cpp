@@ -1,5 +1,6 @@
 #include "libbpf_util.h"
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +96,23 @@ std::string SummarizeLoadFailure(std::string_view out, int err) {
     msg += "; verifier log (end):\n" + std::string(log.substr(pos));
   }
   return msg;
+}
+
+Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
+                                uint64_t offset, bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+  opts.retprobe = retprobe;
+  BpfLinkPtr link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
+  if (link) return link;
+  const int err = errno;
+  const ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
+                         : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
+                                                         : ErrorCode::kUnavailable;
+  char off[32];
+  snprintf(off, sizeof off, "%llx", static_cast<unsigned long long>(offset));
+  return MakeError(code, std::string(retprobe ? "uretprobe " : "uprobe ") +
+                             bpf_program__name(prog) + " on " + path + "+0x" + off + " for pid " +
+                             std::to_string(pid) + ": " + std::strerror(err));
 }
 
 }  // namespace gilstat::probes

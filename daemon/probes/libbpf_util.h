@@ -3,6 +3,9 @@
 
 #include <bpf/libbpf.h>
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,5 +46,11 @@ class LibbpfLogCapture {
 // A readable summary of a failed load from captured libbpf output: the program that failed and
 // the last lines of its verifier log.
 std::string SummarizeLoadFailure(std::string_view libbpf_output, int err);
+
+// A uprobe (or uretprobe) of `prog` at `path`+`offset` for process `pid` only. Errors:
+// kNotFound (no such process or file), kPermissionDenied, kUnavailable; the message names the
+// program, the site and the pid.
+Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
+                                uint64_t offset, bool retprobe);
 
 }  // namespace gilstat::probes

@@ -42,6 +42,32 @@ struct ProbeHealth {
   uint64_t read_errors = 0;     // the health counters could not be read
 };
 
+// What the CPython GIL probes (bpf/pygil.bpf.c) measured in one process. See docs/PYTHON.md.
+struct PyGilStats {
+  pid_t pid = 0;
+  bool take_drop = false;     // every acquisition seen (else: contended ones only, condvar)
+  bool condvar = false;       // the GIL condvar is probed: drop requests (forced releases) seen
+  uint64_t acquisitions = 0;  // take_gil returns
+  uint64_t contended = 0;
+  uint64_t handoffs = 0;  // acquisitions by another thread than the last holder
+  uint64_t forced = 0;    // releases while a drop request was pending
+  uint64_t voluntary = 0;
+  uint64_t drop_requests = 0;
+  uint64_t cond_waits = 0;
+  uint64_t cond_timeouts = 0;
+  uint64_t max_wait_ns = 0;
+  HistogramData wait;
+  HistogramData hold;
+  HistogramData handoff_latency;
+};
+
+struct PyGilHealth {
+  uint64_t threads_full = 0;
+  uint64_t stats_full = 0;
+  uint64_t orphan_returns = 0;
+  uint64_t read_errors = 0;  // the GIL state could not be read from a process
+};
+
 class LockStatsSource {
  public:
   virtual ~LockStatsSource() = default;

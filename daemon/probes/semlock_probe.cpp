@@ -344,32 +344,6 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   return probe;
 }
 
-namespace {
-
-Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
-                                uint64_t offset, bool retprobe) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts);
-  opts.retprobe = retprobe;
-  BpfLinkPtr link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
-  if (!link) {
-    int err = errno;
-    ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
-                     : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
-                                                     : ErrorCode::kUnavailable;
-    return MakeError(
-        code, std::string(retprobe ? "uretprobe " : "uprobe ") + bpf_program__name(prog) + " on " +
-                  path + "+0x" +
-                  [&] {
-                    char b[32];
-                    snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(offset));
-                    return std::string(b);
-                  }() +
-                  " for pid " + std::to_string(pid) + ": " + std::strerror(err));
-  }
-  return link;
-}
-
-}  // namespace
 
 namespace {
 

@@ -19,4 +19,12 @@ struct HistogramData {
 // Upper bound (inclusive) of slot i in nanoseconds: 2^i.
 constexpr uint64_t SlotUpperBoundNs(int slot) { return uint64_t{1} << slot; }
 
+// Adds kHistSlots slot counts, a sum and a count (one CPU's copy of a BPF map value) to `h`.
+template <typename U>
+void AddHistogram(HistogramData& h, const U* slots, U sum, U count) {
+  for (int i = 0; i < kHistSlots; ++i) h.slots[i] += slots[i];
+  h.sum_ns += sum;
+  h.count += count;
+}
+
 }  // namespace gilstat

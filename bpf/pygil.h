@@ -1,0 +1,75 @@
+/* Shared between bpf/pygil.bpf.c and daemon/probes/pygil_probe.cpp: map keys and values of the
+ * CPython GIL probes, in plain fixed-size types. See docs/PYTHON.md. */
+#ifndef GILSTAT_PYGIL_H
+#define GILSTAT_PYGIL_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#include "gilstat/log2_slot.h"
+
+#define PYGIL_MAX_PROCS 1024
+#define PYGIL_MAX_THREADS 16384
+
+/* pygil_proc.flags */
+#define PYGIL_F_TAKE_DROP (1u << 0) /* take_gil/drop_gil are probed: every acquisition is seen */
+#define PYGIL_F_CONDVAR (1u << 1)   /* the GIL condvar's waits are probed */
+
+/* One attached process: where its GIL state is (written by user space at attach) and what the
+ * programs keep between events (the GIL serialises the writers: only the holder updates it,
+ * in take_gil's return and drop_gil's entry). */
+struct pygil_proc {
+	__u64 cond_addr;   /* the condvar take_gil waits on; 0: not probed */
+	__u64 locked_addr; /* int gil->locked; 0: unknown */
+	__u64 switch_addr; /* unsigned long gil->switch_number; 0: unknown */
+	__u32 flags;
+	__u32 drop_requested; /* a waiter timed out with no switch: the next release is forced */
+	__u64 holder;         /* pid_tgid holding the GIL; 0: free or unknown */
+	__u64 last_holder;    /* pid_tgid of the last thread that took it */
+	__u64 hold_start_ns;
+	__u64 drop_ns; /* when the last holder entered drop_gil */
+};
+
+/* Per-CPU statistics of one process's GIL (summed by user space; max taken). */
+struct pygil_stats {
+	__u64 acquisitions;  /* take_gil returns (take_gil method only) */
+	__u64 contended;     /* acquisitions that found the GIL held by another thread */
+	__u64 wait_ns;       /* sum of wait times (== wait_hist_sum) */
+	__u64 max_wait_ns;
+	__u64 handoffs;      /* acquisitions by another thread than the last holder */
+	__u64 forced;        /* releases while a drop request was pending */
+	__u64 voluntary;     /* other releases (around blocking calls, thread exit) */
+	__u64 drop_requests; /* condvar waits that timed out with no switch: drop requested */
+	__u64 cond_waits;    /* waits on the GIL condvar (each up to one switch interval) */
+	__u64 cond_timeouts;
+	__u64 wait_hist[GILSTAT_HIST_SLOTS];
+	__u64 wait_hist_sum;
+	__u64 wait_hist_count;
+	__u64 hold_hist[GILSTAT_HIST_SLOTS];
+	__u64 hold_hist_sum;
+	__u64 hold_hist_count;
+	__u64 handoff_hist[GILSTAT_HIST_SLOTS]; /* holder's drop_gil -> waiter's take_gil return */
+	__u64 handoff_hist_sum;
+	__u64 handoff_hist_count;
+};
+
+/* A thread inside take_gil or waiting on the GIL condvar. */
+struct pygil_thread {
+	__u64 take_start_ns; /* take_gil entry; 0: not in take_gil (condvar method) */
+	__u64 wait_start_ns; /* first condvar wait of this acquisition (condvar method) */
+	__u64 switch_at_wait; /* switch_number when the current condvar wait began */
+	__u32 contended;
+	__u16 in_cond;      /* inside pthread_cond_timedwait on the GIL condvar */
+	__u16 forced_out;   /* released by a drop request: it waits from that release on */
+};
+
+enum pygil_counter {
+	PYGIL_CNT_THREADS_FULL = 0, /* a thread's state could not be stored */
+	PYGIL_CNT_STATS_FULL = 1,   /* a process's statistics entry could not be created */
+	PYGIL_CNT_ORPHAN_RETURNS = 2,
+	PYGIL_CNT_READ_ERRORS = 3, /* the GIL state could not be read from the process */
+	PYGIL_NR_COUNTERS = 4,
+};
+
+#endif /* GILSTAT_PYGIL_H */

@@ -1,0 +1,256 @@
+#include "pygil_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "elf_symbols.h"
+#include "libbpf_util.h"
+#include "link_reaper.h"
+#include "proc_maps.h"
+#include "pygil.skel.h"
+
+namespace gilstat::probes {
+
+PyGilStats AggregatePyGilStats(pid_t pid, std::span<const pygil_stats> cpus) {
+  PyGilStats out;
+  out.pid = pid;
+  for (const pygil_stats& c : cpus) {
+    out.acquisitions += c.acquisitions;
+    out.contended += c.contended;
+    out.handoffs += c.handoffs;
+    out.forced += c.forced;
+    out.voluntary += c.voluntary;
+    out.drop_requests += c.drop_requests;
+    out.cond_waits += c.cond_waits;
+    out.cond_timeouts += c.cond_timeouts;
+    out.max_wait_ns = std::max<uint64_t>(out.max_wait_ns, c.max_wait_ns);
+    AddHistogram(out.wait, c.wait_hist, c.wait_hist_sum, c.wait_hist_count);
+    AddHistogram(out.hold, c.hold_hist, c.hold_hist_sum, c.hold_hist_count);
+    AddHistogram(out.handoff_latency, c.handoff_hist, c.handoff_hist_sum, c.handoff_hist_count);
+  }
+  return out;
+}
+
+namespace {
+
+struct SkelDeleter {
+  void operator()(pygil* s) const { pygil__destroy(s); }
+};
+
+// Deletes every key of a map whose first four bytes (the tgid, or the low half of a pid_tgid's
+// high word) belong to `tgid`.
+template <typename Key>
+void PurgeByTgid(int fd, uint32_t tgid, uint32_t (*tgid_of)(const Key&)) {
+  std::vector<Key> doomed;
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (tgid_of(next) == tgid) doomed.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const Key& k : doomed) bpf_map_delete_elem(fd, &k);
+}
+
+}  // namespace
+
+struct PyGilProbe::Impl {
+  std::unique_ptr<pygil, SkelDeleter> skel;
+  struct Process {
+    std::vector<BpfLinkPtr> links;
+    bool take_drop = false;
+    bool condvar = false;
+  };
+  std::map<pid_t, Process> procs;
+  uint32_t max_processes = PYGIL_MAX_PROCS;
+  int ncpus = 0;
+  std::unique_ptr<LinkReaper> reaper;  // last member: stopped first
+};
+
+PyGilProbe::PyGilProbe() : impl_(std::make_unique<Impl>()) {}
+
+PyGilProbe::~PyGilProbe() {
+  if (!impl_) return;
+  impl_->reaper.reset();  // destroys every link handed over so far
+  impl_->procs.clear();   // links before the object
+}
+
+Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
+  if (max_processes == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "pygil: max_processes must be positive");
+  }
+  std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
+  Impl& impl = *probe->impl_;
+  impl.max_processes = max_processes;
+  impl.ncpus = libbpf_num_possible_cpus();
+  if (impl.ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
+  LibbpfLogCapture capture;
+  impl.skel.reset(pygil__open());
+  if (!impl.skel) {
+    const int err = errno;
+    return MakeError(ErrorCode::kInternal,
+                     std::string("opening the pygil BPF object failed: ") + std::strerror(err));
+  }
+  pygil* s = impl.skel.get();
+  bpf_map__set_max_entries(s->maps.procs, max_processes);
+  bpf_map__set_max_entries(s->maps.stats, max_processes);
+  if (int err = pygil__load(s); err != 0) {
+    const ErrorCode code =
+        err == -EPERM || err == -EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kInternal;
+    return MakeError(
+        code, "loading the GIL BPF programs failed: " + SummarizeLoadFailure(capture.text(), err));
+  }
+  PyGilProbe* self = probe.get();
+  impl.reaper = std::make_unique<LinkReaper>([self](pid_t pid) {
+    std::lock_guard lock(self->mu_);
+    // Events between Detach and the links' end may have re-created entries.
+    if (!self->impl_->procs.count(pid)) self->DeleteEntries(pid);
+  });
+  return probe;
+}
+
+void PyGilProbe::DeleteEntries(pid_t pid) {
+  pygil* s = impl_->skel.get();
+  const uint32_t tgid = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
+  bpf_map_delete_elem(bpf_map__fd(s->maps.stats), &tgid);
+  PurgeByTgid<uint64_t>(bpf_map__fd(s->maps.threads), tgid,
+                        [](const uint64_t& id) { return static_cast<uint32_t>(id >> 32); });
+}
+
+Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
+  if (pid <= 0) return MakeError(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));
+  if (!target.take_drop() && target.cond_addr == 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "nothing to probe: neither take_gil/drop_gil nor the GIL condvar is known");
+  }
+  std::lock_guard lock(mu_);
+  Impl& impl = *impl_;
+  if (auto it = impl.procs.find(pid); it != impl.procs.end()) {
+    impl.reaper->Hand(pid, std::move(it->second.links));
+    impl.procs.erase(it);
+    DeleteEntries(pid);
+  }
+  impl.reaper->DestroyNow(pid);
+  if (impl.procs.size() >= impl.max_processes) {
+    return MakeError(ErrorCode::kResourceExhausted, "GIL probes already attached to " +
+                                                        std::to_string(impl.procs.size()) +
+                                                        " processes (max_processes)");
+  }
+  pygil* s = impl.skel.get();
+  const uint32_t tgid = static_cast<uint32_t>(pid);
+  pygil_proc cfg{};
+  cfg.cond_addr = target.cond_addr;
+  cfg.locked_addr = target.locked_addr;
+  cfg.switch_addr = target.switch_addr;
+  cfg.flags =
+      (target.take_drop() ? PYGIL_F_TAKE_DROP : 0u) | (target.cond_addr ? PYGIL_F_CONDVAR : 0u);
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     std::string("cannot register pid in the GIL probe: ") + std::strerror(errno));
+  }
+  Impl::Process proc;
+  proc.take_drop = target.take_drop();
+  proc.condvar = target.cond_addr != 0;
+  auto fail = [&](const Error& e) -> Status {
+    proc.links.clear();
+    DeleteEntries(pid);
+    return e;
+  };
+  auto add = [&](bpf_program* prog, const std::string& path, uint64_t off, bool ret) -> Status {
+    auto l = AttachUprobe(prog, pid, path, off, ret);
+    if (!l) return l.error();
+    proc.links.push_back(std::move(*l));
+    return Status::Ok();
+  };
+  if (target.cond_addr) {
+    auto libc = FindLibc(pid);
+    if (!libc) return fail(libc.error());
+    auto elf = ElfFile::Open(libc->host_path);
+    if (!elf) return fail(elf.error());
+    auto fn = elf->FindFunction("pthread_cond_timedwait");
+    if (!fn) return fail(fn.error());
+    Status st = add(s->progs.cond_wait_entry, libc->host_path, fn->file_offset, false);
+    if (st.ok()) st = add(s->progs.cond_wait_return, libc->host_path, fn->file_offset, true);
+    if (!st.ok()) return fail(st.error());
+  }
+  if (target.take_drop()) {
+    // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
+    Status st;
+    for (uint64_t off : target.drop_gil_offsets) {
+      if (st.ok()) st = add(s->progs.drop_gil_entry, target.interpreter_path, off, false);
+    }
+    for (uint64_t off : target.take_gil_offsets) {
+      if (st.ok()) st = add(s->progs.take_gil_entry, target.interpreter_path, off, false);
+      if (st.ok()) st = add(s->progs.take_gil_return, target.interpreter_path, off, true);
+    }
+    if (!st.ok()) return fail(st.error());
+  }
+  impl.procs.emplace(pid, std::move(proc));
+  return Status::Ok();
+}
+
+Status PyGilProbe::Detach(pid_t pid) {
+  std::lock_guard lock(mu_);
+  auto it = impl_->procs.find(pid);
+  if (it == impl_->procs.end()) {
+    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " has no GIL probes");
+  }
+  std::vector<BpfLinkPtr> links = std::move(it->second.links);
+  impl_->procs.erase(it);
+  DeleteEntries(pid);  // scrapes stop seeing it now
+  impl_->reaper->Hand(pid, std::move(links));
+  return Status::Ok();
+}
+
+std::vector<pid_t> PyGilProbe::AttachedPids() const {
+  std::lock_guard lock(mu_);
+  std::vector<pid_t> out;
+  for (const auto& [pid, p] : impl_->procs) out.push_back(pid);
+  return out;
+}
+
+Result<std::vector<PyGilStats>> PyGilProbe::Read() {
+  std::lock_guard lock(mu_);
+  const int fd = bpf_map__fd(impl_->skel->maps.stats);
+  std::vector<pygil_stats> values(static_cast<size_t>(impl_->ncpus));
+  std::vector<PyGilStats> out;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    const pid_t pid = static_cast<pid_t>(next);
+    auto it = impl_->procs.find(pid);
+    if (it != impl_->procs.end() && bpf_map_lookup_elem(fd, &next, values.data()) == 0) {
+      PyGilStats st = AggregatePyGilStats(pid, values);
+      st.take_drop = it->second.take_drop;
+      st.condvar = it->second.condvar;
+      out.push_back(std::move(st));
+    }
+    key = next;
+    prev = &key;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PyGilStats& a, const PyGilStats& b) { return a.pid < b.pid; });
+  return out;
+}
+
+PyGilHealth PyGilProbe::ReadHealth() {
+  std::lock_guard lock(mu_);
+  PyGilHealth h;
+  const int fd = bpf_map__fd(impl_->skel->maps.counters);
+  std::vector<uint64_t> cpus(static_cast<size_t>(impl_->ncpus));
+  uint64_t* fields[PYGIL_NR_COUNTERS] = {&h.threads_full, &h.stats_full, &h.orphan_returns,
+                                         &h.read_errors};
+  for (uint32_t i = 0; i < PYGIL_NR_COUNTERS; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, cpus.data()) != 0) continue;
+    for (uint64_t v : cpus) *fields[i] += v;
+  }
+  return h;
+}
+
+}  // namespace gilstat::probes

@@ -1,0 +1,75 @@
+// The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the interpreter's
+// take_gil/drop_gil where its symbols are visible, and on the C library's
+// pthread_cond_timedwait filtered by the GIL condvar's address; the kernel's aggregates read
+// into PyGilStats. What to probe in a process (PyGilTarget) comes from daemon/python.
+// See docs/PYTHON.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gilstat/histogram.h"
+#include "gilstat/result.h"
+#include "lock_stats.h"
+#include "pygil.h"
+
+namespace gilstat::probes {
+
+// Where the GIL of one process is and how to observe it.
+struct PyGilTarget {
+  // The ELF holding take_gil/drop_gil, as reachable from here (/proc/PID/root/...), and their
+  // file offsets; empty path: not probed (stripped interpreter).
+  std::string interpreter_path;
+  std::vector<uint64_t> take_gil_offsets;  // every copy of take_gil (compiler clones included)
+  std::vector<uint64_t> drop_gil_offsets;
+  // Addresses in the process: the condvar take_gil waits on (0: no condvar probe), gil->locked
+  // and gil->switch_number (0: unknown).
+  uint64_t cond_addr = 0;
+  uint64_t locked_addr = 0;
+  uint64_t switch_addr = 0;
+
+  bool take_drop() const {
+    return !interpreter_path.empty() && !take_gil_offsets.empty() && !drop_gil_offsets.empty();
+  }
+};
+
+// Sums per-CPU values (max_wait_ns: the maximum). Exposed for tests.
+PyGilStats AggregatePyGilStats(pid_t pid, std::span<const pygil_stats> cpus);
+
+class PyGilProbe {
+ public:
+  // Loads the programs (nothing is attached until Attach). Errors as SemlockProbe::Open.
+  static Result<std::unique_ptr<PyGilProbe>> Open(uint32_t max_processes = PYGIL_MAX_PROCS);
+  ~PyGilProbe();
+  PyGilProbe(const PyGilProbe&) = delete;
+  PyGilProbe& operator=(const PyGilProbe&) = delete;
+
+  // Attaches what `target` names in process `pid`. Errors: kInvalidArgument (nothing to
+  // probe), kNotFound (no such process / no libc for the condvar probe), kPermissionDenied,
+  // kResourceExhausted (max_processes), kUnavailable (an attach failed). Re-attaching an
+  // attached pid replaces its probes and starts its counts afresh.
+  Status Attach(pid_t pid, const PyGilTarget& target);
+  // Deletes the process's entries at once; its links are destroyed in the background.
+  Status Detach(pid_t pid);
+  std::vector<pid_t> AttachedPids() const;
+
+  Result<std::vector<PyGilStats>> Read();
+  PyGilHealth ReadHealth();
+
+ private:
+  struct Impl;
+  PyGilProbe();
+  void DeleteEntries(pid_t pid);
+
+  mutable std::mutex mu_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gilstat::probes
