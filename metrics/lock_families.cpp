@@ -43,6 +43,7 @@ void LockFamilyBuilder::Add(const LockSeries& s) {
   auto [it, inserted] = series_.try_emplace(s.labels, s);
   if (inserted) return;
   LockSeries& t = it->second;
+  t.acquisitions_known = t.acquisitions_known && s.acquisitions_known;
   t.acquisitions += s.acquisitions;
   t.contended += s.contended;
   t.handoffs += s.handoffs;
@@ -89,8 +90,10 @@ std::vector<prometheus::MetricFamily> LockFamilyBuilder::Build() const {
                               MetricType::Counter);
 
   for (const auto& [labels, s] : series_) {
-    acquisitions.metric.push_back(
-        Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.acquisitions)));
+    if (s.acquisitions_known) {
+      acquisitions.metric.push_back(
+          Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.acquisitions)));
+    }
     contended.metric.push_back(
         Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.contended)));
     wait.metric.push_back(HistogramMetric(LabelsOf(labels), s.wait));

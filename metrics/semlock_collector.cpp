@@ -28,8 +28,9 @@ std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& l
   return out;
 }
 
-SemlockCollector::SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming)
-    : source_(source), naming_(std::move(naming)) {}
+SemlockCollector::SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming,
+                                   std::function<std::vector<LockSeries>()> more)
+    : source_(source), naming_(std::move(naming)), more_(std::move(more)) {}
 
 uint64_t SemlockCollector::read_errors() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -39,14 +40,17 @@ uint64_t SemlockCollector::read_errors() const {
 std::vector<prometheus::MetricFamily> SemlockCollector::Collect() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<prometheus::MetricFamily> out;
+  LockFamilyBuilder builder;
   auto locks = source_.ReadLocks();
   if (locks.ok()) {
-    LockFamilyBuilder builder;
     for (const auto& s : SemlockSeries(*locks, naming_)) builder.Add(s);
-    out = builder.Build();
   } else {
     ++read_errors_;
   }
+  if (more_) {
+    for (const auto& s : more_()) builder.Add(s);
+  }
+  out = builder.Build();
   const probes::ProbeHealth h = source_.ReadHealth();
   out.push_back(SingleValue("gilstat_probe_map_full_total",
                             "Probe events whose map entry could not be created (map full).",

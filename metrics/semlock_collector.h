@@ -1,5 +1,6 @@
 // Reads the semaphore probes' maps (through LockStatsSource) at scrape time and exports them
-// as lock series with source="ebpf", plus the probes' health counters.
+// as lock series with source="ebpf" (with any further eBPF series, e.g. the CPython GIL
+// probes'), plus the probes' health counters.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -30,7 +31,10 @@ std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& l
 
 class SemlockCollector : public prometheus::Collectable {
  public:
-  SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming);
+  // `more`: further eBPF lock series (the CPython GIL probes') that go into the same families,
+  // so that series with equal labels are summed rather than repeated. Called on scrape threads.
+  SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming,
+                   std::function<std::vector<LockSeries>()> more = {});
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   // Map reads that failed (each logged once by the caller's logger is up to the daemon).
@@ -39,6 +43,7 @@ class SemlockCollector : public prometheus::Collectable {
  private:
   probes::LockStatsSource& source_;
   SemlockNaming naming_;
+  std::function<std::vector<LockSeries>()> more_;
   mutable std::mutex mu_;  // LockStatsSource is not required to be thread-safe
   mutable uint64_t read_errors_ = 0;
 };

@@ -15,11 +15,14 @@
 #include "family_util.h"
 #include "gilstat/rt/workloads.h"
 #include "host/probe_host.h"
+#include "host/python_host.h"
 #include "http_server.h"
 #include "log.h"
 #include "naming.h"
 #include "notify.h"
 #include "process_collector.h"
+#include "pygil_probe.h"
+#include "python_collector.h"
 #include "runtime_collector.h"
 #include "semlock_collector.h"
 #include "tracker/matchers.h"
@@ -149,6 +152,21 @@ class LoggingAttacher : public tracker::Attacher {
   LogOnce& once_;
 };
 
+// The tracker reports to one observer: this one passes each event on to several, in order.
+class Observers : public tracker::TrackerObserver {
+ public:
+  void Add(tracker::TrackerObserver* o) { list_.push_back(o); }
+  void Attached(const tracker::ProcessInfo& info) override {
+    for (auto* o : list_) o->Attached(info);
+  }
+  void Detaching(const tracker::ProcessInfo& info, bool exited) override {
+    for (auto* o : list_) o->Detaching(info, exited);
+  }
+
+ private:
+  std::vector<tracker::TrackerObserver*> list_;
+};
+
 struct DaemonState {
   tracker::TrackerStats tracker;
   bool probes_loaded = false;
@@ -234,6 +252,9 @@ struct Daemon::Impl {
   LogOnce log_once;
   std::unique_ptr<Naming> naming;
   std::unique_ptr<host::LockProbe> probe;
+  std::unique_ptr<probes::PyGilProbe> gil_probe;  // null when it cannot load
+  std::unique_ptr<host::PythonTargets> python;
+  Observers observers;  // naming, then python
   std::unique_ptr<LoggingAttacher> attacher;
   std::unique_ptr<tracker::ProcEventSource> events;
   std::unique_ptr<tracker::ProcFs> procfs;
@@ -299,6 +320,19 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
   auto p = host::OpenSemlockProbe(ProbeOptionsOf(c.probes));
   if (!p.ok()) return p.error();
   probe = std::move(p).value();
+  if (auto g = probes::PyGilProbe::Open(); g.ok()) {
+    gil_probe = std::move(g).value();
+  } else {
+    spdlog::warn("CPython GIL probes unavailable ({}); Python targets get semaphore probes only",
+                 g.error().message);
+  }
+  Naming* n = naming.get();
+  python = std::make_unique<host::PythonTargets>(gil_probe.get(), env.proc_root,
+                                                 [n](pid_t pid) { return n->GroupOf(pid); });
+  naming->SetPython(python.get());
+  observers = Observers();
+  observers.Add(naming.get());
+  observers.Add(python.get());
   attacher = std::make_unique<LoggingAttacher>(*probe, log_once);
   auto ev = host::OpenProctrackEvents();
   if (ev.ok()) {
@@ -324,13 +358,13 @@ Status Daemon::Impl::Retarget(const config::Config& c) {
   tracker::TrackerOptions topts;
   topts.rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(c.rescan_interval);
   tracker = std::make_unique<tracker::Tracker>(procfs.get(), std::move(targets).value(),
-                                               attacher.get(), topts, naming.get());
+                                               attacher.get(), topts, &observers);
   tracker->Rescan();
   for (pid_t pid : before) {
     if (!tracker->IsAttached(pid)) {
       tracker::ProcessInfo gone;
       gone.pid = pid;
-      naming->Detaching(gone, false);
+      observers.Detaching(gone, false);
       (void)attacher->Detach(pid);
     }
   }
@@ -340,6 +374,11 @@ Status Daemon::Impl::Retarget(const config::Config& c) {
 void Daemon::Impl::StopProbes() {
   if (tracker) tracker->DetachAll();
   tracker.reset();
+  if (python) python->DetachAll();
+  if (naming) naming->SetPython(nullptr);
+  observers = Observers();
+  python.reset();
+  gil_probe.reset();
   events.reset();
   attacher.reset();
   probe.reset();
@@ -361,7 +400,18 @@ void Daemon::Impl::BuildCollectors() {
                                                                group, workload_name));
   }
   if (probe) {
-    next.push_back(std::make_shared<metrics::SemlockCollector>(*probe, naming->ForCollector()));
+    host::PythonTargets* py = python.get();
+    const bool pid_label = cfg.labels.pid;
+    next.push_back(std::make_shared<metrics::SemlockCollector>(
+        *probe, naming->ForCollector(), [py, pid_label] { return py->GilSeries(pid_label); }));
+    next.push_back(std::make_shared<metrics::PythonCollector>(
+        [py] { return py->Processes(); },
+        [py] {
+          const probes::PyGilHealth h = py->ProbeHealth();
+          return metrics::PythonProbeErrors{py->probe_errors(), h.threads_full + h.stats_full,
+                                            h.read_errors};
+        },
+        pid_label));
   }
   std::unique_lock<std::shared_mutex> lock(collectors_mu);
   collectors = std::move(next);

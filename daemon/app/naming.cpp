@@ -84,11 +84,24 @@ std::optional<std::string> Naming::GroupOf(pid_t pid) const {
   return it->second;
 }
 
-std::string Naming::LockOf(pid_t pid, uint64_t addr) const {
+void Naming::SetPython(host::PythonTargets* python) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (pid == runtime_pid_) {
-    auto it = runtime_locks_.find(addr);
-    if (it != runtime_locks_.end()) return it->second;
+  python_ = python;
+}
+
+std::string Naming::LockOf(pid_t pid, uint64_t addr) const {
+  host::PythonTargets* python = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pid == runtime_pid_) {
+      auto it = runtime_locks_.find(addr);
+      if (it != runtime_locks_.end()) return it->second;
+    }
+    python = python_;
+  }
+  // Outside our lock: PythonTargets asks GroupOf while holding its own.
+  if (python) {
+    if (auto l = python->LockOf(pid, addr)) return *l;
   }
   return "other";
 }

@@ -1,5 +1,6 @@
 // Label values of the eBPF series: the process group of a pid (from the configured template)
-// and the lock name of a semaphore ("gil", a runtime lock's name, or "other"). Updated by the
+// and the lock name of a semaphore ("gil", a runtime lock's name, "threading" in a CPython
+// process, or "other"). Updated by the
 // main loop (tracker callbacks, runtime snapshots), read by the scrape threads.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "config.h"
 #include "gilstat/rt/runtime.h"
+#include "host/python_host.h"
 #include "semlock_collector.h"
 #include "tracker/proc.h"
 #include "tracker/tracker.h"
@@ -34,6 +36,8 @@ class Naming : public tracker::TrackerObserver {
   // The native addresses of the runtime hosted in process `pid` (the daemon itself).
   void SetRuntimeLocks(pid_t pid, const rt::Snapshot& snap);
   void ClearRuntimeLocks();
+  // CPython targets name their semaphores ("gil" for 2.x's GIL, "threading"); null: none.
+  void SetPython(host::PythonTargets* python);
 
   std::optional<std::string> GroupOf(pid_t pid) const;
   std::string LockOf(pid_t pid, uint64_t addr) const;
@@ -47,6 +51,7 @@ class Naming : public tracker::TrackerObserver {
   std::map<pid_t, std::string> groups_;
   pid_t runtime_pid_ = 0;
   std::map<uint64_t, std::string> runtime_locks_;  // address -> lock label
+  host::PythonTargets* python_ = nullptr;
 };
 
 }  // namespace gilstat

@@ -95,7 +95,12 @@ class Child {
     }
     return false;
   }
+  // Closes the child's stdin (scripts that stay until then exit) and waits for its exit.
   int Wait() {
+    if (to_ >= 0) {
+      close(to_);
+      to_ = -1;
+    }
     int status = 0;
     waitpid(pid_, &status, 0);
     reaped_ = true;

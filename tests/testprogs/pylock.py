@@ -1,6 +1,7 @@
 # A real Python process contending on threading.Lock: two threads hand two locks to each other
 # N times, the releasing side sleeping first so the acquirer is blocked in sem_wait.
 # Protocol as semops: prints "ready", waits for a line on stdin, runs, prints "done".
+# Runs on CPython 2.7 and 3.x.
 import sys
 import threading
 import time
@@ -20,7 +21,8 @@ def worker():
         b.release()
 
 
-print("ready", flush=True)
+sys.stdout.write("ready\n")
+sys.stdout.flush()
 sys.stdin.readline()
 t = threading.Thread(target=worker)
 t.start()
@@ -29,4 +31,7 @@ for _ in range(n):
     a.release()
     b.acquire()
 t.join()
-print("done", flush=True)
+sys.stdout.write("done\n")
+sys.stdout.flush()
+# Stay until stdin closes, so the observer can read the process's state after the run.
+sys.stdin.readline()

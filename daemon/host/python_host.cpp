@@ -1,0 +1,262 @@
+#include "python_host.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "tracker/proc.h"
+
+namespace gilstat::host {
+
+const char* PythonMethodLabel(PythonMethod m) {
+  switch (m) {
+    case PythonMethod::kTakeGil:
+      return "take_gil";
+    case PythonMethod::kGilCondvar:
+      return "gil_condvar";
+    case PythonMethod::kInterpreterLock:
+      return "interpreter_lock";
+    case PythonMethod::kGilDisabled:
+      return "gil_disabled";
+    case PythonMethod::kNone:
+      return "none";
+  }
+  return "none";
+}
+
+namespace {
+
+std::vector<std::string> SplitNul(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\0', start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string Hex(uint64_t v) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+}  // namespace
+
+bool GilForcedOn(const std::string& environ, const std::string& cmdline) {
+  for (const std::string& e : SplitNul(environ)) {
+    if (e == "PYTHON_GIL=1") return true;
+  }
+  const auto args = SplitNul(cmdline);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-Xgil=1") return true;
+    if (args[i] == "-X" && i + 1 < args.size() && args[i + 1] == "gil=1") return true;
+  }
+  return false;
+}
+
+Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root) {
+  auto info = python::InspectProcess(pid, proc_root);
+  if (!info.ok()) return info.error();
+  if (info->kind != python::InterpreterInfo::Kind::kCPython) return std::optional<PythonPlan>();
+  PythonPlan plan;
+  plan.info = std::move(info).value();
+  const python::InterpreterInfo& in = plan.info;
+  plan.build = in.free_threaded ? "free-threaded" : in.stripped ? "stripped" : "unstripped";
+
+  if (in.free_threaded) {
+    const std::string dir = proc_root + "/" + std::to_string(pid);
+    auto env = tracker::ReadSmallFile(dir + "/environ");
+    auto cmd = tracker::ReadSmallFile(dir + "/cmdline");
+    plan.gil_enabled = GilForcedOn(env.ok() ? *env : "", cmd.ok() ? *cmd : "");
+    if (!plan.gil_enabled) {
+      plan.method = PythonMethod::kGilDisabled;
+      plan.why = "free-threaded build (" + in.free_threaded_marker +
+                 ") running without the GIL: there is no GIL to wait for";
+      return std::optional<PythonPlan>(std::move(plan));
+    }
+  }
+
+  if (in.major == 2) {
+    if (in.has("interpreter_lock")) {
+      plan.method = PythonMethod::kInterpreterLock;
+      plan.why = "the GIL is the semaphore `interpreter_lock` points to (semaphore probes)";
+    } else {
+      plan.why =
+          "2.x without symbols: interpreter_lock is not visible, the GIL semaphore cannot be "
+          "told from the threading locks";
+    }
+    return std::optional<PythonPlan>(std::move(plan));
+  }
+
+  auto gil = python::LocateGil(pid, in, proc_root);
+  if (gil.ok()) plan.gil = *gil;
+  const bool take_drop = in.has("take_gil") && in.has("drop_gil");
+  if (take_drop) {
+    plan.method = PythonMethod::kTakeGil;
+    plan.probe.interpreter_path = in.binary;
+    for (const auto& [name, sym] : in.symbols) {
+      for (auto [fn, offsets] :
+           {std::pair{std::string_view("take_gil"), &plan.probe.take_gil_offsets},
+            std::pair{std::string_view("drop_gil"), &plan.probe.drop_gil_offsets}}) {
+        const bool copy = name == fn || (name.size() > fn.size() && name.starts_with(fn) &&
+                                         name[fn.size()] == '.');
+        if (copy && sym.file_offset != 0) offsets->push_back(sym.file_offset);
+      }
+    }
+    plan.why = "take_gil/drop_gil uprobes";
+    const size_t copies = plan.probe.take_gil_offsets.size() + plan.probe.drop_gil_offsets.size();
+    if (copies > 2) plan.why += " (and " + std::to_string(copies - 2) + " compiler copies)";
+  } else if (gil.ok()) {
+    plan.method = PythonMethod::kGilCondvar;
+    plan.why = "stripped: waits on the GIL condvar only (contended acquisitions; no hold times)";
+  } else {
+    plan.why =
+        "no take_gil/drop_gil symbols and the GIL state cannot be located: " + gil.error().message;
+    return std::optional<PythonPlan>(std::move(plan));
+  }
+  if (gil.ok()) {
+    plan.probe.cond_addr = gil->cond;
+    plan.probe.locked_addr = gil->locked;
+    plan.probe.switch_addr = gil->switch_number;
+    plan.why +=
+        "; GIL state at " + Hex(gil->state ? gil->state : gil->locked) + " (" + gil->how + ")";
+  } else {
+    plan.why += "; GIL state not located (" + gil.error().message +
+                "): forced and voluntary releases are not told apart";
+  }
+  return std::optional<PythonPlan>(std::move(plan));
+}
+
+PythonTargets::PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
+                             std::function<std::optional<std::string>(pid_t)> group_of)
+    : probe_(probe), proc_root_(std::move(proc_root)), group_of_(std::move(group_of)) {}
+
+void PythonTargets::Attached(const tracker::ProcessInfo& info) {
+  const pid_t pid = info.pid;
+  auto plan = PlanPython(pid, proc_root_);
+  if (!plan.ok()) {
+    spdlog::warn("pid {} ({}): cannot identify its interpreter: {}", pid, info.comm,
+                 plan.error().message);
+    return;
+  }
+  if (!*plan) return;  // not CPython
+  Target t;
+  t.plan = std::move(**plan);
+  const PythonMethod m = t.plan.method;
+  if ((m == PythonMethod::kTakeGil || m == PythonMethod::kGilCondvar) && probe_) {
+    Status s = probe_->Attach(pid, t.plan.probe);
+    if (s.ok()) {
+      t.probed = true;
+    } else {
+      std::lock_guard lock(mu_);
+      ++probe_errors_;
+      spdlog::warn("pid {} ({}): GIL probes not attached: {}", pid, info.comm, s.message());
+    }
+  }
+  spdlog::info("pid {} ({}): CPython {} ({}), GIL measured by {}: {}", pid, info.comm,
+               t.plan.info.VersionString(), t.plan.build, PythonMethodLabel(m), t.plan.why);
+  std::lock_guard lock(mu_);
+  targets_[pid] = std::move(t);
+}
+
+void PythonTargets::Detaching(const tracker::ProcessInfo& info, bool /*exited*/) {
+  bool probed = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = targets_.find(info.pid);
+    if (it == targets_.end()) return;
+    probed = it->second.probed;
+    targets_.erase(it);
+  }
+  if (probed && probe_) (void)probe_->Detach(info.pid);
+}
+
+void PythonTargets::DetachAll() {
+  std::map<pid_t, Target> all;
+  {
+    std::lock_guard lock(mu_);
+    all.swap(targets_);
+  }
+  for (const auto& [pid, t] : all) {
+    if (t.probed && probe_) (void)probe_->Detach(pid);
+  }
+}
+
+std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr) {
+  std::lock_guard lock(mu_);
+  auto it = targets_.find(pid);
+  if (it == targets_.end()) return std::nullopt;
+  Target& t = it->second;
+  if (t.plan.method == PythonMethod::kInterpreterLock) {
+    // 2.x creates the GIL with the first thread: look again now and then until it exists.
+    const auto now = std::chrono::steady_clock::now();
+    if (t.gil_sem == 0 && now >= t.next_gil_sem_read) {
+      t.next_gil_sem_read = now + std::chrono::seconds(1);
+      if (auto a = python::ReadInterpreterLock(pid, t.plan.info, proc_root_); a.ok())
+        t.gil_sem = *a;
+    }
+    if (t.gil_sem != 0 && addr == t.gil_sem) return "gil";
+  }
+  return "threading";
+}
+
+std::vector<metrics::PythonProcess> PythonTargets::Processes() {
+  std::map<pid_t, uint64_t> drops;
+  if (probe_) {
+    if (auto stats = probe_->Read(); stats.ok()) {
+      for (const auto& s : *stats) {
+        if (s.condvar) drops[s.pid] = s.drop_requests;
+      }
+    }
+  }
+  std::vector<metrics::PythonProcess> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [pid, t] : targets_) {
+    auto group = group_of_(pid);
+    if (!group) continue;
+    metrics::PythonProcess p;
+    p.pid = pid;
+    p.group = *group;
+    p.version = t.plan.info.VersionString();
+    p.build = t.plan.build;
+    p.method = PythonMethodLabel(t.plan.method);
+    p.gil_enabled = t.plan.gil_enabled;
+    if (t.plan.gil) {
+      if (auto st = python::ReadGilState(pid, *t.plan.gil); st.ok()) {
+        p.switch_interval_us = st->interval_us;
+        p.interpreter_switches = st->switch_number;
+      }
+    }
+    if (auto d = drops.find(pid); d != drops.end()) p.drop_requests = d->second;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<metrics::LockSeries> PythonTargets::GilSeries(bool pid_label) {
+  std::vector<metrics::LockSeries> out;
+  if (!probe_) return out;
+  auto stats = probe_->Read();
+  if (!stats.ok()) return out;
+  for (const auto& s : *stats) {
+    auto group = group_of_(s.pid);
+    if (!group) continue;
+    out.push_back(metrics::PyGilLockSeries(s, *group, pid_label));
+  }
+  return out;
+}
+
+uint64_t PythonTargets::probe_errors() const {
+  std::lock_guard lock(mu_);
+  return probe_errors_;
+}
+
+probes::PyGilHealth PythonTargets::ProbeHealth() {
+  return probe_ ? probe_->ReadHealth() : probes::PyGilHealth{};
+}
+
+}  // namespace gilstat::host

@@ -1,0 +1,93 @@
+// CPython targets: for each attached process, which interpreter it runs and how its GIL can be
+// measured (PlanPython), the GIL probes attached accordingly, the lock label of its semaphores
+// ("gil" for 2.x's GIL semaphore, "threading" for the others), and what the collectors read at
+// scrape time. See docs/PYTHON.md.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gil_state.h"
+#include "gilstat/result.h"
+#include "lock_families.h"
+#include "pygil_probe.h"
+#include "python_collector.h"
+#include "python_info.h"
+#include "tracker/tracker.h"
+
+namespace gilstat::host {
+
+// How the GIL of one process is measured (label `method` of gilstat_python_info).
+enum class PythonMethod {
+  kTakeGil,          // 3.x: uprobes on take_gil/drop_gil (+ the GIL condvar for drop requests)
+  kGilCondvar,       // 3.x stripped: waits on the GIL condvar only (contended acquisitions)
+  kInterpreterLock,  // 2.x: the semaphore probes, the GIL's sem_t labelled "gil"
+  kGilDisabled,      // free-threaded build running without the GIL
+  kNone,             // nothing identifies the GIL; see PythonPlan::why
+};
+const char* PythonMethodLabel(PythonMethod m);  // "take_gil", "gil_condvar", ...
+
+struct PythonPlan {
+  python::InterpreterInfo info;
+  PythonMethod method = PythonMethod::kNone;
+  std::string build;  // "unstripped", "stripped", "free-threaded"
+  bool gil_enabled = true;
+  std::optional<python::GilAddresses> gil;  // 3.x: where the GIL state is
+  probes::PyGilTarget probe;                // for kTakeGil / kGilCondvar
+  std::string why;                          // one line for the log: what is measured and how
+};
+
+// The plan for process `pid`; nullopt when it does not run CPython. Errors: the process
+// vanished or cannot be read.
+Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root = "/proc");
+
+// Whether a free-threaded process was started with the GIL forced on (PYTHON_GIL=1 in its
+// environment or -X gil=1 on its command line). Exposed for tests.
+bool GilForcedOn(const std::string& environ_nul_separated,
+                 const std::string& cmdline_nul_separated);
+
+class PythonTargets : public tracker::TrackerObserver {
+ public:
+  // `probe` may be null (GIL probes unavailable): then only 2.x's semaphore labelling and the
+  // state read from memory remain.
+  PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
+                std::function<std::optional<std::string>(pid_t)> group_of);
+
+  void Attached(const tracker::ProcessInfo& info) override;
+  void Detaching(const tracker::ProcessInfo& info, bool exited) override;
+  void DetachAll();
+
+  // The lock label of semaphore `addr` in `pid`: "gil" (2.x's GIL) or "threading" for a
+  // CPython process; nullopt for other processes.
+  std::optional<std::string> LockOf(pid_t pid, uint64_t addr);
+  // What the collectors read (scrape threads).
+  std::vector<metrics::PythonProcess> Processes();
+  std::vector<metrics::LockSeries> GilSeries(bool pid_label);
+  // GIL probe attaches that failed, and the probes' own health.
+  uint64_t probe_errors() const;
+  probes::PyGilHealth ProbeHealth();
+
+ private:
+  struct Target {
+    PythonPlan plan;
+    bool probed = false;   // GIL probes attached
+    uint64_t gil_sem = 0;  // 2.x: address of the GIL's sem_t once created
+    std::chrono::steady_clock::time_point next_gil_sem_read{};
+  };
+  probes::PyGilProbe* probe_;
+  std::string proc_root_;
+  std::function<std::optional<std::string>(pid_t)> group_of_;
+  mutable std::mutex mu_;
+  std::map<pid_t, Target> targets_;
+  uint64_t probe_errors_ = 0;
+};
+
+}  // namespace gilstat::host

@@ -1,0 +1,161 @@
+#include "python_collector.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include "semlock_collector.h"
+
+namespace gilstat::metrics {
+namespace {
+
+std::string Text(const std::vector<prometheus::MetricFamily>& f) {
+  return prometheus::TextSerializer().Serialize(f);
+}
+
+PythonProcess Proc(pid_t pid, std::string group, std::string version, std::string method) {
+  PythonProcess p;
+  p.pid = pid;
+  p.group = std::move(group);
+  p.version = std::move(version);
+  p.build = "unstripped";
+  p.method = std::move(method);
+  return p;
+}
+
+TEST(PythonFamiliesTest, InfoCountsProcessesPerLabelSetAndGroupsSum) {
+  auto a = Proc(10, "web", "3.12.1", "take_gil");
+  a.switch_interval_us = 5000;
+  a.interpreter_switches = 100;
+  a.drop_requests = 7;
+  auto b = Proc(11, "web", "3.12.1", "take_gil");
+  b.switch_interval_us = 10000;
+  b.interpreter_switches = 50;
+  auto c = Proc(12, "batch", "2.7.18", "interpreter_lock");
+  const std::string t = Text(PythonFamilies({a, b, c}, false));
+  EXPECT_NE(t.find("gilstat_python_info{process=\"web\",version=\"3.12.1\",build=\"unstripped\","
+                   "method=\"take_gil\"} 2"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_python_info{process=\"batch\",version=\"2.7.18\",build=\"unstripped\","
+                   "method=\"interpreter_lock\"} 1"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_python_gil_switches_total{process=\"web\"} 150"), std::string::npos);
+  EXPECT_NE(t.find("gilstat_python_switch_interval_seconds{process=\"web\"} 0.01"),
+            std::string::npos);
+  EXPECT_NE(t.find("gilstat_python_gil_drop_requests_total{process=\"web\"} 7"), std::string::npos);
+  // What was not read is absent, not zero.
+  EXPECT_EQ(t.find("gilstat_python_gil_switches_total{process=\"batch\"}"), std::string::npos);
+  EXPECT_NE(t.find("gilstat_python_gil_enabled{process=\"batch\"} 1"), std::string::npos);
+}
+
+TEST(PythonFamiliesTest, GilDisabledAnywhereInTheGroupIsZero) {
+  auto a = Proc(10, "ft", "3.13.0", "take_gil");
+  auto b = Proc(11, "ft", "3.13.0", "gil_disabled");
+  b.build = "free-threaded";
+  b.gil_enabled = false;
+  const std::string t = Text(PythonFamilies({a, b}, false));
+  EXPECT_NE(t.find("gilstat_python_gil_enabled{process=\"ft\"} 0"), std::string::npos) << t;
+  EXPECT_NE(t.find("build=\"free-threaded\",method=\"gil_disabled\"} 1"), std::string::npos);
+}
+
+TEST(PythonFamiliesTest, PidLabelSeparatesProcesses) {
+  const std::string t = Text(PythonFamilies(
+      {Proc(10, "web", "3.12.1", "take_gil"), Proc(11, "web", "3.12.1", "take_gil")}, true));
+  EXPECT_NE(t.find("gilstat_python_info{process=\"web\",pid=\"10\""), std::string::npos) << t;
+  EXPECT_NE(t.find("gilstat_python_info{process=\"web\",pid=\"11\""), std::string::npos);
+}
+
+probes::PyGilStats Stats(bool take_drop, bool condvar) {
+  probes::PyGilStats s;
+  s.pid = 10;
+  s.take_drop = take_drop;
+  s.condvar = condvar;
+  s.acquisitions = 100;
+  s.contended = 40;
+  s.handoffs = 30;
+  s.forced = 25;
+  s.voluntary = 75;
+  s.wait.count = take_drop ? 100 : 40;
+  s.wait.slots[20] = s.wait.count;
+  s.wait.sum_ns = 5'000'000'000;
+  s.hold.count = 100;
+  s.hold.slots[22] = 100;
+  s.hold.sum_ns = 4'000'000'000;
+  return s;
+}
+
+TEST(PyGilLockSeriesTest, TakeGilWithCondvarHasEverySeries) {
+  LockFamilyBuilder b;
+  b.Add(PyGilLockSeries(Stats(true, true), "web", false));
+  const std::string t = Text(b.Build());
+  EXPECT_NE(t.find("gilstat_lock_acquisitions_total{lock=\"gil\",process=\"web\",source=\"ebpf\"} "
+                   "100"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_gil_hold_seconds_sum{lock=\"gil\",process=\"web\",source=\"ebpf\"} 4"),
+            std::string::npos);
+  EXPECT_NE(t.find("reason=\"forced\"} 25"), std::string::npos);
+  EXPECT_NE(t.find("reason=\"voluntary\"} 75"), std::string::npos);
+}
+
+TEST(PyGilLockSeriesTest, WithoutTheCondvarReleasesAreNotClassified) {
+  LockFamilyBuilder b;
+  b.Add(PyGilLockSeries(Stats(true, false), "web", false));
+  const std::string t = Text(b.Build());
+  EXPECT_EQ(t.find("gilstat_gil_switches_total"), std::string::npos) << t;
+  EXPECT_NE(t.find("gilstat_gil_hold_seconds_count"), std::string::npos);
+}
+
+TEST(PyGilLockSeriesTest, CondvarOnlyLeavesOutAcquisitionsAndHold) {
+  LockFamilyBuilder b;
+  b.Add(PyGilLockSeries(Stats(false, true), "deb", false));
+  const std::string t = Text(b.Build());
+  EXPECT_EQ(t.find("gilstat_lock_acquisitions_total"), std::string::npos) << t;
+  EXPECT_EQ(t.find("gilstat_gil_hold_seconds"), std::string::npos);
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"deb\",source=\"ebpf\"} 40"),
+            std::string::npos);
+  EXPECT_NE(t.find("gilstat_lock_wait_seconds_count{lock=\"gil\",process=\"deb\",source=\"ebpf\"} "
+                   "40"),
+            std::string::npos);
+}
+
+TEST(PyGilLockSeriesTest, AGroupWithAStrippedProcessHasNoAcquisitionCount) {
+  // Summing a complete count with a missing one would understate: the family is left out.
+  LockFamilyBuilder b;
+  b.Add(PyGilLockSeries(Stats(true, true), "mixed", false));
+  b.Add(PyGilLockSeries(Stats(false, true), "mixed", false));
+  const std::string t = Text(b.Build());
+  EXPECT_EQ(t.find("gilstat_lock_acquisitions_total"), std::string::npos) << t;
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"mixed\",source=\"ebpf\"} "
+                   "80"),
+            std::string::npos);
+}
+
+class NoLocks : public probes::LockStatsSource {
+ public:
+  Result<std::vector<probes::SemLockStats>> ReadLocks() override {
+    return std::vector<probes::SemLockStats>{};
+  }
+  probes::ProbeHealth ReadHealth() override { return {}; }
+};
+
+TEST(PyGilLockSeriesTest, SemlockCollectorMergesThemIntoItsFamilies) {
+  NoLocks source;
+  SemlockNaming naming;
+  naming.group_of = [](pid_t) { return std::optional<std::string>("web"); };
+  naming.lock_of = [](pid_t, uint64_t) { return std::string("threading"); };
+  SemlockCollector c(source, naming, [] {
+    return std::vector<LockSeries>{PyGilLockSeries(Stats(true, true), "web", false)};
+  });
+  const std::string t = Text(c.Collect());
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"web\",source=\"ebpf\"} 40"),
+            std::string::npos)
+      << t;
+  // One family, one TYPE line.
+  EXPECT_EQ(t.find("# TYPE gilstat_lock_contended_total"),
+            t.rfind("# TYPE gilstat_lock_contended_total"));
+}
+
+}  // namespace
+}  // namespace gilstat::metrics
