@@ -1,5 +1,7 @@
 #include "link_reaper.h"
 
+#include <algorithm>
+
 #include <utility>
 
 namespace gilstat::probes {
@@ -8,13 +10,19 @@ namespace {
 // Each uprobe link's destruction waits for the kernel's grace periods; destroyed at the same
 // time, the links share them (one process's links take ~0.1 s instead of ~0.1 s each).
 void DestroyTogether(std::vector<BpfLinkPtr>& links) {
+  constexpr size_t kMaxThreads = 64;
   if (links.size() <= 1) {
     links.clear();
     return;
   }
+  const size_t nthreads = std::min(links.size(), kMaxThreads);
   std::vector<std::thread> threads;
-  threads.reserve(links.size());
-  for (auto& l : links) threads.emplace_back([link = std::move(l)]() mutable { link.reset(); });
+  threads.reserve(nthreads);
+  for (size_t t = 0; t < nthreads; ++t) {
+    threads.emplace_back([&links, t, nthreads] {
+      for (size_t i = t; i < links.size(); i += nthreads) links[i].reset();
+    });
+  }
   for (auto& t : threads) t.join();
   links.clear();
 }
@@ -60,11 +68,24 @@ void LinkReaper::Loop() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !batches_.empty(); });
     if (batches_.empty()) return;  // stopping, nothing left
-    Batch b = std::move(batches_.front());
-    batches_.pop_front();
+    // One batch at a time while running; everything at once when stopping (an exiting daemon
+    // must not wait for grace periods one process after another).
+    std::deque<Batch> now;
+    if (stopping_) {
+      now.swap(batches_);
+    } else {
+      now.push_back(std::move(batches_.front()));
+      batches_.pop_front();
+    }
     lock.unlock();
-    DestroyTogether(b.links);  // the slow part, without the lock
-    if (after_) after_(b.pid);
+    std::vector<BpfLinkPtr> links;
+    for (auto& b : now) {
+      for (auto& l : b.links) links.push_back(std::move(l));
+    }
+    DestroyTogether(links);  // the slow part, without the lock
+    if (after_) {
+      for (const auto& b : now) after_(b.pid);
+    }
     lock.lock();
   }
 }

@@ -6,14 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <optional>
-#include <thread>
 
 #include "elf_symbols.h"
 #include "libbpf_util.h"
+#include "link_reaper.h"
 #include "proc_maps.h"
 #include "semlock.skel.h"
 
@@ -237,71 +235,27 @@ struct SemlockProbe::Impl {
   std::map<pid_t, Process> procs;
   std::unique_ptr<BpfSemlockMaps> maps;
 
-  // Destroying a uprobe link takes the kernel ~0.1 s (it waits for a grace period), ~1 s for
-  // a process's links: too long to hold the probe's lock (scrapes wait on it) or the caller's
-  // loop. Detach hands the links to this thread, which destroys them and then deletes the
-  // entries the process may have created meanwhile.
-  struct Doomed {
-    pid_t pid;
-    std::vector<BpfLinkPtr> links;
-  };
-  std::mutex reap_mu;
-  std::condition_variable reap_cv;
-  std::deque<Doomed> doomed;  // guarded by reap_mu
-  bool stopping = false;      // guarded by reap_mu
-  std::thread reaper;
+  // Detached processes' links are destroyed in the background (LinkReaper), then the entries
+  // the process created meanwhile are deleted. pid 0: the kernel-side programs.
+  std::unique_ptr<LinkReaper> reaper;  // destroyed first (see ~SemlockProbe)
 };
 
 SemlockProbe::SemlockProbe(const SemlockOptions& options)
     : options_(options), impl_(std::make_unique<Impl>()) {
-  impl_->reaper = std::thread([this] { Reap(); });
+  impl_->reaper = std::make_unique<LinkReaper>([this](pid_t pid) {
+    std::lock_guard probe_lock(mu_);
+    // Events between Detach and now may have re-created entries; unless the pid was attached
+    // again meanwhile, they go too.
+    if (pid != 0 && !impl_->procs.count(pid)) DeleteProcessEntries(pid);
+  });
 }
 
 SemlockProbe::~SemlockProbe() {
   if (!impl_) return;
-  {
-    std::lock_guard lock(impl_->reap_mu);
-    impl_->stopping = true;
-  }
-  impl_->reap_cv.notify_all();
-  impl_->reaper.join();  // destroys every link handed over so far
+  impl_->reaper.reset();  // destroys every link handed over so far
   // Links first (uprobes go away), then the object.
   impl_->procs.clear();
   impl_->kernel_links.clear();
-}
-
-void SemlockProbe::Reap() {
-  std::unique_lock lock(impl_->reap_mu);
-  for (;;) {
-    impl_->reap_cv.wait(lock, [this] { return impl_->stopping || !impl_->doomed.empty(); });
-    if (impl_->doomed.empty()) return;  // stopping, nothing left
-    Impl::Doomed d = std::move(impl_->doomed.front());
-    impl_->doomed.pop_front();
-    lock.unlock();
-    d.links.clear();  // the slow part, without any lock
-    {
-      std::lock_guard probe_lock(mu_);
-      // Events between Detach and now may have re-created entries; unless the pid was
-      // attached again meanwhile, they go too.
-      if (d.pid != 0 && !impl_->procs.count(d.pid)) DeleteProcessEntries(d.pid);
-    }
-    lock.lock();
-  }
-}
-
-// Takes the links of `pid` (0: the kernel-side programs) still waiting for the reaper and
-// destroys them now: events must not be counted twice by old and new links (an exec'd process
-// attached again, a first process after the last one left).
-void SemlockProbe::ReapNow(pid_t pid) {
-  std::vector<BpfLinkPtr> links;
-  {
-    std::lock_guard lock(impl_->reap_mu);
-    for (auto& d : impl_->doomed) {
-      if (d.pid != pid) continue;
-      for (auto& l : d.links) links.push_back(std::move(l));
-      d.links.clear();
-    }
-  }
 }
 
 Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& options) {
@@ -344,7 +298,6 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   return probe;
 }
 
-
 namespace {
 
 // The futex syscall programs run for every syscall on the host (one compare for non-futex
@@ -372,8 +325,10 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   std::lock_guard lock(mu_);
   Impl& impl = *impl_;
   if (auto it = impl.procs.find(pid); it != impl.procs.end()) return it->second.result;
-  ReapNow(pid);
-  if (impl.kernel_links.empty()) ReapNow(0);  // old kernel-side links before new ones
+  // No event may be counted by old and new links: an exec'd process attached again, a first
+  // process after the last one left.
+  impl.reaper->DestroyNow(pid);
+  if (impl.kernel_links.empty()) impl.reaper->DestroyNow(0);
   if (impl.procs.size() >= options_.max_processes) {
     return MakeError(
         ErrorCode::kResourceExhausted,
@@ -534,19 +489,15 @@ Status SemlockProbe::Detach(pid_t pid) {
   if (it == impl_->procs.end()) {
     return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " is not attached");
   }
-  Impl::Doomed d{pid, std::move(it->second.links)};
+  std::vector<BpfLinkPtr> links = std::move(it->second.links);
   impl_->procs.erase(it);
   // The kernel-side programs go with the last process (as pid 0: no entries to delete).
-  Impl::Doomed kernel{0, {}};
-  if (impl_->procs.empty()) kernel.links = std::move(impl_->kernel_links);
+  std::vector<BpfLinkPtr> kernel;
+  if (impl_->procs.empty()) kernel = std::move(impl_->kernel_links);
   impl_->kernel_links.clear();
   DeleteProcessEntries(pid);  // scrapes stop seeing it now
-  {
-    std::lock_guard reap_lock(impl_->reap_mu);
-    impl_->doomed.push_back(std::move(d));
-    if (!kernel.links.empty()) impl_->doomed.push_back(std::move(kernel));
-  }
-  impl_->reap_cv.notify_one();
+  impl_->reaper->Hand(pid, std::move(links));
+  if (!kernel.empty()) impl_->reaper->Hand(0, std::move(kernel));
   return Status::Ok();
 }
 

@@ -116,8 +116,6 @@ class SemlockProbe : public LockStatsSource {
   struct Impl;
   explicit SemlockProbe(const SemlockOptions& options);
   void DeleteProcessEntries(pid_t pid);
-  void Reap();  // the reaper thread: destroys detached processes' links
-  void ReapNow(pid_t pid);
 
   SemlockOptions options_;
   mutable std::mutex mu_;
