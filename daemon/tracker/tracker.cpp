@@ -50,7 +50,10 @@ TrackerStats Tracker::Snapshot() const {
 
 void Tracker::UpdateGauges() {
   stats_.attached = attached_.size();
-  stats_.pending = pending_.size();
+  // Only matched processes waiting for a retry: a fork waiting to be looked at has not been
+  // matched against the targets yet (every fork on the host passes through pending_).
+  stats_.pending = static_cast<uint64_t>(std::count_if(
+      pending_.begin(), pending_.end(), [](const auto& p) { return !p.second.fork; }));
   Publish();  // every public entry point ends here
 }
 
