@@ -91,8 +91,10 @@ void Naming::SetPython(host::PythonTargets* python) {
 
 std::string Naming::LockOf(pid_t pid, uint64_t addr) const {
   host::PythonTargets* python = nullptr;
+  bool per_lock = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    per_lock = labels_.lock_address;
     if (pid == runtime_pid_) {
       auto it = runtime_locks_.find(addr);
       if (it != runtime_locks_.end()) return it->second;
@@ -101,7 +103,7 @@ std::string Naming::LockOf(pid_t pid, uint64_t addr) const {
   }
   // Outside our lock: PythonTargets asks GroupOf while holding its own.
   if (python) {
-    if (auto l = python->LockOf(pid, addr)) return *l;
+    if (auto l = python->LockOf(pid, addr, per_lock)) return *l;
   }
   return "other";
 }

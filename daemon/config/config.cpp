@@ -210,7 +210,7 @@ Status ParseProbes(const ErrorAt& err, const YAML::Node& n, ProbesConfig& out) {
 }
 
 Status ParseLabels(const ErrorAt& err, const YAML::Node& n, LabelsConfig& out) {
-  if (Status s = CheckMap(err, n, "labels", {"process", "pid"}); !s) return s;
+  if (Status s = CheckMap(err, n, "labels", {"process", "pid", "lock_address"}); !s) return s;
   if (n["process"]) {
     auto s = Scalar(err, n["process"], "process");
     if (!s) return s.error();
@@ -230,6 +230,11 @@ Status ParseLabels(const ErrorAt& err, const YAML::Node& n, LabelsConfig& out) {
     auto b = Bool(err, n["pid"], "pid");
     if (!b) return b.error();
     out.pid = *b;
+  }
+  if (n["lock_address"]) {
+    auto b = Bool(err, n["lock_address"], "lock_address");
+    if (!b) return b.error();
+    out.lock_address = *b;
   }
   return Status::Ok();
 }

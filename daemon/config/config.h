@@ -47,6 +47,9 @@ struct ProbesConfig {
 struct LabelsConfig {
   std::string process = "{comm}";  // group-name template: {comm}, {exe}, {unit}, {pid}
   bool pid = false;                // add a pid label (opt-in: unbounded over time)
+  // Threading locks of CPython processes one series each, lock="threading@0x<address>"
+  // (opt-in: one series per lock); default: lock="threading", summed.
+  bool lock_address = false;
 
   bool operator==(const LabelsConfig&) const = default;
 };

@@ -186,7 +186,7 @@ void PythonTargets::DetachAll() {
   }
 }
 
-std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr) {
+std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr, bool per_lock) {
   std::lock_guard lock(mu_);
   auto it = targets_.find(pid);
   if (it == targets_.end()) return std::nullopt;
@@ -201,6 +201,7 @@ std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr) {
     }
     if (t.gil_sem != 0 && addr == t.gil_sem) return "gil";
   }
+  if (per_lock) return "threading@" + Hex(addr);
   return "threading";
 }
 

@@ -65,9 +65,9 @@ class PythonTargets : public tracker::TrackerObserver {
   void Detaching(const tracker::ProcessInfo& info, bool exited) override;
   void DetachAll();
 
-  // The lock label of semaphore `addr` in `pid`: "gil" (2.x's GIL) or "threading" for a
-  // CPython process; nullopt for other processes.
-  std::optional<std::string> LockOf(pid_t pid, uint64_t addr);
+  // The lock label of semaphore `addr` in `pid`: "gil" (2.x's GIL) or "threading" (with
+  // `per_lock`: "threading@0x<addr>") for a CPython process; nullopt for other processes.
+  std::optional<std::string> LockOf(pid_t pid, uint64_t addr, bool per_lock = false);
   // What the collectors read (scrape threads).
   std::vector<metrics::PythonProcess> Processes();
   std::vector<metrics::LockSeries> GilSeries(bool pid_label);

@@ -36,6 +36,7 @@ probes:
 labels:
   process: "{comm}"
   pid: false
+  lock_address: true
 )",
                        "x.yml");
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -50,6 +51,7 @@ labels:
   EXPECT_EQ(c->runtime.switch_interval, std::chrono::milliseconds(2));
   EXPECT_EQ(c->probes.mode, ProbeMode::kExact);
   EXPECT_FALSE(c->labels.pid);
+  EXPECT_TRUE(c->labels.lock_address);
 }
 
 TEST(Config, EmptyFileMeansDefaultsWithoutRuntime) {
@@ -97,6 +99,7 @@ TEST(Config, BadValuesAreErrorsWithLineAndReason) {
   EXPECT_THAT(ErrorOf("runtime:\n  check_interval: 0\n"), HasSubstr("from 1 to"));
   EXPECT_THAT(ErrorOf("probes:\n  mode: fast\n"), HasSubstr("default or exact"));
   EXPECT_THAT(ErrorOf("labels:\n  process: \"{name}\"\n"), HasSubstr("unknown placeholder"));
+  EXPECT_THAT(ErrorOf("labels:\n  lock_address: maybe\n"), HasSubstr("lock_address"));
   EXPECT_THAT(ErrorOf("targets: {self: true}\n"), HasSubstr("must be a list"));
   EXPECT_THAT(ErrorOf("runtime: fair\n"), HasSubstr("'runtime' must be a mapping"));
   EXPECT_THAT(ErrorOf("runtime:\n  enabled: maybe\n"), HasSubstr("true or false"));

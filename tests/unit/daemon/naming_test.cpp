@@ -1,6 +1,11 @@
 #include "naming.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include "gil_state.h"
 
 namespace gilstat {
 namespace {
@@ -52,6 +57,95 @@ TEST(Naming, RuntimeLocksAreNamedOnlyInTheirProcess) {
   EXPECT_EQ(n.LockOf(8, 0x1000), "other");
   n.ClearRuntimeLocks();
   EXPECT_EQ(n.LockOf(7, 0x1000), "other");
+}
+
+
+// A real CPython process: its semaphores are threading locks, its 2.x GIL is "gil".
+class PythonChild {
+ public:
+  PythonChild(const std::string& python, const char* code) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      close(in[1]);
+      close(out[0]);
+      execl(python.c_str(), python.c_str(), "-c", code, nullptr);
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~PythonChild() {
+    close(to_);
+    close(from_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+  // Waits for the child's first line.
+  bool Ready() {
+    char c;
+    while (read(from_, &c, 1) == 1) {
+      if (c == '\n') return true;
+    }
+    return false;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+};
+
+TEST(Naming, CPythonSemaphoresAreThreadingLocks) {
+  const char* python = "/usr/bin/python3";
+  if (access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
+  PythonChild py(python, "import sys; print('ready', flush=True); sys.stdin.read()");
+  ASSERT_TRUE(py.Ready());
+  Naming n({"{comm}", false}, "/proc");
+  host::PythonTargets targets(nullptr, "/proc", [&n](pid_t pid) { return n.GroupOf(pid); });
+  n.SetPython(&targets);
+  tracker::ProcessInfo info;
+  info.pid = py.pid();
+  info.comm = "python3";
+  targets.Attached(info);
+  EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "threading");
+  EXPECT_EQ(n.LockOf(py.pid() + 100000, 0x1234), "other");
+  config::LabelsConfig per_lock;
+  per_lock.lock_address = true;
+  n.SetLabels(per_lock);
+  EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "threading@0x1234");
+  targets.Detaching(info, false);
+  EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "other");
+}
+
+TEST(Naming, Python2GilSemaphoreIsTheGil) {
+  const std::string python = "/root/.pyenv/versions/2.7.18/bin/python2.7";
+  if (access(python.c_str(), X_OK) != 0) GTEST_SKIP() << python << " not installed";
+  // The GIL exists once a thread has been started.
+  PythonChild py(python,
+                 "import sys, threading; t = threading.Thread(target=lambda: None); t.start(); "
+                 "t.join(); sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()");
+  ASSERT_TRUE(py.Ready());
+  Naming n({"{comm}", false}, "/proc");
+  host::PythonTargets targets(nullptr, "/proc", [&n](pid_t pid) { return n.GroupOf(pid); });
+  n.SetPython(&targets);
+  tracker::ProcessInfo info;
+  info.pid = py.pid();
+  info.comm = "python2.7";
+  targets.Attached(info);
+  auto plan = host::PlanPython(py.pid());
+  ASSERT_TRUE(plan.ok() && plan->has_value());
+  auto gil = python::ReadInterpreterLock(py.pid(), (*plan)->info);
+  ASSERT_TRUE(gil.ok()) << gil.error().message;
+  ASSERT_NE(*gil, 0u);
+  EXPECT_EQ(n.LockOf(py.pid(), *gil), "gil");
+  EXPECT_EQ(n.LockOf(py.pid(), *gil + 32), "threading");
+  const auto procs = targets.Processes();
+  ASSERT_EQ(procs.size(), 0u) << "not named by the tracker: no group, so no series";
 }
 
 }  // namespace
