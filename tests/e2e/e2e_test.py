@@ -8,6 +8,7 @@ otherwise. Paths come from the environment: GILSTATD (the binary), PYTHON_TARGET
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,8 @@ STATIC_TARGET = os.environ.get("STATIC_TARGET")
 UNIT_FILE = os.environ.get("UNIT_FILE")
 # The process group of gilstatd itself, where the hosted runtime runs (its comm).
 HOSTED = 'process="gilstatd"'
+# The operations kit: Grafana dashboard and Prometheus rules (deploy/).
+DEPLOY_DIR = os.environ.get("DEPLOY_DIR", os.path.join(HERE, "..", "..", "deploy"))
 
 
 def bpf_unavailable():
@@ -336,6 +339,71 @@ labels:
         send(b"GET /metrics HTTP/1.1\r\nContent-Length: -5\r\n\r\n")
         self.assertEqual(self.daemon.proc.poll(), None, self.daemon.output())
         self.assertIn("gilstat_build_info", self.daemon.metrics())
+
+    def test_ja_grafana_dashboard_and_rules_answer(self):
+        # deploy/: the recording and alerting rules load into this Prometheus and evaluate; the
+        # recorded series exist; every query of the Grafana dashboard (its panels and its
+        # variables, set to "All") returns a series with a number. Runs before test_k_reload
+        # so that the process labels are the ones scraped from the start.
+        rules = os.path.abspath(os.path.join(DEPLOY_DIR, "prometheus", "gilstat.rules.yml"))
+        cfg = os.path.join(self.tmp.name, "prometheus.yml")
+        with open(cfg) as f:
+            text = f.read()
+        if "rule_files:" not in text:
+            with open(cfg, "a") as f:
+                f.write(f"rule_files:\n  - {rules}\n")
+            self.prom.proc.send_signal(signal.SIGHUP)
+
+        def evaluated_rules():
+            _, body = http_get(f"http://127.0.0.1:{self.prom.port}/api/v1/rules")
+            rs = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+            if not rs or any(r.get("lastEvaluation", "").startswith("0001") for r in rs):
+                return None
+            return rs
+        loaded = wait_for("the rules evaluated", evaluated_rules, timeout=20)
+        self.assertEqual([r for r in loaded if r["health"] != "ok"], [])
+        recorded = [r["name"] for r in loaded if r["type"] == "recording"]
+        self.assertTrue(recorded)
+        alerts = {r["name"] for r in loaded if r["type"] == "alerting"}
+        self.assertTrue({"GilstatGILSaturated", "GilstatExporterDown",
+                         "GilstatAttachErrorsGrowing"} <= alerts, alerts)
+        for name in recorded:
+            wait_for(f"recorded series {name}", lambda: self.prom.query(name), timeout=10)
+
+        with open(os.path.join(DEPLOY_DIR, "grafana", "gilstat.json")) as f:
+            dashboard = json.load(f)
+        names = [v["name"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+        values = {n: ".*" for n in names}  # every variable's "All" value
+        values.update({"__rate_interval": "10s", "__range": "1m", "__interval": "2s"})
+
+        def substitute(expr):
+            return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
+
+        queries = []  # (where, PromQL)
+        for v in dashboard["templating"]["list"]:
+            if v["type"] != "query":
+                continue
+            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+            m = re.fullmatch(r"\s*label_values\((.*),\s*(\w+)\s*\)\s*", q)
+            self.assertIsNotNone(m, f"variable {v['name']}: {q}")
+            queries.append((f"variable {v['name']}",
+                            f"count by ({m.group(2)}) ({substitute(m.group(1))})"))
+        panels = [p for top in dashboard["panels"] for p in [top, *top.get("panels", [])]]
+        for p in panels:
+            for t in p.get("targets", []):
+                queries.append((f"panel '{p['title']}' {t['refId']}", substitute(t["expr"])))
+        self.assertGreater(len(queries), 20)
+        for where, q in queries:
+            self.assertNotIn("$", q, f"{where}: unknown variable")
+
+        def answered(q):
+            return any(r["value"][1] != "NaN" for r in self.prom.query(q))
+        empty = [(w, q) for w, q in queries if not answered(q)]
+        if empty:  # a moment for series that appear with the next scrape or evaluation
+            time.sleep(3)
+            empty = [(w, q) for w, q in empty if not answered(q)]
+        self.assertEqual(empty, [], "queries without an answer:\n" + "\n".join(
+            f"{w}: {q}" for w, q in empty))
 
     def test_k_reload(self):
         # A bad file on SIGHUP: logged, counted, the running configuration stays.
