@@ -63,8 +63,6 @@ struct PyGilProbe::Impl {
   std::unique_ptr<pygil, SkelDeleter> skel;
   struct Process {
     std::vector<BpfLinkPtr> links;
-    bool take_drop = false;
-    bool condvar = false;
   };
   std::map<pid_t, Process> procs;
   uint32_t max_processes = PYGIL_MAX_PROCS;
@@ -155,8 +153,6 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
                      std::string("cannot register pid in the GIL probe: ") + std::strerror(errno));
   }
   Impl::Process proc;
-  proc.take_drop = target.take_drop();
-  proc.condvar = target.cond_addr != 0;
   auto fail = [&](const Error& e) -> Status {
     proc.links.clear();
     DeleteEntries(pid);
@@ -215,20 +211,22 @@ std::vector<pid_t> PyGilProbe::AttachedPids() const {
   return out;
 }
 
+// Without mu_ (only the maps, through their fds): a scrape never waits for an attach stuck
+// behind the kernel's uprobe mutex. A process is attached while its procs entry exists.
 Result<std::vector<PyGilStats>> PyGilProbe::Read() {
-  std::lock_guard lock(mu_);
   const int fd = bpf_map__fd(impl_->skel->maps.stats);
+  const int procs_fd = bpf_map__fd(impl_->skel->maps.procs);
   std::vector<pygil_stats> values(static_cast<size_t>(impl_->ncpus));
   std::vector<PyGilStats> out;
   uint32_t key = 0, next = 0;
   const void* prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    const pid_t pid = static_cast<pid_t>(next);
-    auto it = impl_->procs.find(pid);
-    if (it != impl_->procs.end() && bpf_map_lookup_elem(fd, &next, values.data()) == 0) {
-      PyGilStats st = AggregatePyGilStats(pid, values);
-      st.take_drop = it->second.take_drop;
-      st.condvar = it->second.condvar;
+    pygil_proc cfg{};
+    if (bpf_map_lookup_elem(procs_fd, &next, &cfg) == 0 &&
+        bpf_map_lookup_elem(fd, &next, values.data()) == 0) {
+      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(next), values);
+      st.take_drop = (cfg.flags & PYGIL_F_TAKE_DROP) != 0;
+      st.condvar = (cfg.flags & PYGIL_F_CONDVAR) != 0;
       out.push_back(std::move(st));
     }
     key = next;
@@ -240,7 +238,6 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
 }
 
 PyGilHealth PyGilProbe::ReadHealth() {
-  std::lock_guard lock(mu_);
   PyGilHealth h;
   const int fd = bpf_map__fd(impl_->skel->maps.counters);
   std::vector<uint64_t> cpus(static_cast<size_t>(impl_->ncpus));

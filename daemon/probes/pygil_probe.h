@@ -60,6 +60,7 @@ class PyGilProbe {
   Status Detach(pid_t pid);
   std::vector<pid_t> AttachedPids() const;
 
+  // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
   PyGilHealth ReadHealth();
 

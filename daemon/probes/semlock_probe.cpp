@@ -508,14 +508,12 @@ std::vector<pid_t> SemlockProbe::AttachedPids() const {
   return out;
 }
 
+// Without mu_: the maps are read through their fds, which attaches and detaches do not change,
+// so a scrape never waits for an attach stuck behind the kernel's uprobe mutex.
 Result<std::vector<SemLockStats>> SemlockProbe::ReadLocks() {
-  std::lock_guard lock(mu_);
   return ReadSemlockStats(*impl_->maps);
 }
 
-ProbeHealth SemlockProbe::ReadHealth() {
-  std::lock_guard lock(mu_);
-  return ReadSemlockHealth(*impl_->maps);
-}
+ProbeHealth SemlockProbe::ReadHealth() { return ReadSemlockHealth(*impl_->maps); }
 
 }  // namespace gilstat::probes

@@ -109,6 +109,8 @@ class SemlockProbe : public LockStatsSource {
   std::vector<pid_t> AttachedPids() const;
   const SemlockOptions& options() const { return options_; }
 
+  // Thread-safe; they do not wait for an attach in progress (attaching can take seconds while
+  // the kernel destroys other uprobes).
   Result<std::vector<SemLockStats>> ReadLocks() override;
   ProbeHealth ReadHealth() override;
 
