@@ -281,8 +281,11 @@ class PythonGil(unittest.TestCase):
             contended = delta("gilstat_lock_contended_total", **gil)
             msg = f"{py} ({method}): {trips:.0f} round trips, contended {contended}"
             self.assertGreater(trips, 10, msg)
-            # Every request (1 ms apart) wakes the I/O thread into a GIL the spinner holds.
-            self.assertGreaterEqual(contended, 0.5 * trips, msg)
+            # Every request (1 ms apart) wakes the I/O thread into a GIL the spinner holds. On
+            # 2.x the spinner releases every 100 ticks and the I/O thread only sometimes has to
+            # block for it (it may catch the GIL between a release and the re-acquisition).
+            self.assertGreaterEqual(contended, (0.5 if method != "interpreter_lock" else 0.2)
+                                    * trips, msg)
             if method in ("take_gil", "gil_condvar"):
                 # 3.x: each such wait lasts until the waiter's drop request is honoured, about a
                 # switch interval (5 ms): the I/O thread's long waits (> 0.5 ms).
