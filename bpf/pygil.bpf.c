@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "hist.bpf.h"
 #include "pygil.h"
 
 #define ETIMEDOUT 110
@@ -67,23 +68,12 @@ static __always_inline struct pygil_stats *stats_of(__u32 tgid)
 	return bpf_map_lookup_elem(&stats, &tgid);
 }
 
-static __always_inline void hist_add(__u64 *slots, __u64 *sum, __u64 *cnt, __u64 v)
-{
-	__u32 slot = gilstat_log2_slot(v);
-
-	if (slot >= GILSTAT_HIST_SLOTS)
-		slot = GILSTAT_HIST_SLOTS - 1;
-	__sync_fetch_and_add(&slots[slot], 1);
-	__sync_fetch_and_add(sum, v);
-	__sync_fetch_and_add(cnt, 1);
-}
-
 static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)
 {
 	__sync_fetch_and_add(&s->wait_ns, wait_ns);
 	if (wait_ns > s->max_wait_ns)
 		s->max_wait_ns = wait_ns;
-	hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
+	gilstat_hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
 }
 
 /* --- take_gil / drop_gil ------------------------------------------------------------------ */
@@ -135,7 +125,7 @@ int take_gil_return(struct pt_regs *ctx)
 		if (p->last_holder && p->last_holder != id) {
 			__sync_fetch_and_add(&s->handoffs, 1);
 			if (t->contended && p->drop_ns && now >= p->drop_ns)
-				hist_add(s->handoff_hist, &s->handoff_hist_sum,
+				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
 					 &s->handoff_hist_count, now - p->drop_ns);
 		}
 	}
@@ -161,7 +151,7 @@ int drop_gil_entry(struct pt_regs *ctx)
 	s = stats_of(tgid);
 	if (s) {
 		if (p->holder == id && p->hold_start_ns && now >= p->hold_start_ns)
-			hist_add(s->hold_hist, &s->hold_hist_sum, &s->hold_hist_count,
+			gilstat_hist_add(s->hold_hist, &s->hold_hist_sum, &s->hold_hist_count,
 				 now - p->hold_start_ns);
 		if (p->drop_requested)
 			__sync_fetch_and_add(&s->forced, 1);

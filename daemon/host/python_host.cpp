@@ -102,9 +102,9 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
       for (auto [fn, offsets] :
            {std::pair{std::string_view("take_gil"), &plan.probe.take_gil_offsets},
             std::pair{std::string_view("drop_gil"), &plan.probe.drop_gil_offsets}}) {
-        const bool copy = name == fn || (name.size() > fn.size() && name.starts_with(fn) &&
-                                         name[fn.size()] == '.');
-        if (copy && sym.file_offset != 0) offsets->push_back(sym.file_offset);
+        if (python::IsSymbolOrClone(name, fn) && sym.file_offset != 0) {
+          offsets->push_back(sym.file_offset);
+        }
       }
     }
     plan.why = "take_gil/drop_gil uprobes";

@@ -234,24 +234,25 @@ std::vector<Version3> RodataVersions(const std::vector<uint8_t>& ro) {
   return out;
 }
 
+SymbolInfo FunctionInfo(const probes::ElfSymbol& s) {
+  SymbolInfo info;
+  info.name = s.name;
+  info.function = true;
+  info.dynamic = s.dynamic;
+  info.value = s.value;
+  info.size = s.size;
+  info.file_offset = s.file_offset;
+  return info;
+}
+
 // The first .symtab/.dynsym function named `want` or a compiler clone of it ("want.isra.0"),
 // the plain name preferred.
 std::optional<SymbolInfo> FindFunction(const probes::ElfFile& elf, std::string_view want) {
   std::optional<SymbolInfo> best;
   for (const probes::ElfSymbol& s : elf.symbols()) {
-    const bool exact = s.name == want;
-    const bool clone =
-        s.name.size() > want.size() && s.name.starts_with(want) && s.name[want.size()] == '.';
-    if (!exact && !clone) continue;
-    if (best && !(exact && best->name != want)) continue;
-    SymbolInfo info;
-    info.name = s.name;
-    info.function = true;
-    info.dynamic = s.dynamic;
-    info.value = s.value;
-    info.size = s.size;
-    info.file_offset = s.file_offset;
-    best = info;
+    if (!IsSymbolOrClone(s.name, want)) continue;
+    if (best && !(s.name == want && best->name != want)) continue;
+    best = FunctionInfo(s);
   }
   return best;
 }
@@ -264,6 +265,11 @@ bool Defines(const probes::ElfFile& elf, std::string_view name) {
 }
 
 }  // namespace
+
+bool IsSymbolOrClone(std::string_view name, std::string_view base) {
+  return name == base ||
+         (name.size() > base.size() && name.starts_with(base) && name[base.size()] == '.');
+}
 
 std::optional<uint64_t> RipRelativeLoadTarget(std::span<const uint8_t> code, uint64_t vaddr) {
   // mov disp32(%rip),%rdi: REX.W 8B /r with ModRM 0x3d (reg=rdi, rm=RIP-relative), 7 bytes;
@@ -336,19 +342,11 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
     info.symbols[f] = *best;
     // Other copies the compiler made (3.8: take_gil.constprop.0 serves PyEval_RestoreThread
     // while take_gil serves the eval loop): each must be probed too, under its own name.
-    const std::string_view want = f;
     for (const probes::ElfSymbol& s : elf.symbols()) {
-      const bool clone =
-          s.name.size() > want.size() && s.name.starts_with(want) && s.name[want.size()] == '.';
-      if (!clone || s.file_offset == best->file_offset || s.file_offset == 0) continue;
-      SymbolInfo c;
-      c.name = s.name;
-      c.function = true;
-      c.dynamic = s.dynamic;
-      c.value = s.value;
-      c.size = s.size;
-      c.file_offset = s.file_offset;
-      info.symbols[s.name] = c;
+      if (!IsSymbolOrClone(s.name, f) || s.file_offset == best->file_offset || s.file_offset == 0) {
+        continue;
+      }
+      info.symbols[s.name] = FunctionInfo(s);
     }
   }
 

@@ -95,6 +95,9 @@ Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root =
 // PyEval_ReleaseLock gives away the static interpreter_lock. nullopt for other code.
 std::optional<uint64_t> RipRelativeLoadTarget(std::span<const uint8_t> code, uint64_t vaddr);
 
+// `name` is `base` or a compiler clone of it: "take_gil", "take_gil.constprop.0".
+bool IsSymbolOrClone(std::string_view name, std::string_view base);
+
 // ABI name parsing: "libpython3.13t.so.1.0" or "python3.6m" -> major 3, minor 13/6, flags "t"/"m".
 // False for other names ("python3", "libpython3.so", "libc.so.6").
 bool ParsePythonAbiName(std::string_view file_name, int& major, int& minor, std::string& flags);

@@ -59,7 +59,6 @@ TEST(Naming, RuntimeLocksAreNamedOnlyInTheirProcess) {
   EXPECT_EQ(n.LockOf(7, 0x1000), "other");
 }
 
-
 // A real CPython process: its semaphores are threading locks, its 2.x GIL is "gil".
 class PythonChild {
  public:
@@ -100,25 +99,33 @@ class PythonChild {
   int to_ = -1, from_ = -1;
 };
 
+// Naming with the CPython targets, as gilstatd wires them (no GIL probes).
+struct PythonNaming {
+  explicit PythonNaming(pid_t pid, const char* comm) {
+    n.SetPython(&targets);
+    info.pid = pid;
+    info.comm = comm;
+    targets.Attached(info);
+  }
+  Naming n{{"{comm}", false}, "/proc"};
+  host::PythonTargets targets{nullptr, "/proc", [this](pid_t pid) { return n.GroupOf(pid); }};
+  tracker::ProcessInfo info;
+};
+
 TEST(Naming, CPythonSemaphoresAreThreadingLocks) {
   const char* python = "/usr/bin/python3";
   if (access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
   PythonChild py(python, "import sys; print('ready', flush=True); sys.stdin.read()");
   ASSERT_TRUE(py.Ready());
-  Naming n({"{comm}", false}, "/proc");
-  host::PythonTargets targets(nullptr, "/proc", [&n](pid_t pid) { return n.GroupOf(pid); });
-  n.SetPython(&targets);
-  tracker::ProcessInfo info;
-  info.pid = py.pid();
-  info.comm = "python3";
-  targets.Attached(info);
+  PythonNaming p(py.pid(), "python3");
+  Naming& n = p.n;
   EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "threading");
   EXPECT_EQ(n.LockOf(py.pid() + 100000, 0x1234), "other");
   config::LabelsConfig per_lock;
   per_lock.lock_address = true;
   n.SetLabels(per_lock);
   EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "threading@0x1234");
-  targets.Detaching(info, false);
+  p.targets.Detaching(p.info, false);
   EXPECT_EQ(n.LockOf(py.pid(), 0x1234), "other");
 }
 
@@ -130,13 +137,8 @@ TEST(Naming, Python2GilSemaphoreIsTheGil) {
                  "import sys, threading; t = threading.Thread(target=lambda: None); t.start(); "
                  "t.join(); sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()");
   ASSERT_TRUE(py.Ready());
-  Naming n({"{comm}", false}, "/proc");
-  host::PythonTargets targets(nullptr, "/proc", [&n](pid_t pid) { return n.GroupOf(pid); });
-  n.SetPython(&targets);
-  tracker::ProcessInfo info;
-  info.pid = py.pid();
-  info.comm = "python2.7";
-  targets.Attached(info);
+  PythonNaming p(py.pid(), "python2.7");
+  Naming& n = p.n;
   auto plan = host::PlanPython(py.pid());
   ASSERT_TRUE(plan.ok() && plan->has_value());
   auto gil = python::ReadInterpreterLock(py.pid(), (*plan)->info);
@@ -144,7 +146,7 @@ TEST(Naming, Python2GilSemaphoreIsTheGil) {
   ASSERT_NE(*gil, 0u);
   EXPECT_EQ(n.LockOf(py.pid(), *gil), "gil");
   EXPECT_EQ(n.LockOf(py.pid(), *gil + 32), "threading");
-  const auto procs = targets.Processes();
+  const auto procs = p.targets.Processes();
   ASSERT_EQ(procs.size(), 0u) << "not named by the tracker: no group, so no series";
 }
 
