@@ -12,6 +12,11 @@ Countdown: ``while n > 0: n -= 1`` over STEPS iterations split across 1 / 2 / 4 
 Each cell is the median of REPEAT runs.
 
 Runs unchanged on Python 2.7 and 3.x:  python cpython_table.py [DURATION] [STEPS] [REPEAT]
+
+``python cpython_table.py --serve`` is the long-lived target of bench/report.py (the probes attach
+to it between measurements): it prints ``ready PID VERSION`` and answers one line per command
+read from stdin: ``countdown THREADS STEPS`` -> seconds; ``echo CPU_THREADS DURATION`` -> round
+trips/s; ``quit``.
 """
 from __future__ import print_function
 
@@ -122,7 +127,27 @@ def thousands(v):
     return "{:,}".format(int(round(v)))
 
 
+def serve():
+    print("ready %d %s" % (os.getpid(), platform.python_version()))
+    sys.stdout.flush()
+    while True:
+        line = sys.stdin.readline()
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        if words[0] == "countdown":
+            print("%.6f" % countdown(int(words[1]), int(float(words[2]))))
+        elif words[0] == "echo":
+            print("%.1f" % echo_rate(int(words[1]), float(words[2])))
+        else:
+            print("error unknown command %r" % words[0])
+        sys.stdout.flush()
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve()
+        return
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
     steps = int(float(sys.argv[2])) if len(sys.argv) > 2 else 20000000
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 3

@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "hist.bpf.h"
 #include "semlock.h"
 
 #define X86_EFLAGS_ZF 0x40
@@ -22,9 +23,12 @@ struct {
 	__type(value, struct semlock_stats);
 } locks SEC(".maps");
 
-/* Key: pid_tgid of the thread inside a wait call. */
+/* Key: pid_tgid of a thread that called a wait function; value: its state inside the call
+ * (op 0 between calls). Entries are reused from call to call, written in place: no allocation,
+ * bucket lock or free per call. LRU: entries of threads that have exited are recycled when the
+ * map is full instead of being looked for. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SEMLOCK_MAX_THREADS);
 	__type(key, __u64);
 	__type(value, struct semlock_thread);
@@ -80,39 +84,38 @@ static __always_inline struct semlock_stats *stats_of(__u32 tgid, __u64 addr)
 	return bpf_map_lookup_elem(&locks, &key);
 }
 
-/* Values are per CPU, but a program may be preempted by another task running the same program
- * on this CPU: atomic adds keep the counts exact. */
-static __always_inline void hist_add(__u64 *slots, __u64 *sum, __u64 *cnt, __u64 v)
-{
-	__u32 slot = gilstat_log2_slot(v);
-
-	if (slot >= GILSTAT_HIST_SLOTS)
-		slot = GILSTAT_HIST_SLOTS - 1;
-	__sync_fetch_and_add(&slots[slot], 1);
-	__sync_fetch_and_add(sum, v);
-	__sync_fetch_and_add(cnt, 1);
-}
-
 static __always_inline void record_acquisition(struct semlock_stats *s, __u64 wait_ns)
 {
 	__sync_fetch_and_add(&s->acquisitions, 1);
 	__sync_fetch_and_add(&s->wait_ns, wait_ns);
 	if (wait_ns > s->max_wait_ns)
 		s->max_wait_ns = wait_ns;
-	hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
+	gilstat_hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
 }
 
 static __always_inline int begin_call(__u64 addr, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread t = {
-		.addr = addr,
-		.start_ns = bpf_ktime_get_ns(),
-		.op = op,
-	};
+	struct semlock_thread *t = bpf_map_lookup_elem(&threads, &id);
+	struct semlock_thread fresh = {};
 
-	if (bpf_map_update_elem(&threads, &id, &t, BPF_ANY))
-		count(SEMLOCK_CNT_THREADS_FULL);
+	if (!t) {
+		/* First call of this thread: create its entry once. */
+		bpf_map_update_elem(&threads, &id, &fresh, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&threads, &id);
+		if (!t) {
+			count(SEMLOCK_CNT_THREADS_FULL);
+			return 0;
+		}
+	}
+	/* Only this thread writes its entry (its uprobes and its syscalls run one at a time). */
+	t->addr = addr;
+	t->start_ns = bpf_ktime_get_ns();
+	t->futex_start_ns = 0;
+	t->blocked_ns = 0;
+	t->handoff_ns = 0;
+	t->flags = 0;
+	t->op = op;
 	return 0;
 }
 
@@ -124,7 +127,7 @@ static __always_inline int end_call(long ret)
 	__u64 now = bpf_ktime_get_ns();
 
 	t = bpf_map_lookup_elem(&threads, &id);
-	if (!t) {
+	if (!t || !t->op) {
 		count(SEMLOCK_CNT_ORPHAN_RETURNS);
 		return 0;
 	}
@@ -139,7 +142,7 @@ static __always_inline int end_call(long ret)
 				__sync_fetch_and_add(&s->contended, 1);
 			if (t->flags & SEMLOCK_T_HANDOFF) {
 				__sync_fetch_and_add(&s->handoffs, 1);
-				hist_add(s->handoff_hist, &s->handoff_hist_sum,
+				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
 					 &s->handoff_hist_count, t->handoff_ns);
 			}
 		} else if (t->op == SEMLOCK_OP_TRY) {
@@ -148,7 +151,10 @@ static __always_inline int end_call(long ret)
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
 	}
-	bpf_map_delete_elem(&threads, &id);
+	/* Between calls: matches no futex word, no futex wait in progress. */
+	t->op = 0;
+	t->addr = 0;
+	t->futex_start_ns = 0;
 	return 0;
 }
 

@@ -1,0 +1,136 @@
+// The floor of the probe cost benchmark: attaches empty BPF programs (bench/bpf/probe_floor.bpf.c)
+// to a process at exactly the sites the semaphore probes use in a mode, so that the difference
+// between this and gilstatd is the work the real programs do, and this minus "nothing" is what
+// the kernel charges for the probes themselves.
+//
+//   gilstat_bench_floor --pid=PID --mode=default|exact
+//
+// The sites are the semaphore probe's own choice: the probe (daemon/probes) is attached to PID
+// once, its AttachResult (per function: entry+return, entry, branch sites, file offsets) is
+// kept, the probe is destroyed, and the empty programs go to the same file offsets, plus the
+// raw syscall tracepoints the probe uses for futex calls. Prints one "site …" line per probed
+// function, then "ready LINKS", and holds the links until stdin is closed.
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "probe_floor.skel.h"
+#include "proc_maps.h"
+#include "semlock_probe.h"
+
+namespace {
+
+using gilstat::probes::SemlockMode;
+using gilstat::probes::SemlockProbe;
+using gilstat::probes::SiteMethod;
+
+[[noreturn]] void Die(const std::string& msg) {
+  std::fprintf(stderr, "gilstat_bench_floor: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct SkelDeleter {
+  void operator()(probe_floor* s) const { probe_floor__destroy(s); }
+};
+
+Link AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path, uint64_t offset,
+                  bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts);
+  opts.retprobe = retprobe;
+  Link link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
+  if (!link) {
+    Die(std::string(retprobe ? "uretprobe" : "uprobe") + " at " + path + "+" +
+        std::to_string(offset) + ": " + std::strerror(errno));
+  }
+  return link;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pid_t pid = 0;
+  std::string mode = "default";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--pid=", 0) == 0) {
+      pid = static_cast<pid_t>(std::atoi(a.c_str() + 6));
+    } else if (a.rfind("--mode=", 0) == 0) {
+      mode = a.substr(7);
+    } else {
+      Die("usage: gilstat_bench_floor --pid=PID --mode=default|exact");
+    }
+  }
+  if (pid <= 0 || (mode != "default" && mode != "exact")) {
+    Die("usage: gilstat_bench_floor --pid=PID --mode=default|exact");
+  }
+
+  // 1. Where the semaphore probe puts its programs in this process, in this mode.
+  gilstat::probes::AttachResult plan;
+  {
+    gilstat::probes::SemlockOptions opts;
+    opts.mode = mode == "exact" ? SemlockMode::kExact : SemlockMode::kDefault;
+    auto probe = SemlockProbe::Open(opts);
+    if (!probe) Die("opening the semaphore probe: " + probe.status().ToString());
+    auto r = (*probe)->Attach(pid);
+    if (!r) Die("attaching the semaphore probe: " + r.status().ToString());
+    plan = *r;
+  }  // the probe and its links are gone here
+  auto libc = gilstat::probes::FindLibc(pid);
+  if (!libc) Die("finding libc: " + libc.status().ToString());
+
+  // 2. The empty programs at the same places.
+  std::unique_ptr<probe_floor, SkelDeleter> skel(probe_floor__open_and_load());
+  if (!skel) Die(std::string("loading the floor programs: ") + std::strerror(errno));
+  std::vector<Link> links;
+  for (bpf_program* p : {skel->progs.floor_sys_enter, skel->progs.floor_sys_exit}) {
+    Link l(bpf_program__attach(p));
+    if (!l) Die(std::string("attaching a syscall tracepoint: ") + std::strerror(errno));
+    links.push_back(std::move(l));
+  }
+  for (const auto& site : plan.sites) {
+    std::string where;
+    for (uint64_t off : site.file_offsets) {
+      char b[32];
+      std::snprintf(b, sizeof b, " 0x%llx", static_cast<unsigned long long>(off));
+      where += b;
+    }
+    std::printf("site %s %s%s\n", site.function.c_str(), SiteMethodName(site.method),
+                where.c_str());
+    switch (site.method) {
+      case SiteMethod::kEntryReturn:
+        links.push_back(AttachUprobe(skel->progs.floor_uprobe, pid, libc->host_path,
+                                     site.file_offsets.at(0), false));
+        links.push_back(AttachUprobe(skel->progs.floor_uretprobe, pid, libc->host_path,
+                                     site.file_offsets.at(0), true));
+        break;
+      case SiteMethod::kEntry:
+      case SiteMethod::kBranch:
+        for (uint64_t off : site.file_offsets) {
+          links.push_back(AttachUprobe(skel->progs.floor_uprobe, pid, libc->host_path, off, false));
+        }
+        break;
+      case SiteMethod::kFutexWakes:
+      case SiteMethod::kAbsent:
+        break;
+    }
+  }
+  std::printf("ready %zu\n", links.size());
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  return 0;
+}
