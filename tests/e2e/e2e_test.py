@@ -186,8 +186,24 @@ OUR_PROGRAMS = {"sem_wait_entry", "sem_wait_return", "sem_post_entry", "proctrac
                 "proctrack_exit"}
 
 
-def loaded_programs_of_ours():
-    return len([p for p in bpftool_json("prog", "show") if p.get("name") in OUR_PROGRAMS])
+def program_ids_held_by(pid):
+    """IDs of the BPF programs whose fds process `pid` holds (its /proc/PID/fdinfo): exactly
+    the programs that daemon loaded, whatever else runs on the machine."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
+
+
+def loaded_program_ids():
+    return {p["id"] for p in bpftool_json("prog", "show")}
 
 
 @unittest.skipIf(bpf_unavailable(), bpf_unavailable())
@@ -198,7 +214,6 @@ class WithPrometheus(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="gilstat-e2e-")
         d = cls.tmp.name
-        cls.programs_before = loaded_programs_of_ours()
         cls.target = subprocess.Popen([PYTHON, os.path.join(HERE, "lock_contention.py"), "4"],
                                       stdout=subprocess.PIPE, text=True)
         assert cls.target.stdout.readline().strip() == "ready"
@@ -464,11 +479,13 @@ labels:
         pid = self.daemon.proc.pid
         attached = perf_attachments_of(pid)
         self.assertTrue(any(a.get("fd_type") == "uprobe" for a in attached), attached)
-        self.assertGreater(loaded_programs_of_ours(), self.programs_before)
+        ours = program_ids_held_by(pid)
+        names = {p["name"] for p in bpftool_json("prog", "show") if p["id"] in ours}
+        self.assertTrue(OUR_PROGRAMS & names, names)
         self.assertEqual(self.daemon.stop(), 0, self.daemon.output())
         self.assertEqual(perf_attachments_of(pid), [])
-        wait_for("programs unloaded",
-                 lambda: loaded_programs_of_ours() == self.programs_before, timeout=10)
+        # Its own programs (by id: another gilstatd on the machine may load the same names).
+        wait_for("programs unloaded", lambda: not (ours & loaded_program_ids()), timeout=10)
         self.assertIn("STOPPING=1", "".join(self.notify.drain()))
 
 
