@@ -21,8 +21,9 @@ pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf>=1.0)
 set(GILSTAT_VMLINUX_H "" CACHE FILEPATH
     "vmlinux.h to compile the BPF programs against (empty: generate from /sys/kernel/btf/vmlinux)")
 
-set(_gilstat_bpf_gen ${CMAKE_BINARY_DIR}/bpf-gen)
-set(_gilstat_vmlinux_dir ${_gilstat_bpf_gen}/vmlinux)
+# Internal cache entries: gilstat_bpf_skeleton works in any directory (bpf/, bench/).
+set(_gilstat_bpf_gen ${CMAKE_BINARY_DIR}/bpf-gen CACHE INTERNAL "")
+set(_gilstat_vmlinux_dir ${_gilstat_bpf_gen}/vmlinux CACHE INTERNAL "")
 if(GILSTAT_VMLINUX_H)
   if(NOT EXISTS ${GILSTAT_VMLINUX_H})
     message(FATAL_ERROR "GILSTAT_VMLINUX_H=${GILSTAT_VMLINUX_H} does not exist")
@@ -49,9 +50,9 @@ else()
 endif()
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
-  set(_gilstat_bpf_arch x86)
+  set(_gilstat_bpf_arch x86 CACHE INTERNAL "")
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
-  set(_gilstat_bpf_arch arm64)
+  set(_gilstat_bpf_arch arm64 CACHE INTERNAL "")
 else()
   message(FATAL_ERROR "gilstat: BPF target arch for ${CMAKE_SYSTEM_PROCESSOR} unknown")
 endif()
