@@ -22,7 +22,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/gilstatd.service DESTINATION lib/sys
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/gilstatd.yml DESTINATION ${GILSTAT_CONFDIR})
 # The unit's Documentation= points at SERVICE.md and METRICS.md here.
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${GILSTAT_DOCDIR})
-foreach(doc METRICS SERVICE OPERATIONS CLI PROBES RUNTIME)
+foreach(doc METRICS SERVICE OPERATIONS CLI PROBES PYTHON RUNTIME)
   if(EXISTS ${PROJECT_SOURCE_DIR}/docs/${doc}.md)
     install(FILES ${PROJECT_SOURCE_DIR}/docs/${doc}.md DESTINATION ${GILSTAT_DOCDIR})
   endif()

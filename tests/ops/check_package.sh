@@ -65,7 +65,7 @@ expect -rwxr-xr-x usr/sbin/gilstatd
 expect -rwxr-xr-x usr/bin/gilstat
 expect -rw-r--r-- usr/lib/systemd/system/gilstatd.service
 expect -rw-r--r-- etc/gilstat/gilstatd.yml
-for doc in README METRICS SERVICE OPERATIONS CLI; do
+for doc in README METRICS SERVICE OPERATIONS CLI PYTHON; do
   expect -rw-r--r-- "usr/share/doc/gilstat/$doc.md"
 done
 expect -rw-r--r-- usr/share/doc/gilstat/examples/grafana/gilstat.json
