@@ -15,8 +15,9 @@ Runs unchanged on Python 2.7 and 3.x:  python cpython_table.py [DURATION] [STEPS
 
 ``python cpython_table.py --serve`` is the long-lived target of bench/report.py (the probes attach
 to it between measurements): it prints ``ready PID VERSION`` and answers one line per command
-read from stdin: ``countdown THREADS STEPS`` -> seconds; ``echo CPU_THREADS DURATION`` -> round
-trips/s; ``quit``.
+read from stdin: ``countdown THREADS STEPS`` -> seconds; ``countdown_cpu THREADS STEPS`` -> CPU
+seconds of this process (user + system: what probes add is charged to it, time other processes
+take the CPUs is not); ``echo CPU_THREADS DURATION`` -> round trips/s; ``quit``.
 """
 from __future__ import print_function
 
@@ -118,6 +119,13 @@ def countdown(threads, steps):
     return now() - start
 
 
+def cpu_time():
+    """CPU seconds of this process, all threads (os.times() ticks only every 10 ms)."""
+    if hasattr(time, "process_time"):  # 3.3+: CLOCK_PROCESS_CPUTIME_ID
+        return time.process_time()
+    return time.clock()  # 2.x on Linux: clock(), the process's CPU time
+
+
 def median(f, repeat):
     runs = sorted(f() for _ in range(repeat))
     return runs[len(runs) // 2]
@@ -137,6 +145,10 @@ def serve():
             break
         if words[0] == "countdown":
             print("%.6f" % countdown(int(words[1]), int(float(words[2]))))
+        elif words[0] == "countdown_cpu":
+            before = cpu_time()
+            countdown(int(words[1]), int(float(words[2])))
+            print("%.6f" % (cpu_time() - before))
         elif words[0] == "echo":
             print("%.1f" % echo_rate(int(words[1]), float(words[2])))
         else:

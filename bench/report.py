@@ -45,7 +45,8 @@ BUILD = os.environ.get("BUILD_DIR", "build/bench")
 if not os.path.isabs(BUILD):
     BUILD = os.path.join(ROOT, BUILD)
 OUT = os.path.join(ROOT, os.environ.get("OUT", "docs/BENCHMARKS.md"))
-ROUNDS = env_int("ROUNDS", 3)            # rounds of the interleaved sections 1 and 2
+ROUNDS = env_int("ROUNDS", 3)            # rounds of the interleaved section 1
+PY_ROUNDS = env_int("PY_ROUNDS", 5)      # rounds of the interleaved section 2
 SAMPLE_S = env_float("SAMPLE_S", 0.25)   # one micro-loop sample (section 1)
 SAMPLES = env_int("SAMPLES", 3)          # samples per configuration and round (median)
 PY_STEPS = env_int("PY_STEPS", 10000000)  # countdown iterations (section 2)
@@ -538,9 +539,9 @@ def pythons():
 
 def section2():
     log("section 2: overhead on CPython")
-    workloads = [("countdown 1", "countdown 1 %d" % PY_STEPS),
-                 ("countdown 2", "countdown 2 %d" % PY_STEPS),
-                 ("countdown 4", "countdown 4 %d" % PY_STEPS),
+    workloads = [("countdown 1", "countdown_cpu 1 %d" % PY_STEPS),
+                 ("countdown 2", "countdown_cpu 2 %d" % PY_STEPS),
+                 ("countdown 4", "countdown_cpu 4 %d" % PY_STEPS),
                  ("convoy", "echo 1 %g" % PY_ECHO_S)]
     rows = []
     for py in pythons():
@@ -553,9 +554,9 @@ def section2():
         res = {c: {w: [] for w, _ in workloads} for c in configs}
         sites = {}
         try:
-            for r in range(ROUNDS):
+            for r in range(PY_ROUNDS):
                 for config in rotate(configs, r):
-                    log("  CPython %s round %d/%d: %s" % (version, r + 1, ROUNDS, config))
+                    log("  CPython %s round %d/%d: %s" % (version, r + 1, PY_ROUNDS, config))
                     a = Attached(config, pid)
                     try:
                         if a.gilstatd:
@@ -580,10 +581,14 @@ def section2():
         "attaches to a Python process is measured) is started and stopped around it, in "
         "alternation with no daemon, %d rounds; a cell is the median over rounds, the slowdown "
         "the median of the per-round slowdowns. Countdown: `while n > 0: n -= 1` over %s "
-        "iterations split over 1/2/4 threads (seconds); convoy: 1-byte echo round trips/s with "
-        "one CPU-bound thread, for %.2f s. For CPython 2.7 (its GIL is a semaphore, so every GIL "
+        "iterations split over 1/2/4 threads, in CPU seconds of the interpreter process (user + "
+        "system: what the probes cost is charged to its threads, the time other processes hold "
+        "the CPUs is not; a single thread has no GIL switch to probe, so its row shows the noise "
+        "of the method); convoy: 1-byte echo round trips/s with one CPU-bound thread, for %.2f "
+        "s (wall clock: it depends on how fast the kernel runs woken threads, so it is noisier). "
+        "For CPython 2.7 (its GIL is a semaphore, so every GIL "
         "release and acquisition hits the semaphore probe) the floor — empty programs at the "
-        "semaphore probe's sites — is measured too.\n" % (ROUNDS, "{:,}".format(PY_STEPS),
+        "semaphore probe's sites — is measured too.\n" % (PY_ROUNDS, "{:,}".format(PY_STEPS),
                                                           PY_ECHO_S))
     lines.append("| CPython | workload | without | floor (empty programs) | with gilstatd "
                  "| slowdown (floor) | slowdown (gilstatd) |")
@@ -596,9 +601,9 @@ def section2():
                 if c not in res:
                     return "–"
                 v = median(res[c][w])
-                return ("%.3f s" % v) if w.startswith("countdown") else ("{:,.0f}/s".format(v))
-            sd = median([slowdown(res, "gilstatd-default", w, r) for r in range(ROUNDS)])
-            sf = (median([slowdown(res, "floor-default", w, r) for r in range(ROUNDS)])
+                return ("%.3f s CPU" % v) if w.startswith("countdown") else ("{:,.0f}/s".format(v))
+            sd = median([slowdown(res, "gilstatd-default", w, r) for r in range(PY_ROUNDS)])
+            sf = (median([slowdown(res, "floor-default", w, r) for r in range(PY_ROUNDS)])
                   if "floor-default" in res else None)
             lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 version, w, cell("none"), cell("floor-default"), cell("gilstatd-default"),
@@ -999,10 +1004,10 @@ def main():
                    % (busy, ncpu))
     out.append("\n## Reproduce\n")
     out.append("As root, from the repository root (builds into `build/bench` first):\n")
-    out.append("```\nROUNDS=%d SAMPLES=%d SAMPLE_S=%g PY_STEPS=%d PY_ECHO_S=%g DURATION=%g "
+    out.append("```\nROUNDS=%d PY_ROUNDS=%d SAMPLES=%d SAMPLE_S=%g PY_STEPS=%d PY_ECHO_S=%g DURATION=%g "
                "STEPS=%d TABLE_PY_STEPS=%d REPEAT=%d TARGETS=%d SCRAPES=%d LOAD_EVENTS=%g "
                "LOAD_S=%g IDLE_S=%g bench/run.sh\n```\n"
-               % (ROUNDS, SAMPLES, SAMPLE_S, PY_STEPS, PY_ECHO_S, DURATION, STEPS,
+               % (ROUNDS, PY_ROUNDS, SAMPLES, SAMPLE_S, PY_STEPS, PY_ECHO_S, DURATION, STEPS,
                   TABLE_PY_STEPS, REPEAT, TARGETS, SCRAPES, LOAD_EVENTS, LOAD_S, IDLE_S))
     out.append("(the defaults; `SECTIONS=1,3` runs some sections only). Sources: "
                "`bench/report.py` (this report), `bench/semloop.cpp` (micro-loops and load), "

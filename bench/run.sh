@@ -8,7 +8,7 @@
 #   BUILD_DIR=dir bench/run.sh    use another build directory
 #   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint)
 #
-# Sizes (environment; the defaults take about 8 minutes on 2 cores): ROUNDS SAMPLES SAMPLE_S
+# Sizes (environment; the defaults take about 8 minutes on 2 cores): ROUNDS PY_ROUNDS SAMPLES SAMPLE_S
 # (sections 1, 2), PY_STEPS PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
 # (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S (section 4); see bench/report.py.
 # Installs Debian's bpftrace when it is missing (section 1 compares with it). Run it on an
