@@ -88,15 +88,25 @@ int take_gil_entry(struct pt_regs *ctx)
 
 	if (!p)
 		return 0;
+	t.take_start_ns = bpf_ktime_get_ns();
 	prev = bpf_map_lookup_elem(&threads, &id);
 	if (prev && prev->forced_out) {
-		/* Forced out: CPython keeps it in drop_gil until another thread has taken the GIL,
-		 * and it wants the GIL back from the moment it was made to release it. */
+		/* Released on a drop request: CPython keeps it in drop_gil until another thread
+		 * has taken the GIL. Asking for the GIL again within two switch intervals, it was
+		 * forced out of the eval loop and has wanted the GIL back since its release; later,
+		 * the release was around a blocking call that happened to meet a drop request, and
+		 * its wait starts now. */
+		__u64 interval_us = 5000;
+
 		prev->forced_out = 0;
-		prev->contended = 1;
-		return 0;
+		if (p->interval_addr &&
+		    bpf_probe_read_user(&interval_us, sizeof(interval_us), (void *)p->interval_addr))
+			interval_us = 5000;
+		if (t.take_start_ns - prev->take_start_ns <= 2 * interval_us * 1000) {
+			prev->contended = 1;
+			return 0;
+		}
 	}
-	t.take_start_ns = bpf_ktime_get_ns();
 	t.contended = p->holder != 0 && p->holder != id;
 	if (bpf_map_update_elem(&threads, &id, &t, BPF_ANY))
 		count(PYGIL_CNT_THREADS_FULL);

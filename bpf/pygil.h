@@ -23,6 +23,7 @@ struct pygil_proc {
 	__u64 cond_addr;   /* the condvar take_gil waits on; 0: not probed */
 	__u64 locked_addr; /* int gil->locked; 0: unknown */
 	__u64 switch_addr; /* unsigned long gil->switch_number; 0: unknown */
+	__u64 interval_addr; /* unsigned long gil->interval (microseconds); 0: unknown */
 	__u32 flags;
 	__u32 drop_requested; /* a waiter timed out with no switch: the next release is forced */
 	__u64 holder;         /* pid_tgid holding the GIL; 0: free or unknown */

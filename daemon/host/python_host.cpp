@@ -122,6 +122,7 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     plan.probe.cond_addr = gil->cond;
     plan.probe.locked_addr = gil->locked;
     plan.probe.switch_addr = gil->switch_number;
+    plan.probe.interval_addr = gil->interval;
     plan.why +=
         "; GIL state at " + Hex(gil->state ? gil->state : gil->locked) + " (" + gil->how + ")";
   } else {

@@ -146,6 +146,7 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   cfg.cond_addr = target.cond_addr;
   cfg.locked_addr = target.locked_addr;
   cfg.switch_addr = target.switch_addr;
+  cfg.interval_addr = target.interval_addr;
   cfg.flags =
       (target.take_drop() ? PYGIL_F_TAKE_DROP : 0u) | (target.cond_addr ? PYGIL_F_CONDVAR : 0u);
   if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {

@@ -34,6 +34,7 @@ struct PyGilTarget {
   uint64_t cond_addr = 0;
   uint64_t locked_addr = 0;
   uint64_t switch_addr = 0;
+  uint64_t interval_addr = 0;  // gil->interval (µs): bounds a forced-out thread's wait
 
   bool take_drop() const {
     return !interpreter_path.empty() && !take_gil_offsets.empty() && !drop_gil_offsets.empty();
