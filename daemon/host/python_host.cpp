@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "gilstat/format.h"
 #include "tracker/proc.h"
 
 namespace gilstat::host {
@@ -36,12 +37,6 @@ std::vector<std::string> SplitNul(const std::string& s) {
     start = end + 1;
   }
   return out;
-}
-
-std::string Hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
 }
 
 }  // namespace
@@ -80,22 +75,21 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     }
   }
 
+  // What the binary allows was decided by InspectProcess (info.gil_method); the process's memory
+  // decides the rest (where the GIL state is).
   if (in.major == 2) {
-    if (in.has("interpreter_lock")) {
+    if (in.gil_method == python::GilMethod::kInterpreterLock) {
       plan.method = PythonMethod::kInterpreterLock;
       plan.why = "the GIL is the semaphore `interpreter_lock` points to (semaphore probes)";
     } else {
-      plan.why =
-          "2.x without symbols: interpreter_lock is not visible, the GIL semaphore cannot be "
-          "told from the threading locks";
+      plan.why = in.method;
     }
     return std::optional<PythonPlan>(std::move(plan));
   }
 
   auto gil = python::LocateGil(pid, in, proc_root);
   if (gil.ok()) plan.gil = *gil;
-  const bool take_drop = in.has("take_gil") && in.has("drop_gil");
-  if (take_drop) {
+  if (in.gil_method == python::GilMethod::kTakeDropGil) {
     plan.method = PythonMethod::kTakeGil;
     plan.probe.interpreter_path = in.binary;
     for (const auto& [name, sym] : in.symbols) {
@@ -123,8 +117,8 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     plan.probe.locked_addr = gil->locked;
     plan.probe.switch_addr = gil->switch_number;
     plan.probe.interval_addr = gil->interval;
-    plan.why +=
-        "; GIL state at " + Hex(gil->state ? gil->state : gil->locked) + " (" + gil->how + ")";
+    plan.why += "; GIL state at " + HexAddress(gil->state ? gil->state : gil->locked) + " (" +
+                gil->how + ")";
   } else {
     plan.why += "; GIL state not located (" + gil.error().message +
                 "): forced and voluntary releases are not told apart";
@@ -202,7 +196,7 @@ std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr, bool 
     }
     if (t.gil_sem != 0 && addr == t.gil_sem) return "gil";
   }
-  if (per_lock) return "threading@" + Hex(addr);
+  if (per_lock) return "threading@" + HexAddress(addr);
   return "threading";
 }
 

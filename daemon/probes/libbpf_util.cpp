@@ -1,5 +1,7 @@
 #include "libbpf_util.h"
 
+#include "gilstat/format.h"
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -108,11 +110,9 @@ Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string&
   const ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
                          : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
                                                          : ErrorCode::kUnavailable;
-  char off[32];
-  snprintf(off, sizeof off, "%llx", static_cast<unsigned long long>(offset));
   return MakeError(code, std::string(retprobe ? "uretprobe " : "uprobe ") +
-                             bpf_program__name(prog) + " on " + path + "+0x" + off + " for pid " +
-                             std::to_string(pid) + ": " + std::strerror(err));
+                             bpf_program__name(prog) + " on " + path + "+" + HexAddress(offset) +
+                             " for pid " + std::to_string(pid) + ": " + std::strerror(err));
 }
 
 }  // namespace gilstat::probes

@@ -1,6 +1,7 @@
 // RAII wrappers for libbpf handles and the routing of libbpf's own messages.
 #pragma once
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <sys/types.h>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gilstat/result.h"
 
@@ -46,6 +48,24 @@ class LibbpfLogCapture {
 // A readable summary of a failed load from captured libbpf output: the program that failed and
 // the last lines of its verifier log.
 std::string SummarizeLoadFailure(std::string_view libbpf_output, int err);
+
+// Deletes the keys of the BPF map `fd` (keys of type Key) for which `doomed(key)` holds. The
+// keys are collected first: deleting while walking may restart the walk.
+template <typename Key, typename Pred>
+void DeleteMapKeysIf(int fd, Pred doomed) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (doomed(next)) keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const Key& k : keys) bpf_map_delete_elem(fd, &k);
+}
+
+// The process (thread group) of a bpf_get_current_pid_tgid() value.
+inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgid >> 32); }
 
 // A uprobe (or uretprobe) of `prog` at `path`+`offset` for process `pid` only. Errors:
 // kNotFound (no such process or file), kPermissionDenied, kUnavailable; the message names the

@@ -42,21 +42,6 @@ struct SkelDeleter {
   void operator()(pygil* s) const { pygil__destroy(s); }
 };
 
-// Deletes every key of a map whose first four bytes (the tgid, or the low half of a pid_tgid's
-// high word) belong to `tgid`.
-template <typename Key>
-void PurgeByTgid(int fd, uint32_t tgid, uint32_t (*tgid_of)(const Key&)) {
-  std::vector<Key> doomed;
-  Key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (tgid_of(next) == tgid) doomed.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (const Key& k : doomed) bpf_map_delete_elem(fd, &k);
-}
-
 }  // namespace
 
 struct PyGilProbe::Impl {
@@ -117,8 +102,8 @@ void PyGilProbe::DeleteEntries(pid_t pid) {
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.stats), &tgid);
-  PurgeByTgid<uint64_t>(bpf_map__fd(s->maps.threads), tgid,
-                        [](const uint64_t& id) { return static_cast<uint32_t>(id >> 32); });
+  DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.threads),
+                            [tgid](uint64_t id) { return TgidOf(id) == tgid; });
 }
 
 Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {

@@ -457,30 +457,11 @@ void SemlockProbe::DeleteProcessEntries(pid_t pid) {
   semlock* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
-  // Collect keys first: deleting while walking may restart the walk.
-  auto purge = [](int fd, size_t key_size, auto belongs) {
-    std::vector<std::vector<uint8_t>> doomed;
-    std::vector<uint8_t> key(key_size), next(key_size);
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-      if (belongs(next.data())) doomed.push_back(next);
-      key = next;
-      prev = key.data();
-    }
-    for (const auto& k : doomed) bpf_map_delete_elem(fd, k.data());
-  };
-  auto by_sem_key = [tgid](const uint8_t* k) {
-    semlock_key sk;
-    std::memcpy(&sk, k, sizeof sk);
-    return sk.tgid == tgid;
-  };
-  purge(bpf_map__fd(s->maps.locks), sizeof(semlock_key), by_sem_key);
-  purge(bpf_map__fd(s->maps.wakes), sizeof(semlock_key), by_sem_key);
-  purge(bpf_map__fd(s->maps.threads), sizeof(__u64), [tgid](const uint8_t* k) {
-    __u64 id;
-    std::memcpy(&id, k, sizeof id);
-    return static_cast<uint32_t>(id >> 32) == tgid;
-  });
+  auto of_process = [tgid](const semlock_key& k) { return k.tgid == tgid; };
+  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.locks), of_process);
+  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.wakes), of_process);
+  DeleteMapKeysIf<__u64>(bpf_map__fd(s->maps.threads),
+                         [tgid](__u64 id) { return TgidOf(id) == tgid; });
 }
 
 Status SemlockProbe::Detach(pid_t pid) {

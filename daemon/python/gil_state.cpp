@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "elf_symbols.h"
+#include "gilstat/format.h"
 #include "proc_maps.h"
 
 namespace gilstat::python {
@@ -65,14 +66,9 @@ std::string VersionName(const InterpreterInfo& info) {
   return "CPython " + std::to_string(info.major) + "." + std::to_string(info.minor);
 }
 
-std::string Hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 Error ReadError(pid_t pid, int err, uint64_t addr) {
-  const std::string what = "reading process " + std::to_string(pid) + " at " + Hex(addr) + ": ";
+  const std::string what =
+      "reading process " + std::to_string(pid) + " at " + HexAddress(addr) + ": ";
   switch (err) {
     case ESRCH:
       return MakeError(ErrorCode::kNotFound, what + "no such process");
@@ -207,8 +203,8 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
   const uint64_t version = field(8);
   if (((version >> 24) & 0xff) != static_cast<uint64_t>(info.major) ||
       ((version >> 16) & 0xff) != static_cast<uint64_t>(info.minor)) {
-    return MakeError(ErrorCode::kUnavailable,
-                     "_Py_DebugOffsets version " + Hex(version) + " is not " + VersionName(info));
+    return MakeError(ErrorCode::kUnavailable, "_Py_DebugOffsets version " + HexAddress(version) +
+                                                  " is not " + VersionName(info));
   }
   const uint64_t gil_off = field(d.gil_runtime_state);
   const uint64_t locked_off = field(d.gil_locked);
@@ -247,8 +243,8 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
   if (!gil_ptr) return gil_ptr.error();
   const uint64_t state = *gil_ptr != 0 ? *gil_ptr : at + gil_off;
   GilAddresses a = FromState(state, kLocked, kLastHolder);
-  a.how = "_Py_DebugOffsets (" + VersionName(info) + "): main interpreter " + Hex(at) + ", " +
-          (*gil_ptr != 0 ? "interp->ceval.gil" : "interp->_gil") +
+  a.how = "_Py_DebugOffsets (" + VersionName(info) + "): main interpreter " + HexAddress(at) +
+          ", " + (*gil_ptr != 0 ? "interp->ceval.gil" : "interp->_gil") +
           "; interval/switch_number/cond/mutex from the struct layout";
   return a;
 }
@@ -367,9 +363,9 @@ Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::s
     if (!ptr) return ptr.error();
     if (*ptr != 0 && *ptr != a.state) {
       return MakeError(ErrorCode::kUnavailable,
-                       VersionName(info) + ": the main interpreter's ceval.gil is " + Hex(*ptr) +
-                           ", " + layout->source + " expects " + Hex(a.state) +
-                           " (layout mismatch)");
+                       VersionName(info) + ": the main interpreter's ceval.gil is " +
+                           HexAddress(*ptr) + ", " + layout->source + " expects " +
+                           HexAddress(a.state) + " (layout mismatch)");
     }
   }
   a.how = "_PyRuntime + " + layout->source;
@@ -435,8 +431,8 @@ Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs) {
   if (locked < -1 || locked > 1 || last_holder >= (uint64_t{1} << 47)) {
     return MakeError(ErrorCode::kUnavailable,
                      "process " + std::to_string(pid) + ": locked=" + std::to_string(locked) +
-                         " last_holder=" + Hex(last_holder) + " at " + Hex(addrs.locked) +
-                         " do not look like a GIL (layout mismatch)");
+                         " last_holder=" + HexAddress(last_holder) + " at " +
+                         HexAddress(addrs.locked) + " do not look like a GIL (layout mismatch)");
   }
   GilState g;
   g.locked = locked == 1;
