@@ -3,7 +3,7 @@
 // between this and gilstatd is the work the real programs do, and this minus "nothing" is what
 // the kernel charges for the probes themselves.
 //
-//   gilstat_bench_floor --pid=PID --mode=default|exact
+//   gilstat_bench_floor --pid=PID --mode=default|counting|exact
 //
 // The sites are the semaphore probe's own choice: the probe (daemon/probes) is attached to PID
 // once, its AttachResult (per function: entry+return, entry, branch sites, file offsets) is
@@ -70,18 +70,18 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--mode=", 0) == 0) {
       mode = a.substr(7);
     } else {
-      Die("usage: gilstat_bench_floor --pid=PID --mode=default|exact");
+      Die("usage: gilstat_bench_floor --pid=PID --mode=default|counting|exact");
     }
   }
-  if (pid <= 0 || (mode != "default" && mode != "exact")) {
-    Die("usage: gilstat_bench_floor --pid=PID --mode=default|exact");
+  if (pid <= 0 || !gilstat::ParseProbeMode(mode)) {
+    Die("usage: gilstat_bench_floor --pid=PID --mode=default|counting|exact");
   }
 
   // 1. Where the semaphore probe puts its programs in this process, in this mode.
   gilstat::probes::AttachResult plan;
   {
     gilstat::probes::SemlockOptions opts;
-    opts.mode = mode == "exact" ? SemlockMode::kExact : SemlockMode::kDefault;
+    opts.mode = *gilstat::ParseProbeMode(mode);
     auto probe = SemlockProbe::Open(opts);
     if (!probe) Die("opening the semaphore probe: " + probe.status().ToString());
     auto r = (*probe)->Attach(pid);
@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
     std::printf("site %s %s%s\n", site.function.c_str(), SiteMethodName(site.method),
                 where.c_str());
     switch (site.method) {
+      case SiteMethod::kSlowPath:
+        if (!site.note.empty()) break;  // shares another function's slow path, probed once
+        [[fallthrough]];
       case SiteMethod::kEntryReturn:
         links.push_back(AttachUprobe(skel->progs.floor_uprobe, pid, libc->host_path,
                                      site.file_offsets.at(0), false));
@@ -123,6 +126,7 @@ int main(int argc, char** argv) {
         }
         break;
       case SiteMethod::kFutexWakes:
+      case SiteMethod::kNotProbed:
       case SiteMethod::kAbsent:
         break;
     }

@@ -99,8 +99,10 @@ std::vector<prometheus::MetricFamily> LockFamilyBuilder::Build() const {
     wait.metric.push_back(HistogramMetric(LabelsOf(labels), s.wait));
     handoffs.metric.push_back(
         Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.handoffs)));
-    failed.metric.push_back(
-        Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.failed_tries)));
+    if (s.acquisitions_known) {
+      failed.metric.push_back(
+          Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.failed_tries)));
+    }
     timeouts.metric.push_back(
         Sample(MetricType::Counter, LabelsOf(labels), static_cast<double>(s.timeouts)));
     if (s.blocked_ns) {

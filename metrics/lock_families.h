@@ -27,8 +27,9 @@ struct SeriesLabels {
 
 struct LockSeries {
   SeriesLabels labels;
-  // False where the source sees only contended acquisitions (the GIL condvar of a stripped
-  // CPython): gilstat_lock_acquisitions_total is then left out rather than understated.
+  // False where the source sees only contended acquisitions (the semaphore probes in default
+  // mode, the GIL condvar of a stripped CPython): gilstat_lock_acquisitions_total and
+  // gilstat_lock_failed_tries_total are then left out rather than understated.
   bool acquisitions_known = true;
   uint64_t acquisitions = 0;
   uint64_t contended = 0;

@@ -15,6 +15,7 @@ std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& l
     LockSeries s;
     s.labels = {*group, naming.lock_of(l.pid, l.addr), "ebpf",
                 naming.pid_label ? std::to_string(l.pid) : ""};
+    s.acquisitions_known = l.acquisitions_known;
     s.acquisitions = l.acquisitions;
     s.contended = l.contended;
     s.handoffs = l.handoffs;

@@ -105,8 +105,7 @@ rt::RuntimeOptions RuntimeOptionsOf(const config::RuntimeConfig& rc) {
 
 probes::SemlockOptions ProbeOptionsOf(const config::ProbesConfig& p) {
   probes::SemlockOptions o;
-  o.mode = p.mode == config::ProbeMode::kExact ? probes::SemlockMode::kExact
-                                               : probes::SemlockMode::kDefault;
+  o.mode = p.mode;
   o.max_locks = p.max_locks;
   return o;
 }

@@ -29,10 +29,6 @@ bool ParseDouble(const std::string& s, double* out) {
 
 }  // namespace
 
-const char* ProbeModeName(ProbeMode mode) {
-  return mode == ProbeMode::kExact ? "exact" : "default";
-}
-
 std::string VersionText() { return std::string("gilstat ") + GILSTAT_VERSION + "\n"; }
 
 std::string MainUsage() {
@@ -54,8 +50,8 @@ std::string MainUsage() {
 
 std::string LocksUsage() {
   return "Usage: gilstat locks [--pid PID]... [--comm REGEX] [--exe REGEX] [--cmdline REGEX]\n"
-         "                     [--duration SECONDS] [--mode default|exact] [--json]\n"
-         "                     [--min-acquisitions N] [--verbose]\n"
+         "                     [--duration SECONDS] [--mode counting|default|exact]\n"
+         "                     [--json] [--min-acquisitions N] [--verbose]\n"
          "\n"
          "Attaches to the matching processes, waits for the duration (or until Ctrl-C or\n"
          "SIGTERM), then prints per-process, per-lock statistics sorted by total wait time,\n"
@@ -72,8 +68,11 @@ std::string LocksUsage() {
          "\n"
          "Options:\n"
          "  -d, --duration SECONDS  how long to trace (default: until Ctrl-C or SIGTERM)\n"
-         "  -m, --mode MODE         default: cheap probe sites only; exact: also a probe on\n"
-         "                          every sem_post (costly, see docs/PROBES.md)\n"
+         "  -m, --mode MODE         counting (the default here): every acquisition counted,\n"
+         "                          ~1-2.5 us per semaphore operation; default (gilstatd's\n"
+         "                          default): only contended waits and the wakes ending\n"
+         "                          them, nothing on the uncontended path; exact: entry\n"
+         "                          probes on every function, ~10 us per call (docs/PROBES.md)\n"
          "  -j, --json              print JSON for scripts (see docs/CLI.md; times in ns)\n"
          "      --min-acquisitions N  hide locks acquired fewer than N times (default 0)\n"
          "  -v, --verbose           print libbpf's messages on stderr\n"
@@ -161,13 +160,9 @@ Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
       o.duration_s = d;
     } else if (is("-m", "--mode")) {
       if (Status s = value(&v); !s.ok()) return s;
-      if (v == "default") {
-        o.mode = ProbeMode::kDefault;
-      } else if (v == "exact") {
-        o.mode = ProbeMode::kExact;
-      } else {
-        return Usage("invalid mode '" + v + "' (default or exact)");
-      }
+      auto mode = ParseProbeMode(v);
+      if (!mode) return Usage("invalid mode '" + v + "' (" + kProbeModeChoices + ")");
+      o.mode = *mode;
     } else if (is("-j", "--json")) {
       if (Status s = flag(); !s.ok()) return s;
       o.json = true;

@@ -14,8 +14,8 @@
 
 namespace gilstat::cli {
 
-using ProbeMode = probes::SemlockMode;
-const char* ProbeModeName(ProbeMode mode);  // "default", "exact"
+using gilstat::ProbeMode;
+using gilstat::ProbeModeName;
 
 struct LocksOptions {
   std::vector<pid_t> pids;
@@ -23,7 +23,8 @@ struct LocksOptions {
   std::optional<std::string> exe_regex;
   std::optional<std::string> cmdline_regex;
   std::optional<double> duration_s;  // none: until Ctrl-C / SIGTERM
-  ProbeMode mode = ProbeMode::kDefault;
+  // A short trace counts everything; the daemon, always on, defaults to ProbeMode::kDefault.
+  ProbeMode mode = ProbeMode::kCounting;
   bool json = false;
   uint64_t min_acquisitions = 0;  // locks with fewer acquisitions are not shown
   bool verbose = false;           // libbpf's messages on stderr

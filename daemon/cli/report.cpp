@@ -111,6 +111,10 @@ std::string FormatText(const Report& r) {
   o += Printf("Traced %.1f s (%s mode)%s: %zu process%s.\n", r.duration_s, ProbeModeName(r.mode),
               r.interrupted ? ", interrupted" : "", r.processes.size(),
               r.processes.size() == 1 ? "" : "es");
+  if (!SeesEveryAcquisition(r.mode)) {
+    o += "Only the slow paths are probed in this mode: ACQUIRED counts the acquisitions that "
+         "found\nthe semaphore taken, POSTS the posts that woke a waiter; tries are not seen.\n";
+  }
   for (const ProcessReport& p : r.processes) {
     o += "\n";
     o += Printf("PID %d  %s", p.meta.pid, p.meta.comm.empty() ? "?" : p.meta.comm.c_str());

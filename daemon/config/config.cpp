@@ -193,13 +193,12 @@ Status ParseProbes(const ErrorAt& err, const YAML::Node& n, ProbesConfig& out) {
   if (n["mode"]) {
     auto s = Scalar(err, n["mode"], "mode");
     if (!s) return s.error();
-    if (*s == "default") {
-      out.mode = ProbeMode::kDefault;
-    } else if (*s == "exact") {
-      out.mode = ProbeMode::kExact;
-    } else {
-      return err(n["mode"], "'mode' must be default or exact, not '" + *s + "'");
+    auto mode = ParseProbeMode(*s);
+    if (!mode) {
+      return err(n["mode"],
+                 std::string("'mode' must be ") + kProbeModeChoices + ", not '" + *s + "'");
     }
+    out.mode = *mode;
   }
   if (n["max_locks"]) {
     auto v = Int(err, n["max_locks"], "max_locks", 16, 1 << 22);
@@ -294,10 +293,6 @@ const char* TargetKindName(TargetConfig::Kind kind) {
       return "unit";
   }
   return "?";
-}
-
-const char* ProbeModeName(ProbeMode mode) {
-  return mode == ProbeMode::kExact ? "exact" : "default";
 }
 
 Config EmbeddedDefault() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
 #include "gilstat/rt/runtime.h"
 
@@ -34,8 +35,8 @@ struct RuntimeConfig {
   bool operator==(const RuntimeConfig&) const = default;
 };
 
-enum class ProbeMode { kDefault, kExact };
-const char* ProbeModeName(ProbeMode mode);
+using gilstat::ProbeMode;
+using gilstat::ProbeModeName;
 
 struct ProbesConfig {
   ProbeMode mode = ProbeMode::kDefault;

@@ -132,6 +132,12 @@ PythonTargets::PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
 
 void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   const pid_t pid = info.pid;
+  {
+    // Already planned and probed: a reload's new tracker announces every process again.
+    // Attaching again would start its GIL counters from zero (an exec is a Detaching first).
+    std::lock_guard lock(mu_);
+    if (targets_.count(pid)) return;
+  }
   auto plan = PlanPython(pid, proc_root_);
   if (!plan.ok()) {
     spdlog::warn("pid {} ({}): cannot identify its interpreter: {}", pid, info.comm,

@@ -16,7 +16,10 @@ namespace gilstat::probes {
 // One semaphore (by its address in the target's memory) in one process.
 struct SemLockStats {
   pid_t pid = 0;
-  uint64_t addr = 0;          // address of the sem_t in the target process
+  uint64_t addr = 0;  // address of the sem_t in the target process
+  // False in default mode, which sees only the calls that reach the slow path: `acquisitions`
+  // and `failed_tries` then count contended calls only, `posts` only the wakes.
+  bool acquisitions_known = true;
   uint64_t acquisitions = 0;  // successful sem_wait/sem_timedwait/sem_clockwait/sem_trywait
   uint64_t failed_tries = 0;  // sem_trywait that returned EAGAIN
   uint64_t timeouts = 0;      // timed waits that returned ETIMEDOUT

@@ -25,6 +25,10 @@ const char* SiteMethodName(SiteMethod method) {
       return "entry";
     case SiteMethod::kBranch:
       return "branch";
+    case SiteMethod::kSlowPath:
+      return "slow-path";
+    case SiteMethod::kNotProbed:
+      return "not-probed";
     case SiteMethod::kFutexWakes:
       return "futex-wakes";
     case SiteMethod::kAbsent:
@@ -201,7 +205,60 @@ std::optional<std::vector<uint64_t>> MatchLayout(const std::vector<uint8_t>& cod
   return std::nullopt;
 }
 
+// The slow-path target of a wait function (see FindSlowPathTarget in the header).
+std::optional<int64_t> SlowPathTarget(const std::vector<uint8_t>& code) {
+  const size_t n = code.size();
+  for (size_t i = 0; i + 7 <= n; ++i) {
+    // lock cmpxchg %reg,(%reg); jne rel8
+    if (!(code[i] == 0xf0 && code[i + 1] == 0x48 && code[i + 2] == 0x0f && code[i + 3] == 0xb1 &&
+          code[i + 5] == 0x75)) {
+      continue;
+    }
+    const int64_t slow = static_cast<int64_t>(i + 7) + static_cast<int8_t>(code[i + 6]);
+    // The value-is-zero test before it (test %eax,%eax; je rel8) must go to the same block:
+    // then that block is reached exactly when the fast path failed.
+    bool zero_test = false;
+    for (size_t j = 0; j + 4 <= i; ++j) {
+      if (code[j] == 0x85 && code[j + 1] == 0xc0 && code[j + 2] == 0x74 &&
+          static_cast<int64_t>(j + 4) + static_cast<int8_t>(code[j + 3]) == slow) {
+        zero_test = true;
+      }
+    }
+    if (!zero_test || slow < 0) return std::nullopt;
+    // The block: register moves, stack adjustment and pops, then jmp rel32.
+    size_t p = static_cast<size_t>(slow);
+    for (int insn = 0; insn < 12 && p < n; ++insn) {
+      const uint8_t b = code[p];
+      if (b == 0xe9 && p + 5 <= n) {
+        int32_t rel;
+        std::memcpy(&rel, &code[p + 1], sizeof rel);
+        return static_cast<int64_t>(p + 5) + rel;
+      }
+      if (b >= 0x58 && b <= 0x5f) {  // pop %reg
+        p += 1;
+      } else if (b == 0x41 && p + 2 <= n && code[p + 1] >= 0x58 && code[p + 1] <= 0x5f) {
+        p += 2;  // pop %r8..%r15
+      } else if ((b == 0x48 || b == 0x4c || b == 0x49 || b == 0x4d) && p + 3 <= n &&
+                 code[p + 1] == 0x89 && (code[p + 2] & 0xc0) == 0xc0) {
+        p += 3;  // mov %reg64,%reg64
+      } else if (b == 0x89 && p + 2 <= n && (code[p + 1] & 0xc0) == 0xc0) {
+        p += 2;  // mov %reg32,%reg32
+      } else if (b == 0x48 && p + 4 <= n && code[p + 1] == 0x83 && code[p + 2] == 0xc4) {
+        p += 4;  // add $imm8,%rsp
+      } else {
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<int64_t> FindSlowPathTarget(std::span<const uint8_t> code) {
+  return SlowPathTarget(std::vector<uint8_t>(code.begin(), code.end()));
+}
 
 bool IsEmulatedInstruction(std::span<const uint8_t> code) {
   return IsEmulated(std::vector<uint8_t>(code.begin(), code.end()));
@@ -340,7 +397,8 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   if (!elf) return elf.error();
 
   semlock* s = impl.skel.get();
-  const bool exact = options_.mode == SemlockMode::kExact;
+  const SemlockMode mode = options_.mode;
+  const bool exact = mode == SemlockMode::kExact;
   Impl::Process proc;
   proc.result.pid = pid;
   proc.result.libc_path = libc->path;
@@ -373,6 +431,9 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     }
   }
 
+  // Slow-path functions already probed (file offset -> the wait function that owns it): two
+  // wait functions sharing one must not count its calls twice.
+  std::map<uint64_t, std::string> slow_paths;
   struct Fn {
     const char* name;
     bool required;
@@ -390,8 +451,8 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
       continue;
     }
     site.symbol = SymbolName(*sym);
-    auto code =
-        elf->ReadBytes(sym->file_offset, std::max<uint64_t>(std::min<uint64_t>(sym->size, 64), 16));
+    auto code = elf->ReadBytes(sym->file_offset,
+                               std::max<uint64_t>(std::min<uint64_t>(sym->size, 160), 16));
     if (!code) return fail(code.error());
     const uint64_t base = sym->file_offset;
     const std::string fname = fn.name;
@@ -399,15 +460,43 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     if (fname == "sem_wait" || fname == "sem_timedwait" || fname == "sem_clockwait") {
       bpf_program* entry =
           fname == "sem_wait" ? s->progs.sem_wait_entry : s->progs.sem_timedwait_entry;
-      st = add(entry, base, false);
-      if (st.ok()) st = add(s->progs.sem_wait_return, base, true);
-      site.method = SiteMethod::kEntryReturn;
-      site.file_offsets = {base};
-      site.single_stepped = !IsEmulated(*code);
-      if (site.single_stepped) site.note = "entry instruction is single-stepped";
+      std::optional<int64_t> slow =
+          mode == SemlockMode::kDefault ? SlowPathTarget(*code) : std::nullopt;
+      std::optional<std::vector<uint8_t>> slow_code;
+      if (slow && static_cast<int64_t>(base) + *slow > 0) {
+        auto c = elf->ReadBytes(base + *slow, 16);
+        if (c && IsEmulated(*c)) slow_code = std::move(*c);
+      }
+      if (slow_code) {
+        const uint64_t at = base + *slow;
+        site.method = SiteMethod::kSlowPath;
+        site.file_offsets = {at};
+        if (auto it = slow_paths.find(at); it != slow_paths.end()) {
+          site.note = "shares the slow path of " + it->second;
+        } else {
+          slow_paths.emplace(at, fname);
+          st = add(entry, at, false);
+          if (st.ok()) st = add(s->progs.sem_wait_return, at, true);
+        }
+      } else {
+        st = add(entry, base, false);
+        if (st.ok()) st = add(s->progs.sem_wait_return, base, true);
+        site.method = SiteMethod::kEntryReturn;
+        site.file_offsets = {base};
+        site.single_stepped = !IsEmulated(*code);
+        if (mode == SemlockMode::kDefault) {
+          site.note = "slow path not recognised: every call probed at entry+return";
+        } else if (site.single_stepped) {
+          site.note = "entry instruction is single-stepped";
+        }
+      }
     } else if (fname == "sem_trywait") {
-      auto sites = exact ? std::nullopt : MatchLayout(*code, kTrywaitLayout);
-      if (sites) {
+      auto sites =
+          mode == SemlockMode::kCounting ? MatchLayout(*code, kTrywaitLayout) : std::nullopt;
+      if (mode == SemlockMode::kDefault) {
+        site.method = SiteMethod::kNotProbed;
+        site.note = "default mode: non-blocking tries are not observed";
+      } else if (sites) {
         st = add(s->progs.sem_trywait_fail_branch, base + (*sites)[0], false);
         if (st.ok()) st = add(s->progs.sem_trywait_ok_branch, base + (*sites)[1], false);
         site.method = SiteMethod::kBranch;
@@ -421,7 +510,7 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
         if (!exact) site.note = "code layout not recognised: entry+return fallback";
       }
     } else {  // sem_post
-      auto sites = exact ? std::nullopt : MatchLayout(*code, kPostLayout);
+      auto sites = mode == SemlockMode::kCounting ? MatchLayout(*code, kPostLayout) : std::nullopt;
       if (exact) {
         st = add(s->progs.sem_post_entry, base, false);
         site.method = SiteMethod::kEntry;
@@ -434,9 +523,10 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
         site.file_offsets = {base + (*sites)[0]};
       } else {
         site.method = SiteMethod::kFutexWakes;
-        site.note =
-            "code layout not recognised: posts counted from futex wakes (only posts "
-            "that wake a waiter)";
+        site.note = mode == SemlockMode::kDefault
+                        ? "default mode: posts counted from the futex wakes that release a waiter"
+                        : "code layout not recognised: posts counted from futex wakes (only posts "
+                          "that wake a waiter)";
         proc_flags |= SEMLOCK_PROC_POSTS_FROM_WAKES;
       }
     }
@@ -492,7 +582,11 @@ std::vector<pid_t> SemlockProbe::AttachedPids() const {
 // Without mu_: the maps are read through their fds, which attaches and detaches do not change,
 // so a scrape never waits for an attach stuck behind the kernel's uprobe mutex.
 Result<std::vector<SemLockStats>> SemlockProbe::ReadLocks() {
-  return ReadSemlockStats(*impl_->maps);
+  auto locks = ReadSemlockStats(*impl_->maps);
+  if (locks && !SeesEveryAcquisition(options_.mode)) {
+    for (SemLockStats& l : *locks) l.acquisitions_known = false;
+  }
+  return locks;
 }
 
 ProbeHealth SemlockProbe::ReadHealth() { return ReadSemlockHealth(*impl_->maps); }

@@ -14,16 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
 #include "lock_stats.h"
 #include "semlock.h"
 
 namespace gilstat::probes {
 
-enum class SemlockMode {
-  kDefault,  // only emulated (cheap) probe sites on the hot functions; see docs/PROBES.md
-  kExact,    // entry (+ return) uprobes on every function, sem_post included, whatever it costs
-};
+using SemlockMode = gilstat::ProbeMode;  // see gilstat/probe_mode.h and docs/PROBES.md
 
 struct SemlockOptions {
   SemlockMode mode = SemlockMode::kDefault;
@@ -38,6 +36,9 @@ enum class SiteMethod {
   kEntryReturn,  // uprobe at the entry + uretprobe
   kEntry,        // uprobe at the entry (sem_post in exact mode)
   kBranch,       // uprobe(s) on emulated conditional jumps inside the function
+  kSlowPath,     // entry + uretprobe on the function's slow path (default mode): the internal
+                 // function it tail-calls when the semaphore is 0
+  kNotProbed,    // default mode: sem_trywait is not observed
   kFutexWakes,   // not probed in user space: posts counted from futex wakes on known semaphores
   kAbsent,       // the libc has no such function (e.g. sem_clockwait before glibc 2.30)
 };
@@ -85,6 +86,12 @@ bool IsEmulatedInstruction(std::span<const uint8_t> code);
 // x86-64, optionally behind an endbr64); nullopt otherwise.
 std::optional<std::vector<uint64_t>> FindTrywaitBranches(std::span<const uint8_t> code);
 std::optional<std::vector<uint64_t>> FindPostBranch(std::span<const uint8_t> code);
+// Where a wait function (sem_wait, sem_timedwait, sem_clockwait of glibc 2.34+ x86-64, behind an
+// optional endbr64) goes when its fast path fails: `lock cmpxchg; jne SLOW`, where SLOW moves
+// registers, pops and tail-jumps (`jmp rel32`) to the internal __new_sem_wait_slow64. Returns
+// the jump target as an offset from the function start (negative: before it), or nullopt when
+// the code has another shape.
+std::optional<int64_t> FindSlowPathTarget(std::span<const uint8_t> code);
 
 class SemlockProbe : public LockStatsSource {
  public:

@@ -258,12 +258,14 @@ labels:
         self.assertEqual(self.prom.value('up{job="gilstat"}'), 1.0)
 
     def test_c_both_sources_have_rates(self):
-        for source in ("runtime", "ebpf"):
-            q = (f'rate(gilstat_lock_acquisitions_total{{{HOSTED},lock="gil",source="{source}"}}'
-                 '[5s])')
+        # The convoy makes ~1M GIL acquisitions/s, ~10% of them contended. The probes in
+        # default mode see the contended ones (wait histogram), the runtime all of them.
+        for name, source in (("gilstat_lock_acquisitions_total", "runtime"),
+                             ("gilstat_lock_wait_seconds_count", "ebpf")):
+            q = f'rate({name}{{{HOSTED},lock="gil",source="{source}"}}[5s])'
             v = self.prom.value(q)
             self.assertIsNotNone(v, q)
-            self.assertGreater(v, 1000, q)  # the convoy makes ~100k GIL acquisitions/s
+            self.assertGreater(v, 1000, q)
         for name in ("gilstat_gil_switches_total", "gilstat_lock_handoffs_total",
                      "gilstat_lock_contended_total", "gilstat_runtime_ticks_total"):
             r = self.prom.query(f"rate({name}[5s]) > 0")
@@ -282,24 +284,28 @@ labels:
         self.assertIsNotNone(self.prom.value(q), q)
 
     def test_e_ebpf_and_runtime_agree_on_the_hosted_gil(self):
-        # Both sources are read in the same scrape, microseconds apart: acquisitions agree to
-        # well under 1% (the probes were attached before the runtime started).
         # The hosted runtime's group: the python3 target has a GIL of its own.
-        ebpf = self.prom.value(f'gilstat_lock_acquisitions_total{{{HOSTED},lock="gil",source="ebpf"}}')
+        # Default mode probes only sem_wait's slow path, so no acquisition count is exported
+        # for the probes (the exact count is checked in counting mode by
+        # tests/bpf/semlock_runtime_test).
+        self.assertIsNone(self.prom.value(
+            f'gilstat_lock_acquisitions_total{{{HOSTED},lock="gil",source="ebpf"}}'))
         runtime = self.prom.value(
             f'gilstat_lock_acquisitions_total{{{HOSTED},lock="gil",source="runtime"}}')
-        self.assertIsNotNone(ebpf)
-        self.assertIsNotNone(runtime)
         self.assertGreater(runtime, 10000)
-        self.assertLess(abs(ebpf - runtime) / runtime, 0.01, (ebpf, runtime))
-        # Contended: the runtime reads the semaphore's value just before sem_wait, the probes
-        # see the futex wait; they differ only by races in that window and by futex waits that
-        # return at once. Measured on this machine kind: runtime = 0.85 x ebpf under the
-        # convoy; stated tolerance: +-40%.
+        # The slow path is entered when the semaphore is 0: the acquisitions that found the GIL
+        # held, which is the runtime's "contended" (it reads the value just before sem_wait).
+        # They differ by races in that window; measured 1.07 x on this machine kind under the
+        # convoy, stated tolerance +-40%.
+        slow = self.prom.value(
+            f'gilstat_lock_wait_seconds_count{{{HOSTED},lock="gil",source="ebpf"}}')
         c = {s: self.prom.value(f'gilstat_lock_contended_total{{{HOSTED},lock="gil",source="{s}"}}')
              for s in ("ebpf", "runtime")}
-        self.assertGreater(c["ebpf"], 1000, c)
-        self.assertLess(abs(c["runtime"] - c["ebpf"]) / c["ebpf"], 0.4, c)
+        self.assertGreater(c["runtime"], 1000, c)
+        self.assertLess(abs(slow - c["runtime"]) / c["runtime"], 0.4, (slow, c))
+        # The probes' "contended" is narrower (blocked in the kernel): only slow-path calls.
+        self.assertGreater(c["ebpf"], 0, c)
+        self.assertLessEqual(c["ebpf"], slow, (slow, c))
         # Handoffs: the probes count a blocked waiter woken by another thread's post, the
         # runtime any change of holder, so the probes' count can only be lower (docs/PROBES.md).
         h = {s: self.prom.value(f'gilstat_lock_handoffs_total{{{HOSTED},lock="gil",source="{s}"}}')
@@ -312,7 +318,7 @@ labels:
         # Every semaphore of a CPython process but its GIL is a threading lock.
         sel = f'process="{group}",lock="threading",source="ebpf"'
         for name in ("gilstat_lock_contended_total", "gilstat_lock_handoffs_total",
-                     "gilstat_lock_acquisitions_total"):
+                     "gilstat_lock_wait_seconds_count"):
             q = f"sum(rate({name}{{{sel}}}[5s]))"
             v = self.prom.value(q)
             self.assertIsNotNone(v, f"{q}: no series; metrics:\n" + self.daemon.metrics())
@@ -427,14 +433,14 @@ labels:
         self.daemon.proc.send_signal(signal.SIGHUP)
         wait_for("failed reload counted", lambda: 'gilstat_config_reloads_total{result="failure"} 1'
                  in self.daemon.metrics())
-        self.assertIn('gilstat_lock_acquisitions_total{lock="gil",process="',
+        self.assertIn('gilstat_lock_contended_total{lock="gil",process="',
                       self.daemon.metrics())
         # A good one with another process label: the runtime keeps running and the probes stay
         # attached, so the counters go on under the new label instead of starting again.
         before = self.prom.value('gilstat_runtime_ticks_total')
         group = os.path.basename(PYTHON)[:15]
         py_before = self.prom.value(
-            f'sum(gilstat_lock_acquisitions_total{{process="{group}",source="ebpf"}})')
+            f'sum(gilstat_lock_wait_seconds_count{{process="{group}",source="ebpf"}})')
         self.assertIsNotNone(py_before)
         with open(self.daemon.config, "w") as f:
             f.write(self.config.replace('"{comm}"', '"svc-{comm}"'))
@@ -446,10 +452,10 @@ labels:
         ticks = [l for l in text.splitlines() if l.startswith("gilstat_runtime_ticks_total")]
         self.assertTrue(ticks and float(ticks[0].split()[-1]) >= (before or 0), ticks)
         py_after = sum(float(l.split()[-1]) for l in text.splitlines()
-                       if l.startswith("gilstat_lock_acquisitions_total{")
+                       if l.startswith("gilstat_lock_wait_seconds_count{")
                        and f'process="svc-{group}"' in l and 'source="ebpf"' in l)
         self.assertGreaterEqual(py_after, py_before, "\n".join(
-            l for l in text.splitlines() if l.startswith("gilstat_lock_acquisitions_total")))
+            l for l in text.splitlines() if l.startswith("gilstat_lock_wait_seconds_count")))
         # A changed runtime section restarts the runtime (new policy) while scrapes go on.
         stop = threading.Event()
         failures = []
@@ -566,8 +572,8 @@ class UnitCapabilities(unittest.TestCase):
             try:
                 wait_for("probes attached as nobody", lambda: metric_value(
                     g.metrics(), "gilstat_probes_attached") == 1, timeout=30)
-                wait_for("ebpf acquisitions", lambda: (metric_value(
-                    g.metrics(), 'gilstat_lock_acquisitions_total{lock="gil",process="gilstatd",'
+                wait_for("ebpf contended acquisitions", lambda: (metric_value(
+                    g.metrics(), 'gilstat_lock_wait_seconds_count{lock="gil",process="gilstatd",'
                     'source="ebpf"}') or 0) > 0)
                 self.assertEqual(g.stop(), 0)
             finally:

@@ -263,11 +263,11 @@ class PythonGil(unittest.TestCase):
                 self.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
                 self.assertGreater(delta("gilstat_lock_acquisitions_total", **gil), handoffs)
                 self.report[-1] += f", wait/hold {ratio:.2f}"
-            if method == "gil_condvar":
-                # Only contended acquisitions are seen: no acquisition count is exported.
+            if method in ("gil_condvar", "interpreter_lock"):
+                # Only contended acquisitions are seen (the condvar; the semaphore probe in
+                # default mode, which probes only sem_wait's slow path): no acquisition count is
+                # exported.
                 self.assertIsNone(delta("gilstat_lock_acquisitions_total", **gil), msg)
-            if method == "interpreter_lock":
-                self.assertGreater(delta("gilstat_lock_acquisitions_total", **gil), 1000, msg)
         self.for_each_interpreter(check)
 
     def test_convoy(self):

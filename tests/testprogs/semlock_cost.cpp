@@ -72,7 +72,7 @@ double Run(const std::string& op, long n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: semlock_cost none|default|exact OP [N] [REPEATS]\n");
+    std::fprintf(stderr, "usage: semlock_cost none|default|counting|exact OP [N] [REPEATS]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -80,10 +80,13 @@ int main(int argc, char** argv) {
   const long n = argc > 3 ? std::atol(argv[3]) : 20000;
   const int repeats = argc > 4 ? std::atoi(argv[4]) : 5;
   std::unique_ptr<gilstat::probes::SemlockProbe> probe;
+  if (mode != "none" && !gilstat::ParseProbeMode(mode)) {
+    std::fprintf(stderr, "semlock_cost: unknown mode '%s'\n", mode.c_str());
+    return 2;
+  }
   if (mode != "none") {
     gilstat::probes::SemlockOptions opts;
-    opts.mode = mode == "exact" ? gilstat::probes::SemlockMode::kExact
-                                : gilstat::probes::SemlockMode::kDefault;
+    opts.mode = *gilstat::ParseProbeMode(mode);
     auto p = gilstat::probes::SemlockProbe::Open(opts);
     if (!p) {
       std::fprintf(stderr, "open: %s\n", p.status().ToString().c_str());

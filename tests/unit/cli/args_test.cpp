@@ -48,7 +48,7 @@ TEST(ParseArgs, Defaults) {
   auto r = Parse({"locks", "--comm", "x"});
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->locks.duration_s.has_value());
-  EXPECT_EQ(r->locks.mode, ProbeMode::kDefault);
+  EXPECT_EQ(r->locks.mode, ProbeMode::kCounting);
   EXPECT_FALSE(r->locks.json);
   EXPECT_EQ(r->locks.min_acquisitions, 0u);
 }

@@ -145,7 +145,7 @@ assert p['pid'] == )" + std::to_string(target.pid) +
 assert p['comm'] == 'contend', p
 assert p['exited'] is False, p
 assert not d['interrupted'] and 0.9 < d['duration_s'] < 3, d
-assert d['mode'] == 'default', d
+assert d['mode'] == 'counting', d
 locks = [l for l in p['locks'] if l['acquisitions'] > 0]
 # Two semaphores, each acquired after a ~100 us sleep of the poster: hundreds of times a second,
 # nearly always after blocking.

@@ -97,7 +97,7 @@ TEST(Config, BadValuesAreErrorsWithLineAndReason) {
   EXPECT_THAT(ErrorOf("runtime:\n  switch_interval: 0ms\n"), HasSubstr("positive duration"));
   EXPECT_THAT(ErrorOf("runtime:\n  switch_interval: 5\n"), HasSubstr("with a unit"));
   EXPECT_THAT(ErrorOf("runtime:\n  check_interval: 0\n"), HasSubstr("from 1 to"));
-  EXPECT_THAT(ErrorOf("probes:\n  mode: fast\n"), HasSubstr("default or exact"));
+  EXPECT_THAT(ErrorOf("probes:\n  mode: fast\n"), HasSubstr("default, counting or exact"));
   EXPECT_THAT(ErrorOf("labels:\n  process: \"{name}\"\n"), HasSubstr("unknown placeholder"));
   EXPECT_THAT(ErrorOf("labels:\n  lock_address: maybe\n"), HasSubstr("lock_address"));
   EXPECT_THAT(ErrorOf("targets: {self: true}\n"), HasSubstr("must be a list"));

@@ -65,6 +65,26 @@ TEST(SemlockCollector, GroupsProcessesAndNamesLocks) {
             std::string::npos);
 }
 
+// Default mode sees only the slow path: no acquisition or failed-try count is exported rather
+// than an understated one; contention, wait and handoffs are.
+TEST(SemlockCollector, ContendedOnlyLeavesOutAcquisitionsAndTries) {
+  FakeSource src;
+  src.locks = {Sem(100, 0x1000, 5), Sem(101, 0x1000, 7)};
+  for (auto& l : src.locks) l.acquisitions_known = false;
+  SemlockCollector c(src, Naming());
+  const std::string text = prometheus::TextSerializer().Serialize(c.Collect());
+  EXPECT_EQ(text.find("gilstat_lock_acquisitions_total"), std::string::npos) << text;
+  EXPECT_EQ(text.find("gilstat_lock_failed_tries_total"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("gilstat_lock_contended_total{lock=\"gil\",process=\"web\",source=\"ebpf\"} 2"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("gilstat_lock_wait_seconds_count{lock=\"gil\",process=\"web\",source=\"ebpf\"} 12"),
+      std::string::npos)
+      << text;
+}
+
 TEST(SemlockCollector, PidLabelIsOptIn) {
   FakeSource src;
   src.locks = {Sem(100, 0x1000, 5), Sem(101, 0x1000, 7)};
