@@ -8,6 +8,9 @@ Echo: a server thread answers 1-byte requests over a socketpair; the client runs
 child process (outside this interpreter's GIL) and counts round trips for DURATION seconds.
 Convoy: the same with 1 or 2 CPU-bound threads (``n += 1; n -= 1`` in a loop) started first.
 Countdown: ``while n > 0: n -= 1`` over STEPS iterations split across 1 / 2 / 4 threads.
+Paced convoy (``--serve`` only): the same echo server and CPU-bound threads, but the client sends
+one request every PERIOD and times each round trip (a latency, where the echo rate above is the
+outcome of a wake-up race).
 
 Each cell is the median of REPEAT runs.
 
@@ -17,7 +20,10 @@ Runs unchanged on Python 2.7 and 3.x:  python cpython_table.py [DURATION] [STEPS
 to it between measurements): it prints ``ready PID VERSION`` and answers one line per command
 read from stdin: ``countdown THREADS STEPS`` -> seconds; ``countdown_cpu THREADS STEPS`` -> CPU
 seconds of this process (user + system: what probes add is charged to it, time other processes
-take the CPUs is not); ``echo CPU_THREADS DURATION`` -> round trips/s; ``quit``.
+take the CPUs is not); ``echo CPU_THREADS DURATION`` -> round trips/s; ``paced CPU_THREADS
+PERIOD_MS REQUESTS`` -> ``MEAN_S P50_S P90_S MAX_S PERIOD_S``: round-trip latencies of REQUESTS
+1-byte requests sent one every PERIOD_MS (0: twice the interpreter's switch interval, 10 ms on
+Python 2), each timed by the client; ``quit``.
 """
 from __future__ import print_function
 
@@ -51,6 +57,23 @@ def client(sock, warmup, duration):
     return n, now() - start
 
 
+def paced_client(sock, warmup, period, requests):
+    """Child process: one request every `period` s (on a fixed schedule); the round trips."""
+    time.sleep(warmup)
+    rtts = []
+    start = now()
+    for i in range(requests):
+        left = start + i * period - now()
+        if left > 0:
+            time.sleep(left)
+        t0 = now()
+        sock.send(b"x")
+        if not sock.recv(1):
+            break
+        rtts.append(now() - t0)
+    return rtts
+
+
 def server(sock):
     while True:
         b = sock.recv(1)
@@ -67,6 +90,16 @@ def spin(flag):
 
 
 def echo_rate(cpu_threads, duration):
+    warmup = WARMUP if cpu_threads else 0.0
+    out = run_with_client(cpu_threads,
+                          lambda sock: "%d %.9f" % client(sock, warmup, duration))
+    n, secs = out.split()
+    return int(n) / float(secs)
+
+
+def run_with_client(cpu_threads, child):
+    """Serves 1-byte echoes in a thread of this interpreter, with `cpu_threads` CPU-bound threads,
+    while child(sock) runs in a forked process; returns the text child returned."""
     a, b = socket.socketpair()
     r, w = os.pipe()
     pid = os.fork()
@@ -74,8 +107,7 @@ def echo_rate(cpu_threads, duration):
         try:
             a.close()
             os.close(r)
-            n, secs = client(b, WARMUP if cpu_threads else 0.0, duration)
-            os.write(w, ("%d %.9f" % (n, secs)).encode())
+            os.write(w, child(b).encode())
         finally:
             os._exit(0)
     b.close()
@@ -88,7 +120,7 @@ def echo_rate(cpu_threads, duration):
     srv.start()
     data = b""
     while True:  # blocks without the GIL
-        chunk = os.read(r, 64)
+        chunk = os.read(r, 4096)
         if not chunk:
             break
         data += chunk
@@ -99,8 +131,30 @@ def echo_rate(cpu_threads, duration):
     a.close()
     for t in spinners:
         t.join()
-    n, secs = data.decode().split()
-    return int(n) / float(secs)
+    return data.decode()
+
+
+def switch_interval():
+    """The interpreter's switch interval in seconds (None on Python 2: a tick count instead)."""
+    get = getattr(sys, "getswitchinterval", None)
+    return get() if get else None
+
+
+def paced(cpu_threads, period_ms, requests):
+    """Round-trip latencies of paced requests: (mean, p50, p90, max, period) in seconds."""
+    period = period_ms / 1000.0
+    if period <= 0:
+        interval = switch_interval()
+        period = 2 * interval if interval else 0.010
+    out = run_with_client(cpu_threads, lambda sock: " ".join(
+        "%.9f" % x for x in paced_client(sock, WARMUP, period, requests)))
+    rtts = sorted(float(x) for x in out.split())
+    if not rtts:
+        raise RuntimeError("no round trip")
+
+    def pct(p):
+        return rtts[min(len(rtts) - 1, int(p * len(rtts)))]
+    return sum(rtts) / len(rtts), pct(0.5), pct(0.9), rtts[-1], period
 
 
 def count(n):
@@ -151,6 +205,9 @@ def serve():
             print("%.6f" % (cpu_time() - before))
         elif words[0] == "echo":
             print("%.1f" % echo_rate(int(words[1]), float(words[2])))
+        elif words[0] == "paced":
+            print("%.9f %.9f %.9f %.9f %.6f" % paced(int(words[1]), float(words[2]),
+                                                    int(float(words[3]))))
         else:
             print("error unknown command %r" % words[0])
         sys.stdout.flush()

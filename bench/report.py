@@ -115,11 +115,24 @@ def fmt_ns(v):
         return "%.1f µs" % (v / 1000)
     if v >= 1000:
         return "%.2f µs" % (v / 1000)
-    return "%.0f ns" % v
+    if abs(v) >= 100:
+        return "%.0f ns" % v
+    return "%.1f ns" % v
+
+
+def fmt_added(v):
+    """A signed added time: +1.45 µs, -0.3 ns."""
+    if v is None:
+        return "–"
+    return ("-" if v < 0 else "+") + fmt_ns(abs(v))
 
 
 def fmt_x(v, digits=2):
-    return "–" if v is None else ("%.*f×" % (digits, v))
+    if v is None:
+        return "–"
+    if v >= 100:
+        return "{:,.0f}×".format(v)
+    return "%.*f×" % (digits, v)
 
 
 def fmt_pct(v):
@@ -370,11 +383,22 @@ def rotate(xs, k):
 # ------------------------------------------------------------------------------------------------
 # Section 1: cost per operation.
 
-S1_CONFIGS = ["none", "floor-default", "gilstatd-default", "floor-exact", "gilstatd-exact",
-              "bpftrace"]
+S1_CONFIGS = ["none", "floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting",
+              "floor-exact", "gilstatd-exact", "bpftrace"]
+S1_MODES = ["default", "counting", "exact"]
 S1_OPS = [("wait", "`sem_wait` (uncontended, alone)"),
           ("pair", "`sem_post` + `sem_wait` pair (uncontended)"),
           ("pingpong", "contended handoff (`sem_post` waking a blocked `sem_wait`)")]
+S1_SHORT = {"wait": "`sem_wait`", "pair": "pair", "pingpong": "handoff"}
+
+
+def lock_events(port):
+    """What gilstatd has counted for its target so far (acquisitions, contended acquisitions,
+    handoffs): it changes exactly when a probe of the target was hit and did its work."""
+    s = samples(scrape(port))
+    return sum(metric(s, n, source="ebpf") or 0 for n in (
+        "gilstat_lock_acquisitions_total", "gilstat_lock_contended_total",
+        "gilstat_lock_handoffs_total"))
 
 
 def section1():
@@ -387,7 +411,9 @@ def section1():
                      "Debian's `bpftrace` when it can).")
     target = Child([SEMLOOP, "serve"], "semloop")
     pid = int(target.expect(r"ready (\d+)", 10).group(1))
-    res = {c: {op: [] for op, _ in S1_OPS} for c in configs}
+    res = {c: {op: [] for op, _ in S1_OPS} for c in configs}    # per round: median of samples
+    raw = {c: {op: [] for op, _ in S1_OPS} for c in configs}    # every sample
+    seen = {c: {op: [] for op, _ in S1_OPS} for c in configs}   # gilstatd: events per round
     info = {}
     try:
         for r in range(ROUNDS):
@@ -397,11 +423,16 @@ def section1():
                 info[config] = a.info
                 try:
                     for op, _ in S1_OPS:
+                        before = lock_events(a.gilstatd.port) if a.gilstatd else None
                         vals = []
                         for _ in range(SAMPLES):
                             out = target.ask("%s %g" % (op, SAMPLE_S)).split()
                             vals.append(float(out[1]))
                         res[config][op].append(median(vals))
+                        raw[config][op].extend(vals)
+                        if a.gilstatd:
+                            time.sleep(0.05)
+                            seen[config][op].append(lock_events(a.gilstatd.port) - before)
                 finally:
                     a.stop()
     finally:
@@ -410,12 +441,55 @@ def section1():
     def added(config, op, r):
         return res[config][op][r] - res["none"][op][r]
 
+    def med_added(c, op):
+        return median([added(c, op, r) for r in range(ROUNDS)]) if c in res else None
+
+    def spread(xs):
+        return max(xs) - min(xs) if xs else 0.0
+
+    def noise(c, op):
+        """How far an added time can be off: the spread (max - min) of the samples of
+        "nothing" plus that of the configuration's own samples, over every round."""
+        return max(spread(raw["none"][op]) + spread(raw[c][op]), 0.1)
+
+    def within(c, op):
+        return c in res and abs(med_added(c, op)) <= noise(c, op)
+
+    def no_hit(c, op):
+        """gilstatd in the mode of `c` saw no event during `op` in any round."""
+        g = "gilstatd-" + c.split("-", 1)[1] if "-" in c else None
+        return g in seen and seen[g][op] and all(v == 0 for v in seen[g][op])
+
     def ratio(a, b, op):
+        """(ratio, text): the median of the per-round ratios of added times where b's added time
+        is clearly above its noise; a lower bound with the noise as denominator where it is not
+        (and a's is); nothing where both are within noise."""
+        if a not in res or b not in res:
+            return None, "–"
+        if within(b, op):
+            if within(a, op):
+                return None, "– (no hit in either)" if no_hit(b, op) else "– (both within noise)"
+            q = med_added(a, op) / noise(b, op)
+            return q, "≥ " + fmt_x(q, 1)
         rs = []
         for r in range(ROUNDS):
             num, den = added(a, op, r), added(b, op, r)
             rs.append(num / den if den > 0 else None)
-        return median(rs)
+        q = median(rs)
+        if within(a, op):
+            return q, "≈ 0 (%s within noise)" % config_label(a)
+        return q, fmt_x(q)
+
+    def cell(c, op):
+        v = median(res[c][op])
+        if c == "none":
+            return fmt_ns(v)
+        add = med_added(c, op)
+        if within(c, op):
+            return "%s (%s; %swithin noise ±%s)" % (fmt_ns(v), fmt_added(add),
+                                                   "no probe hit; " if no_hit(c, op) else "",
+                                                   fmt_ns(noise(c, op)))
+        return "%s (%s)" % (fmt_ns(v), fmt_added(add))
 
     lines = []
     lines.append("## 1. Cost per operation\n")
@@ -425,8 +499,8 @@ def section1():
         "and the loops run %d samples of %.2f s each (median); a cell is the median over %d "
         "rounds of the CPU time per operation (of the looping thread, of both threads for the "
         "ping-pong: the probes' work is charged to them, the time other processes run is not), "
-        "and in brackets the time added to \"nothing\". Ratios are medians of the per-round "
-        "ratios of added times.\n"
+        "and in brackets the time added to \"nothing\" (median of the per-round differences). "
+        "Ratios are medians of the per-round ratios of added times.\n"
         % (SAMPLES, SAMPLE_S, ROUNDS))
     lines.append(
         "- **nothing**: no probe.\n"
@@ -436,68 +510,104 @@ def section1():
         "the empty programs there), plus the two raw syscall tracepoints: what the kernel "
         "charges for the probes themselves.\n"
         "- **gilstatd**: the daemon (`runtime: {enabled: false}`, target `pid`, `probes: {mode: "
-        "…}`), measured once `gilstat_probes_attached` is 1.\n"
+        "…}`), measured once `gilstat_probes_attached` is 1. The modes (docs/PROBES.md): "
+        "`default` probes the slow paths only — entry + return of glibc's internal "
+        "`__new_sem_wait_slow64`, which `sem_wait`/`sem_timedwait`/`sem_clockwait` reach only "
+        "when the semaphore is 0, and the futex syscall tracepoints (posts are counted from the "
+        "wakes); an uncontended `sem_post` or `sem_wait` hits no probe at all, and "
+        "`gilstat_lock_acquisitions_total` is not exported. `counting` probes `sem_wait`'s "
+        "entry + return and emulated branch sites inside `sem_post` and `sem_trywait`: every "
+        "acquisition is counted. `exact`: entry (+ return) uprobes on every function.\n"
         "- **bpftrace** (%s): entry uprobe + uretprobe on `sem_wait` building a histogram per "
         "semaphore address, and a uprobe on `sem_post` counting per address, attached to the "
         "target only (`-p PID`); the `BEGIN` clause only tells the benchmark it is attached:\n"
         % bpftrace_version())
-    lines.append("```\nbpftrace -p PID -e '%s'\n```\n" % BPFTRACE_PROG.replace("LIBC", "/usr/lib/x86_64-linux-gnu/libc.so.6"))
+    lines.append("```\nbpftrace -p PID -e '%s'\n```\n" % BPFTRACE_PROG.replace(
+        "LIBC", "/usr/lib/x86_64-linux-gnu/libc.so.6"))
     lines.append(
         "Operations: `wait` times uncontended `sem_wait` calls alone (posts raise the value "
         "between timed batches); `pair` is `sem_post` + `sem_wait` on one semaphore; "
         "`pingpong` is two threads handing two semaphores back and forth, both pinned to one "
         "CPU, so each handoff is a post, a futex wake, a context switch and the woken wait "
         "returning (per handoff).\n")
-    if "floor-default" in info:
-        lines.append("Sites (from the floor tool): default mode %s, exact mode %s.\n"
-                     % (info.get("floor-default", "?"), info.get("floor-exact", "?")))
+    if any(c.startswith("floor-") for c in info):
+        lines.append("Sites (from the floor tool): %s.\n" % ", ".join(
+            "%s mode %s" % (m, info.get("floor-" + m, "?")) for m in S1_MODES
+            if "floor-" + m in info))
+    lines.append(
+        "**Noise.** Where a mode puts no probe on an operation's path, its added time is the "
+        "difference of two equal loops: noise. An added time is shown as *within noise ±N* when "
+        "it is no larger than N, the spread (max − min) of the %d samples of \"nothing\" plus "
+        "that of the configuration's own samples; *no probe hit* means that gilstatd in that "
+        "mode counted no event of the target during that operation in any round (the floor "
+        "uses the same sites). A ratio is computed only where its denominator is above noise; "
+        "where the denominator is within noise and the numerator is not, the ratio is a lower "
+        "bound, N as the denominator.\n" % (ROUNDS * SAMPLES))
     head = "| operation | " + " | ".join(config_label(c) for c in configs) + " |"
     lines.append(head)
     lines.append("|---|" + "---:|" * len(configs))
     for op, label in S1_OPS:
-        cells = []
-        for c in configs:
-            v = median(res[c][op])
-            if c == "none":
-                cells.append(fmt_ns(v))
-            else:
-                add = median([added(c, op, r) for r in range(ROUNDS)])
-                cells.append("%s (+%s)" % (fmt_ns(v), fmt_ns(add)))
-        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+        lines.append("| %s | %s |" % (label, " | ".join(cell(c, op) for c in configs)))
     lines.append("")
-    lines.append("Ratios of added time (median of per-round ratios):\n")
-    lines.append("| operation | gilstatd default / floor default | gilstatd exact / floor exact "
-                 "| bpftrace / gilstatd default |")
-    lines.append("|---|---:|---:|---:|")
+    lines.append("Spread of \"nothing\" over its samples: %s.\n" % ", ".join(
+        "%s %s" % (S1_SHORT[op], fmt_ns(spread(raw["none"][op]))) for op, _ in S1_OPS))
+    ratio_cols = [("gilstatd-%s" % m, "floor-%s" % m) for m in S1_MODES]
+    ratio_cols += [("bpftrace", "gilstatd-default"), ("bpftrace", "gilstatd-counting")]
+    ratio_cols = [(a, b) for a, b in ratio_cols if a in res and b in res]
+    lines.append("Ratios of added time:\n")
+    lines.append("| operation | " + " | ".join("%s / %s" % (config_label(a), config_label(b))
+                                               for a, b in ratio_cols) + " |")
+    lines.append("|---|" + "---:|" * len(ratio_cols))
     for op, label in S1_OPS:
-        bt = ratio("bpftrace", "gilstatd-default", op) if "bpftrace" in configs else None
-        lines.append("| %s | %s | %s | %s |" % (
-            label, fmt_x(ratio("gilstatd-default", "floor-default", op)),
-            fmt_x(ratio("gilstatd-exact", "floor-exact", op)), fmt_x(bt, 1)))
+        lines.append("| %s | %s |" % (label, " | ".join(ratio(a, b, op)[1]
+                                                         for a, b in ratio_cols)))
     lines.append("")
-
-    def med_added(c, op):
-        return median([added(c, op, r) for r in range(ROUNDS)]) if c in res else None
 
     for c in configs:
         for op, _ in S1_OPS:
             FACTS["s1 %s %s" % (c, op)] = med_added(c, op) if c != "none" else median(
                 res[c][op])
-    q = ratio("gilstatd-default", "floor-default", "wait")
-    FACTS["s1 ratio wait"] = q
-    goal(q is not None and q <= 1.25, "default-mode cost per `sem_wait` ≤ 1.25× the empty-program "
-         "floor at the same sites", "%s (added %s vs %s)" % (
-             fmt_x(q), fmt_ns(median([added("gilstatd-default", "wait", r) for r in range(ROUNDS)])),
-             fmt_ns(median([added("floor-default", "wait", r) for r in range(ROUNDS)]))))
+            if c != "none":
+                FACTS["s1 within %s %s" % (c, op)] = within(c, op)
+
+    # Goal: default mode against its floor, on every operation where the floor has probe hits;
+    # where it has none, gilstatd must add nothing measurable either.
+    gd, fd = "gilstatd-default", "floor-default"
+    judged, parts = [], []
+    hit_ops = [op for op, _ in S1_OPS if not within(fd, op)]
+    nohit_ops = [op for op, _ in S1_OPS if within(fd, op)]
+    for op in hit_ops:
+        q, text = ratio(gd, fd, op)
+        judged.append(q is not None and q <= 1.25)
+        parts.append("%s %s (added %s vs %s)" % (S1_SHORT[op], text, fmt_ns(med_added(gd, op)),
+                                                 fmt_ns(med_added(fd, op))))
+        FACTS.setdefault("s1 ratio default", (op, q))
+    if nohit_ops:
+        ok = all(within(gd, op) for op in nohit_ops)
+        judged.append(ok)
+        parts.append("%s: %s (gilstatd %s, within noise ±%s)" % (
+            ", ".join(S1_SHORT[op] for op in nohit_ops),
+            ("no probe hit in either" if all(no_hit(gd, op) for op in nohit_ops) else
+             "floor within noise") if ok else "floor within noise but gilstatd NOT",
+            " / ".join(fmt_added(med_added(gd, op)) for op in nohit_ops),
+            " / ".join(fmt_ns(noise(gd, op)) for op in nohit_ops)))
+    goal(bool(judged) and all(judged), "default-mode cost per `sem_wait` ≤ 1.25× the "
+         "empty-program floor at the same sites (on every operation the floor's sites see)",
+         "; ".join(parts))
     if "bpftrace" in configs:
-        q = ratio("bpftrace", "gilstatd-default", "pair")
+        q, text = ratio("bpftrace", gd, "pair")
+        qc, textc = ratio("bpftrace", "gilstatd-counting", "pair")
         FACTS["s1 ratio bpftrace"] = q
-        FACTS["s1 ratio bpftrace floor"] = ratio("bpftrace", "floor-default", "pair")
+        FACTS["s1 ratio bpftrace counting"] = qc
+        FACTS["s1 ratio bpftrace floor counting"] = ratio("bpftrace", "floor-counting",
+                                                          "pair")[0]
         goal(q is not None and q >= 10, "≥ 10× cheaper per post+wait pair than the bpftrace "
-             "one-liner", "%s (bpftrace +%s, gilstatd +%s per pair)" % (
-                 fmt_x(q, 1),
-                 fmt_ns(median([added("bpftrace", "pair", r) for r in range(ROUNDS)])),
-                 fmt_ns(median([added("gilstatd-default", "pair", r) for r in range(ROUNDS)]))))
+             "one-liner (default mode)", "%s (bpftrace %s, gilstatd default %s%s); counting "
+             "mode, for information: %s (gilstatd counting %s)" % (
+                 text, fmt_added(med_added("bpftrace", "pair")),
+                 fmt_added(med_added(gd, "pair")),
+                 (", within noise ±%s" % fmt_ns(noise(gd, "pair"))) if within(gd, "pair")
+                 else "", textc, fmt_added(med_added("gilstatd-counting", "pair"))))
     else:
         goal(None, "≥ 10× cheaper per post+wait pair than the bpftrace one-liner",
              "not measured: bpftrace missing")
@@ -505,9 +615,11 @@ def section1():
 
 
 def config_label(c):
-    return {"none": "nothing", "floor-default": "floor (default sites)",
-            "gilstatd-default": "gilstatd default", "floor-exact": "floor (exact sites)",
-            "gilstatd-exact": "gilstatd exact", "bpftrace": "bpftrace"}.get(c, c)
+    if c.startswith("floor-"):
+        return "floor (%s sites)" % c[6:]
+    if c.startswith("gilstatd-"):
+        return "gilstatd " + c[9:]
+    return {"none": "nothing"}.get(c, c)
 
 
 def bpftrace_version():
