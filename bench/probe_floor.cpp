@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "libbpf_util.h"
 #include "probe_floor.skel.h"
 #include "proc_maps.h"
 #include "semlock_probe.h"
@@ -37,26 +38,11 @@ using gilstat::probes::SiteMethod;
   std::exit(1);
 }
 
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
-using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+using gilstat::probes::BpfLinkPtr;
 
 struct SkelDeleter {
   void operator()(probe_floor* s) const { probe_floor__destroy(s); }
 };
-
-Link AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path, uint64_t offset,
-                  bool retprobe) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts);
-  opts.retprobe = retprobe;
-  Link link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
-  if (!link) {
-    Die(std::string(retprobe ? "uretprobe" : "uprobe") + " at " + path + "+" +
-        std::to_string(offset) + ": " + std::strerror(errno));
-  }
-  return link;
-}
 
 }  // namespace
 
@@ -92,11 +78,17 @@ int main(int argc, char** argv) {
   if (!libc) Die("finding libc: " + libc.status().ToString());
 
   // 2. The empty programs at the same places.
-  std::unique_ptr<probe_floor, SkelDeleter> skel(probe_floor__open_and_load());
-  if (!skel) Die(std::string("loading the floor programs: ") + std::strerror(errno));
-  std::vector<Link> links;
+  // The same kind of links as the probe: uprobe_multi where the kernel has them.
+  std::unique_ptr<probe_floor, SkelDeleter> skel(probe_floor__open());
+  if (!skel) Die(std::string("opening the floor programs: ") + std::strerror(errno));
+  gilstat::probes::PrepareUprobeMulti(skel->obj);
+  if (probe_floor__load(skel.get()) != 0) {
+    Die(std::string("loading the floor programs: ") + std::strerror(errno));
+  }
+  std::vector<BpfLinkPtr> links;
+  std::vector<uint64_t> entries, returns;
   for (bpf_program* p : {skel->progs.floor_sys_enter, skel->progs.floor_sys_exit}) {
-    Link l(bpf_program__attach(p));
+    BpfLinkPtr l(bpf_program__attach(p));
     if (!l) Die(std::string("attaching a syscall tracepoint: ") + std::strerror(errno));
     links.push_back(std::move(l));
   }
@@ -114,22 +106,25 @@ int main(int argc, char** argv) {
         if (!site.note.empty()) break;  // shares another function's slow path, probed once
         [[fallthrough]];
       case SiteMethod::kEntryReturn:
-        links.push_back(AttachUprobe(skel->progs.floor_uprobe, pid, libc->host_path,
-                                     site.file_offsets.at(0), false));
-        links.push_back(AttachUprobe(skel->progs.floor_uretprobe, pid, libc->host_path,
-                                     site.file_offsets.at(0), true));
+        entries.push_back(site.file_offsets.at(0));
+        returns.push_back(site.file_offsets.at(0));
         break;
       case SiteMethod::kEntry:
       case SiteMethod::kBranch:
-        for (uint64_t off : site.file_offsets) {
-          links.push_back(AttachUprobe(skel->progs.floor_uprobe, pid, libc->host_path, off, false));
-        }
+        entries.insert(entries.end(), site.file_offsets.begin(), site.file_offsets.end());
         break;
       case SiteMethod::kFutexWakes:
       case SiteMethod::kNotProbed:
       case SiteMethod::kAbsent:
         break;
     }
+  }
+  for (bool ret : {false, true}) {
+    auto l =
+        gilstat::probes::AttachUprobes(ret ? skel->progs.floor_uretprobe : skel->progs.floor_uprobe,
+                                       pid, libc->host_path, ret ? returns : entries, ret);
+    if (!l) Die(l.status().ToString());
+    for (auto& link : *l) links.push_back(std::move(link));
   }
   std::printf("ready %zu\n", links.size());
   std::fflush(stdout);

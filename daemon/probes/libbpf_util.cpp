@@ -2,6 +2,11 @@
 
 #include "gilstat/format.h"
 
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -100,19 +105,130 @@ std::string SummarizeLoadFailure(std::string_view out, int err) {
   return msg;
 }
 
+void BpfLinkPtr::reset() {
+  if (link_) bpf_link__destroy(link_);
+  if (fd_ >= 0) close(fd_);
+  link_ = nullptr;
+  fd_ = -1;
+}
+
+namespace {
+
+Error UprobeError(int err, bpf_program* prog, pid_t pid, const std::string& path,
+                  const std::string& where, bool retprobe) {
+  const ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
+                         : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
+                                                         : ErrorCode::kUnavailable;
+  return Error{code, std::string(retprobe ? "uretprobe " : "uprobe ") + bpf_program__name(prog) +
+                         " on " + path + "+" + where + " for pid " + std::to_string(pid) + ": " +
+                         std::strerror(err)};
+}
+
+// The kernel's ABI for BPF_LINK_CREATE of a uprobe_multi link (include/uapi/linux/bpf.h of
+// Linux 6.6+; the headers of Debian 12 predate it): link_create's common head, then the
+// uprobe_multi member of its union.
+constexpr uint32_t kAttachUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
+constexpr uint32_t kUprobeMultiReturn = 1;   // BPF_F_UPROBE_MULTI_RETURN
+struct UprobeMultiLinkAttr {
+  uint32_t prog_fd;
+  uint32_t target_fd;
+  uint32_t attach_type;
+  uint32_t flags;
+  uint64_t path;
+  uint64_t offsets;
+  uint64_t ref_ctr_offsets;
+  uint64_t cookies;
+  uint32_t cnt;
+  uint32_t multi_flags;
+  uint32_t pid;
+};
+static_assert(sizeof(UprobeMultiLinkAttr) <= sizeof(union bpf_attr));
+
+int CreateUprobeMultiLink(int prog_fd, const char* path, const uint64_t* offsets, uint32_t cnt,
+                          bool retprobe, pid_t pid) {
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  UprobeMultiLinkAttr a{};
+  a.prog_fd = static_cast<uint32_t>(prog_fd);
+  a.attach_type = kAttachUprobeMulti;
+  a.path = reinterpret_cast<uintptr_t>(path);
+  a.offsets = reinterpret_cast<uintptr_t>(offsets);
+  a.cnt = cnt;
+  a.multi_flags = retprobe ? kUprobeMultiReturn : 0;
+  a.pid = static_cast<uint32_t>(pid);
+  std::memcpy(&attr, &a, sizeof a);
+  return static_cast<int>(syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr));
+}
+
+bool ProbeUprobeMulti() {
+  // A program of the kind uprobe_multi links take: r0 = 0; exit.
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts);
+  opts.expected_attach_type = static_cast<bpf_attach_type>(kAttachUprobeMulti);
+  const int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "gilstat_probe", "GPL", insns,
+                                 sizeof insns / sizeof insns[0], &opts);
+  if (prog < 0) return false;
+  // A directory is no file to probe: a kernel with uprobe_multi says EBADF, one without it
+  // rejects the attach type (EINVAL).
+  const uint64_t offset = 0;
+  const int link = CreateUprobeMultiLink(prog, "/", &offset, 1, false, 0);
+  const int err = errno;
+  if (link >= 0) close(link);
+  close(prog);
+  return link < 0 && err == EBADF;
+}
+
+}  // namespace
+
 Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
                                 uint64_t offset, bool retprobe) {
   LIBBPF_OPTS(bpf_uprobe_opts, opts);
   opts.retprobe = retprobe;
   BpfLinkPtr link(bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts));
   if (link) return link;
-  const int err = errno;
-  const ErrorCode code = err == ESRCH || err == ENOENT   ? ErrorCode::kNotFound
-                         : err == EPERM || err == EACCES ? ErrorCode::kPermissionDenied
-                                                         : ErrorCode::kUnavailable;
-  return MakeError(code, std::string(retprobe ? "uretprobe " : "uprobe ") +
-                             bpf_program__name(prog) + " on " + path + "+" + HexAddress(offset) +
-                             " for pid " + std::to_string(pid) + ": " + std::strerror(err));
+  return UprobeError(errno, prog, pid, path, HexAddress(offset), retprobe);
+}
+
+bool KernelHasUprobeMulti() {
+  static const bool has = ProbeUprobeMulti();
+  return has;
+}
+
+bool PrepareUprobeMulti(bpf_object* obj) {
+  if (!KernelHasUprobeMulti()) return false;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE) {
+      bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kAttachUprobeMulti));
+    }
+  }
+  return true;
+}
+
+Result<std::vector<BpfLinkPtr>> AttachUprobes(bpf_program* prog, pid_t pid, const std::string& path,
+                                              const std::vector<uint64_t>& offsets, bool retprobe) {
+  std::vector<BpfLinkPtr> links;
+  if (offsets.empty()) return links;
+  if (bpf_program__expected_attach_type(prog) == static_cast<bpf_attach_type>(kAttachUprobeMulti)) {
+    const int fd = CreateUprobeMultiLink(bpf_program__fd(prog), path.c_str(), offsets.data(),
+                                         static_cast<uint32_t>(offsets.size()), retprobe, pid);
+    if (fd < 0) {
+      std::string where;
+      for (uint64_t off : offsets) where += (where.empty() ? "" : ",") + HexAddress(off);
+      return UprobeError(errno, prog, pid, path, where, retprobe);
+    }
+    links.push_back(BpfLinkPtr::FromFd(fd));
+    return links;
+  }
+  for (uint64_t off : offsets) {
+    auto l = AttachUprobe(prog, pid, path, off, retprobe);
+    if (!l) return l.error();
+    links.push_back(std::move(*l));
+  }
+  return links;
 }
 
 }  // namespace gilstat::probes

@@ -17,12 +17,42 @@
 
 namespace gilstat::probes {
 
-struct BpfLinkDeleter {
-  void operator()(bpf_link* link) const { bpf_link__destroy(link); }
+// A BPF link (uprobe, raw tracepoint …): destroying it detaches the program. Either a libbpf
+// link or a bare link file descriptor (uprobe_multi links, which the libbpf of Debian 12 cannot
+// create). Links also vanish when the process holding their fds dies.
+class BpfLinkPtr {
+ public:
+  BpfLinkPtr() = default;
+  explicit BpfLinkPtr(bpf_link* link) : link_(link) {}
+  static BpfLinkPtr FromFd(int fd) {
+    BpfLinkPtr l;
+    l.fd_ = fd;
+    return l;
+  }
+  BpfLinkPtr(BpfLinkPtr&& o) noexcept : link_(o.link_), fd_(o.fd_) {
+    o.link_ = nullptr;
+    o.fd_ = -1;
+  }
+  BpfLinkPtr& operator=(BpfLinkPtr&& o) noexcept {
+    if (this != &o) {
+      reset();
+      std::swap(link_, o.link_);
+      std::swap(fd_, o.fd_);
+    }
+    return *this;
+  }
+  BpfLinkPtr(const BpfLinkPtr&) = delete;
+  BpfLinkPtr& operator=(const BpfLinkPtr&) = delete;
+  ~BpfLinkPtr() { reset(); }
+
+  explicit operator bool() const { return link_ != nullptr || fd_ >= 0; }
+  int fd() const { return link_ ? bpf_link__fd(link_) : fd_; }
+  void reset();
+
+ private:
+  bpf_link* link_ = nullptr;
+  int fd_ = -1;
 };
-// A BPF link (uprobe, fentry …): destroying it detaches the program. Perf-event based uprobe
-// links also vanish when the process holding the fd dies.
-using BpfLinkPtr = std::unique_ptr<bpf_link, BpfLinkDeleter>;
 
 enum class LibbpfLevel { kWarn, kInfo, kDebug };
 using LibbpfLogFn = std::function<void(LibbpfLevel, std::string_view)>;
@@ -72,5 +102,22 @@ inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgi
 // program, the site and the pid.
 Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
                                 uint64_t offset, bool retprobe);
+
+// Whether this kernel has BPF uprobe_multi links (Linux 6.6+): one link for many sites of one
+// file in one process, created without the kernel's global trace-event mutex and destroyed with
+// one grace period for all its sites (perf-event uprobes: one each, serialised host-wide).
+// Probed once by creating a link that must fail with EBADF.
+bool KernelHasUprobeMulti();
+
+// Before loading `obj`: when the kernel has uprobe_multi links, marks its uprobe programs
+// (kprobe type) to be attached that way. Returns whether it did. Programs marked so can only be
+// attached with AttachUprobes, which then creates uprobe_multi links.
+bool PrepareUprobeMulti(bpf_object* obj);
+
+// Attaches `prog` at the `offsets` of `path`, for process `pid` only, as uprobes or uretprobes:
+// one uprobe_multi link if the program was prepared for it, else one perf-event link per
+// offset. Errors as AttachUprobe.
+Result<std::vector<BpfLinkPtr>> AttachUprobes(bpf_program* prog, pid_t pid, const std::string& path,
+                                              const std::vector<uint64_t>& offsets, bool retprobe);
 
 }  // namespace gilstat::probes

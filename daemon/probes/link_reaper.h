@@ -1,7 +1,7 @@
-// Destroys uprobe links off the caller's thread. The kernel takes ~0.1 s per uprobe link (it
-// waits for a grace period under a global mutex; new uprobes wait behind it too), too long to
-// hold a probe's lock (scrapes wait on it) or the tracker's loop: a detach hands its links here
-// and returns at once.
+// Destroys uprobe links off the caller's thread. The kernel takes ~0.1-0.3 s per uprobe link (it
+// waits for grace periods; perf-event uprobes under a global mutex, which new uprobes wait
+// behind too), too long to hold a probe's lock (scrapes wait on it) or the tracker's loop: a
+// detach hands its links here and returns at once.
 #pragma once
 
 #include <sys/types.h>

@@ -82,6 +82,7 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   pygil* s = impl.skel.get();
   bpf_map__set_max_entries(s->maps.procs, max_processes);
   bpf_map__set_max_entries(s->maps.stats, max_processes);
+  PrepareUprobeMulti(s->obj);
   if (int err = pygil__load(s); err != 0) {
     const ErrorCode code =
         err == -EPERM || err == -EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kInternal;
@@ -144,10 +145,12 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
     DeleteEntries(pid);
     return e;
   };
-  auto add = [&](bpf_program* prog, const std::string& path, uint64_t off, bool ret) -> Status {
-    auto l = AttachUprobe(prog, pid, path, off, ret);
-    if (!l) return l.error();
-    proc.links.push_back(std::move(*l));
+  // One uprobe_multi link per program where the kernel has them.
+  auto add = [&](bpf_program* prog, const std::string& path, const std::vector<uint64_t>& offsets,
+                 bool ret) -> Status {
+    auto links = AttachUprobes(prog, pid, path, offsets, ret);
+    if (!links) return links.error();
+    for (auto& l : *links) proc.links.push_back(std::move(l));
     return Status::Ok();
   };
   if (target.cond_addr) {
@@ -157,19 +160,19 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
     if (!elf) return fail(elf.error());
     auto fn = elf->FindFunction("pthread_cond_timedwait");
     if (!fn) return fail(fn.error());
-    Status st = add(s->progs.cond_wait_entry, libc->host_path, fn->file_offset, false);
-    if (st.ok()) st = add(s->progs.cond_wait_return, libc->host_path, fn->file_offset, true);
+    Status st = add(s->progs.cond_wait_entry, libc->host_path, {fn->file_offset}, false);
+    if (st.ok()) st = add(s->progs.cond_wait_return, libc->host_path, {fn->file_offset}, true);
     if (!st.ok()) return fail(st.error());
   }
   if (target.take_drop()) {
     // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
-    Status st;
-    for (uint64_t off : target.drop_gil_offsets) {
-      if (st.ok()) st = add(s->progs.drop_gil_entry, target.interpreter_path, off, false);
+    Status st =
+        add(s->progs.drop_gil_entry, target.interpreter_path, target.drop_gil_offsets, false);
+    if (st.ok()) {
+      st = add(s->progs.take_gil_entry, target.interpreter_path, target.take_gil_offsets, false);
     }
-    for (uint64_t off : target.take_gil_offsets) {
-      if (st.ok()) st = add(s->progs.take_gil_entry, target.interpreter_path, off, false);
-      if (st.ok()) st = add(s->progs.take_gil_return, target.interpreter_path, off, true);
+    if (st.ok()) {
+      st = add(s->progs.take_gil_return, target.interpreter_path, target.take_gil_offsets, true);
     }
     if (!st.ok()) return fail(st.error());
   }

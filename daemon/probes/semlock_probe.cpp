@@ -339,6 +339,7 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   bpf_map__set_max_entries(s->maps.threads, options.max_threads);
   bpf_map__set_max_entries(s->maps.wakes, options.max_wakes);
   bpf_map__set_max_entries(s->maps.procs, options.max_processes);
+  PrepareUprobeMulti(s->obj);
   if (int err = semlock__load(s); err != 0) {
     if (err == -EPERM || err == -EACCES) {
       return MakeError(ErrorCode::kPermissionDenied,
@@ -414,10 +415,11 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   };
   if (Status st = AttachKernelSide(s, impl.kernel_links); !st.ok()) return st.error();
 
+  // Sites are collected per (program, entry/return) and attached together at the end: one
+  // uprobe_multi link each where the kernel has them.
+  std::map<std::pair<bpf_program*, bool>, std::vector<uint64_t>> sites_of;
   auto add = [&](bpf_program* prog, uint64_t off, bool ret) -> Status {
-    auto l = AttachUprobe(prog, pid, path, off, ret);
-    if (!l) return l.error();
-    proc.links.push_back(std::move(*l));
+    sites_of[{prog, ret}].push_back(off);
     return Status::Ok();
   };
 
@@ -532,6 +534,11 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     }
     if (!st.ok()) return fail(st.error());
     proc.result.sites.push_back(std::move(site));
+  }
+  for (const auto& [what, offsets] : sites_of) {
+    auto links = AttachUprobes(what.first, pid, path, offsets, what.second);
+    if (!links) return fail(links.error());
+    for (auto& l : *links) proc.links.push_back(std::move(l));
   }
   if (proc_flags) {
     uint32_t key = static_cast<uint32_t>(pid);

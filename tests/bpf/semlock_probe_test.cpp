@@ -4,12 +4,15 @@
 // contention and handoffs, which depend on the scheduler.
 #include "semlock_probe.h"
 
+#include <bpf/bpf.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -19,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "bpf_test_util.h"
+#include "libbpf_util.h"
 
 namespace gilstat::probes {
 namespace {
@@ -399,6 +403,38 @@ TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
     while (fgets(line, sizeof line, f)) EXPECT_EQ(strstr(line, "libc"), nullptr) << line;
     fclose(f);
   }
+  c.Go();
+  c.ReadResults();
+  EXPECT_EQ(c.Wait(), 0);
+}
+
+// On Linux 6.6+ the uprobes are uprobe_multi links, one per program and process: default mode
+// needs three (slow-path entry of sem_wait, of the timed waits, their return).
+TEST_F(SemlockProbeErrors, UprobeMultiLinksWhereTheKernelHasThem) {
+  utsname u{};
+  ASSERT_EQ(uname(&u), 0);
+  int major = 0, minor = 0;
+  ASSERT_EQ(std::sscanf(u.release, "%d.%d", &major, &minor), 2) << u.release;
+  const bool expected = major > 6 || (major == 6 && minor >= 6);
+  EXPECT_EQ(KernelHasUprobeMulti(), expected) << u.release;
+  Child c({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(c.WaitReady());
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto a = (*p)->Attach(c.pid());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->links, KernelHasUprobeMulti() ? 3 : 6);
+  int multi = 0;
+  for (uint32_t id : LinkIdsHeldBy(getpid())) {
+    const int fd = bpf_link_get_fd_by_id(id);
+    ASSERT_GE(fd, 0);
+    bpf_link_info info{};
+    uint32_t len = sizeof info;
+    ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+    close(fd);
+    if (info.type == 12 /* BPF_LINK_TYPE_UPROBE_MULTI */) ++multi;
+  }
+  EXPECT_EQ(multi, KernelHasUprobeMulti() ? 3 : 0);
   c.Go();
   c.ReadResults();
   EXPECT_EQ(c.Wait(), 0);

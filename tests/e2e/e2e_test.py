@@ -202,6 +202,25 @@ def program_ids_held_by(pid):
     return ids
 
 
+def links_held_by(pid):
+    """The BPF links whose fds process `pid` holds: {link id: (link type, program id)}."""
+    links = {}
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        except OSError:
+            continue
+        if "link_id" in info:
+            links[int(info["link_id"])] = (info.get("link_type", "?"), int(info.get("prog_id", 0)))
+    return links
+
+
+def loaded_link_ids():
+    return {l["id"] for l in bpftool_json("link", "show")}
+
+
 def loaded_program_ids():
     return {p["id"] for p in bpftool_json("prog", "show")}
 
@@ -483,13 +502,18 @@ labels:
 
     def test_z_sigterm_exits_cleanly_leaving_nothing_attached(self):
         pid = self.daemon.proc.pid
+        # Uprobes: uprobe_multi links (Linux 6.6+) or perf-event uprobes (older kernels).
+        links = links_held_by(pid)
+        uprobe_links = {i for i, (kind, _) in links.items() if kind == "uprobe_multi"}
         attached = perf_attachments_of(pid)
-        self.assertTrue(any(a.get("fd_type") == "uprobe" for a in attached), attached)
+        self.assertTrue(uprobe_links or any(a.get("fd_type") == "uprobe" for a in attached),
+                        (links, attached))
         ours = program_ids_held_by(pid)
         names = {p["name"] for p in bpftool_json("prog", "show") if p["id"] in ours}
         self.assertTrue(OUR_PROGRAMS & names, names)
         self.assertEqual(self.daemon.stop(), 0, self.daemon.output())
         self.assertEqual(perf_attachments_of(pid), [])
+        self.assertEqual(set(links) & loaded_link_ids(), set())
         # Its own programs (by id: another gilstatd on the machine may load the same names).
         wait_for("programs unloaded", lambda: not (ours & loaded_program_ids()), timeout=10)
         self.assertIn("STOPPING=1", "".join(self.notify.drain()))
