@@ -239,14 +239,23 @@ class PythonGil(unittest.TestCase):
             contended = delta("gilstat_lock_contended_total", **gil)
             handoffs = delta("gilstat_lock_handoffs_total", **gil)
             wait = delta("gilstat_lock_wait_seconds_sum", **gil)
-            msg = f"{py} ({method}): contended {contended}, handoffs {handoffs}, wait {wait}"
+            msg = (f"{py} ({method}): contended {contended}, handoffs {handoffs}, wait {wait}, "
+                   f"script output {out}")
             if method == "none" or method == "gil_disabled":
                 self.assertIsNone(contended, msg)
                 return
             self.assertGreater(contended, 20, msg)
             self.assertGreater(handoffs, 20, msg)
-            # One of the two spinners waits while the other holds, all the time.
-            self.assertGreater(wait, 0.4 * elapsed, msg)
+            # One of the two spinners waits while the other holds, all the time: with a CPU each.
+            # 2.x: when other processes keep one CPU busy, the scheduler runs the two spinners
+            # in turns on the other one, and the GIL changes hands with the time slice (~1k
+            # handoffs/s instead of ~30k): the thread waiting for its turn is runnable, not
+            # blocked on the GIL, and no GIL probe can see that wait.
+            if method == "interpreter_lock" and handoffs < 5000 * elapsed:
+                print(f"\n  {py}: {handoffs:.0f} handoffs in {elapsed:.1f} s: the spinners shared "
+                      "one CPU (the machine is busy); GIL wait not checked", file=sys.stderr)
+            else:
+                self.assertGreater(wait, 0.4 * elapsed, msg)
             if method in ("take_gil", "gil_condvar"):
                 switches = delta("gilstat_python_gil_switches_total")
                 self.assertIsNotNone(switches, msg)
