@@ -22,8 +22,8 @@ read from stdin: ``countdown THREADS STEPS`` -> seconds; ``countdown_cpu THREADS
 seconds of this process (user + system: what probes add is charged to it, time other processes
 take the CPUs is not); ``echo CPU_THREADS DURATION`` -> round trips/s; ``paced CPU_THREADS
 PERIOD_MS REQUESTS`` -> ``MEAN_S P50_S P90_S MAX_S PERIOD_S``: round-trip latencies of REQUESTS
-1-byte requests sent one every PERIOD_MS (0: twice the interpreter's switch interval, 10 ms on
-Python 2), each timed by the client; ``quit``.
+1-byte requests sent one every PERIOD_MS (0: 2.5 times the interpreter's switch interval, 12.5 ms
+on Python 2), each timed by the client; ``quit``.
 """
 from __future__ import print_function
 
@@ -60,8 +60,10 @@ def client(sock, warmup, duration):
 def paced_client(sock, warmup, period, requests):
     """Child process: one request every `period` s (on a fixed schedule); the round trips."""
     time.sleep(warmup)
+    sock.send(b"x")  # one unrecorded round trip: the threads settled in their loops
+    sock.recv(1)
     rtts = []
-    start = now()
+    start = now() + period
     for i in range(requests):
         left = start + i * period - now()
         if left > 0:
@@ -145,7 +147,7 @@ def paced(cpu_threads, period_ms, requests):
     period = period_ms / 1000.0
     if period <= 0:
         interval = switch_interval()
-        period = 2 * interval if interval else 0.010
+        period = 2.5 * interval if interval else 0.0125
     out = run_with_client(cpu_threads, lambda sock: " ".join(
         "%.9f" % x for x in paced_client(sock, WARMUP, period, requests)))
     rtts = sorted(float(x) for x in out.split())

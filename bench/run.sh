@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Writes docs/BENCHMARKS.md: probe cost per semaphore operation (nothing / empty programs at the
-# probe's sites / gilstatd default and exact / bpftrace), gilstatd's overhead on CPython, the
-# hosted runtime against CPython (the table of REFERENCE §3), and the daemon's footprint, every
+# probe's sites / gilstatd in default, counting and exact mode / bpftrace), gilstatd's overhead
+# on CPython (countdowns, a paced convoy; 2.7 in default and counting mode), the hosted runtime
+# against CPython (the table of REFERENCE §3), and the daemon's footprint (100 targets in default
+# mode, a 1 M events/s load counted in counting mode, the time gilstatd takes to stop), every
 # comparison measured side by side in this one run. Run as root (BPF), from anywhere:
 #
 #   bench/run.sh                  build into build/bench if needed, measure, write the report
 #   BUILD_DIR=dir bench/run.sh    use another build directory
 #   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint)
+#   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
+#   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in section 2
 #
-# Sizes (environment; the defaults take about 8 minutes on 2 cores): ROUNDS PY_ROUNDS SAMPLES SAMPLE_S
-# (sections 1, 2), PY_STEPS PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
-# (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S (section 4); see bench/report.py.
+# Sizes (environment; the defaults take 5 to 7 minutes on 2 cores, section 2 about 2.5 of them,
+# and stopping gilstatd with 100 targets up to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S
+# (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S
+# (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT (section 3), TARGETS SCRAPES LOAD_EVENTS
+# LOAD_S IDLE_S STOP_CAP_S (section 4); see bench/report.py. A quick check of everything:
+#
+#   OUT=/tmp/b.md ROUNDS=1 SAMPLES=1 PY_ROUNDS=1 PY27_ROUNDS=1 PY_STEPS=2e6 PY27_STEPS=1e6 \
+#     PY_PACED_N=20 REPEAT=1 DURATION=0.2 STEPS=1e7 TABLE_PY_STEPS=2e6 TARGETS=10 SCRAPES=10 \
+#     LOAD_S=1 IDLE_S=1 bench/run.sh
+#
 # Installs Debian's bpftrace when it is missing (section 1 compares with it). Run it on an
 # otherwise idle machine: the report prints the load average and warns when it was high. Exits 1
 # when a goal is missed (the report is written anyway).
