@@ -462,15 +462,16 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     if (fname == "sem_wait" || fname == "sem_timedwait" || fname == "sem_clockwait") {
       bpf_program* entry =
           fname == "sem_wait" ? s->progs.sem_wait_entry : s->progs.sem_timedwait_entry;
-      std::optional<int64_t> slow =
-          mode == SemlockMode::kDefault ? SlowPathTarget(*code) : std::nullopt;
-      std::optional<std::vector<uint8_t>> slow_code;
-      if (slow && static_cast<int64_t>(base) + *slow > 0) {
-        auto c = elf->ReadBytes(base + *slow, 16);
-        if (c && IsEmulated(*c)) slow_code = std::move(*c);
+      // The slow path's file offset, if default mode probes it (its entry must be emulated).
+      std::optional<uint64_t> slow_at;
+      if (mode == SemlockMode::kDefault) {
+        if (auto slow = SlowPathTarget(*code); slow && static_cast<int64_t>(base) + *slow > 0) {
+          const uint64_t at = static_cast<uint64_t>(static_cast<int64_t>(base) + *slow);
+          if (auto c = elf->ReadBytes(at, 16); c && IsEmulated(*c)) slow_at = at;
+        }
       }
-      if (slow_code) {
-        const uint64_t at = base + *slow;
+      if (slow_at) {
+        const uint64_t at = *slow_at;
         site.method = SiteMethod::kSlowPath;
         site.file_offsets = {at};
         if (auto it = slow_paths.find(at); it != slow_paths.end()) {
