@@ -86,8 +86,6 @@ static __always_inline struct semlock_stats *stats_of(__u32 tgid, __u64 addr)
 
 static __always_inline void record_acquisition(struct semlock_stats *s, __u64 wait_ns)
 {
-	__sync_fetch_and_add(&s->acquisitions, 1);
-	__sync_fetch_and_add(&s->wait_ns, wait_ns);
 	if (wait_ns > s->max_wait_ns)
 		s->max_wait_ns = wait_ns;
 	gilstat_hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
@@ -141,7 +139,6 @@ static __always_inline int end_call(long ret)
 			if (t->flags & SEMLOCK_T_CONTENDED)
 				__sync_fetch_and_add(&s->contended, 1);
 			if (t->flags & SEMLOCK_T_HANDOFF) {
-				__sync_fetch_and_add(&s->handoffs, 1);
 				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
 					 &s->handoff_hist_count, t->handoff_ns);
 			}

@@ -22,23 +22,22 @@ struct semlock_key {
 	__u64 addr; /* address of the sem_t in the process */
 };
 
-/* Per-CPU statistics of one semaphore (summed, max taken, by user space). */
+/* Per-CPU statistics of one semaphore (summed, max taken, by user space). The number of
+ * acquisitions and their total wait are the wait histogram's count and sum, the number of
+ * handoffs the handoff histogram's count: kept once, not added up twice per event. */
 struct semlock_stats {
-	__u64 acquisitions; /* successful waits (sem_wait/timedwait/clockwait/trywait) */
 	__u64 failed_tries; /* sem_trywait returning EAGAIN */
 	__u64 timeouts;     /* timed waits whose futex wait timed out and that failed */
 	__u64 contended;    /* acquisitions whose call waited in futex_wait */
-	__u64 wait_ns;      /* sum of wait times of acquisitions (== wait_hist_sum) */
 	__u64 max_wait_ns;
 	__u64 blocked_ns;   /* time in futex_wait on the semaphore word, all calls */
-	__u64 handoffs;     /* acquisitions right after a wake by another thread */
 	__u64 posts;        /* sem_post calls that incremented the value (or futex wakes) */
 	__u64 wait_hist[GILSTAT_HIST_SLOTS];
-	__u64 wait_hist_sum;
-	__u64 wait_hist_count;
+	__u64 wait_hist_sum;   /* total wait of the acquisitions */
+	__u64 wait_hist_count; /* successful waits (sem_wait/timedwait/clockwait/trywait) */
 	__u64 handoff_hist[GILSTAT_HIST_SLOTS];
 	__u64 handoff_hist_sum;
-	__u64 handoff_hist_count;
+	__u64 handoff_hist_count; /* acquisitions right after a wake by another thread */
 };
 
 /* What a thread is doing inside a wait call (thread map value). */

@@ -55,14 +55,14 @@ SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlo
   out.pid = static_cast<pid_t>(key.tgid);
   out.addr = key.addr;
   for (const semlock_stats& c : cpus) {
-    out.acquisitions += c.acquisitions;
+    out.acquisitions += c.wait_hist_count;
     out.failed_tries += c.failed_tries;
     out.timeouts += c.timeouts;
     out.contended += c.contended;
-    out.wait_ns += c.wait_ns;
+    out.wait_ns += c.wait_hist_sum;
     out.max_wait_ns = std::max<uint64_t>(out.max_wait_ns, c.max_wait_ns);
     out.blocked_ns += c.blocked_ns;
-    out.handoffs += c.handoffs;
+    out.handoffs += c.handoff_hist_count;
     out.posts += c.posts;
     AddHist(out.wait_hist, c.wait_hist, c.wait_hist_sum, c.wait_hist_count);
     AddHist(out.handoff_latency_hist, c.handoff_hist, c.handoff_hist_sum, c.handoff_hist_count);

@@ -33,13 +33,10 @@ class FakeMaps : public SemlockMaps {
 
 semlock_stats Cpu(uint64_t acq, uint64_t wait, uint64_t max_wait) {
   semlock_stats s{};
-  s.acquisitions = acq;
-  s.wait_ns = wait;
   s.max_wait_ns = max_wait;
   s.wait_hist[gilstat_log2_slot(max_wait)] = acq;
   s.wait_hist_sum = wait;
   s.wait_hist_count = acq;
-  s.handoffs = 1;
   s.handoff_hist[3] = 1;
   s.handoff_hist_sum = 8;
   s.handoff_hist_count = 1;
