@@ -1228,9 +1228,10 @@ def section4():
     lines.append("")
     links = FACTS.get("s1 uprobes", {})
     lines.append(
-        "Stopping destroys the BPF links of every attached process; the kernel releases uprobes "
-        "under a kernel-wide mutex and waits for a grace period per link (per perf-event "
-        "uprobe, or per uprobe_multi set where the probe uses those)%s. The benchmark "
+        "Stopping destroys the BPF links of every attached process, and the kernel waits for "
+        "grace periods before it lets a uprobe link go: one after another under a kernel-wide "
+        "mutex for perf-event uprobes (kernels before 6.6), shared by the uprobe_multi links "
+        "that gilstatd closes together (docs/PROBES.md, \"Nothing left behind\")%s. The benchmark "
         "waits at most %g s for a stop, then kills the daemon (the kernel goes on releasing "
         "its links in the background) and estimates the total from the pace at which the "
         "daemon's BPF link file descriptors were going.\n" % (
