@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -83,8 +84,10 @@ Measured Per(long n, double cpu_s, double wall_s) {
   return {n, cpu_s * 1e9 / static_cast<double>(n), wall_s * 1e9 / static_cast<double>(n)};
 }
 
-// Uncontended post+wait pairs for about `seconds`.
-Measured Pairs(double seconds) {
+// Runs `op` on one fresh semaphore in batches of kBatch for about `seconds` (at most `max_ops`
+// operations), timed in the thread's CPU time and wall time.
+template <typename Op>
+Measured TimedOps(double seconds, long max_ops, Op op) {
   sem_t s;
   sem_init(&s, 0, 0);
   long n = 0;
@@ -92,35 +95,25 @@ Measured Pairs(double seconds) {
   const double t0 = NowS();
   double t1 = t0;
   do {
-    for (long i = 0; i < kBatch; ++i) {
-      Post(&s);
-      Wait(&s);
-    }
+    for (long i = 0; i < kBatch; ++i) op(&s);
     n += kBatch;
     t1 = NowS();
-  } while (t1 - t0 < seconds);
+  } while (t1 - t0 < seconds && n < max_ops);
   const double c1 = ThreadCpuS();
   sem_destroy(&s);
   return Per(n, c1 - c0, t1 - t0);
 }
 
-// sem_post alone for about `seconds`.
-Measured PostsOnly(double seconds) {
-  sem_t s;
-  sem_init(&s, 0, 0);
-  long n = 0;
-  const double c0 = ThreadCpuS();
-  const double t0 = NowS();
-  double t1 = t0;
-  do {
-    for (long i = 0; i < kBatch; ++i) Post(&s);
-    n += kBatch;
-    t1 = NowS();
-  } while (t1 - t0 < seconds && n < (1l << 30));
-  const double c1 = ThreadCpuS();
-  sem_destroy(&s);
-  return Per(n, c1 - c0, t1 - t0);
+// Uncontended post+wait pairs for about `seconds`.
+Measured Pairs(double seconds) {
+  return TimedOps(seconds, std::numeric_limits<long>::max(), [](sem_t* s) {
+    Post(s);
+    Wait(s);
+  });
 }
+
+// sem_post alone for about `seconds` (the value stays below SEM_VALUE_MAX).
+Measured PostsOnly(double seconds) { return TimedOps(seconds, 1l << 30, Post); }
 
 // Uncontended sem_wait alone: only the waits are timed.
 Measured WaitsOnly(double seconds) {

@@ -8,6 +8,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "hist.bpf.h"
+#include "maps.bpf.h"
 #include "pygil.h"
 
 #define ETIMEDOUT 110
@@ -47,25 +48,16 @@ static const struct pygil_stats zero_stats;
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		__sync_fetch_and_add(c, 1);
+	gilstat_count(&counters, idx);
 }
 
 static __always_inline struct pygil_stats *stats_of(__u32 tgid)
 {
-	struct pygil_stats *s = bpf_map_lookup_elem(&stats, &tgid);
-	long err;
+	struct pygil_stats *s = gilstat_lookup_or_init(&stats, &tgid, &zero_stats);
 
-	if (s)
-		return s;
-	err = bpf_map_update_elem(&stats, &tgid, &zero_stats, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST */) {
+	if (!s)
 		count(PYGIL_CNT_STATS_FULL);
-		return 0;
-	}
-	return bpf_map_lookup_elem(&stats, &tgid);
+	return s;
 }
 
 static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)

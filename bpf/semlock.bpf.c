@@ -8,6 +8,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "hist.bpf.h"
+#include "maps.bpf.h"
 #include "semlock.h"
 
 #define X86_EFLAGS_ZF 0x40
@@ -61,27 +62,17 @@ static const struct semlock_stats zero_stats;
 
 static __always_inline void count(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c)
-		__sync_fetch_and_add(c, 1);
+	gilstat_count(&counters, idx);
 }
 
 static __always_inline struct semlock_stats *stats_of(__u32 tgid, __u64 addr)
 {
 	struct semlock_key key = { .tgid = tgid, .addr = addr };
-	struct semlock_stats *s;
-	long err;
+	struct semlock_stats *s = gilstat_lookup_or_init(&locks, &key, &zero_stats);
 
-	s = bpf_map_lookup_elem(&locks, &key);
-	if (s)
-		return s;
-	err = bpf_map_update_elem(&locks, &key, &zero_stats, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST */) {
+	if (!s)
 		count(SEMLOCK_CNT_LOCKS_FULL);
-		return 0;
-	}
-	return bpf_map_lookup_elem(&locks, &key);
+	return s;
 }
 
 static __always_inline void record_acquisition(struct semlock_stats *s, __u64 wait_ns)

@@ -181,8 +181,7 @@ bool ProbeUprobeMulti() {
   return link < 0 && err == EBADF;
 }
 
-}  // namespace
-
+// A perf-event uprobe (or uretprobe) of `prog` at `path`+`offset` for process `pid` only.
 Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
                                 uint64_t offset, bool retprobe) {
   LIBBPF_OPTS(bpf_uprobe_opts, opts);
@@ -191,6 +190,8 @@ Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string&
   if (link) return link;
   return UprobeError(errno, prog, pid, path, HexAddress(offset), retprobe);
 }
+
+}  // namespace
 
 bool KernelHasUprobeMulti() {
   static const bool has = ProbeUprobeMulti();

@@ -79,29 +79,32 @@ class LibbpfLogCapture {
 // the last lines of its verifier log.
 std::string SummarizeLoadFailure(std::string_view libbpf_output, int err);
 
+// Calls `fn(key)` for every key of the BPF map `fd` (keys of type Key), in the map's order.
+// Entries deleted meanwhile by others may be skipped or the walk restarted by the kernel.
+template <typename Key, typename Fn>
+void ForEachMapKey(int fd, Fn fn) {
+  Key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    fn(next);
+    key = next;
+    prev = &key;
+  }
+}
+
 // Deletes the keys of the BPF map `fd` (keys of type Key) for which `doomed(key)` holds. The
 // keys are collected first: deleting while walking may restart the walk.
 template <typename Key, typename Pred>
 void DeleteMapKeysIf(int fd, Pred doomed) {
   std::vector<Key> keys;
-  Key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (doomed(next)) keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
+  ForEachMapKey<Key>(fd, [&](const Key& k) {
+    if (doomed(k)) keys.push_back(k);
+  });
   for (const Key& k : keys) bpf_map_delete_elem(fd, &k);
 }
 
 // The process (thread group) of a bpf_get_current_pid_tgid() value.
 inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgid >> 32); }
-
-// A uprobe (or uretprobe) of `prog` at `path`+`offset` for process `pid` only. Errors:
-// kNotFound (no such process or file), kPermissionDenied, kUnavailable; the message names the
-// program, the site and the pid.
-Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string& path,
-                                uint64_t offset, bool retprobe);
 
 // Whether this kernel has BPF uprobe_multi links (Linux 6.6+): one link for many sites of one
 // file in one process, created without the kernel's global trace-event mutex and destroyed with
@@ -116,7 +119,8 @@ bool PrepareUprobeMulti(bpf_object* obj);
 
 // Attaches `prog` at the `offsets` of `path`, for process `pid` only, as uprobes or uretprobes:
 // one uprobe_multi link if the program was prepared for it, else one perf-event link per
-// offset. Errors as AttachUprobe.
+// offset. Errors: kNotFound (no such process or file), kPermissionDenied, kUnavailable; the
+// message names the program, the sites and the pid.
 Result<std::vector<BpfLinkPtr>> AttachUprobes(bpf_program* prog, pid_t pid, const std::string& path,
                                               const std::vector<uint64_t>& offsets, bool retprobe);
 

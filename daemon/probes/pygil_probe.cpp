@@ -207,20 +207,16 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
   const int procs_fd = bpf_map__fd(impl_->skel->maps.procs);
   std::vector<pygil_stats> values(static_cast<size_t>(impl_->ncpus));
   std::vector<PyGilStats> out;
-  uint32_t key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+  ForEachMapKey<uint32_t>(fd, [&](uint32_t tgid) {
     pygil_proc cfg{};
-    if (bpf_map_lookup_elem(procs_fd, &next, &cfg) == 0 &&
-        bpf_map_lookup_elem(fd, &next, values.data()) == 0) {
-      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(next), values);
+    if (bpf_map_lookup_elem(procs_fd, &tgid, &cfg) == 0 &&
+        bpf_map_lookup_elem(fd, &tgid, values.data()) == 0) {
+      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(tgid), values);
       st.take_drop = (cfg.flags & PYGIL_F_TAKE_DROP) != 0;
       st.condvar = (cfg.flags & PYGIL_F_CONDVAR) != 0;
       out.push_back(std::move(st));
     }
-    key = next;
-    prev = &key;
-  }
+  });
   std::sort(out.begin(), out.end(),
             [](const PyGilStats& a, const PyGilStats& b) { return a.pid < b.pid; });
   return out;

@@ -112,15 +112,11 @@ class BpfSemlockMaps : public SemlockMaps {
       const std::function<void(const semlock_key&, std::span<const semlock_stats>)>& fn) override {
     if (ncpus_ <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
     std::vector<semlock_stats> values(static_cast<size_t>(ncpus_));
-    semlock_key key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(locks_fd_, prev, &next) == 0) {
-      if (bpf_map_lookup_elem(locks_fd_, &next, values.data()) == 0) {
-        fn(next, values);
+    ForEachMapKey<semlock_key>(locks_fd_, [&](const semlock_key& key) {
+      if (bpf_map_lookup_elem(locks_fd_, &key, values.data()) == 0) {
+        fn(key, values);
       }  // else: deleted meanwhile (a detach)
-      key = next;
-      prev = &key;
-    }
+    });
     return Status::Ok();
   }
 
