@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   }
   std::vector<BpfLinkPtr> links;
   std::vector<uint64_t> entries, returns;
-  for (bpf_program* p : {skel->progs.floor_sys_enter, skel->progs.floor_sys_exit}) {
+  for (bpf_program* p : {skel->progs.floor_sys_enter}) {
     BpfLinkPtr l(bpf_program__attach(p));
     if (!l) Die(std::string("attaching a syscall tracepoint: ") + std::strerror(errno));
     links.push_back(std::move(l));

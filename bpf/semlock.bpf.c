@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Semaphore statistics per (process, sem_t address): uprobes on glibc's sem_* functions (or on
- * emulated branch instructions inside them, see docs/PROBES.md) and the raw syscall
- * tracepoints for futex waits and wakes. Everything is aggregated here; user space reads the
- * maps. */
+/* Semaphore statistics per (process, sem_t address): uprobes on glibc's sem_* functions (on the
+ * slow paths only, on their entries, or on emulated branch instructions inside them, see
+ * docs/PROBES.md) and the raw syscall entry tracepoint for futex waits and wakes. Everything is
+ * aggregated here; user space reads the maps. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -12,22 +12,55 @@
 #include "semlock.h"
 
 #define X86_EFLAGS_ZF 0x40
-#define ETIMEDOUT 110
-#define EAGAIN 11
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Every (process, semaphore) seen gets a slot: its per-CPU statistics are `locks[slot]`, its
+ * shared state (owner key, last wake) `slots[slot]`. `lock_index` maps the key to the slot; free
+ * slots wait in `free_slots` (filled and refilled by user space, which zeroes a slot before it
+ * goes back). A thread caches the slot of the semaphore it waits on, so a return finds the
+ * statistics and the wake by array index: no hash lookup. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SEMLOCK_MAX_LOCKS);
 	__type(key, struct semlock_key);
+	__type(value, __u32);
+} lock_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SEMLOCK_MAX_LOCKS);
+	__type(key, __u32);
 	__type(value, struct semlock_stats);
 } locks SEC(".maps");
 
-/* Key: pid_tgid of a thread that called a wait function; value: its state inside the call
- * (op 0 between calls). Entries are reused from call to call, written in place: no allocation,
- * bucket lock or free per call. LRU: entries of threads that have exited are recycled when the
- * map is full instead of being looked for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SEMLOCK_MAX_LOCKS);
+	__type(key, __u32);
+	__type(value, struct semlock_slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, SEMLOCK_MAX_LOCKS);
+	__type(value, __u32);
+} free_slots SEC(".maps");
+
+/* The thread array's size - 1 (a power of 2 - 1), set by the loader. */
+const volatile __u32 thread_slot_mask = SEMLOCK_THREAD_SLOTS - 1;
+
+/* Thread state, at entry tid mod the array's size: found by array index. An entry is taken
+ * over (compare-and-swap of `owner`) only while its thread is outside a call; a thread that finds
+ * its entry busy with another thread keeps its state in `threads` instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SEMLOCK_THREAD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct semlock_thread);
+} thread_slots SEC(".maps");
+
+/* Key: pid_tgid. LRU: entries of threads that have exited are recycled when the map is full. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SEMLOCK_MAX_THREADS);
@@ -35,14 +68,7 @@ struct {
 	__type(value, struct semlock_thread);
 } threads SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SEMLOCK_MAX_WAKES);
-	__type(key, struct semlock_key);
-	__type(value, struct semlock_wake);
-} wakes SEC(".maps");
-
-/* Processes whose futex calls are looked at; value: SEMLOCK_PROC_* flags. */
+/* Processes attached; value: SEMLOCK_PROC_* flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SEMLOCK_MAX_PROCS);
@@ -57,22 +83,59 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Zeroed value to create map entries from (too large for the BPF stack). */
-static const struct semlock_stats zero_stats;
-
 static __always_inline void count(__u32 idx)
 {
 	gilstat_count(&counters, idx);
 }
 
-static __always_inline struct semlock_stats *stats_of(__u32 tgid, __u64 addr)
+/* The slot of (tgid, addr); SEMLOCK_NO_SLOT when it has none and none can be given (the
+ * process is not attached, or every slot is in use). */
+static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 {
 	struct semlock_key key = { .tgid = tgid, .addr = addr };
-	struct semlock_stats *s = gilstat_lookup_or_init(&locks, &key, &zero_stats);
+	__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
+	struct semlock_slot *st;
+	__u32 *proc, slot;
 
-	if (!s)
+	if (idx)
+		return *idx;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc)
+		return SEMLOCK_NO_SLOT;
+	if (bpf_map_pop_elem(&free_slots, &slot)) {
 		count(SEMLOCK_CNT_LOCKS_FULL);
-	return s;
+		return SEMLOCK_NO_SLOT;
+	}
+	st = bpf_map_lookup_elem(&slots, &slot);
+	if (!st)
+		return SEMLOCK_NO_SLOT;
+	st->flags = *proc;
+	st->addr = addr;
+	st->tgid = tgid;
+	if (bpf_map_update_elem(&lock_index, &key, &slot, BPF_NOEXIST)) {
+		/* Given a slot meanwhile on another CPU: this one goes back. */
+		st->tgid = 0;
+		st->addr = 0;
+		bpf_map_push_elem(&free_slots, &slot, 0);
+		idx = bpf_map_lookup_elem(&lock_index, &key);
+		return idx ? *idx : SEMLOCK_NO_SLOT;
+	}
+	return slot;
+}
+
+/* Whether `slot` is (tgid, addr)'s: a cached slot may have been freed and given to another. */
+static __always_inline struct semlock_slot *slot_if_of(__u32 slot, __u32 tgid, __u64 addr)
+{
+	struct semlock_slot *st = bpf_map_lookup_elem(&slots, &slot);
+
+	return st && st->tgid == tgid && st->addr == addr ? st : 0;
+}
+
+static __always_inline struct semlock_stats *stats_of(__u32 tgid, __u64 addr)
+{
+	__u32 slot = lock_slot(tgid, addr);
+
+	return bpf_map_lookup_elem(&locks, &slot);
 }
 
 static __always_inline void record_acquisition(struct semlock_stats *s, __u64 wait_ns)
@@ -82,88 +145,139 @@ static __always_inline void record_acquisition(struct semlock_stats *s, __u64 wa
 	gilstat_hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
 }
 
+/* The state of thread `id` inside a call, or NULL. */
+static __always_inline struct semlock_thread *thread_in_call(__u64 id)
+{
+	__u32 i = (__u32)id & thread_slot_mask;
+	struct semlock_thread *t = bpf_map_lookup_elem(&thread_slots, &i);
+
+	if (!t)
+		return 0;
+	if (t->owner == (id | SEMLOCK_THREAD_BUSY))
+		return t;
+	if (!t->fallback)
+		return 0;
+	t = bpf_map_lookup_elem(&threads, &id);
+	return t && t->op ? t : 0;
+}
+
+/* Takes the thread's array entry (or its hash entry) for a call. */
+static __always_inline struct semlock_thread *thread_begin(__u64 id)
+{
+	__u32 i = (__u32)id & thread_slot_mask;
+	struct semlock_thread *t = bpf_map_lookup_elem(&thread_slots, &i);
+	struct semlock_thread fresh = {};
+
+	if (t) {
+		__u64 cur = t->owner;
+
+		/* Free, idle, or this thread's own (a call whose return was never seen). */
+		if ((!(cur & SEMLOCK_THREAD_BUSY) || (cur & ~SEMLOCK_THREAD_BUSY) == id) &&
+		    __sync_val_compare_and_swap(&t->owner, cur, id | SEMLOCK_THREAD_BUSY) == cur) {
+			if (cur != id && cur != (id | SEMLOCK_THREAD_BUSY))
+				t->slot = SEMLOCK_NO_SLOT; /* another thread's cache */
+			return t;
+		}
+		/* Busy with another thread: the hash; the entry tells finders to look there. */
+		__sync_fetch_and_add(&t->fallback, 1);
+	}
+	fresh.slot = SEMLOCK_NO_SLOT;
+	bpf_map_update_elem(&threads, &id, &fresh, BPF_NOEXIST);
+	t = bpf_map_lookup_elem(&threads, &id);
+	if (!t) {
+		count(SEMLOCK_CNT_THREADS_FULL);
+		return 0;
+	}
+	t->owner = id;
+	return t;
+}
+
+/* Ends the call of `t` (from thread_in_call). */
+static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
+{
+	t->op = 0;
+	t->addr = 0;
+	if (t->owner == (id | SEMLOCK_THREAD_BUSY)) {
+		t->owner = id;
+	} else {
+		__u32 i = (__u32)id & thread_slot_mask;
+		struct semlock_thread *a = bpf_map_lookup_elem(&thread_slots, &i);
+
+		if (a && a->fallback)
+			__sync_fetch_and_add(&a->fallback, -1);
+	}
+}
+
 static __always_inline int begin_call(__u64 addr, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t = bpf_map_lookup_elem(&threads, &id);
-	struct semlock_thread fresh = {};
+	struct semlock_thread *t = thread_begin(id);
 
-	if (!t) {
-		/* First call of this thread: create its entry once. */
-		bpf_map_update_elem(&threads, &id, &fresh, BPF_NOEXIST);
-		t = bpf_map_lookup_elem(&threads, &id);
-		if (!t) {
-			count(SEMLOCK_CNT_THREADS_FULL);
-			return 0;
-		}
-	}
-	/* Only this thread writes its entry (its uprobes and its syscalls run one at a time). */
+	if (!t)
+		return 0;
+	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
 	t->start_ns = bpf_ktime_get_ns();
-	t->futex_start_ns = 0;
-	t->blocked_ns = 0;
-	t->handoff_ns = 0;
 	t->flags = 0;
 	t->op = op;
+	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
+	if (!slot_if_of(t->slot, id >> 32, addr))
+		t->slot = lock_slot(id >> 32, addr);
 	return 0;
 }
 
 static __always_inline int end_call(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t;
-	struct semlock_stats *s;
 	__u64 now = bpf_ktime_get_ns();
+	struct semlock_thread *t = thread_in_call(id);
+	struct semlock_stats *s;
+	struct semlock_slot *st;
+	__u32 slot;
+	bool contended;
 
-	t = bpf_map_lookup_elem(&threads, &id);
 	if (!t || !t->op) {
 		count(SEMLOCK_CNT_ORPHAN_RETURNS);
 		return 0;
 	}
-	s = stats_of(id >> 32, t->addr);
+	slot = t->slot;
+	contended = t->flags & SEMLOCK_T_CONTENDED;
+	s = bpf_map_lookup_elem(&locks, &slot);
 	if (s) {
-		if (t->blocked_ns)
-			__sync_fetch_and_add(&s->blocked_ns, t->blocked_ns);
+		/* Blocked: the whole time of the calls that had to sleep in futex_wait. */
+		if (contended)
+			__sync_fetch_and_add(&s->blocked_ns, now - t->start_ns);
 		if (ret == 0) {
 			/* A trywait never waits: its wait time is 0 in both modes. */
 			record_acquisition(s, t->op == SEMLOCK_OP_TRY ? 0 : now - t->start_ns);
-			if (t->flags & SEMLOCK_T_CONTENDED)
+			st = contended ? bpf_map_lookup_elem(&slots, &slot) : 0;
+			if (contended)
 				__sync_fetch_and_add(&s->contended, 1);
-			if (t->flags & SEMLOCK_T_HANDOFF) {
+			/* Released by another thread's wake since this call began: a handoff, from
+			 * that wake to this return. One wake releases one waiter. */
+			if (st && st->ts_ns >= t->start_ns && st->waker_tid != (__u32)id &&
+			    now >= st->ts_ns) {
 				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
-					 &s->handoff_hist_count, t->handoff_ns);
+					 &s->handoff_hist_count, now - st->ts_ns);
+				st->ts_ns = 0;
 			}
 		} else if (t->op == SEMLOCK_OP_TRY) {
 			__sync_fetch_and_add(&s->failed_tries, 1);
-		} else if (t->flags & SEMLOCK_T_TIMED_OUT) {
+		} else if (t->op == SEMLOCK_OP_TIMED && contended) {
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
 	}
-	/* Between calls: matches no futex word, no futex wait in progress. */
-	t->op = 0;
-	t->addr = 0;
-	t->futex_start_ns = 0;
+	thread_end(id, t);
 	return 0;
 }
 
-/* A post that will wake a waiter (or the futex wake itself): the start of a handoff. The
- * record of a semaphore is created once and written in place afterwards (an update of an LRU
- * hash allocates a new element every time; in CPython 2's GIL battle this runs ~400k times a
- * second). Two wakes of one semaphore on two CPUs at once may mix their fields: a handoff's
- * latency then comes from the other, equally recent, wake. */
-static __always_inline void record_wake(__u64 id, __u64 uaddr)
+/* A post that will wake a waiter (or the futex wake itself): the start of a handoff. Two wakes
+ * of one semaphore on two CPUs at once may mix their fields: a handoff's latency then comes
+ * from the other, equally recent, wake. */
+static __always_inline void stamp_wake(struct semlock_slot *st, __u64 id)
 {
-	struct semlock_key key = { .tgid = id >> 32, .addr = uaddr };
-	struct semlock_wake *old = bpf_map_lookup_elem(&wakes, &key);
-	struct semlock_wake w = { .ts_ns = bpf_ktime_get_ns(), .waker_tid = (__u32)id };
-
-	if (old) {
-		old->waker_tid = w.waker_tid;
-		old->ts_ns = w.ts_ns;
-		return;
-	}
-	if (bpf_map_update_elem(&wakes, &key, &w, BPF_ANY))
-		count(SEMLOCK_CNT_WAKES_FULL);
+	st->waker_tid = (__u32)id;
+	st->ts_ns = bpf_ktime_get_ns();
 }
 
 /* --- blocking waits: entry + return (every mode) ------------------------------------------ */
@@ -203,7 +317,7 @@ int BPF_KPROBE(sem_post_entry, void *sem)
 	return 0;
 }
 
-/* --- emulated branch sites (default mode) --------------------------------------------------
+/* --- emulated branch sites (counting mode) -------------------------------------------------
  * Placed on conditional jumps, which the kernel emulates instead of single-stepping. The flags
  * before the jump tell the outcome; %rdi still holds the sem_t pointer. */
 
@@ -248,17 +362,24 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 	s = stats_of(id >> 32, ctx->di);
 	if (s)
 		__sync_fetch_and_add(&s->posts, 1);
-	if (ctx->ax >> 32)
-		record_wake(id, ctx->di);
+	if (ctx->ax >> 32) {
+		__u32 slot = lock_slot(id >> 32, ctx->di);
+		struct semlock_slot *st = bpf_map_lookup_elem(&slots, &slot);
+
+		if (st)
+			stamp_wake(st, id);
+	}
 	return 0;
 }
 
 /* --- kernel side: futex waits and wakes ----------------------------------------------------
- * Through the raw syscall tracepoints (tp_btf): fentry/fexit on futex_wait/futex_wake would be
+ * Through the raw syscall entry tracepoint (tp_btf): fentry on futex_wait/futex_wake would be
  * cheaper but BPF trampolines are not available on every kernel (refused with EPERM on the
  * machines gilstat is tested on), and tracepoints by name would need tracefs. Every syscall of
- * every process runs these programs; they return after one compare unless it is a futex call,
- * and after one hash lookup unless the process is attached. */
+ * every process runs this program; it returns after one compare unless it is a futex call. A
+ * wait costs an array lookup (is the thread inside a probed call on that word?), a wake one
+ * hash lookup (is the word a known semaphore?). Nothing is done at the syscall's exit: the
+ * return of the wait call sees how it ended. */
 
 #define NR_futex 202 /* x86-64 */
 #define FUTEX_WAIT 0
@@ -269,36 +390,30 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 
 static __always_inline void futex_wait_enter(__u64 id, __u64 uaddr)
 {
-	struct semlock_thread *t = bpf_map_lookup_elem(&threads, &id);
+	struct semlock_thread *t = thread_in_call(id);
 
-	if (!t || t->addr != uaddr)
-		return;
-	t->futex_start_ns = bpf_ktime_get_ns();
-	t->flags |= SEMLOCK_T_CONTENDED;
-	t->flags &= ~SEMLOCK_T_HANDOFF; /* blocking again: an earlier wake was not a handoff */
+	if (t && t->addr == uaddr)
+		t->flags |= SEMLOCK_T_CONTENDED;
 }
 
 static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 {
-	__u32 tgid = id >> 32;
-	__u32 *proc = bpf_map_lookup_elem(&procs, &tgid);
-	struct semlock_key key = { .tgid = tgid, .addr = uaddr };
-	struct semlock_wake *w;
+	struct semlock_key key = { .tgid = id >> 32, .addr = uaddr };
+	__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
+	struct semlock_slot *st;
 
-	if (!proc)
+	/* No slot: not a semaphore (seen by the probes) of an attached process. */
+	if (!idx)
 		return;
-	/* The post branch site, when probed, recorded this post just before the wake: keep its
+	st = bpf_map_lookup_elem(&slots, idx);
+	if (!st)
+		return;
+	/* The post branch site, when probed, stamped this post just before the wake: keep its
 	 * earlier time. Otherwise the wake starts the handoff. */
-	w = (*proc & SEMLOCK_PROC_POST_BRANCH) ? bpf_map_lookup_elem(&wakes, &key) : 0;
-	if (!w || !w->ts_ns || w->waker_tid != (__u32)id)
-		record_wake(id, uaddr);
-	if (*proc & SEMLOCK_PROC_POSTS_FROM_WAKES) {
-		/* Only semaphores already known: other futexes of the process are not sem_t. */
-		struct semlock_stats *s = bpf_map_lookup_elem(&locks, &key);
-
-		if (s)
-			__sync_fetch_and_add(&s->posts, 1);
-	}
+	if (!(st->flags & SEMLOCK_PROC_POST_BRANCH) || !st->ts_ns || st->waker_tid != (__u32)id)
+		stamp_wake(st, id);
+	if (st->flags & SEMLOCK_PROC_POSTS_FROM_WAKES)
+		__sync_fetch_and_add(&st->posts, 1);
 }
 
 SEC("tp_btf/sys_enter")
@@ -316,50 +431,5 @@ int BPF_PROG(futex_enter, struct pt_regs *regs, long nr)
 		futex_wait_enter(id, uaddr);
 	else if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET)
 		futex_wake_enter(id, uaddr);
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(futex_exit, struct pt_regs *regs, long ret)
-{
-	struct semlock_thread *t;
-	struct semlock_key key;
-	struct semlock_wake *w;
-	__u64 id, now;
-	__u32 cmd;
-
-	if (regs->orig_ax != NR_futex)
-		return 0;
-	/* The saved registers still hold the arguments: only waits end a thread's futex wait (a
-	 * waker's exit needs no lookup). */
-	cmd = regs->si & FUTEX_CMD_MASK;
-	if (cmd != FUTEX_WAIT && cmd != FUTEX_WAIT_BITSET)
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	t = bpf_map_lookup_elem(&threads, &id);
-	if (!t || !t->futex_start_ns)
-		return 0;
-	now = bpf_ktime_get_ns();
-	t->blocked_ns += now - t->futex_start_ns;
-	t->futex_start_ns = 0;
-	if (ret == -ETIMEDOUT) {
-		t->flags |= SEMLOCK_T_TIMED_OUT;
-		return 0;
-	}
-	/* 0: woken by a wake; -EAGAIN: the value changed before it slept, i.e. a post came in
-	 * while it was going to sleep. Either way a post released it: by whom? */
-	if (ret != 0 && ret != -EAGAIN)
-		return 0;
-	key.tgid = id >> 32;
-	key.pad = 0;
-	key.addr = t->addr;
-	w = bpf_map_lookup_elem(&wakes, &key);
-	if (!w || !w->ts_ns)
-		return 0;
-	if (w->waker_tid != (__u32)id && now >= w->ts_ns) {
-		t->flags |= SEMLOCK_T_HANDOFF;
-		t->handoff_ns = now - w->ts_ns;
-	}
-	w->ts_ns = 0; /* consumed: one wake releases one waiter */
 	return 0;
 }

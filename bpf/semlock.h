@@ -10,9 +10,9 @@
 #include "gilstat/log2_slot.h"
 
 /* Default map sizes; the loader may change them before load. */
-#define SEMLOCK_MAX_LOCKS 10240
-#define SEMLOCK_MAX_THREADS 16384
-#define SEMLOCK_MAX_WAKES 4096
+#define SEMLOCK_MAX_LOCKS 10240   /* (process, semaphore) slots */
+#define SEMLOCK_MAX_THREADS 16384 /* threads whose array entry is taken, in a call at once */
+#define SEMLOCK_THREAD_SLOTS 16384 /* the thread array: entry = tid mod this (a power of 2) */
 #define SEMLOCK_MAX_PROCS 1024
 
 /* One semaphore of one process. */
@@ -22,16 +22,17 @@ struct semlock_key {
 	__u64 addr; /* address of the sem_t in the process */
 };
 
-/* Per-CPU statistics of one semaphore (summed, max taken, by user space). The number of
+/* Per-CPU statistics of one semaphore, at its slot in the `locks` array (summed, max taken, by
+ * user space). The number of
  * acquisitions and their total wait are the wait histogram's count and sum, the number of
  * handoffs the handoff histogram's count: kept once, not added up twice per event. */
 struct semlock_stats {
 	__u64 failed_tries; /* sem_trywait returning EAGAIN */
-	__u64 timeouts;     /* timed waits whose futex wait timed out and that failed */
+	__u64 timeouts;     /* timed waits that blocked in futex_wait and failed */
 	__u64 contended;    /* acquisitions whose call waited in futex_wait */
 	__u64 max_wait_ns;
-	__u64 blocked_ns;   /* time in futex_wait on the semaphore word, all calls */
-	__u64 posts;        /* sem_post calls that incremented the value (or futex wakes) */
+	__u64 blocked_ns;   /* first futex_wait on the semaphore word -> end of call, all calls */
+	__u64 posts;        /* sem_post calls that incremented the value (probed posts) */
 	__u64 wait_hist[GILSTAT_HIST_SLOTS];
 	__u64 wait_hist_sum;   /* total wait of the acquisitions */
 	__u64 wait_hist_count; /* successful waits (sem_wait/timedwait/clockwait/trywait) */
@@ -47,25 +48,34 @@ enum semlock_op {
 	SEMLOCK_OP_TRY = 3,     /* sem_trywait (exact mode) */
 };
 
-#define SEMLOCK_T_CONTENDED (1u << 0)       /* entered futex_wait on the sem word */
-#define SEMLOCK_T_TIMED_OUT (1u << 1)       /* a futex wait returned -ETIMEDOUT */
-#define SEMLOCK_T_HANDOFF (1u << 2)         /* last futex wait ended by another thread's wake */
+#define SEMLOCK_T_CONTENDED (1u << 0) /* entered futex_wait on the sem word */
 
+/* In the thread array: the owner's pid_tgid, with this bit while it is inside a call. */
+#define SEMLOCK_THREAD_BUSY (1ull << 63)
+#define SEMLOCK_NO_SLOT 0xffffffffu
+
+/* A thread's state inside a wait call: in the thread array at its tid's entry, or, when that
+ * entry is in use by another thread, in the `threads` hash. */
 struct semlock_thread {
-	__u64 addr;
+	__u64 owner;    /* array: pid_tgid of the thread using the entry (| SEMLOCK_THREAD_BUSY) */
+	__u64 addr;     /* the sem_t waited on; 0 between calls */
 	__u64 start_ns;
-	__u64 futex_start_ns; /* 0 when not in futex_wait */
-	__u64 blocked_ns;
-	__u64 handoff_ns;     /* wake -> futex_wait return of the pending handoff */
+	__u32 slot;     /* addr's slot in `locks`/`slots` (checked against the slot's key) */
+	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
 	__u32 op;
 	__u32 flags;
 };
 
-/* Last futex wake on a (tgid, address). */
-struct semlock_wake {
-	__u64 ts_ns;
+/* Shared (not per-CPU) state of a semaphore's slot: whose it is, its last wake and the wakes
+ * counted as posts. A free slot has tgid 0. */
+struct semlock_slot {
+	__u32 tgid;
+	__u32 flags;     /* the process's SEMLOCK_PROC_* flags */
+	__u64 addr;
+	__u64 ts_ns;     /* last wake; 0: consumed, or none yet */
 	__u32 waker_tid;
 	__u32 pad;
+	__u64 posts;     /* futex wakes, when SEMLOCK_PROC_POSTS_FROM_WAKES */
 };
 
 /* Value flags of the traced-process map. */
@@ -74,11 +84,10 @@ struct semlock_wake {
 
 /* Per-CPU health counters (index into the counters array). */
 enum semlock_counter {
-	SEMLOCK_CNT_LOCKS_FULL = 0,   /* a semaphore entry could not be created */
+	SEMLOCK_CNT_LOCKS_FULL = 0,   /* a semaphore got no slot (all in use) */
 	SEMLOCK_CNT_THREADS_FULL = 1, /* a thread's in-call state could not be stored */
-	SEMLOCK_CNT_WAKES_FULL = 2,   /* a wake record could not be stored */
-	SEMLOCK_CNT_ORPHAN_RETURNS = 3, /* a return without its entry (attached mid-call) */
-	SEMLOCK_NR_COUNTERS = 4,
+	SEMLOCK_CNT_ORPHAN_RETURNS = 2, /* a return without its entry (attached mid-call) */
+	SEMLOCK_NR_COUNTERS = 3,
 };
 
 #endif /* GILSTAT_SEMLOCK_H */

@@ -71,17 +71,19 @@ std::vector<prometheus::MetricFamily> LockFamilyBuilder::Build() const {
   auto handoffs = EmptyFamily("gilstat_lock_handoffs_total",
                               "Acquisitions by another thread than the one that released the lock.",
                               MetricType::Counter);
-  auto latency = EmptyFamily("gilstat_lock_handoff_latency_seconds",
-                             "Time from a release that wakes a waiter to that waiter running.",
-                             MetricType::Histogram);
+  auto latency =
+      EmptyFamily("gilstat_lock_handoff_latency_seconds",
+                  "Time from a release that wakes a waiter to that waiter owning the lock.",
+                  MetricType::Histogram);
   auto failed = EmptyFamily("gilstat_lock_failed_tries_total",
                             "Non-blocking acquisition attempts that found the lock held.",
                             MetricType::Counter);
   auto timeouts = EmptyFamily("gilstat_lock_timeouts_total",
                               "Timed acquisition attempts that gave up.", MetricType::Counter);
-  auto blocked = EmptyFamily("gilstat_lock_blocked_seconds_total",
-                             "Time acquisitions spent blocked in the kernel (futex wait).",
-                             MetricType::Counter);
+  auto blocked = EmptyFamily(
+      "gilstat_lock_blocked_seconds_total",
+      "Time of the acquisition calls that blocked in the kernel (futex wait), call to return.",
+      MetricType::Counter);
   auto hold = EmptyFamily("gilstat_gil_hold_seconds", "Time the GIL was held per acquisition.",
                           MetricType::Histogram);
   auto switches = EmptyFamily("gilstat_gil_switches_total",

@@ -26,9 +26,3 @@ int BPF_PROG(floor_sys_enter, struct pt_regs *regs, long nr)
 {
 	return 0;
 }
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(floor_sys_exit, struct pt_regs *regs, long ret)
-{
-	return 0;
-}

@@ -147,7 +147,7 @@ std::string FormatText(const Report& r) {
       }
       std::string handoff = FormatLog2Hist(l.handoff_latency_hist);
       if (!handoff.empty()) {
-        o += "\n  lock " + Hex(l.addr) + ": handoff latency (post to waiter running)\n" + handoff;
+        o += "\n  lock " + Hex(l.addr) + ": handoff latency (post to waiter owning it)\n" + handoff;
       }
     }
   }
@@ -255,7 +255,6 @@ std::string FormatJson(const Report& r) {
        ", \"lost_events\": " + std::to_string(h.lost_events) +
        ", \"locks_full\": " + std::to_string(h.locks_full) +
        ", \"threads_full\": " + std::to_string(h.threads_full) +
-       ", \"wakes_full\": " + std::to_string(h.wakes_full) +
        ", \"orphan_returns\": " + std::to_string(h.orphan_returns) +
        ", \"read_errors\": " + std::to_string(h.read_errors) + "}";
   o += "}\n";

@@ -38,9 +38,8 @@ struct ProbeHealth {
   uint64_t map_full_drops = 0;  // events whose map entry could not be created (map full)
   uint64_t lost_events = 0;     // ring-buffer records that did not fit
   // Semaphore probes (map_full_drops is their sum): entries that did not fit, per map.
-  uint64_t locks_full = 0;      // a (process, semaphore) entry could not be created
+  uint64_t locks_full = 0;      // a (process, semaphore) got no slot (all in use)
   uint64_t threads_full = 0;    // a thread's in-call state could not be stored
-  uint64_t wakes_full = 0;      // a futex wake record could not be stored
   uint64_t orphan_returns = 0;  // a wait returned whose entry was not seen (attached mid-call)
   uint64_t read_errors = 0;     // the health counters could not be read
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <optional>
 
 #include "elf_symbols.h"
@@ -50,8 +51,10 @@ void AddHist(HistogramData& h, const __u64* slots, __u64 sum, __u64 count) {
 
 }  // namespace
 
-SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus) {
+SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus,
+                                   uint64_t wake_posts) {
   SemLockStats out;
+  out.posts = wake_posts;
   out.pid = static_cast<pid_t>(key.tgid);
   out.addr = key.addr;
   for (const semlock_stats& c : cpus) {
@@ -72,9 +75,10 @@ SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlo
 
 Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps) {
   std::vector<SemLockStats> out;
-  Status st = maps.ForEachLock([&](const semlock_key& key, std::span<const semlock_stats> cpus) {
-    out.push_back(AggregateSemlockStats(key, cpus));
-  });
+  Status st = maps.ForEachLock(
+      [&](const semlock_key& key, std::span<const semlock_stats> cpus, uint64_t wake_posts) {
+        out.push_back(AggregateSemlockStats(key, cpus, wake_posts));
+      });
   if (!st.ok()) return st.error();
   std::sort(out.begin(), out.end(), [](const SemLockStats& a, const SemLockStats& b) {
     return a.pid != b.pid ? a.pid < b.pid : a.addr < b.addr;
@@ -92,9 +96,8 @@ ProbeHealth ReadSemlockHealth(SemlockMaps& maps) {
   const std::vector<uint64_t>& v = *c;
   h.locks_full = v[SEMLOCK_CNT_LOCKS_FULL];
   h.threads_full = v[SEMLOCK_CNT_THREADS_FULL];
-  h.wakes_full = v[SEMLOCK_CNT_WAKES_FULL];
   h.orphan_returns = v[SEMLOCK_CNT_ORPHAN_RETURNS];
-  h.map_full_drops = h.locks_full + h.threads_full + h.wakes_full;
+  h.map_full_drops = h.locks_full + h.threads_full;
   return h;
 }
 
@@ -105,17 +108,25 @@ namespace {
 
 class BpfSemlockMaps : public SemlockMaps {
  public:
-  BpfSemlockMaps(int locks_fd, int counters_fd)
-      : locks_fd_(locks_fd), counters_fd_(counters_fd), ncpus_(libbpf_num_possible_cpus()) {}
+  BpfSemlockMaps(int index_fd, int locks_fd, int slots_fd, int counters_fd)
+      : index_fd_(index_fd),
+        locks_fd_(locks_fd),
+        slots_fd_(slots_fd),
+        counters_fd_(counters_fd),
+        ncpus_(libbpf_num_possible_cpus()) {}
 
-  Status ForEachLock(
-      const std::function<void(const semlock_key&, std::span<const semlock_stats>)>& fn) override {
+  Status ForEachLock(const LockFn& fn) override {
     if (ncpus_ <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
     std::vector<semlock_stats> values(static_cast<size_t>(ncpus_));
-    ForEachMapKey<semlock_key>(locks_fd_, [&](const semlock_key& key) {
-      if (bpf_map_lookup_elem(locks_fd_, &key, values.data()) == 0) {
-        fn(key, values);
-      }  // else: deleted meanwhile (a detach)
+    ForEachMapKey<semlock_key>(index_fd_, [&](const semlock_key& key) {
+      uint32_t slot = 0;
+      semlock_slot st{};
+      // Skipped when deleted meanwhile (a detach).
+      if (bpf_map_lookup_elem(index_fd_, &key, &slot) != 0) return;
+      if (bpf_map_lookup_elem(locks_fd_, &slot, values.data()) != 0) return;
+      if (bpf_map_lookup_elem(slots_fd_, &slot, &st) != 0) return;
+      if (st.tgid != key.tgid || st.addr != key.addr) return;  // freed and given again
+      fn(key, values, st.posts);
     });
     return Status::Ok();
   }
@@ -135,7 +146,9 @@ class BpfSemlockMaps : public SemlockMaps {
   }
 
  private:
+  int index_fd_;
   int locks_fd_;
+  int slots_fd_;
   int counters_fd_;
   int ncpus_;
 };
@@ -287,6 +300,10 @@ struct SemlockProbe::Impl {
   };
   std::map<pid_t, Process> procs;
   std::unique_ptr<BpfSemlockMaps> maps;
+  // Lock slots taken out of the index at a detach, per pid in detach order: they are zeroed and
+  // given back once that detach's links are destroyed (a thread still inside a probed call may
+  // write them until then).
+  std::map<pid_t, std::deque<std::vector<uint32_t>>> retired;
 
   // Detached processes' links are destroyed in the background (LinkReaper), then the entries
   // the process created meanwhile are deleted. pid 0: the kernel-side programs.
@@ -297,9 +314,18 @@ SemlockProbe::SemlockProbe(const SemlockOptions& options)
     : options_(options), impl_(std::make_unique<Impl>()) {
   impl_->reaper = std::make_unique<LinkReaper>([this](pid_t pid) {
     std::lock_guard probe_lock(mu_);
+    if (pid == 0) return;  // the kernel-side program: no entries
+    // One batch per detach, destroyed in detach order: that detach's slots are free now.
+    if (auto it = impl_->retired.find(pid); it != impl_->retired.end()) {
+      if (!it->second.empty()) {
+        RecycleSlots(it->second.front());
+        it->second.pop_front();
+      }
+      if (it->second.empty()) impl_->retired.erase(it);
+    }
     // Events between Detach and now may have re-created entries; unless the pid was attached
     // again meanwhile, they go too.
-    if (pid != 0 && !impl_->procs.count(pid)) DeleteProcessEntries(pid);
+    if (!impl_->procs.count(pid)) RecycleSlots(DeleteProcessEntries(pid));
   });
 }
 
@@ -317,9 +343,13 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
                      "kernel BTF (/sys/kernel/btf/vmlinux) is missing: the semaphore probes need "
                      "a kernel built with CONFIG_DEBUG_INFO_BTF");
   }
-  if (options.max_locks == 0 || options.max_threads == 0 || options.max_wakes == 0 ||
-      options.max_processes == 0) {
+  if (options.max_locks == 0 || options.max_threads == 0 || options.max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "semlock map sizes must be positive");
+  }
+  if (options.thread_slots == 0 || (options.thread_slots & (options.thread_slots - 1)) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the semlock thread array size must be a power of 2, not " +
+                         std::to_string(options.thread_slots));
   }
   std::unique_ptr<SemlockProbe> probe(new SemlockProbe(options));
   Impl& impl = *probe->impl_;
@@ -331,9 +361,12 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
                      std::string("opening the semlock BPF object failed: ") + std::strerror(err));
   }
   semlock* s = impl.skel.get();
-  bpf_map__set_max_entries(s->maps.locks, options.max_locks);
+  for (bpf_map* m : {s->maps.lock_index, s->maps.locks, s->maps.slots, s->maps.free_slots}) {
+    bpf_map__set_max_entries(m, options.max_locks);
+  }
   bpf_map__set_max_entries(s->maps.threads, options.max_threads);
-  bpf_map__set_max_entries(s->maps.wakes, options.max_wakes);
+  bpf_map__set_max_entries(s->maps.thread_slots, options.thread_slots);
+  s->rodata->thread_slot_mask = options.thread_slots - 1;
   bpf_map__set_max_entries(s->maps.procs, options.max_processes);
   PrepareUprobeMulti(s->obj);
   if (int err = semlock__load(s); err != 0) {
@@ -347,18 +380,26 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
     return MakeError(ErrorCode::kInternal, "loading the semlock BPF programs failed: " +
                                                SummarizeLoadFailure(capture.text(), err));
   }
+  // Every slot is free.
+  for (uint32_t slot = 0; slot < options.max_locks; ++slot) {
+    if (bpf_map_update_elem(bpf_map__fd(s->maps.free_slots), nullptr, &slot, BPF_ANY) != 0) {
+      return MakeError(ErrorCode::kInternal,
+                       std::string("filling the free lock slots failed: ") + std::strerror(errno));
+    }
+  }
   impl.maps =
-      std::make_unique<BpfSemlockMaps>(bpf_map__fd(s->maps.locks), bpf_map__fd(s->maps.counters));
+      std::make_unique<BpfSemlockMaps>(bpf_map__fd(s->maps.lock_index), bpf_map__fd(s->maps.locks),
+                                       bpf_map__fd(s->maps.slots), bpf_map__fd(s->maps.counters));
   return probe;
 }
 
 namespace {
 
-// The futex syscall programs run for every syscall on the host (one compare for non-futex
-// calls), so they are attached only while some process is attached.
+// The futex syscall program runs for every syscall on the host (one compare for non-futex
+// calls), so it is attached only while some process is attached.
 Status AttachKernelSide(semlock* s, std::vector<BpfLinkPtr>& links) {
   if (!links.empty()) return Status::Ok();
-  for (bpf_program* prog : {s->progs.futex_enter, s->progs.futex_exit}) {
+  for (bpf_program* prog : {s->progs.futex_enter}) {
     BpfLinkPtr link(bpf_program__attach(prog));
     if (!link) {
       int err = errno;
@@ -403,9 +444,8 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   const std::string& path = libc->host_path;
 
   auto fail = [&](const Error& e) -> Result<AttachResult> {
-    proc.links.clear();
-    uint32_t key = static_cast<uint32_t>(pid);
-    bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &key);
+    proc.links.clear();  // destroyed here: nothing writes the process's slots any more
+    RecycleSlots(DeleteProcessEntries(pid));
     if (impl.procs.empty()) impl.kernel_links.clear();
     return e;
   };
@@ -547,15 +587,37 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   return result;
 }
 
-void SemlockProbe::DeleteProcessEntries(pid_t pid) {
+std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
   semlock* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
-  auto of_process = [tgid](const semlock_key& k) { return k.tgid == tgid; };
-  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.locks), of_process);
-  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.wakes), of_process);
+  std::vector<uint32_t> slots;
+  const int index_fd = bpf_map__fd(s->maps.lock_index);
+  DeleteMapKeysIf<semlock_key>(index_fd, [&](const semlock_key& k) {
+    uint32_t slot = 0;
+    if (k.tgid != tgid || bpf_map_lookup_elem(index_fd, &k, &slot) != 0) return false;
+    slots.push_back(slot);
+    return true;
+  });
   DeleteMapKeysIf<__u64>(bpf_map__fd(s->maps.threads),
                          [tgid](__u64 id) { return TgidOf(id) == tgid; });
+  return slots;
+}
+
+void SemlockProbe::RecycleSlots(const std::vector<uint32_t>& slots) {
+  if (slots.empty()) return;
+  semlock* s = impl_->skel.get();
+  const int ncpus = libbpf_num_possible_cpus();
+  const std::vector<semlock_stats> zero_stats(static_cast<size_t>(std::max(ncpus, 1)));
+  const semlock_slot zero_slot{};
+  for (uint32_t slot : slots) {
+    // Zeroed before it can be given again; a slot that cannot be zeroed is not reused.
+    if (bpf_map_update_elem(bpf_map__fd(s->maps.locks), &slot, zero_stats.data(), BPF_ANY) != 0 ||
+        bpf_map_update_elem(bpf_map__fd(s->maps.slots), &slot, &zero_slot, BPF_ANY) != 0) {
+      continue;
+    }
+    bpf_map_update_elem(bpf_map__fd(s->maps.free_slots), nullptr, &slot, BPF_ANY);
+  }
 }
 
 Status SemlockProbe::Detach(pid_t pid) {
@@ -570,7 +632,8 @@ Status SemlockProbe::Detach(pid_t pid) {
   std::vector<BpfLinkPtr> kernel;
   if (impl_->procs.empty()) kernel = std::move(impl_->kernel_links);
   impl_->kernel_links.clear();
-  DeleteProcessEntries(pid);  // scrapes stop seeing it now
+  // Scrapes stop seeing it now; its slots are given back once its links are gone.
+  impl_->retired[pid].push_back(DeleteProcessEntries(pid));
   impl_->reaper->Hand(pid, std::move(links));
   if (!kernel.empty()) impl_->reaper->Hand(0, std::move(kernel));
   return Status::Ok();

@@ -25,10 +25,10 @@ using SemlockMode = gilstat::ProbeMode;  // see gilstat/probe_mode.h and docs/PR
 
 struct SemlockOptions {
   SemlockMode mode = SemlockMode::kDefault;
-  uint32_t max_locks = SEMLOCK_MAX_LOCKS;      // (process, semaphore) entries
-  uint32_t max_threads = SEMLOCK_MAX_THREADS;  // threads inside a wait call at once
-  uint32_t max_wakes = SEMLOCK_MAX_WAKES;      // recent futex wakes (LRU)
-  uint32_t max_processes = SEMLOCK_MAX_PROCS;  // attached processes
+  uint32_t max_locks = SEMLOCK_MAX_LOCKS;        // (process, semaphore) slots
+  uint32_t max_threads = SEMLOCK_MAX_THREADS;    // in a call while another holds their array entry
+  uint32_t thread_slots = SEMLOCK_THREAD_SLOTS;  // thread array (entry: tid mod this), 2^n
+  uint32_t max_processes = SEMLOCK_MAX_PROCS;    // attached processes
 };
 
 // How one function is observed in one process.
@@ -64,15 +64,19 @@ struct AttachResult {
 class SemlockMaps {
  public:
   virtual ~SemlockMaps() = default;
-  // Calls `fn` once per (process, semaphore) entry with its per-CPU values.
-  virtual Status ForEachLock(
-      const std::function<void(const semlock_key&, std::span<const semlock_stats>)>& fn) = 0;
+  // Calls `fn` once per (process, semaphore) entry with its per-CPU values and the posts
+  // counted in its shared wake record (futex wakes, when posts are not probed).
+  using LockFn =
+      std::function<void(const semlock_key&, std::span<const semlock_stats>, uint64_t wake_posts)>;
+  virtual Status ForEachLock(const LockFn& fn) = 0;
   // SEMLOCK_NR_COUNTERS counters, each summed over CPUs.
   virtual Result<std::vector<uint64_t>> ReadCounters() = 0;
 };
 
-// Sums per-CPU values (max_wait_ns: the maximum) into one SemLockStats.
-SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus);
+// Sums per-CPU values (max_wait_ns: the maximum) and the wake record's posts into one
+// SemLockStats.
+SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus,
+                                   uint64_t wake_posts = 0);
 // All locks of all processes, sorted by (pid, addr).
 Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps);
 ProbeHealth ReadSemlockHealth(SemlockMaps& maps);
@@ -124,7 +128,11 @@ class SemlockProbe : public LockStatsSource {
  private:
   struct Impl;
   explicit SemlockProbe(const SemlockOptions& options);
-  void DeleteProcessEntries(pid_t pid);
+  // Deletes the pid's map entries; returns the lock slots it had (not yet free: see
+  // RecycleSlots).
+  std::vector<uint32_t> DeleteProcessEntries(pid_t pid);
+  // Zeroes the slots and gives them back for new semaphores.
+  void RecycleSlots(const std::vector<uint32_t>& slots);
 
   SemlockOptions options_;
   mutable std::mutex mu_;

@@ -282,7 +282,7 @@ TEST_P(SemlockProbeTest, PingPongHandoffs) {
     // Waiters wait ~300 µs per round, mostly blocked (bounds halved for late-arriving waiters).
     EXPECT_GE(s->wait_ns, s->contended * 150'000u);
     EXPECT_GE(s->blocked_ns, s->contended * 100'000u);
-    // A handoff's latency (post/wake -> waiter running) is part of that acquisition's wait.
+    // A handoff's latency (post/wake -> the wait returning) is part of that acquisition's wait.
     EXPECT_GT(s->handoff_latency_hist.sum_ns, 0u);
     EXPECT_LE(s->handoff_latency_hist.sum_ns, s->wait_ns);
   }
@@ -383,6 +383,88 @@ std::set<uint32_t> WaitGone(const std::set<uint32_t>& ids) {
   return left;
 }
 
+// A thread array of one entry: every thread but one keeps its state in the fallback hash while
+// it waits; the counts stay exact.
+TEST_F(SemlockProbeErrors, ThreadArrayCollisionsStayExact) {
+  for (SemlockMode mode : {SemlockMode::kCounting, SemlockMode::kDefault}) {
+    SCOPED_TRACE(gilstat::ProbeModeName(mode));
+    SemlockOptions o;
+    o.mode = mode;
+    o.thread_slots = 1;
+    auto p = SemlockProbe::Open(o);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    constexpr uint64_t kN = 200;
+    Child pp({Prog("pie"), "pingpong", std::to_string(kN), "300"});
+    ASSERT_TRUE(pp.WaitReady());
+    ASSERT_TRUE((*p)->Attach(pp.pid()).ok());
+    pp.Go();
+    ASSERT_TRUE(pp.ReadResults());
+    EXPECT_EQ(pp.Wait(), 0);
+    Child four({Prog("pie"), "wait", "1500", "4"});
+    ASSERT_TRUE(four.WaitReady());
+    ASSERT_TRUE((*p)->Attach(four.pid()).ok());
+    four.Go();
+    ASSERT_TRUE(four.ReadResults());
+    EXPECT_EQ(four.Wait(), 0);
+    auto locks = (*p)->ReadLocks();
+    ASSERT_TRUE(locks.ok());
+    for (const char* name : {"a", "b"}) {
+      const SemLockStats* s = Find(*locks, pp.pid(), pp.sem(name));
+      ASSERT_NE(s, nullptr) << name;
+      ExpectConsistent(*s);
+      EXPECT_GE(s->contended, kN * 95 / 100) << name;
+      EXPECT_GE(s->handoffs, kN * 95 / 100) << name;
+      if (mode == SemlockMode::kCounting) {
+        EXPECT_EQ(s->acquisitions, kN) << name;
+      }
+    }
+    if (mode == SemlockMode::kCounting) {
+      const SemLockStats* s = Find(*locks, four.pid(), four.sem("a"));
+      ASSERT_NE(s, nullptr);
+      EXPECT_EQ(s->acquisitions, 6000u);
+      EXPECT_EQ(s->posts, 6000u);
+    }
+    const ProbeHealth h = (*p)->ReadHealth();
+    EXPECT_EQ(h.map_full_drops, 0u);
+    EXPECT_EQ(h.orphan_returns, 0u);
+  }
+  SemlockOptions bad;
+  bad.thread_slots = 3;
+  EXPECT_EQ(SemlockProbe::Open(bad).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// Lock slots come back once a detached process's links are gone: with two slots, one process
+// after another gets both.
+TEST_F(SemlockProbeErrors, SlotsAreGivenBackAfterDetach) {
+  SemlockOptions o;
+  o.max_locks = 2;
+  auto p = SemlockProbe::Open(o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Child c({Prog("pie"), "pingpong", "5", "100"});
+    ASSERT_TRUE(c.WaitReady());
+    const std::set<uint32_t> before = LinkIdsHeldBy(getpid());
+    ASSERT_TRUE((*p)->Attach(c.pid()).ok());
+    std::set<uint32_t> process_links;
+    for (uint32_t id : LinkIdsHeldBy(getpid())) {
+      if (!before.count(id)) process_links.insert(id);
+    }
+    c.Go();
+    ASSERT_TRUE(c.ReadResults());
+    EXPECT_EQ(c.Wait(), 0);
+    auto locks = (*p)->ReadLocks();
+    ASSERT_TRUE(locks.ok());
+    EXPECT_NE(Find(*locks, c.pid(), c.sem("a")), nullptr);
+    EXPECT_NE(Find(*locks, c.pid(), c.sem("b")), nullptr);
+    EXPECT_EQ((*p)->ReadHealth().locks_full, 0u);
+    ASSERT_TRUE((*p)->Detach(c.pid()).ok());
+    // The slots are given back right after the links are destroyed (background thread).
+    EXPECT_TRUE(WaitGone(process_links).empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
   Child c({Prog("pie"), "wait", "1", "1"});
   ASSERT_TRUE(c.WaitReady());
@@ -393,8 +475,8 @@ TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
     auto a = (*p)->Attach(c.pid());
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     ours = LinkIdsHeldBy(getpid());
-    // 2 kernel links + the process's uprobe links.
-    EXPECT_EQ(ours.size(), static_cast<size_t>(2 + a->links));
+    // The kernel link (the futex syscall program) + the process's uprobe links.
+    EXPECT_EQ(ours.size(), static_cast<size_t>(1 + a->links));
   }
   EXPECT_TRUE(WaitGone(ours).empty());
   // Perf-event uprobes never appear in tracefs; if it is mounted, check no event of ours does.
@@ -440,7 +522,7 @@ TEST_F(SemlockProbeErrors, UprobeMultiLinksWhereTheKernelHasThem) {
   EXPECT_EQ(c.Wait(), 0);
 }
 
-// The futex syscall programs run for every syscall on the host: only while a process is
+// The futex syscall program runs for every syscall on the host: only while a process is
 // attached.
 TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   Child c({Prog("pie"), "wait", "1", "1"});
@@ -451,7 +533,7 @@ TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   auto a = (*p)->Attach(c.pid());
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   std::set<uint32_t> ours = LinkIdsHeldBy(getpid());
-  EXPECT_EQ(ours.size(), static_cast<size_t>(2 + a->links));
+  EXPECT_EQ(ours.size(), static_cast<size_t>(1 + a->links));
   ASSERT_TRUE((*p)->Detach(c.pid()).ok());
   EXPECT_TRUE(WaitGone(ours).empty());
   c.Go();

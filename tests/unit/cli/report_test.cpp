@@ -138,7 +138,7 @@ TEST(FormatJson, StableFieldNames) {
         "8192, \"count\": 2}]}",
         "\"attach_errors\": {\"no_libc\": 2, \"permission\": 0, \"vanished\": 0, \"other\": 0}",
         "\"health\": {\"map_full_drops\": 0, \"lost_events\": 4, \"locks_full\": 0, "
-        "\"threads_full\": 0, \"wakes_full\": 0, \"orphan_returns\": 0, \"read_errors\": 0}"}) {
+        "\"threads_full\": 0, \"orphan_returns\": 0, \"read_errors\": 0}"}) {
     EXPECT_NE(s.find(field), std::string::npos) << "missing " << field << " in\n" << s;
   }
   // Balanced brackets: a cheap structural check (the root test parses it for real).

@@ -19,10 +19,11 @@ class FakeMaps : public SemlockMaps {
   std::vector<uint64_t> counters = std::vector<uint64_t>(SEMLOCK_NR_COUNTERS);
   bool fail = false;
 
-  Status ForEachLock(
-      const std::function<void(const semlock_key&, std::span<const semlock_stats>)>& fn) override {
+  std::map<std::pair<uint32_t, uint64_t>, uint64_t> wake_posts;
+
+  Status ForEachLock(const LockFn& fn) override {
     if (fail) return MakeError(ErrorCode::kInternal, "boom");
-    for (const auto& [k, v] : locks) fn(k, v);
+    for (const auto& [k, v] : locks) fn(k, v, wake_posts[{k.tgid, k.addr}]);
     return Status::Ok();
   }
   Result<std::vector<uint64_t>> ReadCounters() override {
@@ -48,6 +49,7 @@ TEST(SemlockAggregate, SumsCpusAndTakesMax) {
   FakeMaps maps;
   maps.locks.push_back({{7, 0, 0x2000}, {Cpu(2, 300, 200), Cpu(3, 1000, 512)}});
   maps.locks.push_back({{5, 0, 0x1000}, {Cpu(1, 1, 1), Cpu(0, 0, 0)}});
+  maps.wake_posts[{7, 0x2000}] = 10;  // futex wakes counted as posts, in the shared record
   auto r = ReadSemlockStats(maps);
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 2u);
@@ -65,18 +67,18 @@ TEST(SemlockAggregate, SumsCpusAndTakesMax) {
   EXPECT_EQ(s.handoffs, 2u);
   EXPECT_EQ(s.handoff_latency_hist.slots[3], 2u);
   EXPECT_EQ(s.handoff_latency_hist.sum_ns, 16u);
-  EXPECT_EQ(s.posts, 5u);
+  EXPECT_EQ(s.posts, 15u);
+  EXPECT_EQ((*r)[0].posts, 1u);
 }
 
 TEST(SemlockAggregate, HealthCounters) {
   FakeMaps maps;
-  maps.counters = {3, 4, 5, 6};
+  maps.counters = {3, 4, 6};
   ProbeHealth h = ReadSemlockHealth(maps);
   EXPECT_EQ(h.locks_full, 3u);
   EXPECT_EQ(h.threads_full, 4u);
-  EXPECT_EQ(h.wakes_full, 5u);
   EXPECT_EQ(h.orphan_returns, 6u);
-  EXPECT_EQ(h.map_full_drops, 12u);
+  EXPECT_EQ(h.map_full_drops, 7u);
   EXPECT_EQ(h.read_errors, 0u);
 }
 
@@ -104,15 +106,15 @@ namespace {
 TEST(LibbpfUtil, VerifierLogSummary) {
   const std::string out =
       "libbpf: loading object\n"
-      "libbpf: prog 'futex_exit': BPF program load failed: Permission denied\n"
-      "libbpf: prog 'futex_exit': -- BEGIN PROG LOAD LOG --\n"
+      "libbpf: prog 'futex_enter': BPF program load failed: Permission denied\n"
+      "libbpf: prog 'futex_enter': -- BEGIN PROG LOAD LOG --\n"
       "0: R1=ctx() R10=fp0\n"
       "1: (79) r2 = *(u64 *)(r1 +8)\n"
       "invalid mem access 'scalar'\n"
       "processed 2 insns\n"
       "-- END PROG LOAD LOG --\n";
   std::string msg = SummarizeLoadFailure(out, -13);
-  EXPECT_NE(msg.find("prog 'futex_exit': BPF program load failed"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("prog 'futex_enter': BPF program load failed"), std::string::npos) << msg;
   EXPECT_NE(msg.find("invalid mem access 'scalar'"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("BEGIN PROG LOAD LOG"), std::string::npos) << msg;
   EXPECT_EQ(SummarizeLoadFailure("", -1), std::string(std::strerror(1)));
