@@ -34,12 +34,27 @@ struct {
 	__type(value, struct semlock_stats);
 } locks SEC(".maps");
 
+/* Mmapable: the values start page-aligned, so each 64-byte value has a cache line of its own. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SEMLOCK_MAX_LOCKS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct semlock_slot);
 } slots SEC(".maps");
+
+/* The wake cache's size - 1 (a power of 2 - 1), set by the loader. */
+const volatile __u32 wake_cache_mask = SEMLOCK_WAKE_CACHE - 1;
+
+/* A futex wake finds its semaphore's slot here first: entry = hash of (tgid, word), value = a
+ * slot, valid when that slot's key is (tgid, word). Filled when a slot is given or found in
+ * `lock_index`; two semaphores with one entry only cost each other the hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SEMLOCK_WAKE_CACHE);
+	__type(key, __u32);
+	__type(value, __u32);
+} wake_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);
@@ -56,6 +71,7 @@ const volatile __u32 thread_slot_mask = SEMLOCK_THREAD_SLOTS - 1;
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SEMLOCK_THREAD_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct semlock_thread);
 } thread_slots SEC(".maps");
@@ -86,6 +102,21 @@ struct {
 static __always_inline void count(__u32 idx)
 {
 	gilstat_count(&counters, idx);
+}
+
+static __always_inline __u32 wake_cache_index(__u32 tgid, __u64 addr)
+{
+	return (__u32)((((addr >> 2) ^ ((__u64)tgid << 40)) * 0x9E3779B97F4A7C15ull) >> 40) &
+	       wake_cache_mask;
+}
+
+static __always_inline void wake_cache_put(__u32 tgid, __u64 addr, __u32 slot)
+{
+	__u32 i = wake_cache_index(tgid, addr);
+	__u32 *c = bpf_map_lookup_elem(&wake_cache, &i);
+
+	if (c && *c != slot)
+		*c = slot;
 }
 
 /* The slot of (tgid, addr); SEMLOCK_NO_SLOT when it has none and none can be given (the
@@ -120,6 +151,7 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 		idx = bpf_map_lookup_elem(&lock_index, &key);
 		return idx ? *idx : SEMLOCK_NO_SLOT;
 	}
+	wake_cache_put(tgid, addr, slot);
 	return slot;
 }
 
@@ -398,16 +430,23 @@ static __always_inline void futex_wait_enter(__u64 id, __u64 uaddr)
 
 static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 {
-	struct semlock_key key = { .tgid = id >> 32, .addr = uaddr };
-	__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
-	struct semlock_slot *st;
+	__u32 tgid = id >> 32, ci = wake_cache_index(tgid, uaddr);
+	__u32 *cached = bpf_map_lookup_elem(&wake_cache, &ci);
+	struct semlock_slot *st = cached ? slot_if_of(*cached, tgid, uaddr) : 0;
 
-	/* No slot: not a semaphore (seen by the probes) of an attached process. */
-	if (!idx)
-		return;
-	st = bpf_map_lookup_elem(&slots, idx);
-	if (!st)
-		return;
+	if (!st) {
+		struct semlock_key key = { .tgid = tgid, .addr = uaddr };
+		__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
+
+		/* No slot: not a semaphore (seen by the probes) of an attached process. */
+		if (!idx)
+			return;
+		st = bpf_map_lookup_elem(&slots, idx);
+		if (!st)
+			return;
+		if (cached)
+			*cached = *idx;
+	}
 	/* The post branch site, when probed, stamped this post just before the wake: keep its
 	 * earlier time. Otherwise the wake starts the handoff. */
 	if (!(st->flags & SEMLOCK_PROC_POST_BRANCH) || !st->ts_ns || st->waker_tid != (__u32)id)

@@ -14,6 +14,7 @@
 #define SEMLOCK_MAX_THREADS 16384 /* threads whose array entry is taken, in a call at once */
 #define SEMLOCK_THREAD_SLOTS 16384 /* the thread array: entry = tid mod this (a power of 2) */
 #define SEMLOCK_MAX_PROCS 1024
+#define SEMLOCK_WAKE_CACHE 4096 /* futex word -> slot cache (a power of 2) */
 
 /* One semaphore of one process. */
 struct semlock_key {
@@ -64,6 +65,7 @@ struct semlock_thread {
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
 	__u32 op;
 	__u32 flags;
+	__u64 pad[3]; /* one cache line per thread: threads on other CPUs share none */
 };
 
 /* Shared (not per-CPU) state of a semaphore's slot: whose it is, its last wake and the wakes
@@ -76,6 +78,7 @@ struct semlock_slot {
 	__u32 waker_tid;
 	__u32 pad;
 	__u64 posts;     /* futex wakes, when SEMLOCK_PROC_POSTS_FROM_WAKES */
+	__u64 pad2[3];   /* one cache line per semaphore */
 };
 
 /* Value flags of the traced-process map. */

@@ -346,10 +346,13 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   if (options.max_locks == 0 || options.max_threads == 0 || options.max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "semlock map sizes must be positive");
   }
-  if (options.thread_slots == 0 || (options.thread_slots & (options.thread_slots - 1)) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "the semlock thread array size must be a power of 2, not " +
-                         std::to_string(options.thread_slots));
+  for (auto [size, what] : {std::pair{options.thread_slots, "thread array"},
+                            std::pair{options.wake_cache, "wake cache"}}) {
+    if (size == 0 || (size & (size - 1)) != 0) {
+      return MakeError(ErrorCode::kInvalidArgument, std::string("the semlock ") + what +
+                                                        " size must be a power of 2, not " +
+                                                        std::to_string(size));
+    }
   }
   std::unique_ptr<SemlockProbe> probe(new SemlockProbe(options));
   Impl& impl = *probe->impl_;
@@ -367,6 +370,8 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   bpf_map__set_max_entries(s->maps.threads, options.max_threads);
   bpf_map__set_max_entries(s->maps.thread_slots, options.thread_slots);
   s->rodata->thread_slot_mask = options.thread_slots - 1;
+  bpf_map__set_max_entries(s->maps.wake_cache, options.wake_cache);
+  s->rodata->wake_cache_mask = options.wake_cache - 1;
   bpf_map__set_max_entries(s->maps.procs, options.max_processes);
   PrepareUprobeMulti(s->obj);
   if (int err = semlock__load(s); err != 0) {

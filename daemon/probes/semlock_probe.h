@@ -28,6 +28,7 @@ struct SemlockOptions {
   uint32_t max_locks = SEMLOCK_MAX_LOCKS;        // (process, semaphore) slots
   uint32_t max_threads = SEMLOCK_MAX_THREADS;    // in a call while another holds their array entry
   uint32_t thread_slots = SEMLOCK_THREAD_SLOTS;  // thread array (entry: tid mod this), 2^n
+  uint32_t wake_cache = SEMLOCK_WAKE_CACHE;      // futex word -> slot cache entries, 2^n
   uint32_t max_processes = SEMLOCK_MAX_PROCS;    // attached processes
 };
 

@@ -384,13 +384,15 @@ std::set<uint32_t> WaitGone(const std::set<uint32_t>& ids) {
 }
 
 // A thread array of one entry: every thread but one keeps its state in the fallback hash while
-// it waits; the counts stay exact.
-TEST_F(SemlockProbeErrors, ThreadArrayCollisionsStayExact) {
+// it waits; a wake cache of one entry: the two semaphores of the ping-pong keep evicting each
+// other. The counts stay exact.
+TEST_F(SemlockProbeErrors, ArrayCollisionsStayExact) {
   for (SemlockMode mode : {SemlockMode::kCounting, SemlockMode::kDefault}) {
     SCOPED_TRACE(gilstat::ProbeModeName(mode));
     SemlockOptions o;
     o.mode = mode;
     o.thread_slots = 1;
+    o.wake_cache = 1;
     auto p = SemlockProbe::Open(o);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     constexpr uint64_t kN = 200;
@@ -430,6 +432,9 @@ TEST_F(SemlockProbeErrors, ThreadArrayCollisionsStayExact) {
   }
   SemlockOptions bad;
   bad.thread_slots = 3;
+  EXPECT_EQ(SemlockProbe::Open(bad).status().code(), ErrorCode::kInvalidArgument);
+  bad = SemlockOptions{};
+  bad.wake_cache = 0;
   EXPECT_EQ(SemlockProbe::Open(bad).status().code(), ErrorCode::kInvalidArgument);
 }
 
