@@ -28,18 +28,19 @@ struct semlock_key {
  * acquisitions and their total wait are the wait histogram's count and sum, the number of
  * handoffs the handoff histogram's count: kept once, not added up twice per event. */
 struct semlock_stats {
-	__u64 failed_tries; /* sem_trywait returning EAGAIN */
-	__u64 timeouts;     /* timed waits that blocked in futex_wait and failed */
+	/* What every contended return touches, in one cache line. */
 	__u64 contended;    /* acquisitions whose call waited in futex_wait */
+	__u64 blocked_ns;   /* the whole time of the calls that blocked in futex_wait */
 	__u64 max_wait_ns;
-	__u64 blocked_ns;   /* first futex_wait on the semaphore word -> end of call, all calls */
-	__u64 posts;        /* sem_post calls that incremented the value (probed posts) */
-	__u64 wait_hist[GILSTAT_HIST_SLOTS];
 	__u64 wait_hist_sum;   /* total wait of the acquisitions */
 	__u64 wait_hist_count; /* successful waits (sem_wait/timedwait/clockwait/trywait) */
-	__u64 handoff_hist[GILSTAT_HIST_SLOTS];
 	__u64 handoff_hist_sum;
 	__u64 handoff_hist_count; /* acquisitions right after a wake by another thread */
+	__u64 posts;        /* sem_post calls that incremented the value (or futex wakes) */
+	__u64 failed_tries; /* sem_trywait returning EAGAIN */
+	__u64 timeouts;     /* timed waits that blocked in futex_wait and failed */
+	__u64 wait_hist[GILSTAT_HIST_SLOTS];
+	__u64 handoff_hist[GILSTAT_HIST_SLOTS];
 };
 
 /* What a thread is doing inside a wait call (thread map value). */
@@ -68,17 +69,21 @@ struct semlock_thread {
 	__u64 pad[3]; /* one cache line per thread: threads on other CPUs share none */
 };
 
-/* Shared (not per-CPU) state of a semaphore's slot: whose it is, its last wake and the wakes
- * counted as posts. A free slot has tgid 0. */
-struct semlock_slot {
+/* Whose a slot is (`slot_keys`, read-mostly: written when the slot is given or freed). A free
+ * slot has tgid 0. */
+struct semlock_slot_key {
 	__u32 tgid;
-	__u32 flags;     /* the process's SEMLOCK_PROC_* flags */
+	__u32 flags; /* the process's SEMLOCK_PROC_* flags */
 	__u64 addr;
+};
+
+/* Shared (not per-CPU), written state of a semaphore's slot (`slots`): its last wake. */
+struct semlock_slot {
 	__u64 ts_ns;     /* last wake; 0: consumed, or none yet */
+	__s64 sleepers;  /* futex waits not yet matched by a stamped wake (see stamp_wake) */
 	__u32 waker_tid;
 	__u32 pad;
-	__u64 posts;     /* futex wakes, when SEMLOCK_PROC_POSTS_FROM_WAKES */
-	__u64 pad2[3];   /* one cache line per semaphore */
+	__u64 pad2[5];   /* one cache line per semaphore */
 };
 
 /* Value flags of the traced-process map. */

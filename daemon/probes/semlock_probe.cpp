@@ -51,10 +51,8 @@ void AddHist(HistogramData& h, const __u64* slots, __u64 sum, __u64 count) {
 
 }  // namespace
 
-SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus,
-                                   uint64_t wake_posts) {
+SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus) {
   SemLockStats out;
-  out.posts = wake_posts;
   out.pid = static_cast<pid_t>(key.tgid);
   out.addr = key.addr;
   for (const semlock_stats& c : cpus) {
@@ -75,10 +73,9 @@ SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlo
 
 Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps) {
   std::vector<SemLockStats> out;
-  Status st = maps.ForEachLock(
-      [&](const semlock_key& key, std::span<const semlock_stats> cpus, uint64_t wake_posts) {
-        out.push_back(AggregateSemlockStats(key, cpus, wake_posts));
-      });
+  Status st = maps.ForEachLock([&](const semlock_key& key, std::span<const semlock_stats> cpus) {
+    out.push_back(AggregateSemlockStats(key, cpus));
+  });
   if (!st.ok()) return st.error();
   std::sort(out.begin(), out.end(), [](const SemLockStats& a, const SemLockStats& b) {
     return a.pid != b.pid ? a.pid < b.pid : a.addr < b.addr;
@@ -108,10 +105,10 @@ namespace {
 
 class BpfSemlockMaps : public SemlockMaps {
  public:
-  BpfSemlockMaps(int index_fd, int locks_fd, int slots_fd, int counters_fd)
+  BpfSemlockMaps(int index_fd, int locks_fd, int keys_fd, int counters_fd)
       : index_fd_(index_fd),
         locks_fd_(locks_fd),
-        slots_fd_(slots_fd),
+        keys_fd_(keys_fd),
         counters_fd_(counters_fd),
         ncpus_(libbpf_num_possible_cpus()) {}
 
@@ -120,13 +117,13 @@ class BpfSemlockMaps : public SemlockMaps {
     std::vector<semlock_stats> values(static_cast<size_t>(ncpus_));
     ForEachMapKey<semlock_key>(index_fd_, [&](const semlock_key& key) {
       uint32_t slot = 0;
-      semlock_slot st{};
+      semlock_slot_key owner{};
       // Skipped when deleted meanwhile (a detach).
       if (bpf_map_lookup_elem(index_fd_, &key, &slot) != 0) return;
       if (bpf_map_lookup_elem(locks_fd_, &slot, values.data()) != 0) return;
-      if (bpf_map_lookup_elem(slots_fd_, &slot, &st) != 0) return;
-      if (st.tgid != key.tgid || st.addr != key.addr) return;  // freed and given again
-      fn(key, values, st.posts);
+      if (bpf_map_lookup_elem(keys_fd_, &slot, &owner) != 0) return;
+      if (owner.tgid != key.tgid || owner.addr != key.addr) return;  // freed and given again
+      fn(key, values);
     });
     return Status::Ok();
   }
@@ -148,7 +145,7 @@ class BpfSemlockMaps : public SemlockMaps {
  private:
   int index_fd_;
   int locks_fd_;
-  int slots_fd_;
+  int keys_fd_;
   int counters_fd_;
   int ncpus_;
 };
@@ -364,7 +361,8 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
                      std::string("opening the semlock BPF object failed: ") + std::strerror(err));
   }
   semlock* s = impl.skel.get();
-  for (bpf_map* m : {s->maps.lock_index, s->maps.locks, s->maps.slots, s->maps.free_slots}) {
+  for (bpf_map* m :
+       {s->maps.lock_index, s->maps.locks, s->maps.slots, s->maps.slot_keys, s->maps.free_slots}) {
     bpf_map__set_max_entries(m, options.max_locks);
   }
   bpf_map__set_max_entries(s->maps.threads, options.max_threads);
@@ -392,9 +390,9 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
                        std::string("filling the free lock slots failed: ") + std::strerror(errno));
     }
   }
-  impl.maps =
-      std::make_unique<BpfSemlockMaps>(bpf_map__fd(s->maps.lock_index), bpf_map__fd(s->maps.locks),
-                                       bpf_map__fd(s->maps.slots), bpf_map__fd(s->maps.counters));
+  impl.maps = std::make_unique<BpfSemlockMaps>(
+      bpf_map__fd(s->maps.lock_index), bpf_map__fd(s->maps.locks), bpf_map__fd(s->maps.slot_keys),
+      bpf_map__fd(s->maps.counters));
   return probe;
 }
 
@@ -615,10 +613,12 @@ void SemlockProbe::RecycleSlots(const std::vector<uint32_t>& slots) {
   const int ncpus = libbpf_num_possible_cpus();
   const std::vector<semlock_stats> zero_stats(static_cast<size_t>(std::max(ncpus, 1)));
   const semlock_slot zero_slot{};
+  const semlock_slot_key no_owner{};
   for (uint32_t slot : slots) {
     // Zeroed before it can be given again; a slot that cannot be zeroed is not reused.
     if (bpf_map_update_elem(bpf_map__fd(s->maps.locks), &slot, zero_stats.data(), BPF_ANY) != 0 ||
-        bpf_map_update_elem(bpf_map__fd(s->maps.slots), &slot, &zero_slot, BPF_ANY) != 0) {
+        bpf_map_update_elem(bpf_map__fd(s->maps.slots), &slot, &zero_slot, BPF_ANY) != 0 ||
+        bpf_map_update_elem(bpf_map__fd(s->maps.slot_keys), &slot, &no_owner, BPF_ANY) != 0) {
       continue;
     }
     bpf_map_update_elem(bpf_map__fd(s->maps.free_slots), nullptr, &slot, BPF_ANY);

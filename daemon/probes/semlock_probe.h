@@ -65,19 +65,15 @@ struct AttachResult {
 class SemlockMaps {
  public:
   virtual ~SemlockMaps() = default;
-  // Calls `fn` once per (process, semaphore) entry with its per-CPU values and the posts
-  // counted in its shared wake record (futex wakes, when posts are not probed).
-  using LockFn =
-      std::function<void(const semlock_key&, std::span<const semlock_stats>, uint64_t wake_posts)>;
+  // Calls `fn` once per (process, semaphore) with its per-CPU values.
+  using LockFn = std::function<void(const semlock_key&, std::span<const semlock_stats>)>;
   virtual Status ForEachLock(const LockFn& fn) = 0;
   // SEMLOCK_NR_COUNTERS counters, each summed over CPUs.
   virtual Result<std::vector<uint64_t>> ReadCounters() = 0;
 };
 
-// Sums per-CPU values (max_wait_ns: the maximum) and the wake record's posts into one
-// SemLockStats.
-SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus,
-                                   uint64_t wake_posts = 0);
+// Sums per-CPU values (max_wait_ns: the maximum) into one SemLockStats.
+SemLockStats AggregateSemlockStats(const semlock_key& key, std::span<const semlock_stats> cpus);
 // All locks of all processes, sorted by (pid, addr).
 Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps);
 ProbeHealth ReadSemlockHealth(SemlockMaps& maps);
