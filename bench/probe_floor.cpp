@@ -8,7 +8,7 @@
 // The sites are the semaphore probe's own choice: the probe (daemon/probes) is attached to PID
 // once, its AttachResult (per function: entry+return, entry, branch sites, file offsets) is
 // kept, the probe is destroyed, and the empty programs go to the same file offsets, plus the
-// raw syscall tracepoints the probe uses for futex calls. Prints one "site …" line per probed
+// raw syscall entry tracepoint the probe uses for futex calls. Prints one "site …" line per probed
 // function, then "ready LINKS", and holds the links until stdin is closed.
 #include <bpf/libbpf.h>
 #include <unistd.h>

@@ -55,8 +55,8 @@ PY_ROUNDS = env_int("PY_ROUNDS", 7)      # rounds of the interleaved section 2 (
 SAMPLE_S = env_float("SAMPLE_S", 0.25)   # one micro-loop sample (section 1)
 SAMPLES = env_int("SAMPLES", 3)          # samples per configuration and round (median)
 PY_STEPS = env_int("PY_STEPS", 6000000)  # countdown iterations (section 2, CPython 3)
-PY27_ROUNDS = env_int("PY27_ROUNDS", 3)  # rounds of section 2 for CPython 2.7 (4 configurations)
-PY27_STEPS = env_int("PY27_STEPS", 5000000)  # countdown iterations, CPython 2.7 (section 2)
+PY27_ROUNDS = env_int("PY27_ROUNDS", 7)  # rounds of section 2 for CPython 2.7 (4 configurations)
+PY27_STEPS = env_int("PY27_STEPS", 10000000)  # countdown iterations, CPython 2.7 (section 2)
 PY_ECHO_S = env_float("PY_ECHO_S", 0.3)  # unpaced convoy duration (section 2)
 PY_PACE_MS = env_float("PY_PACE_MS", 0)  # paced convoy period (0: 2.5 x the switch interval)
 PY_PACED_N = env_int("PY_PACED_N", 60)   # paced convoy requests
@@ -373,7 +373,7 @@ class Attached:
                         continue
                     offsets.add((off, method))
                     uprobes += 2 if method in ("entry+return", "slow-path") else 1
-            self.info = "%d uprobes (%s; %s BPF links with the 2 syscall tracepoints)" % (
+            self.info = "%d uprobes (%s; %s BPF links with the syscall entry tracepoint)" % (
                 uprobes, ", ".join(sites), m.group(5))
             self.uprobes = uprobes
         elif config.startswith("gilstatd-"):
@@ -549,13 +549,13 @@ def section1():
         "- **floor**: empty BPF programs (bench/bpf/probe_floor.bpf.c) at exactly the sites the "
         "semaphore probe uses in that mode, found by the probe's own code "
         "(`gilstat_bench_floor`: attaches the probe, keeps its site list, detaches it, attaches "
-        "the empty programs there), plus the two raw syscall tracepoints: what the kernel "
+        "the empty programs there), plus the raw syscall entry tracepoint: what the kernel "
         "charges for the probes themselves.\n"
         "- **gilstatd**: the daemon (`runtime: {enabled: false}`, target `pid`, `probes: {mode: "
         "…}`), measured once `gilstat_probes_attached` is 1. The modes (docs/PROBES.md): "
         "`default` probes the slow paths only — entry + return of glibc's internal "
         "`__new_sem_wait_slow64`, which `sem_wait`/`sem_timedwait`/`sem_clockwait` reach only "
-        "when the semaphore is 0, and the futex syscall tracepoints (posts are counted from the "
+        "when the semaphore is 0, and the futex syscalls' entry (posts are counted from the "
         "wakes); an uncontended `sem_post` or `sem_wait` hits no probe at all, and "
         "`gilstat_lock_acquisitions_total` is not exported. `counting` probes `sem_wait`'s "
         "entry + return and emulated branch sites inside `sem_post` and `sem_trywait`: every "
@@ -600,8 +600,8 @@ def section1():
         lines.append(
             "¹ No semaphore probe on the path (gilstatd counted no event), yet more than the "
             "noise. The loops read their thread's CPU clock through a system call (the `wait` "
-            "loop twice per %d waits), and every mode has programs on the raw syscall "
-            "tracepoints, which run at every system call of every process (and return at once "
+            "loop twice per %d waits), and every mode has a program on the raw syscall entry "
+            "tracepoint, which runs at every system call of every process (and returns at once "
             "for the ones that are not futex calls of an attached process). No ratio is taken "
             "of it.\n" % 256)
     ratio_cols = [("gilstatd-%s" % m, "floor-%s" % m) for m in S1_MODES]
@@ -1290,13 +1290,13 @@ def explanations():
         op = (f("s1 ratio default") or ("pingpong", None))[0]
         out.append(
             "- **Default mode against its floor.** On an operation that reaches the slow path "
-            "(%s) the floor is the entry uprobe + uretprobe of the slow path and the two "
-            "syscall tracepoints at every futex wait and wake (%s added here). gilstatd's "
-            "programs add their work on top: the entry records the thread's in-call entry, the "
-            "return updates the semaphore's per-CPU entry (count, wait sum, maximum, histogram "
-            "slot, handoff latency), and the futex tracepoints stamp the wait and the wake (written in "
-            "place) and, when the waiter's futex call returns, add up the "
-            "blocked time and tell a handoff: %s here. Which program costs what: `sysctl "
+            "(%s) the floor is the entry uprobe + uretprobe of the slow path and the syscall "
+            "entry tracepoint at every futex wait and wake (%s added here). gilstatd's "
+            "programs add their work on top: the entry takes the thread's array entry and "
+            "stamps the start, the futex wait marks the call and counts a sleeper, the wake "
+            "stamps the semaphore's slot, the return updates the semaphore's per-CPU "
+            "statistics (wait histogram, blocked time, handoff latency): %s here. Which "
+            "program costs what: `sysctl "
             "kernel.bpf_stats_enabled=1`, then `bpftool prog` (run_time_ns / run_cnt).\n" % (
                 S1_SHORT.get(op, op), fmt_added(f("s1 floor-default %s" % op)),
                 fmt_added(f("s1 gilstatd-default %s" % op))))
@@ -1316,8 +1316,12 @@ def explanations():
             "wakes it) and the futex calls, and with two CPU-bound threads many releases wake "
             "the other thread. Empty programs at the default-mode sites slow the two-thread "
             "countdown by %s, gilstatd by %s: the difference is the work of gilstatd's "
-            "programs at those hits (the slow path's entry and return, the futex wait, wake and "
-            "return). Counting mode, which probes every GIL operation: floor %s, gilstatd %s.\n"
+            "programs at those hits (the slow path's entry and return, the futex waits and "
+            "wakes: about 1 M futex calls and 200 k slow-path calls per second of the 2-thread "
+            "countdown, "
+            "which the programs' work turns into several per cent of its CPU time, most of it "
+            "cache misses after each sleep). Counting mode, which probes every GIL operation: "
+            "floor %s, gilstatd %s.\n"
             % (fmt_pct(py27.get("floor-default")), fmt_pct(py27.get("gilstatd-default")),
                fmt_pct(py27.get("floor-counting")), fmt_pct(py27.get("gilstatd-counting"))))
     if missed_goal("CPython 3") and f("s2 py3 noise"):

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The floor of the probe cost benchmark (bench/probe_floor.cpp): empty programs, attached by the
  * benchmark at exactly the sites the semaphore probes use (uprobes, uretprobes and the raw
- * syscall tracepoints). What a hit costs with them is what the kernel charges for the probe
+ * syscall entry tracepoint). What a hit costs with them is what the kernel charges for the probe
  * itself; the difference to gilstatd is the work the real programs do. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -201,7 +201,7 @@ std::string JsonEscape(std::string_view s) {
 }
 
 std::string FormatJson(const Report& r) {
-  std::string o = "{\"schema\": \"gilstat.locks/1\", \"time_unit\": \"ns\"";
+  std::string o = "{\"schema\": \"gilstat.locks/2\", \"time_unit\": \"ns\"";
   o += Printf(", \"duration_s\": %.3f", r.duration_s);
   o += std::string(", \"mode\": \"") + ProbeModeName(r.mode) + "\"";
   o += std::string(", \"interrupted\": ") + (r.interrupted ? "true" : "false");

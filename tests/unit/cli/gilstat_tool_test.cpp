@@ -116,7 +116,7 @@ std::string CheckJson(const std::string& json, const std::string& python_checks)
 
 // Checks shared by the tests: every lock's numbers are consistent with its histograms.
 const char* kConsistency = R"(
-assert d['schema'] == 'gilstat.locks/1' and d['time_unit'] == 'ns', d
+assert d['schema'] == 'gilstat.locks/2' and d['time_unit'] == 'ns', d
 for p in d['processes']:
     for l in p['locks']:
         h = l['wait_hist']

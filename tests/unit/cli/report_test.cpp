@@ -112,7 +112,7 @@ TEST(FormatText, TableAndHistograms) {
 TEST(FormatJson, StableFieldNames) {
   std::string s = FormatJson(SampleReport());
   for (const char* field :
-       {"\"schema\": \"gilstat.locks/1\"",
+       {"\"schema\": \"gilstat.locks/2\"",
         "\"time_unit\": \"ns\"",
         "\"duration_s\": 1.000",
         "\"mode\": \"exact\"",
