@@ -35,6 +35,18 @@ std::string Prog(const std::string& kind) {
   return std::string(GILSTAT_TESTPROGS_DIR) + "/semops_" + kind;
 }
 
+// Lets the semops child `c` run to its end with `probe` attached from its start.
+::testing::AssertionResult RunAttached(SemlockProbe& probe, Child& c) {
+  if (!c.WaitReady()) return ::testing::AssertionFailure() << "child not ready";
+  if (auto a = probe.Attach(c.pid()); !a.ok()) {
+    return ::testing::AssertionFailure() << a.status().ToString();
+  }
+  c.Go();
+  if (!c.ReadResults()) return ::testing::AssertionFailure() << "no results from the child";
+  if (int rc = c.Wait(); rc != 0) return ::testing::AssertionFailure() << "child exit " << rc;
+  return ::testing::AssertionSuccess();
+}
+
 const SemLockStats* Find(const std::vector<SemLockStats>& v, pid_t pid, uint64_t addr) {
   for (const SemLockStats& s : v) {
     if (s.pid == pid && s.addr == addr) return &s;
@@ -347,9 +359,13 @@ TEST_F(SemlockProbeErrors, StaticBinaryHasNoLibc) {
 }
 
 TEST_F(SemlockProbeErrors, BadMapSize) {
-  SemlockOptions o;
-  o.max_locks = 0;
-  EXPECT_EQ(SemlockProbe::Open(o).status().code(), ErrorCode::kInvalidArgument);
+  SemlockOptions no_locks, odd_threads, no_cache;
+  no_locks.max_locks = 0;
+  odd_threads.thread_slots = 3;  // not a power of 2
+  no_cache.wake_cache = 0;
+  for (const SemlockOptions& o : {no_locks, odd_threads, no_cache}) {
+    EXPECT_EQ(SemlockProbe::Open(o).status().code(), ErrorCode::kInvalidArgument);
+  }
 }
 
 // A tiny locks map: entries that do not fit are counted, nothing else breaks.
@@ -359,11 +375,7 @@ TEST_F(SemlockProbeErrors, FullMapIsCounted) {
   auto p = SemlockProbe::Open(o);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   Child c({Prog("pie"), "pingpong", "5", "100"});
-  ASSERT_TRUE(c.WaitReady());
-  ASSERT_TRUE((*p)->Attach(c.pid()).ok());
-  c.Go();
-  ASSERT_TRUE(c.ReadResults());
-  EXPECT_EQ(c.Wait(), 0);
+  ASSERT_TRUE(RunAttached(**p, c));
   auto locks = (*p)->ReadLocks();
   ASSERT_TRUE(locks.ok());
   EXPECT_EQ(locks->size(), 1u);
@@ -397,17 +409,9 @@ TEST_F(SemlockProbeErrors, ArrayCollisionsStayExact) {
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     constexpr uint64_t kN = 200;
     Child pp({Prog("pie"), "pingpong", std::to_string(kN), "300"});
-    ASSERT_TRUE(pp.WaitReady());
-    ASSERT_TRUE((*p)->Attach(pp.pid()).ok());
-    pp.Go();
-    ASSERT_TRUE(pp.ReadResults());
-    EXPECT_EQ(pp.Wait(), 0);
+    ASSERT_TRUE(RunAttached(**p, pp));
     Child four({Prog("pie"), "wait", "1500", "4"});
-    ASSERT_TRUE(four.WaitReady());
-    ASSERT_TRUE((*p)->Attach(four.pid()).ok());
-    four.Go();
-    ASSERT_TRUE(four.ReadResults());
-    EXPECT_EQ(four.Wait(), 0);
+    ASSERT_TRUE(RunAttached(**p, four));
     auto locks = (*p)->ReadLocks();
     ASSERT_TRUE(locks.ok());
     for (const char* name : {"a", "b"}) {
@@ -430,12 +434,6 @@ TEST_F(SemlockProbeErrors, ArrayCollisionsStayExact) {
     EXPECT_EQ(h.map_full_drops, 0u);
     EXPECT_EQ(h.orphan_returns, 0u);
   }
-  SemlockOptions bad;
-  bad.thread_slots = 3;
-  EXPECT_EQ(SemlockProbe::Open(bad).status().code(), ErrorCode::kInvalidArgument);
-  bad = SemlockOptions{};
-  bad.wake_cache = 0;
-  EXPECT_EQ(SemlockProbe::Open(bad).status().code(), ErrorCode::kInvalidArgument);
 }
 
 // Lock slots come back once a detached process's links are gone: with two slots, one process
