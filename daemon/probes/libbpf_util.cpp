@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 namespace gilstat::probes {
@@ -194,8 +196,15 @@ Result<BpfLinkPtr> AttachUprobe(bpf_program* prog, pid_t pid, const std::string&
 }  // namespace
 
 bool KernelHasUprobeMulti() {
-  static const bool has = ProbeUprobeMulti();
+  // GILSTAT_UPROBE_LINKS=perf: perf-event links even where uprobe_multi exists (what kernels
+  // before 6.6, Debian 12's 6.1 among them, get; the tests run both).
+  static const bool has = !PerfUprobeLinksForced() && ProbeUprobeMulti();
   return has;
+}
+
+bool PerfUprobeLinksForced() {
+  const char* v = std::getenv("GILSTAT_UPROBE_LINKS");
+  return v != nullptr && std::string_view(v) == "perf";
 }
 
 bool PrepareUprobeMulti(bpf_object* obj) {

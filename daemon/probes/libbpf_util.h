@@ -109,8 +109,10 @@ inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgi
 // Whether this kernel has BPF uprobe_multi links (Linux 6.6+): one link for many sites of one
 // file in one process, created without the kernel's global trace-event mutex and destroyed with
 // one grace period for all its sites (perf-event uprobes: one each, serialised host-wide).
-// Probed once by creating a link that must fail with EBADF.
+// Probed once by creating a link that must fail with EBADF. False when PerfUprobeLinksForced().
 bool KernelHasUprobeMulti();
+// Whether the environment asks for perf-event uprobe links (GILSTAT_UPROBE_LINKS=perf).
+bool PerfUprobeLinksForced();
 
 // Before loading `obj`: when the kernel has uprobe_multi links, marks its uprobe programs
 // (kprobe type) to be attached that way. Returns whether it did. Programs marked so can only be
