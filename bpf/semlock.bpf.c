@@ -18,8 +18,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* Every (process, semaphore) seen gets a slot: its per-CPU statistics are `locks[slot]`, its
  * owner key `slot_keys[slot]`, its shared state (last wake, sleepers) `slots[slot]`.
  * `lock_index` maps the key to the slot; free slots wait in `free_slots` (filled and refilled by
- * user space, which zeroes a slot before it goes back). A thread caches the slot of the semaphore it waits on, so a return finds the
- * statistics and the wake by array index: no hash lookup. */
+ * user space, which zeroes a slot before it goes back). A thread caches the slot of the
+ * semaphore it waits on, so a return finds the statistics and the wake by array index: no hash
+ * lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SEMLOCK_MAX_LOCKS);
@@ -213,11 +214,8 @@ static __always_inline struct semlock_thread *thread_begin(__u64 id)
 
 		/* Free, idle, or this thread's own (a call whose return was never seen). */
 		if ((!(cur & SEMLOCK_THREAD_BUSY) || (cur & ~SEMLOCK_THREAD_BUSY) == id) &&
-		    __sync_val_compare_and_swap(&t->owner, cur, id | SEMLOCK_THREAD_BUSY) == cur) {
-			if (cur != id && cur != (id | SEMLOCK_THREAD_BUSY))
-				t->slot = SEMLOCK_NO_SLOT; /* another thread's cache */
-			return t;
-		}
+		    __sync_val_compare_and_swap(&t->owner, cur, id | SEMLOCK_THREAD_BUSY) == cur)
+			return t; /* a cached slot left by another thread is checked like any other */
 		/* Busy with another thread: the hash; the entry tells finders to look there. */
 		__sync_fetch_and_add(&t->fallback, 1);
 	}
@@ -407,19 +405,18 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct semlock_stats *s;
+	struct semlock_slot *st;
+	__u32 slot;
 
 	if (!(ctx->flags & X86_EFLAGS_ZF))
 		return 0;
-	s = stats_of(id >> 32, ctx->di);
+	slot = lock_slot(id >> 32, ctx->di);
+	s = bpf_map_lookup_elem(&locks, &slot);
 	if (s)
 		__sync_fetch_and_add(&s->posts, 1);
-	if (ctx->ax >> 32) {
-		__u32 slot = lock_slot(id >> 32, ctx->di);
-		struct semlock_slot *st = bpf_map_lookup_elem(&slots, &slot);
-
-		if (st)
-			stamp_wake(st, id);
-	}
+	st = ctx->ax >> 32 ? bpf_map_lookup_elem(&slots, &slot) : 0;
+	if (st)
+		stamp_wake(st, id);
 	return 0;
 }
 
@@ -428,9 +425,9 @@ int sem_post_ok_branch(struct pt_regs *ctx)
  * cheaper but BPF trampolines are not available on every kernel (refused with EPERM on the
  * machines gilstat is tested on), and tracepoints by name would need tracefs. Every syscall of
  * every process runs this program; it returns after one compare unless it is a futex call. A
- * wait costs an array lookup (is the thread inside a probed call on that word?), a wake one
- * hash lookup (is the word a known semaphore?). Nothing is done at the syscall's exit: the
- * return of the wait call sees how it ended. */
+ * wait costs an array lookup (is the thread inside a probed call on that word?), a wake a
+ * cache lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing
+ * is done at the syscall's exit: the return of the wait call sees how it ended. */
 
 #define NR_futex 202 /* x86-64 */
 #define FUTEX_WAIT 0
@@ -472,8 +469,7 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 		sk = bpf_map_lookup_elem(&slot_keys, &slot);
 		if (!sk)
 			return;
-		if (cached)
-			*cached = slot;
+		wake_cache_put(tgid, uaddr, slot);
 	}
 	/* Counted per CPU: the waker keeps to reading the shared slot unless it stamps. */
 	if (sk->flags & SEMLOCK_PROC_POSTS_FROM_WAKES) {

@@ -462,16 +462,6 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     return Status::Ok();
   };
 
-  // Register the process first so the futex programs see its first events.
-  {
-    uint32_t key = static_cast<uint32_t>(pid);
-    uint32_t zero = 0;
-    if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &key, &zero, BPF_ANY) != 0) {
-      return MakeError(ErrorCode::kResourceExhausted,
-                       std::string("cannot register pid in the probe: ") + std::strerror(errno));
-    }
-  }
-
   // Slow-path functions already probed (file offset -> the wait function that owns it): two
   // wait functions sharing one must not count its calls twice.
   std::map<uint64_t, std::string> slow_paths;
@@ -575,14 +565,20 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     if (!st.ok()) return fail(st.error());
     proc.result.sites.push_back(std::move(site));
   }
+  // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
+  // flags when it is given.
+  {
+    uint32_t key = static_cast<uint32_t>(pid);
+    if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &key, &proc_flags, BPF_ANY) != 0) {
+      return fail(
+          MakeError(ErrorCode::kResourceExhausted,
+                    std::string("cannot register pid in the probe: ") + std::strerror(errno)));
+    }
+  }
   for (const auto& [what, offsets] : sites_of) {
     auto links = AttachUprobes(what.first, pid, path, offsets, what.second);
     if (!links) return fail(links.error());
     for (auto& l : *links) proc.links.push_back(std::move(l));
-  }
-  if (proc_flags) {
-    uint32_t key = static_cast<uint32_t>(pid);
-    bpf_map_update_elem(bpf_map__fd(s->maps.procs), &key, &proc_flags, BPF_ANY);
   }
   proc.result.links = static_cast<int>(proc.links.size());
   AttachResult result = proc.result;
