@@ -12,7 +12,7 @@
 #   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
 #   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in section 2
 #
-# Sizes (environment; the defaults take 5 to 7 minutes on 2 cores, section 2 about 2.5 of them,
+# Sizes (environment; the defaults take 5 to 7 minutes on 2 cores, section 2 about 3.5 of them,
 # and stopping gilstatd with 100 targets up to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S
 # (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S
 # (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT (section 3), TARGETS SCRAPES LOAD_EVENTS
