@@ -22,10 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "libbpf_util.h"
-#include "probe_floor.skel.h"
-#include "proc_maps.h"
-#include "semlock_probe.h"
+#include "bpf/probe_floor.skel.h"
+#include "elf/proc_maps.h"
+#include "probes/libbpf_util.h"
+#include "probes/semlock_probe.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 #
 # compiles SOURCE (a *.bpf.c file) with clang -target bpf into ${NAME}.bpf.o, runs
 # `bpftool gen skeleton` on it into ${NAME}.skel.h in the build tree and defines the INTERFACE
-# library ${NAME}_skel: link it to include "${NAME}.skel.h" (and get libbpf).
+# library ${NAME}_skel: link it to include "bpf/${NAME}.skel.h" (and get libbpf).
 #
 # vmlinux.h is generated at build time from the build machine's kernel BTF
 # (/sys/kernel/btf/vmlinux), or taken from GILSTAT_VMLINUX_H when set (a build machine without
@@ -61,13 +61,13 @@ function(gilstat_bpf_skeleton name source)
   get_filename_component(_src ${source} ABSOLUTE)
   set(_out ${_gilstat_bpf_gen}/${name})
   set(_obj ${_out}/${name}.bpf.o)
-  set(_skel ${_out}/${name}.skel.h)
+  set(_skel ${_out}/bpf/${name}.skel.h)
   # Headers next to the source and the shared common headers: rebuild when any changes.
   get_filename_component(_srcdir ${_src} DIRECTORY)
   file(GLOB _deps ${_srcdir}/*.h ${PROJECT_SOURCE_DIR}/common/include/gilstat/*.h)
   add_custom_command(
     OUTPUT ${_obj}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}/bpf
     COMMAND ${GILSTAT_CLANG} -target bpf -O2 -g -Wall -Werror
             -D__TARGET_ARCH_${_gilstat_bpf_arch}
             -I${_gilstat_vmlinux_dir} -I${_srcdir} -I${PROJECT_SOURCE_DIR}/common/include

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon.h"
-#include "flags.h"
-#include "log.h"
+#include "app/daemon.h"
+#include "app/flags.h"
+#include "app/log.h"
 
 int main(int argc, char** argv) {
   // Before any thread starts, so that every thread inherits the mask (see Daemon::Create).

@@ -1,7 +1,7 @@
-#include "lock_families.h"
+#include "metrics/lock_families.h"
 
-#include "family_util.h"
-#include "histogram_buckets.h"
+#include "metrics/family_util.h"
+#include "metrics/histogram_buckets.h"
 
 namespace gilstat::metrics {
 namespace {

@@ -1,4 +1,4 @@
-#include "process_collector.h"
+#include "metrics/process_collector.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "family_util.h"
+#include "metrics/family_util.h"
 
 namespace gilstat::metrics {
 ProcessCollector::ProcessCollector(std::string proc_self, std::string proc_root)

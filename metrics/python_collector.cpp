@@ -1,10 +1,10 @@
-#include "python_collector.h"
+#include "metrics/python_collector.h"
 
 #include <map>
 #include <tuple>
 #include <utility>
 
-#include "family_util.h"
+#include "metrics/family_util.h"
 
 namespace gilstat::metrics {
 
@@ -87,7 +87,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
   return out;
 }
 
-LockSeries PyGilLockSeries(const probes::PyGilStats& st, const std::string& group, bool pid_label) {
+LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool pid_label) {
   LockSeries s;
   s.labels = {group, "gil", "ebpf", pid_label ? std::to_string(st.pid) : ""};
   s.acquisitions_known = st.take_drop;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "lock_families.h"
-#include "probes/lock_stats.h"
+#include "gilstat/lock_stats.h"
+#include "metrics/lock_families.h"
 
 namespace gilstat::metrics {
 
@@ -35,8 +35,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                                                      bool pid_label);
 
 // The lock series (lock="gil", source="ebpf") of one process's GIL probe statistics.
-LockSeries PyGilLockSeries(const probes::PyGilStats& stats, const std::string& group,
-                           bool pid_label);
+LockSeries PyGilLockSeries(const PyGilStats& stats, const std::string& group, bool pid_label);
 
 // Errors of the GIL probes (gilstat_python_probe_errors_total{kind}).
 struct PythonProbeErrors {

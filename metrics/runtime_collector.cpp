@@ -1,8 +1,8 @@
-#include "runtime_collector.h"
+#include "metrics/runtime_collector.h"
 
 #include <utility>
 
-#include "family_util.h"
+#include "metrics/family_util.h"
 
 namespace gilstat::metrics {
 namespace {

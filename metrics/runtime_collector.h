@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gilstat/rt/runtime.h"
-#include "lock_families.h"
+#include "metrics/lock_families.h"
 
 namespace gilstat::metrics {
 

@@ -1,11 +1,11 @@
-#include "semlock_collector.h"
+#include "metrics/semlock_collector.h"
 
 #include <utility>
 
-#include "family_util.h"
+#include "metrics/family_util.h"
 
 namespace gilstat::metrics {
-std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& locks,
+std::vector<LockSeries> SemlockSeries(const std::vector<SemLockStats>& locks,
                                       const SemlockNaming& naming) {
   std::vector<LockSeries> out;
   out.reserve(locks.size());
@@ -29,7 +29,7 @@ std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& l
   return out;
 }
 
-SemlockCollector::SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming,
+SemlockCollector::SemlockCollector(LockStatsSource& source, SemlockNaming naming,
                                    std::function<std::vector<LockSeries>()> more)
     : source_(source), naming_(std::move(naming)), more_(std::move(more)) {}
 
@@ -52,7 +52,7 @@ std::vector<prometheus::MetricFamily> SemlockCollector::Collect() const {
     for (const auto& s : more_()) builder.Add(s);
   }
   out = builder.Build();
-  const probes::ProbeHealth h = source_.ReadHealth();
+  const ProbeHealth h = source_.ReadHealth();
   out.push_back(SingleValue("gilstat_probe_map_full_total",
                             "Probe events whose map entry could not be created (map full).",
                             prometheus::MetricType::Counter,

@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "lock_families.h"
-#include "probes/lock_stats.h"
+#include "gilstat/lock_stats.h"
+#include "metrics/lock_families.h"
 
 namespace gilstat::metrics {
 
@@ -26,14 +26,14 @@ struct SemlockNaming {
 };
 
 // The lock series of one read of the maps.
-std::vector<LockSeries> SemlockSeries(const std::vector<probes::SemLockStats>& locks,
+std::vector<LockSeries> SemlockSeries(const std::vector<SemLockStats>& locks,
                                       const SemlockNaming& naming);
 
 class SemlockCollector : public prometheus::Collectable {
  public:
   // `more`: further eBPF lock series (the CPython GIL probes') that go into the same families,
   // so that series with equal labels are summed rather than repeated. Called on scrape threads.
-  SemlockCollector(probes::LockStatsSource& source, SemlockNaming naming,
+  SemlockCollector(LockStatsSource& source, SemlockNaming naming,
                    std::function<std::vector<LockSeries>()> more = {});
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -41,7 +41,7 @@ class SemlockCollector : public prometheus::Collectable {
   uint64_t read_errors() const;
 
  private:
-  probes::LockStatsSource& source_;
+  LockStatsSource& source_;
   SemlockNaming naming_;
   std::function<std::vector<LockSeries>()> more_;
   mutable std::mutex mu_;  // LockStatsSource is not required to be thread-safe

@@ -6,12 +6,16 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   cmake ninja-build g++ pkg-config clang-format
+  # the house checks (tools/check_functions.py reads function extents with ctags)
+  universal-ctags
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # BPF: programs, skeletons, loader, symbol resolution
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # daemon
   prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
+  # argument parsing, JSON output, linear-time regexes for untrusted input
+  libcli11-dev nlohmann-json3-dev libre2-dev
   # end-to-end tests and benchmarks: a real Prometheus (promtool), systemd-analyze for the
   # unit, setpriv for the capability test, the bpftrace baseline
   prometheus systemd util-linux bpftrace

@@ -1,4 +1,4 @@
-#include "daemon.h"
+#include "app/daemon.h"
 
 #include <poll.h>
 #include <prometheus/text_serializer.h>
@@ -12,21 +12,21 @@
 #include <set>
 #include <shared_mutex>
 
-#include "family_util.h"
+#include "app/log.h"
+#include "app/naming.h"
+#include "app/notify.h"
 #include "gilstat/rt/workloads.h"
 #include "host/probe_host.h"
 #include "host/python_host.h"
-#include "http_server.h"
-#include "log.h"
-#include "naming.h"
-#include "notify.h"
-#include "process_collector.h"
-#include "pygil_probe.h"
-#include "python_collector.h"
-#include "runtime_collector.h"
-#include "semlock_collector.h"
+#include "metrics/family_util.h"
+#include "metrics/process_collector.h"
+#include "metrics/python_collector.h"
+#include "metrics/runtime_collector.h"
+#include "metrics/semlock_collector.h"
+#include "probes/pygil_probe.h"
 #include "tracker/matchers.h"
 #include "tracker/tracker.h"
+#include "web/http_server.h"
 
 namespace gilstat {
 namespace {
@@ -255,7 +255,7 @@ struct Daemon::Impl {
   std::unique_ptr<host::PythonTargets> python;
   Observers observers;  // naming, then python
   std::unique_ptr<LoggingAttacher> attacher;
-  std::unique_ptr<tracker::ProcEventSource> events;
+  std::unique_ptr<ProcEventSource> events;
   std::unique_ptr<tracker::ProcFs> procfs;
   std::unique_ptr<tracker::Tracker> tracker;
 
@@ -333,7 +333,7 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
   observers.Add(naming.get());
   observers.Add(python.get());
   attacher = std::make_unique<LoggingAttacher>(*probe, log_once);
-  auto ev = host::OpenProctrackEvents();
+  auto ev = host::OpenProctrackProbe();
   if (ev.ok()) {
     events = std::move(ev).value();
   } else {
@@ -406,7 +406,7 @@ void Daemon::Impl::BuildCollectors() {
     next.push_back(std::make_shared<metrics::PythonCollector>(
         [py] { return py->Processes(); },
         [py] {
-          const probes::PyGilHealth h = py->ProbeHealth();
+          const PyGilHealth h = py->ProbeHealth();
           return metrics::PythonProbeErrors{py->probe_errors(), h.threads_full + h.stats_full,
                                             h.read_errors};
         },

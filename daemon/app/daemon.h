@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "config.h"
-#include "flags.h"
+#include "app/flags.h"
+#include "config/config.h"
 #include "gilstat/result.h"
 
 namespace gilstat {

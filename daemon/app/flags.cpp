@@ -1,6 +1,6 @@
-#include "flags.h"
+#include "app/flags.h"
 
-#include "log.h"
+#include "app/log.h"
 
 namespace gilstat {
 namespace {

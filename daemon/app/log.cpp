@@ -1,4 +1,4 @@
-#include "log.h"
+#include "app/log.h"
 
 #include <spdlog/sinks/base_sink.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "naming.h"
+#include "app/naming.h"
 
 #include "tracker/matchers.h"
 

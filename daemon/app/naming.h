@@ -11,10 +11,10 @@
 #include <optional>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 #include "gilstat/rt/runtime.h"
 #include "host/python_host.h"
-#include "semlock_collector.h"
+#include "metrics/semlock_collector.h"
 #include "tracker/proc.h"
 #include "tracker/tracker.h"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gilstat/result.h"
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
 #include "tracker/matchers.h"
 
 namespace gilstat::cli {

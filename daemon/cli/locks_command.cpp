@@ -1,4 +1,4 @@
-#include "locks_command.h"
+#include "cli/locks_command.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -13,11 +13,11 @@
 #include <set>
 #include <string_view>
 
-#include "libbpf_util.h"
-#include "report.h"
-#include "semlock_probe.h"
+#include "cli/report.h"
+#include "probes/libbpf_util.h"
+#include "probes/proctrack_probe.h"
+#include "probes/semlock_probe.h"
 #include "tracker/proc.h"
-#include "tracker/proctrack_events.h"
 
 namespace gilstat::cli {
 namespace {
@@ -49,7 +49,7 @@ class RunObserver final : public tracker::TrackerObserver {
     }
   }
   std::map<pid_t, ProcessMeta> meta;
-  std::map<pid_t, std::vector<probes::SemLockStats>> final_locks;
+  std::map<pid_t, std::vector<SemLockStats>> final_locks;
   bool finishing = false;
 
  private:
@@ -103,7 +103,7 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
     Fail(err, "cannot load the probes: " + probe.error().message);
     return kExitRuntime;
   }
-  std::unique_ptr<tracker::ProcEventSource> events;
+  std::unique_ptr<ProcEventSource> events;
   if (!targets->PidsOnly() && env.open_events) {
     auto ev = env.open_events();
     if (ev.ok()) {
@@ -174,7 +174,7 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
     Fail(err, "reading the probe maps: " + locks.error().message);
     return kExitRuntime;
   }
-  std::vector<probes::SemLockStats> all;
+  std::vector<SemLockStats> all;
   for (const auto& l : *locks) {
     if (tracker.IsAttached(l.pid)) all.push_back(l);
   }

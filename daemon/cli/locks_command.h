@@ -12,9 +12,9 @@
 #include <ostream>
 #include <string>
 
-#include "args.h"
+#include "cli/args.h"
+#include "gilstat/lock_stats.h"
 #include "host/probe_host.h"
-#include "lock_stats.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::cli {
@@ -22,11 +22,11 @@ namespace gilstat::cli {
 using host::CheckBtf;
 using host::CheckPrivileges;
 using host::LockProbe;
-using host::OpenProctrackEvents;
+using host::OpenProctrackProbe;
 using host::OpenSemlockProbe;
 
 using ProbeOpener = std::function<Result<std::unique_ptr<LockProbe>>(ProbeMode)>;
-using EventsOpener = std::function<Result<std::unique_ptr<tracker::ProcEventSource>>()>;
+using EventsOpener = std::function<Result<std::unique_ptr<ProcEventSource>>()>;
 
 struct LocksEnv {
   std::string proc_root = "/proc";
@@ -34,7 +34,7 @@ struct LocksEnv {
   std::string self_status_path = "/proc/self/status";  // for the capability check
   bool check_privileges = true;
   ProbeOpener open_probe = [](ProbeMode mode) { return OpenSemlockProbe(mode); };
-  EventsOpener open_events = OpenProctrackEvents;  // empty: rescans only
+  EventsOpener open_events = OpenProctrackProbe;  // empty: rescans only
   int stop_fd = -1;  // when readable the run ends early (the signalfd of SIGINT/SIGTERM)
   pid_t self_pid = ::getpid();
   std::chrono::milliseconds rescan_with_events{5000};

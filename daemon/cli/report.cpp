@@ -1,4 +1,4 @@
-#include "report.h"
+#include "cli/report.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -46,7 +46,7 @@ void JsonHist(std::string& o, const HistogramData& h) {
 
 }  // namespace
 
-std::vector<ProcessReport> BuildProcessReports(const std::vector<probes::SemLockStats>& locks,
+std::vector<ProcessReport> BuildProcessReports(const std::vector<SemLockStats>& locks,
                                                const std::map<pid_t, ProcessMeta>& meta,
                                                uint64_t min_acquisitions) {
   std::map<pid_t, ProcessReport> by_pid;

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "args.h"
-#include "lock_stats.h"
+#include "cli/args.h"
+#include "gilstat/lock_stats.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::cli {
@@ -25,9 +25,9 @@ struct ProcessMeta {
 
 struct ProcessReport {
   ProcessMeta meta;
-  uint64_t total_wait_ns = 0;               // over the locks shown
-  uint64_t acquisitions = 0;                // over the locks shown
-  std::vector<probes::SemLockStats> locks;  // by wait_ns, descending
+  uint64_t total_wait_ns = 0;       // over the locks shown
+  uint64_t acquisitions = 0;        // over the locks shown
+  std::vector<SemLockStats> locks;  // by wait_ns, descending
 };
 
 struct Report {
@@ -36,13 +36,13 @@ struct Report {
   bool interrupted = false;  // ended by SIGINT/SIGTERM before the duration
   std::vector<ProcessReport> processes;
   tracker::TrackerStats tracker;
-  probes::ProbeHealth health;
+  ProbeHealth health;
 };
 
 // Groups locks by process (every process in `meta` appears, even with no lock), hides locks
 // acquired fewer than min_acquisitions times, and sorts processes by total wait (descending,
 // then pid) and each process's locks by wait (descending, then address).
-std::vector<ProcessReport> BuildProcessReports(const std::vector<probes::SemLockStats>& locks,
+std::vector<ProcessReport> BuildProcessReports(const std::vector<SemLockStats>& locks,
                                                const std::map<pid_t, ProcessMeta>& meta,
                                                uint64_t min_acquisitions);
 

@@ -1,12 +1,12 @@
-#include "probe_host.h"
+#include "host/probe_host.h"
 
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string_view>
 
+#include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
-#include "tracker/proctrack_events.h"
 
 namespace gilstat::host {
 namespace {
@@ -17,8 +17,8 @@ class SemlockLockProbe final : public LockProbe {
       : probe_(std::move(probe)) {}
   Status Attach(pid_t pid) override { return probe_->Attach(pid).status(); }
   Status Detach(pid_t pid) override { return probe_->Detach(pid); }
-  Result<std::vector<probes::SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
-  probes::ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
+  Result<std::vector<SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
+  ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
 
  private:
   std::unique_ptr<probes::SemlockProbe> probe_;
@@ -38,10 +38,10 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode) {
   return OpenSemlockProbe(opts);
 }
 
-Result<std::unique_ptr<tracker::ProcEventSource>> OpenProctrackEvents() {
-  auto src = tracker::ProctrackEvents::Open();
+Result<std::unique_ptr<ProcEventSource>> OpenProctrackProbe() {
+  auto src = probes::ProctrackProbe::Open();
   if (!src.ok()) return src.error();
-  return std::unique_ptr<tracker::ProcEventSource>(std::move(src).value());
+  return std::unique_ptr<ProcEventSource>(std::move(src).value());
 }
 
 bool CapabilitiesSuffice(uint64_t cap_eff) {

@@ -7,21 +7,21 @@
 #include <memory>
 #include <string>
 
+#include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
-#include "lock_stats.h"
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::host {
 
 // The probe as its users see it: attachable per process, readable as plain structs.
-class LockProbe : public tracker::Attacher, public probes::LockStatsSource {};
+class LockProbe : public tracker::Attacher, public LockStatsSource {};
 
 // The real semaphore probe (daemon/probes/semlock_probe.h) behind LockProbe.
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode);
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options);
 // The real exec/exit event source (bpf/proctrack.bpf.c).
-Result<std::unique_ptr<tracker::ProcEventSource>> OpenProctrackEvents();
+Result<std::unique_ptr<ProcEventSource>> OpenProctrackProbe();
 
 // Whether the effective capability set (CapEff of /proc/PID/status, hex) allows loading the
 // probes: CAP_SYS_ADMIN, or CAP_BPF together with CAP_PERFMON. Creating uprobes needs

@@ -1,4 +1,4 @@
-#include "python_host.h"
+#include "host/python_host.h"
 
 #include <spdlog/spdlog.h>
 
@@ -257,8 +257,6 @@ uint64_t PythonTargets::probe_errors() const {
   return probe_errors_;
 }
 
-probes::PyGilHealth PythonTargets::ProbeHealth() {
-  return probe_ ? probe_->ReadHealth() : probes::PyGilHealth{};
-}
+PyGilHealth PythonTargets::ProbeHealth() { return probe_ ? probe_->ReadHealth() : PyGilHealth{}; }
 
 }  // namespace gilstat::host

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "gil_state.h"
 #include "gilstat/result.h"
-#include "lock_families.h"
-#include "pygil_probe.h"
-#include "python_collector.h"
-#include "python_info.h"
+#include "metrics/lock_families.h"
+#include "metrics/python_collector.h"
+#include "probes/pygil_probe.h"
+#include "python/gil_state.h"
+#include "python/python_info.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::host {
@@ -73,7 +73,7 @@ class PythonTargets : public tracker::TrackerObserver {
   std::vector<metrics::LockSeries> GilSeries(bool pid_label);
   // GIL probe attaches that failed, and the probes' own health.
   uint64_t probe_errors() const;
-  probes::PyGilHealth ProbeHealth();
+  PyGilHealth ProbeHealth();
 
  private:
   struct Target {

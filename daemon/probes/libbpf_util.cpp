@@ -1,4 +1,4 @@
-#include "libbpf_util.h"
+#include "probes/libbpf_util.h"
 
 #include "gilstat/format.h"
 

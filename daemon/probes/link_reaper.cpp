@@ -1,4 +1,4 @@
-#include "link_reaper.h"
+#include "probes/link_reaper.h"
 
 #include <algorithm>
 

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "libbpf_util.h"
+#include "probes/libbpf_util.h"
 
 namespace gilstat::probes {
 

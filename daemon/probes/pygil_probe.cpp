@@ -1,4 +1,4 @@
-#include "pygil_probe.h"
+#include "probes/pygil_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -8,11 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "elf_symbols.h"
-#include "libbpf_util.h"
-#include "link_reaper.h"
-#include "proc_maps.h"
-#include "pygil.skel.h"
+#include "bpf/pygil.skel.h"
+#include "elf/elf_symbols.h"
+#include "elf/proc_maps.h"
+#include "probes/libbpf_util.h"
+#include "probes/link_reaper.h"
 
 namespace gilstat::probes {
 

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "bpf/pygil.h"
 #include "gilstat/histogram.h"
+#include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
-#include "lock_stats.h"
-#include "pygil.h"
 
 namespace gilstat::probes {
 

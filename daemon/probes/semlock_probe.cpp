@@ -1,4 +1,4 @@
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,11 +10,11 @@
 #include <deque>
 #include <optional>
 
-#include "elf_symbols.h"
-#include "libbpf_util.h"
-#include "link_reaper.h"
-#include "proc_maps.h"
-#include "semlock.skel.h"
+#include "bpf/semlock.skel.h"
+#include "elf/elf_symbols.h"
+#include "elf/proc_maps.h"
+#include "probes/libbpf_util.h"
+#include "probes/link_reaper.h"
 
 namespace gilstat::probes {
 

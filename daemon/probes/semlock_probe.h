@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "bpf/semlock.h"
+#include "gilstat/lock_stats.h"
 #include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
-#include "lock_stats.h"
-#include "semlock.h"
 
 namespace gilstat::probes {
 

@@ -1,4 +1,4 @@
-#include "gil_state.h"
+#include "python/gil_state.h"
 
 #include <gelf.h>
 #include <libelf.h>
@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "elf_symbols.h"
+#include "elf/elf_symbols.h"
+#include "elf/proc_maps.h"
 #include "gilstat/format.h"
-#include "proc_maps.h"
 
 namespace gilstat::python {
 namespace {

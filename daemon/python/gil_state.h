@@ -17,7 +17,7 @@
 #include <string>
 
 #include "gilstat/result.h"
-#include "python_info.h"
+#include "python/python_info.h"
 
 namespace gilstat::python {
 

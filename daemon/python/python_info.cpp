@@ -1,4 +1,4 @@
-#include "python_info.h"
+#include "python/python_info.h"
 
 #include <fcntl.h>
 #include <gelf.h>
@@ -14,8 +14,8 @@
 #include <set>
 #include <vector>
 
-#include "elf_symbols.h"
-#include "proc_maps.h"
+#include "elf/elf_symbols.h"
+#include "elf/proc_maps.h"
 
 namespace gilstat::python {
 namespace {

@@ -1,4 +1,4 @@
-#include "matchers.h"
+#include "tracker/matchers.h"
 
 #include <algorithm>
 #include <array>

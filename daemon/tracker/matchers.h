@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "gilstat/result.h"
-#include "proc.h"
+#include "tracker/proc.h"
 
 namespace gilstat::tracker {
 

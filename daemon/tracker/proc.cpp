@@ -1,4 +1,4 @@
-#include "proc.h"
+#include "tracker/proc.h"
 
 #include <dirent.h>
 #include <fcntl.h>

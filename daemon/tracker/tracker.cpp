@@ -1,4 +1,4 @@
-#include "tracker.h"
+#include "tracker/tracker.h"
 
 #include <algorithm>
 #include <set>

@@ -22,9 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/proc_event.h"
 #include "gilstat/result.h"
-#include "matchers.h"
-#include "proc.h"
+#include "tracker/matchers.h"
+#include "tracker/proc.h"
 
 namespace gilstat::tracker {
 
@@ -65,26 +66,6 @@ struct TrackerStats {
   std::array<uint64_t, kAttachErrorCount> attach_errors{};  // by AttachError
 
   uint64_t attach_errors_of(AttachError e) const { return attach_errors[static_cast<size_t>(e)]; }
-};
-
-struct ProcEvent {
-  // kFork: a new process (a copy of its parent); kExec: a process replaced its image; kExit:
-  // the whole process exited.
-  enum class Type : uint8_t { kExec, kExit, kFork };
-  Type type = Type::kExec;
-  pid_t pid = 0;  // the process (thread-group) id
-};
-
-// A stream of process fork/exec/exit events.
-class ProcEventSource {
- public:
-  virtual ~ProcEventSource() = default;
-  // A descriptor that becomes readable (poll/epoll) when events wait.
-  virtual int fd() const = 0;
-  // Hands every waiting event to fn, without blocking. Returns how many.
-  virtual Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) = 0;
-  // Events dropped so far because the buffer was full (monotonic).
-  virtual uint64_t LostEvents() = 0;
 };
 
 // Told about attaches and detaches (e.g. to remember a process's name, or to read its numbers

@@ -2,7 +2,7 @@
 // the GIL condvar on Debian's stripped python3, each cross-checked with the interpreter's own
 // switch counter read from its memory; links gone after Detach. Skipped (saying why) without
 // root/BTF or without the interpreter.
-#include "pygil_probe.h"
+#include "probes/pygil_probe.h"
 
 #include <unistd.h>
 
@@ -13,9 +13,9 @@
 
 #include <gtest/gtest.h>
 
-#include "bpf_test_util.h"
-#include "gil_state.h"
 #include "host/python_host.h"
+#include "python/gil_state.h"
+#include "tests/bpf/bpf_test_util.h"
 
 namespace gilstat::probes {
 namespace {

@@ -2,7 +2,7 @@
 //
 // Exact: acquisitions, failed trywaits, timeouts, posts. Within a tolerance (see each test):
 // contention and handoffs, which depend on the scheduler.
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
 
 #include <bpf/bpf.h>
 #include <sys/utsname.h>
@@ -21,8 +21,8 @@
 
 #include <gtest/gtest.h>
 
-#include "bpf_test_util.h"
-#include "libbpf_util.h"
+#include "probes/libbpf_util.h"
+#include "tests/bpf/bpf_test_util.h"
 
 namespace gilstat::probes {
 namespace {

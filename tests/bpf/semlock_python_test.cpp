@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "bpf_test_util.h"
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
+#include "tests/bpf/bpf_test_util.h"
 
 namespace gilstat::probes {
 namespace {

@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "semlock_probe.h"
+#include "probes/semlock_probe.h"
 
 namespace {
 

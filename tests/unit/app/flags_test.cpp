@@ -1,4 +1,4 @@
-#include "flags.h"
+#include "app/flags.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

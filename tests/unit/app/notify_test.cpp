@@ -1,4 +1,4 @@
-#include "notify.h"
+#include "app/notify.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

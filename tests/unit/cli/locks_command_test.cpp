@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "../tracker/fake_proc.h"
+#include "tests/unit/tracker/fake_proc.h"
 
 namespace gilstat::cli {
 namespace {
@@ -19,7 +19,7 @@ using tracker::testing::FakeProc;
 
 struct ProbeState {
   std::set<pid_t> attached, no_libc;
-  std::vector<probes::SemLockStats> locks;
+  std::vector<SemLockStats> locks;
 };
 
 // Keeps per-pid lock entries like the real probe: a detach deletes the pid's entries. Its state
@@ -34,21 +34,21 @@ class FakeProbe : public LockProbe {
   }
   Status Detach(pid_t pid) override {
     s_->attached.erase(pid);
-    std::erase_if(s_->locks, [&](const probes::SemLockStats& l) { return l.pid == pid; });
+    std::erase_if(s_->locks, [&](const SemLockStats& l) { return l.pid == pid; });
     return Status::Ok();
   }
-  Result<std::vector<probes::SemLockStats>> ReadLocks() override { return s_->locks; }
-  probes::ProbeHealth ReadHealth() override { return {}; }
+  Result<std::vector<SemLockStats>> ReadLocks() override { return s_->locks; }
+  ProbeHealth ReadHealth() override { return {}; }
 
  private:
   ProbeState* s_;
 };
 
-class FakeEvents : public tracker::ProcEventSource {
+class FakeEvents : public ProcEventSource {
  public:
-  explicit FakeEvents(std::deque<tracker::ProcEvent> q) : queue_(std::move(q)) {}
+  explicit FakeEvents(std::deque<ProcEvent> q) : queue_(std::move(q)) {}
   int fd() const override { return -1; }
-  Result<int> Drain(const std::function<void(const tracker::ProcEvent&)>& fn) override {
+  Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override {
     int n = 0;
     for (; !queue_.empty(); queue_.pop_front(), ++n) {
       if (before_event) before_event(queue_.front());
@@ -57,14 +57,14 @@ class FakeEvents : public tracker::ProcEventSource {
     return n;
   }
   uint64_t LostEvents() override { return 0; }
-  std::function<void(const tracker::ProcEvent&)> before_event;
+  std::function<void(const ProcEvent&)> before_event;
 
  private:
-  std::deque<tracker::ProcEvent> queue_;
+  std::deque<ProcEvent> queue_;
 };
 
-probes::SemLockStats Lock(pid_t pid, uint64_t addr, uint64_t acq, uint64_t wait_ns) {
-  probes::SemLockStats l;
+SemLockStats Lock(pid_t pid, uint64_t addr, uint64_t acq, uint64_t wait_ns) {
+  SemLockStats l;
   l.pid = pid;
   l.addr = addr;
   l.acquisitions = acq;
@@ -200,20 +200,20 @@ TEST_F(LocksCommandTest, StopSignalEndsTheRunAndStillPrints) {
 TEST_F(LocksCommandTest, NewAndExitingProcessesThroughEvents) {
   probe_->locks = {Lock(100, 0x10, 5, 500)};
   FakeEvents* events = nullptr;
-  env_.open_events = [&]() -> Result<std::unique_ptr<tracker::ProcEventSource>> {
-    auto e = std::make_unique<FakeEvents>(std::deque<tracker::ProcEvent>{
-        {tracker::ProcEvent::Type::kExec, 102}, {tracker::ProcEvent::Type::kExit, 100}});
+  env_.open_events = [&]() -> Result<std::unique_ptr<ProcEventSource>> {
+    auto e = std::make_unique<FakeEvents>(
+        std::deque<ProcEvent>{{ProcEvent::Type::kExec, 102}, {ProcEvent::Type::kExit, 100}});
     events = e.get();
     // pid 102 starts (exec); pid 100 exits, its numbers must survive the detach.
-    e->before_event = [&](const tracker::ProcEvent& ev) {
-      if (ev.type == tracker::ProcEvent::Type::kExec) {
+    e->before_event = [&](const ProcEvent& ev) {
+      if (ev.type == ProcEvent::Type::kExec) {
         proc_.Add({.pid = 102, .comm = "python3", .exe = "/usr/bin/python3.11"});
         probe_->locks.push_back(Lock(102, 0x30, 9, 9000));
       } else {
         proc_.Remove(100);
       }
     };
-    return std::unique_ptr<tracker::ProcEventSource>(std::move(e));
+    return std::unique_ptr<ProcEventSource>(std::move(e));
   };
   EXPECT_EQ(Run({"locks", "--comm", "^python", "--duration", "0.05", "--json"}), kExitOk)
       << err_.str();
@@ -229,7 +229,7 @@ TEST_F(LocksCommandTest, NewAndExitingProcessesThroughEvents) {
 }
 
 TEST_F(LocksCommandTest, NoEventSourceFallsBackToRescans) {
-  env_.open_events = []() -> Result<std::unique_ptr<tracker::ProcEventSource>> {
+  env_.open_events = []() -> Result<std::unique_ptr<ProcEventSource>> {
     return MakeError(ErrorCode::kUnavailable, "no BTF");
   };
   env_.rescan_without_events = std::chrono::milliseconds(10);

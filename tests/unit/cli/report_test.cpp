@@ -5,8 +5,8 @@
 namespace gilstat::cli {
 namespace {
 
-probes::SemLockStats Lock(pid_t pid, uint64_t addr, uint64_t acq, uint64_t wait_ns) {
-  probes::SemLockStats l;
+SemLockStats Lock(pid_t pid, uint64_t addr, uint64_t acq, uint64_t wait_ns) {
+  SemLockStats l;
   l.pid = pid;
   l.addr = addr;
   l.acquisitions = acq;
@@ -50,8 +50,8 @@ TEST(BuildProcessReports, SortedByTotalWaitAndFiltered) {
   std::map<pid_t, ProcessMeta> meta = {{10, {10, "a", "/bin/a", false}},
                                        {20, {20, "b", "/bin/b", true}},
                                        {30, {30, "idle", "/bin/idle", false}}};
-  std::vector<probes::SemLockStats> locks = {Lock(10, 0x100, 5, 100), Lock(10, 0x200, 50, 900),
-                                             Lock(20, 0x300, 7, 5000), Lock(20, 0x400, 1, 99999)};
+  std::vector<SemLockStats> locks = {Lock(10, 0x100, 5, 100), Lock(10, 0x200, 50, 900),
+                                     Lock(20, 0x300, 7, 5000), Lock(20, 0x400, 1, 99999)};
   auto r = BuildProcessReports(locks, meta, /*min_acquisitions=*/2);
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].meta.pid, 20);  // 5000 (the lock acquired once is hidden)
@@ -71,7 +71,7 @@ Report SampleReport() {
   Report r;
   r.duration_s = 1.0;
   r.mode = ProbeMode::kExact;
-  probes::SemLockStats l = Lock(42, 0x7f00deadbeef, 3, 7000);
+  SemLockStats l = Lock(42, 0x7f00deadbeef, 3, 7000);
   l.contended = 2;
   l.failed_tries = 1;
   l.timeouts = 1;

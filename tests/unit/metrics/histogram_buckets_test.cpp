@@ -1,4 +1,4 @@
-#include "histogram_buckets.h"
+#include "metrics/histogram_buckets.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "lock_families.h"
+#include "metrics/lock_families.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

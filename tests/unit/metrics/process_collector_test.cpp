@@ -1,4 +1,4 @@
-#include "process_collector.h"
+#include "metrics/process_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

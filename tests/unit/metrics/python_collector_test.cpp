@@ -1,9 +1,9 @@
-#include "python_collector.h"
+#include "metrics/python_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
-#include "semlock_collector.h"
+#include "metrics/semlock_collector.h"
 
 namespace gilstat::metrics {
 namespace {
@@ -66,8 +66,8 @@ TEST(PythonFamiliesTest, PidLabelSeparatesProcesses) {
   EXPECT_NE(t.find("gilstat_python_info{process=\"web\",pid=\"11\""), std::string::npos);
 }
 
-probes::PyGilStats Stats(bool take_drop, bool condvar) {
-  probes::PyGilStats s;
+PyGilStats Stats(bool take_drop, bool condvar) {
+  PyGilStats s;
   s.pid = 10;
   s.take_drop = take_drop;
   s.condvar = condvar;
@@ -132,12 +132,10 @@ TEST(PyGilLockSeriesTest, AGroupWithAStrippedProcessHasNoAcquisitionCount) {
             std::string::npos);
 }
 
-class NoLocks : public probes::LockStatsSource {
+class NoLocks : public LockStatsSource {
  public:
-  Result<std::vector<probes::SemLockStats>> ReadLocks() override {
-    return std::vector<probes::SemLockStats>{};
-  }
-  probes::ProbeHealth ReadHealth() override { return {}; }
+  Result<std::vector<SemLockStats>> ReadLocks() override { return std::vector<SemLockStats>{}; }
+  ProbeHealth ReadHealth() override { return {}; }
 };
 
 TEST(PyGilLockSeriesTest, SemlockCollectorMergesThemIntoItsFamilies) {

@@ -1,4 +1,4 @@
-#include "runtime_collector.h"
+#include "metrics/runtime_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

@@ -1,4 +1,4 @@
-#include "semlock_collector.h"
+#include "metrics/semlock_collector.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
@@ -6,21 +6,21 @@
 namespace gilstat::metrics {
 namespace {
 
-class FakeSource : public probes::LockStatsSource {
+class FakeSource : public LockStatsSource {
  public:
-  Result<std::vector<probes::SemLockStats>> ReadLocks() override {
+  Result<std::vector<SemLockStats>> ReadLocks() override {
     if (fail) return MakeError(ErrorCode::kUnavailable, "map gone");
     return locks;
   }
-  probes::ProbeHealth ReadHealth() override { return health; }
+  ProbeHealth ReadHealth() override { return health; }
 
-  std::vector<probes::SemLockStats> locks;
-  probes::ProbeHealth health;
+  std::vector<SemLockStats> locks;
+  ProbeHealth health;
   bool fail = false;
 };
 
-probes::SemLockStats Sem(pid_t pid, uint64_t addr, uint64_t acq) {
-  probes::SemLockStats s;
+SemLockStats Sem(pid_t pid, uint64_t addr, uint64_t acq) {
+  SemLockStats s;
   s.pid = pid;
   s.addr = addr;
   s.acquisitions = acq;

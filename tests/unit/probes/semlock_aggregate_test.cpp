@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "libbpf_util.h"
-#include "semlock_probe.h"
+#include "probes/libbpf_util.h"
+#include "probes/semlock_probe.h"
 
 namespace gilstat::probes {
 namespace {

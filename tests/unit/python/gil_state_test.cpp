@@ -1,4 +1,4 @@
-#include "gil_state.h"
+#include "python/gil_state.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>

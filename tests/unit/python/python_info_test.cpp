@@ -1,4 +1,4 @@
-#include "python_info.h"
+#include "python/python_info.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "elf_symbols.h"
+#include "elf/elf_symbols.h"
 
 namespace gilstat::python {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <thread>
 
-#include "rt_test_util.h"
+#include "tests/unit/runtime/rt_test_util.h"
 
 namespace gilstat::rt {
 namespace {

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "gilstat/rt/runtime.h"
-#include "rt_test_util.h"
+#include "tests/unit/runtime/rt_test_util.h"
 
 namespace gilstat::rt {
 namespace {

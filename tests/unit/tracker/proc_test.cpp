@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "fake_proc.h"
+#include "tests/unit/tracker/fake_proc.h"
 
 namespace gilstat::tracker {
 namespace {

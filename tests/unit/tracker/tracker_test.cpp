@@ -6,7 +6,7 @@
 #include <functional>
 #include <map>
 
-#include "fake_proc.h"
+#include "tests/unit/tracker/fake_proc.h"
 
 namespace gilstat::tracker {
 namespace {

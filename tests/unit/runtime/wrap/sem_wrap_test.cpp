@@ -10,9 +10,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "../rt_test_util.h"
 #include "gilstat/rt/primitives.h"
 #include "gilstat/rt/runtime.h"
+#include "tests/unit/runtime/rt_test_util.h"
 
 extern "C" {
 int __real_sem_wait(sem_t* sem);

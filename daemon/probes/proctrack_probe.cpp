@@ -1,4 +1,4 @@
-#include "proctrack_events.h"
+#include "probes/proctrack_probe.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -9,10 +9,10 @@
 #include <system_error>
 #include <vector>
 
-#include "proctrack.h"  // bpf/: the event record
-#include "proctrack.skel.h"
+#include "bpf/proctrack.h"
+#include "bpf/proctrack.skel.h"
 
-namespace gilstat::tracker {
+namespace gilstat::probes {
 namespace {
 
 Error BpfError(int err, const std::string& what) {
@@ -26,8 +26,8 @@ Error BpfError(int err, const std::string& what) {
 
 }  // namespace
 
-Result<std::unique_ptr<ProctrackEvents>> ProctrackEvents::Open() {
-  std::unique_ptr<ProctrackEvents> self(new ProctrackEvents());
+Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
+  std::unique_ptr<ProctrackProbe> self(new ProctrackProbe());
   self->skel_ = proctrack__open();
   if (!self->skel_) return BpfError(errno, "opening the proctrack BPF object");
   if (int err = proctrack__load(self->skel_); err) {
@@ -36,21 +36,21 @@ Result<std::unique_ptr<ProctrackEvents>> ProctrackEvents::Open() {
   if (int err = proctrack__attach(self->skel_); err) {
     return BpfError(err, "attaching to sched_process_exec/exit");
   }
-  self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackEvents::OnRecord,
+  self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackProbe::OnRecord,
                                self.get(), nullptr);
   if (!self->rb_) return BpfError(errno, "creating the proctrack ring buffer");
   return self;
 }
 
-ProctrackEvents::~ProctrackEvents() {
+ProctrackProbe::~ProctrackProbe() {
   if (rb_) ring_buffer__free(rb_);
   if (skel_) proctrack__destroy(skel_);
 }
 
-int ProctrackEvents::fd() const { return ring_buffer__epoll_fd(rb_); }
+int ProctrackProbe::fd() const { return ring_buffer__epoll_fd(rb_); }
 
-int ProctrackEvents::OnRecord(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<ProctrackEvents*>(ctx);
+int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<ProctrackProbe*>(ctx);
   if (size < sizeof(proctrack_event)) {
     ++self->malformed_;
     return 0;
@@ -73,7 +73,7 @@ int ProctrackEvents::OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-Result<int> ProctrackEvents::Drain(const std::function<void(const ProcEvent&)>& fn) {
+Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& fn) {
   sink_ = &fn;
   int n = ring_buffer__consume(rb_);
   sink_ = nullptr;
@@ -81,7 +81,7 @@ Result<int> ProctrackEvents::Drain(const std::function<void(const ProcEvent&)>& 
   return n;
 }
 
-uint64_t ProctrackEvents::LostEvents() {
+uint64_t ProctrackProbe::LostEvents() {
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return 0;
   std::vector<uint64_t> values(static_cast<size_t>(ncpus));
@@ -92,4 +92,4 @@ uint64_t ProctrackEvents::LostEvents() {
   return sum;
 }
 
-}  // namespace gilstat::tracker
+}  // namespace gilstat::probes

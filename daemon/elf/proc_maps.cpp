@@ -1,4 +1,4 @@
-#include "proc_maps.h"
+#include "elf/proc_maps.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "elf_symbols.h"
+#include "elf/elf_symbols.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "proc_maps.h"
+#include "elf/proc_maps.h"
 
 namespace gilstat::probes {
 namespace {

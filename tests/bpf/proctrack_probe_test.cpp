@@ -21,12 +21,13 @@
 #include <thread>
 #include <vector>
 
-#include "tracker/proctrack_events.h"
+#include "probes/proctrack_probe.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::tracker {
 namespace {
 
+using probes::ProctrackProbe;
 using std::chrono::milliseconds;
 
 #define SKIP_UNLESS_ROOT()                                                      \
@@ -77,7 +78,7 @@ bool IsTracefsMounted() {
 
 TEST(Proctrack, ExecAndExitEventsOfAChild) {
   SKIP_UNLESS_ROOT();
-  auto src = ProctrackEvents::Open();
+  auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
   pid_t child = SpawnSleep("0.05");
@@ -101,7 +102,7 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
 // A fork is reported with the new process's pid; new threads are not processes.
 TEST(Proctrack, ForkEventsForProcessesNotThreads) {
   SKIP_UNLESS_ROOT();
-  auto src = ProctrackEvents::Open();
+  auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
   std::thread([] {}).join();  // a thread of this process: no fork event for this tgid
@@ -120,7 +121,7 @@ TEST(Proctrack, ForkEventsForProcessesNotThreads) {
 // its last thread does.
 TEST(Proctrack, OnlyWholeProcessExitsAreReported) {
   SKIP_UNLESS_ROOT();
-  auto src = ProctrackEvents::Open();
+  auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
@@ -167,7 +168,7 @@ TEST(Proctrack, WorksWithoutTracefs) {
     ::umount2(dir, MNT_DETACH);  // fails harmlessly where nothing is mounted
   }
   ASSERT_FALSE(IsTracefsMounted()) << "could not unmount tracefs/debugfs for the test";
-  auto src = ProctrackEvents::Open();
+  auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   pid_t child = SpawnSleep("0");
   int status = 0;
@@ -196,7 +197,7 @@ bool Contains(const std::vector<pid_t>& v, pid_t p) {
 
 TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
   SKIP_UNLESS_ROOT();
-  auto src = ProctrackEvents::Open();
+  auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   ProcFs fs;
   // A command line no other process has.

@@ -11,7 +11,7 @@
 #include "gilstat/histogram.h"
 #include "gilstat/result.h"
 
-namespace gilstat::probes {
+namespace gilstat {
 
 // One semaphore (by its address in the target's memory) in one process.
 struct SemLockStats {
@@ -77,4 +77,4 @@ class LockStatsSource {
   virtual ProbeHealth ReadHealth() = 0;
 };
 
-}  // namespace gilstat::probes
+}  // namespace gilstat

@@ -1,11 +1,11 @@
-#include "naming.h"
+#include "app/naming.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include "gil_state.h"
+#include "python/gil_state.h"
 
 namespace gilstat {
 namespace {
