@@ -28,43 +28,9 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_test import Gilstatd, bpf_unavailable, wait_for  # noqa: E402
+from harness import bpf_unavailable, start_gilstatd, wait_for  # noqa: E402
 
 TESTPROGS = os.environ.get("TESTPROGS_DIR", "")
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse(text):
-    """Exposition text -> list of (name, {label: value}, float)."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        if m:
-            out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
-    return out
-
-
-class Scrape:
-    def __init__(self, text):
-        self.samples = parse(text)
-
-    def get(self, name, **labels):
-        """The value of the one sample of `name` whose labels include `labels`, or None."""
-        for n, ls, v in self.samples:
-            if n == name and all(ls.get(k) == str(w) for k, w in labels.items()):
-                return v
-        return None
-
-    def buckets(self, name, **labels):
-        """{le: cumulative count} of a histogram."""
-        out = {}
-        for n, ls, v in self.samples:
-            if n == name + "_bucket" and all(ls.get(k) == str(w) for k, w in labels.items()):
-                out[float(ls["le"])] = v
-        return out
 
 
 def find_interpreters():
@@ -161,8 +127,8 @@ class PythonGil(unittest.TestCase):
         for path, version in cls.interpreters:
             print(f"  {version:8} {path}", file=sys.stderr)
         cls.tmp = tempfile.TemporaryDirectory(prefix="gilstat-py-")
-        cls.d = Gilstatd(cls.tmp.name, CONFIG)
-        wait_for("gilstatd serving", lambda: cls.d.metrics(), timeout=20)
+        cls.d = start_gilstatd(cls.tmp.name, CONFIG)
+        cls.d.wait_serving()
         cls.report = []
 
     @classmethod
@@ -183,11 +149,7 @@ class PythonGil(unittest.TestCase):
         pid = s.proc.pid
 
         def info():
-            sc = Scrape(self.d.metrics())
-            for n, ls, _ in sc.samples:
-                if n == "gilstat_python_info" and ls.get("pid") == str(pid):
-                    return ls
-            return None
+            return self.d.scrape().labels_of("gilstat_python_info", pid=pid)
 
         try:
             labels = wait_for(f"{script} ({interpreter}) attached", info, timeout=20)
@@ -200,10 +162,10 @@ class PythonGil(unittest.TestCase):
     def measure(self, interpreter, script, *args):
         s, pid, info = self.start(interpreter, script, *args)
         try:
-            before = Scrape(self.d.metrics())
+            before = self.d.scrape()
             out = s.run()
             # While the process still exists: its series go when it exits.
-            after = Scrape(self.d.metrics())
+            after = self.d.scrape()
             s.finish()
         finally:
             s.kill()
