@@ -15,7 +15,9 @@ def median(xs):
 
 
 def percentile(xs, p):
-    """The nearest-rank `p`th percentile (0 < p <= 100) of `xs`, or None when empty."""
+    """The `p`th percentile (0 < p <= 100) of `xs`: the value of rank round(p·n/100 + 0.5)
+    (1-based) in sorted order, on the high side (the p99 of 100 values is the largest); None
+    when empty."""
     xs = sorted(xs)
     if not xs:
         return None

@@ -1,0 +1,131 @@
+"""What a benchmark run is given (sizes, paths, sections) and what it collects on the way
+(notes for the report, cleanups), passed to every section."""
+
+import glob
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, fields
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The interpreters of sections 2 and 3: (label, glob pattern; the last match is used).
+PYTHONS = [
+    ("2.7", "/root/.pyenv/versions/2.7.18/bin/python"),
+    ("3 (Debian)", "/usr/bin/python3"),
+    ("3.12", "/root/.pyenv/versions/3.12*/bin/python"),
+    ("3.13", "/root/.pyenv/versions/3.13*/bin/python"),
+]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes of a run; each one is read from the environment variable of its upper-case
+    name (bench/run.sh lists them)."""
+    rounds: int = 3              # rounds of the interleaved section 1
+    samples: int = 3             # samples per configuration and round (median), section 1
+    sample_s: float = 0.25       # one micro-loop sample (section 1)
+    py_rounds: int = 7           # rounds of the interleaved section 2 (CPython 3)
+    py27_rounds: int = 7         # rounds of section 2 for CPython 2.7 (4 configurations)
+    py_steps: int = 6000000      # countdown iterations (section 2, CPython 3)
+    py27_steps: int = 10000000   # countdown iterations, CPython 2.7 (section 2)
+    py_pace_ms: float = 0        # paced convoy period (0: 2.5 x the switch interval)
+    py_paced_n: int = 60         # paced convoy requests
+    py_echo_s: float = 0.3       # unpaced convoy duration (section 2)
+    duration: float = 0.5        # section 3 (gilstat_bench_runtime --duration)
+    steps: int = 50000000        # section 3
+    table_py_steps: int = 20000000  # section 3, CPython rows
+    repeat: int = 3              # section 3
+    targets: int = 100           # section 4
+    scrapes: int = 100           # section 4
+    load_events: float = 1e6     # section 4: lock events/s wanted
+    load_s: float = 5            # section 4
+    idle_s: float = 10           # section 4
+    stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
+
+    @classmethod
+    def from_env(cls, env):
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is not None:
+                values[f.name] = int(float(raw)) if f.type in (int, "int") else float(raw)
+        return cls(**values)
+
+    def items(self):
+        """(VARIABLE, value) in the order of the Reproduce line."""
+        return [(f.name.upper(), getattr(self, f.name)) for f in fields(self)]
+
+
+@dataclass
+class Context:
+    sizes: Sizes
+    build: str                  # the build directory
+    out: str                    # where the report goes
+    sections: list              # "1".."4"
+    py_only: list = None        # section 2: these interpreter labels only
+    tmp: str = None             # a temporary directory for configurations and logs
+    notes: list = field(default_factory=list)     # remarks printed at the end of the report
+    cleanups: list = field(default_factory=list)  # callables run at the end
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_env(cls, env):
+        build = env.get("BUILD_DIR", "build/bench")
+        if not os.path.isabs(build):
+            build = os.path.join(ROOT, build)
+        only = env.get("PY_ONLY")
+        return cls(sizes=Sizes.from_env(env), build=build,
+                   out=os.path.join(ROOT, env.get("OUT", "docs/BENCHMARKS.md")),
+                   sections=env.get("SECTIONS", "1,2,3,4").split(","),
+                   py_only=only.split(",") if only else None,
+                   tmp=tempfile.mkdtemp(prefix="gilstat-bench-"))
+
+    def path(self, name):
+        """A built program, by name."""
+        return os.path.join(self.build, {
+            "gilstatd": "daemon/app/gilstatd",
+            "semloop": "bench/gilstat_bench_semloop",
+            "floor": "bench/gilstat_bench_floor",
+            "runtime_table": "bench/gilstat_bench_runtime",
+        }[name])
+
+    @property
+    def cpython_table(self):
+        return os.path.join(ROOT, "bench/cpython_table.py")
+
+    def log(self, msg):
+        sys.stderr.write("bench [%4.0f s]: %s\n" % (time.monotonic() - self.started, msg))
+        sys.stderr.flush()
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def close(self):
+        """Runs the cleanups and removes the temporary directory."""
+        for c in self.cleanups:
+            c()
+        self.cleanups.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def pythons(self, py_only=False):
+        """[(label, path)] of the installed interpreters (a note for each one missing when
+        `py_only`: the interpreters of section 2, restricted by PY_ONLY)."""
+        out = []
+        for label, pattern in PYTHONS:
+            if py_only and self.py_only and label.split()[0] not in self.py_only:
+                continue
+            found = sorted(glob.glob(pattern))
+            if not found:
+                if py_only:
+                    self.note("CPython %s: `%s` not found, skipped." % (label, pattern))
+                continue
+            out.append((label, found[-1]))
+        return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]

@@ -1,0 +1,69 @@
+"""The report's goals: the thresholds and the PASS/MISS decisions, from measured figures."""
+
+from dataclasses import dataclass
+
+DEFAULT_OVER_FLOOR_MAX = 1.25      # section 1: gilstatd default / its floor, per operation
+BPFTRACE_OVER_DEFAULT_MIN = 10     # section 1: bpftrace / gilstatd default, post+wait pair
+CPYTHON3_SLOWDOWN_MAX = 0.03       # section 2: worst judged CPython 3 workload
+CPYTHON27_SLOWDOWN_MAX = 0.25      # section 2: CPython 2.7 two-thread countdown
+RSS_MAX_BYTES = 30e6               # section 4: peak resident memory
+SCRAPE_P99_MAX_S = 0.050           # section 4
+LOAD_REACHED_FRACTION = 0.97       # section 4: of the requested lock events/s
+
+
+@dataclass(frozen=True)
+class Goal:
+    """ok: True (PASS), False (MISS) or None (not measured)."""
+    ok: object
+    what: str
+    measured: str
+
+    @property
+    def verdict(self):
+        return "PASS" if self.ok else ("MISS" if self.ok is False else "n/a")
+
+
+def bpftrace_cheaper(ratio):
+    """bpftrace's added time over gilstatd default's on a pair; a missing ratio is a miss."""
+    return ratio is not None and ratio >= BPFTRACE_OVER_DEFAULT_MIN
+
+
+def cpython3_within(slowdown):
+    return slowdown <= CPYTHON3_SLOWDOWN_MAX
+
+
+def cpython27_within(slowdown):
+    return slowdown <= CPYTHON27_SLOWDOWN_MAX
+
+
+def rss_within(peak_bytes):
+    return peak_bytes <= RSS_MAX_BYTES
+
+
+def scrape_within(p99_s):
+    return p99_s <= SCRAPE_P99_MAX_S
+
+
+def default_over_floor(hit_ratios, nohit_costs):
+    """Section 1's first goal. hit_ratios: gilstatd default / floor on the operations whose
+    sites are hit (None where no ratio could be taken); nohit_costs: (gilstatd added, floor
+    added, noise) on the others, where gilstatd must add nothing measurable beyond the floor.
+    PASS only if something was judged and every judgement holds."""
+    judged = [q is not None and q <= DEFAULT_OVER_FLOOR_MAX for q in hit_ratios]
+    judged += [nohit_within_floor(g, f, noise) for g, f, noise in nohit_costs]
+    return bool(judged) and all(judged)
+
+
+def nohit_within_floor(gilstatd_added, floor_added, noise):
+    return gilstatd_added <= max(floor_added, 0) + noise
+
+
+def load_counted(acquisitions, wait_count, pairs, map_full, lost, events_per_s, wanted):
+    """(exact, reached): every pair counted once with no drop, and the rate reached."""
+    exact = acquisitions == pairs and wait_count == pairs and map_full == 0 and lost == 0
+    return exact, events_per_s >= LOAD_REACHED_FRACTION * wanted
+
+
+def all_met(goals):
+    """The run's exit status: 0 when no goal is missed (not measured is not missed)."""
+    return 0 if all(g.ok is not False for g in goals) else 1

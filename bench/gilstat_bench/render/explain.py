@@ -1,0 +1,106 @@
+"""Paragraphs for the missed goals, from this run's figures."""
+
+from .. import fmt
+from ..section_cost import SHORT
+from . import cpython as cpython_render
+from . import footprint as footprint_render
+from .cost import BPFTRACE_GOAL, DEFAULT_GOAL
+
+
+def default_vs_floor(cost):
+    c = cost.costs
+    hit, _ = cost.default_goal()
+    op = hit[0][0] if hit else "pingpong"
+    return (
+        "- **Default mode against its floor.** On an operation that reaches the slow path "
+        "(%s) the floor is the entry uprobe + uretprobe of the slow path and the syscall "
+        "entry tracepoint at every futex wait and wake (%s added here). gilstatd's "
+        "programs add their work on top: the entry takes the thread's array entry and "
+        "stamps the start, the futex wait marks the call and counts a sleeper, the wake "
+        "stamps the semaphore's slot, the return updates the semaphore's per-CPU "
+        "statistics (wait histogram, blocked time, handoff latency): %s here. Which "
+        "program costs what: `sysctl "
+        "kernel.bpf_stats_enabled=1`, then `bpftool prog` (run_time_ns / run_cnt).\n" % (
+            SHORT.get(op, op), fmt.added(c.median_added("floor-default", op)),
+            fmt.added(c.median_added("gilstatd-default", op))))
+
+
+def against_bpftrace(cost):
+    return (
+        "- **Against bpftrace.** In default mode an uncontended post+wait pair hits no "
+        "probe of gilstatd: its added time is noise, and the ratio a lower bound, "
+        "bpftrace's added time (%s) over the noise bound. A miss here means the noise of "
+        "this run was more than a tenth of bpftrace's cost: re-run on a quieter machine.\n"
+        % fmt.added(cost.costs.median_added("bpftrace", "pair")))
+
+
+def cpython27(py27):
+    return (
+        "- **CPython 2.7, two threads.** Its GIL is a semaphore released and re-acquired "
+        "every 100 ticks. In default mode the probes see only the contended acquisitions (a "
+        "thread entering the slow path, then sleeping in a futex until the holder's release "
+        "wakes it) and the futex calls, and with two CPU-bound threads many releases wake "
+        "the other thread. Empty programs at the default-mode sites slow the two-thread "
+        "countdown by %s, gilstatd by %s: the difference is the work of gilstatd's "
+        "programs at those hits (the slow path's entry and return, the futex waits and "
+        "wakes: about 1 M futex calls and 200 k slow-path calls per second of the 2-thread "
+        "countdown, "
+        "which the programs' work turns into several per cent of its CPU time, most of it "
+        "cache misses after each sleep). Counting mode, which probes every GIL operation: "
+        "floor %s, gilstatd %s.\n"
+        % (fmt.pct(py27.get("floor-default")), fmt.pct(py27.get("gilstatd-default")),
+           fmt.pct(py27.get("floor-counting")), fmt.pct(py27.get("gilstatd-counting"))))
+
+
+def cpython3(noise):
+    return (
+        "- **CPython 3.** The probes of a CPython 3 process are hit at GIL transitions "
+        "(`take_gil`, `drop_gil`: a few hits per switch, at most one switch per 5 ms "
+        "interval under contention) and at contended semaphore waits, not per bytecode. The "
+        "single-thread countdown has no GIL switch at all, so its slowdown is the noise of "
+        "the method: %s in this run. A figure of the size of that noise is not a probe "
+        "cost; re-run on a quieter machine.\n" % noise)
+
+
+def load_rate(footprint, cost):
+    ld = footprint.load
+    exact, reached = footprint_render.load_verdict(footprint)
+    if reached:
+        return None
+    first = ""
+    pair = cost.costs.median_added("gilstatd-counting", "pair") if cost else None
+    if pair:
+        base = cost.costs.median_time("none", "pair") or 0
+        first = (
+            "In counting mode a probed post+wait pair costs its thread %s (section 1, one "
+            "process attached): one CPU could do ~%s events/s, two CPUs twice that if "
+            "nothing else ran. " % (fmt.ns(pair + base), fmt.thousands(2e9 / (pair + base))))
+    return (
+        "- **1 M lock events/s.** %sThe load process paid %s of CPU per pair and "
+        "sustained %s events/s; the rest of the time its threads waited for a CPU (the "
+        "machine's load average is in the header). The counts at the rate reached are "
+        "%s.\n" % (first, fmt.ns(ld.pair_cpu_ns), fmt.thousands(ld.events_per_s),
+                    "exact" if exact else "NOT exact"))
+
+
+def explanations(missed, cost=None, cpython=None, footprint=None):
+    """`missed`: the goals' texts that were missed; the sections' data (None: not run)."""
+    def was_missed(prefix):
+        return any(w.startswith(prefix) for w in missed)
+
+    out = []
+    if cost and was_missed(DEFAULT_GOAL):
+        out.append(default_vs_floor(cost))
+    if cost and was_missed(BPFTRACE_GOAL):
+        out.append(against_bpftrace(cost))
+    py27 = cpython.py27_countdown2() if cpython else None
+    if py27 and was_missed(cpython_render.PY27_GOAL):
+        out.append(cpython27(py27))
+    noise = cpython_render.py3_noise(cpython) if cpython else ""
+    if noise and was_missed(cpython_render.PY3_GOAL):
+        out.append(cpython3(noise))
+    if footprint and was_missed(footprint_render.LOAD_GOAL):
+        para = load_rate(footprint, cost)
+        if para:
+            out.append(para)
+    return out
