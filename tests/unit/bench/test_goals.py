@@ -1,0 +1,138 @@
+"""The PASS/MISS decisions of the benchmark report (bench/gilstat_bench/goals.py and the
+section data that feeds them), one behaviour per test."""
+import unittest
+
+import _path  # noqa: F401
+from gilstat_bench import goals
+from gilstat_bench.goals import Goal
+from gilstat_bench.render.cost import bpftrace_goal
+from gilstat_bench.section_cost import CostData
+from gilstat_bench.stats import AddedTimes
+
+
+OPS = ("wait", "pair", "pingpong")
+
+
+def cost_data(times, hits=None):
+    """Section 1 data of 3 rounds: each configuration's per-round times, the same on every
+    operation; `hits` the probe hits per configuration and operation."""
+    full = {c: {op: v for op in OPS} for c, v in times.items()}
+    return CostData(3, 1, 0.1, list(full), AddedTimes(full, hits or {}))
+
+
+class DefaultOverFloor(unittest.TestCase):
+    def test_ratios_at_the_limit_pass(self):
+        self.assertTrue(goals.default_over_floor([1.0, 1.25], []))
+
+    def test_one_ratio_above_the_limit_misses(self):
+        self.assertFalse(goals.default_over_floor([1.1, 1.26], []))
+
+    def test_a_ratio_that_could_not_be_taken_misses(self):
+        self.assertFalse(goals.default_over_floor([None], []))
+
+    def test_nothing_judged_misses(self):
+        self.assertFalse(goals.default_over_floor([], []))
+
+    def test_no_hit_operations_pass_when_gilstatd_stays_within_the_floor_plus_noise(self):
+        # gilstatd added 1.0, floor 0.5, noise 0.6.
+        self.assertTrue(goals.default_over_floor([], [(1.0, 0.5, 0.6)]))
+
+    def test_no_hit_operations_miss_when_gilstatd_is_measurably_above_the_floor(self):
+        self.assertFalse(goals.default_over_floor([], [(2.0, 0.5, 0.6)]))
+
+    def test_a_negative_floor_counts_as_zero(self):
+        # The floor "saved" 3 (noise); gilstatd must stay within the noise of 0, not of -3.
+        self.assertTrue(goals.nohit_within_floor(0.5, -3.0, 0.6))
+        self.assertFalse(goals.nohit_within_floor(0.7, -3.0, 0.6))
+
+
+class FromSectionOneData(unittest.TestCase):
+    # Rounds of 3; the baseline costs 100 ns per operation.
+    NONE = [100, 100, 100]
+
+    def test_default_mode_within_1_25_of_its_floor_passes(self):
+        d = cost_data({"none": self.NONE, "floor-default": [200, 200, 201],
+                       "gilstatd-default": [220, 221, 220]})
+        self.assertTrue(d.default_goal_ok())
+
+    def test_default_mode_at_twice_its_floor_misses(self):
+        d = cost_data({"none": self.NONE, "floor-default": [200, 200, 201],
+                       "gilstatd-default": [300, 301, 300]})
+        self.assertFalse(d.default_goal_ok())
+
+    def test_operations_without_probe_hits_are_judged_against_the_noise(self):
+        # No hit anywhere: both add nothing beyond the floor's noise: pass.
+        hits = {c: {op: [0, 0, 0] for op in OPS}
+                for c in ("floor-default", "gilstatd-default")}
+        d = cost_data({"none": self.NONE, "floor-default": [100, 100.05, 100],
+                       "gilstatd-default": [100.05, 100, 100]}, hits)
+        self.assertTrue(d.default_goal_ok())
+
+    def test_bpftrace_ten_times_costlier_than_a_negligible_default_passes(self):
+        # gilstatd default hits nothing on a pair; bpftrace adds 1 µs over a 0.1 ns bound.
+        hits = {"gilstatd-default": {op: [0, 0, 0] for op in OPS}}
+        d = cost_data({"none": self.NONE, "gilstatd-default": self.NONE,
+                       "bpftrace": [1100, 1100, 1100]}, hits)
+        self.assertIs(bpftrace_goal(d).ok, True)
+
+    def test_bpftrace_only_five_times_costlier_misses(self):
+        d = cost_data({"none": self.NONE, "gilstatd-default": [120, 120, 120],
+                       "bpftrace": [200, 200, 200]})
+        self.assertIs(bpftrace_goal(d).ok, False)
+
+    def test_bpftrace_not_installed_is_not_measured(self):
+        d = cost_data({"none": self.NONE, "gilstatd-default": [120, 120, 120]})
+        self.assertIsNone(bpftrace_goal(d).ok)
+
+
+class Thresholds(unittest.TestCase):
+    def test_a_missing_bpftrace_ratio_misses(self):
+        self.assertFalse(goals.bpftrace_cheaper(None))
+
+    def test_cpython3_slowdown_of_3_percent_passes(self):
+        self.assertTrue(goals.cpython3_within(0.03))
+
+    def test_cpython3_slowdown_above_3_percent_misses(self):
+        self.assertFalse(goals.cpython3_within(0.031))
+
+    def test_cpython27_slowdown_above_25_percent_misses(self):
+        self.assertFalse(goals.cpython27_within(0.26))
+
+    def test_rss_above_30_mb_misses(self):
+        self.assertFalse(goals.rss_within(30.1e6))
+
+    def test_scrape_p99_of_50_ms_passes(self):
+        self.assertTrue(goals.scrape_within(0.050))
+
+
+class LoadCounted(unittest.TestCase):
+    def test_every_pair_counted_once_at_the_rate_is_exact_and_reached(self):
+        self.assertEqual(goals.load_counted(500, 500, 500, 0, 0, 1e6, 1e6), (True, True))
+
+    def test_one_acquisition_missing_is_not_exact(self):
+        self.assertEqual(goals.load_counted(499, 500, 500, 0, 0, 1e6, 1e6)[0], False)
+
+    def test_a_map_full_drop_is_not_exact(self):
+        self.assertEqual(goals.load_counted(500, 500, 500, 1, 0, 1e6, 1e6)[0], False)
+
+    def test_97_percent_of_the_wanted_rate_is_reached(self):
+        self.assertTrue(goals.load_counted(1, 1, 1, 0, 0, 0.97e6, 1e6)[1])
+
+    def test_below_97_percent_is_not(self):
+        self.assertFalse(goals.load_counted(1, 1, 1, 0, 0, 0.96e6, 1e6)[1])
+
+
+class Verdicts(unittest.TestCase):
+    def test_verdict_words(self):
+        self.assertEqual([Goal(ok, "", "").verdict for ok in (True, False, None)],
+                         ["PASS", "MISS", "n/a"])
+
+    def test_a_run_with_a_missed_goal_exits_1(self):
+        self.assertEqual(goals.all_met([Goal(True, "", ""), Goal(False, "", "")]), 1)
+
+    def test_goals_not_measured_do_not_fail_the_run(self):
+        self.assertEqual(goals.all_met([Goal(True, "", ""), Goal(None, "", "")]), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
