@@ -16,7 +16,7 @@
 # and stopping gilstatd with 100 targets up to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S
 # (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S
 # (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT (section 3), TARGETS SCRAPES LOAD_EVENTS
-# LOAD_S IDLE_S STOP_CAP_S (section 4); see bench/report.py. A quick check of everything:
+# LOAD_S IDLE_S STOP_CAP_S (section 4); see bench/gilstat_bench/context.py. A quick check:
 #
 #   OUT=/tmp/b.md ROUNDS=1 SAMPLES=1 PY_ROUNDS=1 PY27_ROUNDS=1 PY_STEPS=2e6 PY27_STEPS=1e6 \
 #     PY_PACED_N=20 REPEAT=1 DURATION=0.2 STEPS=1e7 TABLE_PY_STEPS=2e6 TARGETS=10 SCRAPES=10 \

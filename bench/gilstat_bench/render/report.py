@@ -14,7 +14,8 @@ SOURCES = (
     "(the defaults; `SECTIONS=1,3` runs some sections only, `OUT=path` writes the "
     "report elsewhere, `PY_ONLY=2.7,3.13` measures some interpreters only in "
     "section 2). Sources: "
-    "`bench/report.py` (this report), `bench/semloop.cpp` (micro-loops and load), "
+    "`bench/report.py` + `bench/gilstat_bench/` (this report), `bench/semloop.cpp` (micro-loops "
+    "and load), "
     "`bench/probe_floor.cpp` + `bench/bpf/probe_floor.bpf.c` (the floor), "
     "`bench/cpython_table.py`, `bench/runtime_table.cpp`.\n")
 
