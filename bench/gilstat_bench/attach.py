@@ -105,7 +105,11 @@ class Attached:
         elif config.startswith("gilstatd-"):
             self.gilstatd = Gilstatd(ctx.path("gilstatd"), ctx.tmp,
                                      gilstatd_config(["pid: %d" % pid], config[9:]))
-            self.gilstatd.wait_attached(1)
+            try:
+                self.gilstatd.wait_attached(1)
+            except BaseException:
+                self.gilstatd.close()
+                raise
         elif config == "bpftrace":
             self._start_bpftrace(ctx, pid, tracefs)
         else:

@@ -51,7 +51,7 @@ class Sizes:
         for f in fields(cls):
             raw = env.get(f.name.upper())
             if raw is not None:
-                values[f.name] = int(float(raw)) if f.type in (int, "int") else float(raw)
+                values[f.name] = int(float(raw)) if f.type is int else float(raw)
         return cls(**values)
 
     def items(self):

@@ -3,8 +3,12 @@
 real Debian python3 process, scraped by a real Prometheus server (Debian's package, loopback,
 temporary storage, 1 s scrape interval), checked through Prometheus' HTTP API.
 
+Every test runs in any order and alone: the read-only checks share one daemon and one
+Prometheus (ScrapedByPrometheus), a test that reloads or stops a daemon starts its own.
+
 Needs root and a kernel with BTF for the probes; the tests that need them skip with the reason
-otherwise. Paths come from the environment: GILSTATD (the binary), PYTHON_TARGET (python3).
+otherwise. Paths come from the environment: GILSTATD (the binary), PYTHON_TARGET (python3),
+STATIC_TARGET, UNIT_FILE (tests/e2e/harness.py for the rest).
 """
 import json
 import os
