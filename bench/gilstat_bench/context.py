@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, fields
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The interpreters of sections 2 and 3: (label, glob pattern; the last match is used).
-PYTHONS = [
+PYTHONS = (
     ("2.7", "/root/.pyenv/versions/2.7.18/bin/python"),
     ("3 (Debian)", "/usr/bin/python3"),
     ("3.12", "/root/.pyenv/versions/3.12*/bin/python"),
     ("3.13", "/root/.pyenv/versions/3.13*/bin/python"),
-]
+)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,17 @@
 """Process control: gilstatd on a free port, child processes speaking a line protocol, waiting
 for a condition, and what /proc says about a process."""
 
-import itertools
 import os
 import queue
 import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
 from . import exposition
-
-_serial = itertools.count()
-
 
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on (at the time of the call)."""
@@ -41,7 +38,12 @@ def wait_for(what, fn, timeout=30.0, interval=0.2):
 
 
 def unique_path(directory, name, ext):
-    return os.path.join(directory, "%s.%d.%d%s" % (name, os.getpid(), next(_serial), ext))
+    """A new empty file in `directory` named after `name`, ending in `ext`, readable by
+    everyone (a gilstatd run as another user reads its configuration)."""
+    fd, path = tempfile.mkstemp(suffix=ext, prefix=name + ".", dir=directory)
+    os.fchmod(fd, 0o644)
+    os.close(fd)
+    return path
 
 
 class Child:

@@ -9,16 +9,16 @@ from .attach import Attached, Tracefs, bpftrace_version, have_bpftrace
 from .procs import Child
 from .stats import AddedTimes, median, rotate
 
-CONFIGS = ["none", "floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting",
-           "floor-exact", "gilstatd-exact", "bpftrace"]
-MODES = ["default", "counting", "exact"]
-OPS = [("wait", "`sem_wait` (uncontended, alone)"),
+CONFIGS = ("none", "floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting",
+           "floor-exact", "gilstatd-exact", "bpftrace")
+MODES = ("default", "counting", "exact")
+OPS = (("wait", "`sem_wait` (uncontended, alone)"),
        ("pair", "`sem_post` + `sem_wait` pair (uncontended)"),
-       ("pingpong", "contended handoff (`sem_post` waking a blocked `sem_wait`)")]
+       ("pingpong", "contended handoff (`sem_post` waking a blocked `sem_wait`)"))
 SHORT = {"wait": "`sem_wait`", "pair": "pair", "pingpong": "handoff"}
 # The ratios of added times the report shows: (numerator, denominator).
-RATIOS = [("gilstatd-%s" % m, "floor-%s" % m) for m in MODES] + [
-    ("bpftrace", "gilstatd-default"), ("bpftrace", "gilstatd-counting")]
+RATIOS = tuple(("gilstatd-%s" % m, "floor-%s" % m) for m in MODES) + (
+    ("bpftrace", "gilstatd-default"), ("bpftrace", "gilstatd-counting"))
 
 
 @dataclass

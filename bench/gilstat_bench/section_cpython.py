@@ -7,8 +7,8 @@ from .attach import Attached
 from .procs import Child
 from .stats import bracketed_slowdowns, median, rotate
 
-PY2_CONFIGS = ["floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting"]
-PY3_CONFIGS = ["gilstatd-default"]
+PY2_CONFIGS = ("floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting")
+PY3_CONFIGS = ("gilstatd-default",)
 
 
 def workloads(sizes, steps):
@@ -126,7 +126,7 @@ def measure_python(ctx, py):
     m = target.expect(r"ready (\d+) (\S+)", 20)
     pid, version = int(m.group(1)), m.group(2)
     py2 = version.startswith("2.")
-    run = InterpreterRun(version, PY2_CONFIGS if py2 else PY3_CONFIGS,
+    run = InterpreterRun(version, list(PY2_CONFIGS if py2 else PY3_CONFIGS),
                          z.py27_rounds if py2 else z.py_rounds,
                          workloads(z, z.py27_steps if py2 else z.py_steps), [], [], {}, None)
 
