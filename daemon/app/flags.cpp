@@ -16,6 +16,11 @@ Error Usage(const std::string& what) {
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
+std::string LevelName(spdlog::level::level_enum level) {
+  auto name = spdlog::level::to_string_view(level);
+  return std::string(name.data(), name.size());
+}
+
 // Every flag takes its value after '=' or as the next argument; -h and --help are ordinary
 // flags so that an unknown flag is an error even beside them.
 std::unique_ptr<CLI::App> MakeApp(DaemonFlags& f) {
@@ -42,19 +47,18 @@ std::unique_ptr<CLI::App> MakeApp(DaemonFlags& f) {
                   "YAML configuration (default: the embedded default, which hosts\n"
                   "the GIL runtime on its convoy workload and watches itself)")
       ->type_name("FILE")
-      ->check(
-          cli::Worded(CLI::Validator([](std::string& v) { return v.empty() ? "empty" : ""; }, ""),
-                      [](const std::string&) { return "flag '--config.file' needs a file name"; }));
+      ->check(cli::Checked(
+          [](const std::string& v) { return !v.empty(); },
+          [](const std::string&) { return "flag '--config.file' needs a file name"; }));
   app->add_option_function<std::string>(
          "--log.level", [&f](const std::string& v) { f.log_level = *ParseLogLevel(v); },
-         std::string("debug, info, warn or error (default ") +
-             std::string(spdlog::level::to_string_view(defaults.log_level).data()) + ")")
+         "debug, info, warn or error (default " + LevelName(defaults.log_level) + ")")
       ->type_name("LEVEL")
-      ->check(cli::Worded(
-          CLI::Validator([](std::string& v) { return ParseLogLevel(v) ? "" : "unknown"; }, ""),
-          [](const std::string& v) {
-            return "--log.level must be debug, info, warn or error, not " + Quoted(v);
-          }));
+      ->check(cli::Checked([](const std::string& v) { return ParseLogLevel(v).has_value(); },
+                           [](const std::string& v) {
+                             return "--log.level must be debug, info, warn or error, not " +
+                                    Quoted(v);
+                           }));
   app->add_flag("--version", f.version, "print the version and exit");
   app->add_flag("-h,--help", f.help, "print this help and exit");
   for (CLI::Option* opt : app->get_options()) {

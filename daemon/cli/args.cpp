@@ -70,21 +70,16 @@ void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
           Worded(CLI::Range(std::numeric_limits<double>::min(), kMaxDurationS), InvalidDuration));
   cmd.add_option_function<std::string>(
          "-m,--mode", [&o](const std::string& v) { o.mode = *ParseProbeMode(v); },
-         std::string(ProbeModeName(defaults.mode)) +
-             " (the default here): every acquisition counted,\n"
-             "~1-2.5 us per semaphore operation; default (gilstatd's\n"
-             "default): only contended waits and the wakes ending\n"
-             "them, nothing on the uncontended path; exact: entry\n"
-             "probes on every function, ~10 us per call (docs/PROBES.md)")
+         "counting (the default here): every acquisition counted,\n"
+         "~1-2.5 us per semaphore operation; default (gilstatd's\n"
+         "default): only contended waits and the wakes ending\n"
+         "them, nothing on the uncontended path; exact: entry\n"
+         "probes on every function, ~10 us per call (docs/PROBES.md)")
       ->type_name("MODE")
-      ->check(Worded(CLI::Validator(
-                         [](std::string& v) {
-                           return ParseProbeMode(v) ? std::string() : std::string("unknown");
-                         },
-                         ""),
-                     [](const std::string& v) {
-                       return "invalid mode '" + v + "' (" + kProbeModeChoices + ")";
-                     }));
+      ->check(Checked([](const std::string& v) { return ParseProbeMode(v).has_value(); },
+                      [](const std::string& v) {
+                        return "invalid mode '" + v + "' (" + kProbeModeChoices + ")";
+                      }));
   cmd.add_flag("-j,--json", o.json, "print JSON for scripts (see docs/CLI.md; times in ns)");
   cmd.add_option("--min-acquisitions", o.min_acquisitions,
                  "hide locks acquired fewer than N times (default " +

@@ -29,6 +29,15 @@ CLI::Validator Worded(const CLI::Validator& inner,
       "");
 }
 
+CLI::Validator Checked(std::function<bool(const std::string&)> ok,
+                       std::function<std::string(const std::string&)> message) {
+  return CLI::Validator(
+      [ok = std::move(ok), message = std::move(message)](std::string& value) {
+        return ok(value) ? std::string() : message(value);
+      },
+      "");
+}
+
 CLI::Validator Decimal() {
   return CLI::Validator(
       [](std::string& value) {

@@ -14,6 +14,10 @@ namespace gilstat::cli {
 CLI::Validator Worded(const CLI::Validator& inner,
                       std::function<std::string(const std::string&)> message);
 
+// A check by predicate: a value `ok` refuses is an error reading message(value).
+CLI::Validator Checked(std::function<bool(const std::string&)> ok,
+                       std::function<std::string(const std::string&)> message);
+
 // Decimal digits only; give it with ->transform() (->check() would not keep the rewrite). CLI11
 // converts integers with base 0 ("010" is 8, "0x10" is 16) and lets "-1" wrap around as an
 // unsigned; this check keeps numbers decimal by rejecting signs, spaces and prefixes and dropping
