@@ -20,7 +20,7 @@ struct DaemonFlags {
   bool version = false;
 };
 
-// Accepts "--flag=value" and "--flag value". Errors name the flag and the problem.
+// Accepts "--flag=value" and "--flag value" (CLI11). Errors name the flag and the problem.
 Result<DaemonFlags> ParseDaemonFlags(const std::vector<std::string>& args);
 std::string DaemonUsage();
 

@@ -1,8 +1,13 @@
 #include "cli/args.h"
 
-#include <charconv>
+#include <CLI/CLI.hpp>
+
+#include <climits>
 #include <cmath>
-#include <string_view>
+#include <limits>
+#include <memory>
+
+#include "cli/cli11_glue.h"
 
 #ifndef GILSTAT_VERSION
 #define GILSTAT_VERSION "unknown"
@@ -11,175 +16,174 @@
 namespace gilstat::cli {
 namespace {
 
+constexpr double kMaxDurationS = 365.0 * 86400;
+constexpr const char* kTargets = "Targets (at least one)";
+
 Error Usage(const std::string& msg) { return MakeError(ErrorCode::kInvalidArgument, msg); }
 
-template <typename T>
-bool ParseInt(std::string_view s, T* out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+// The flags that end the parse early, beside the options of `locks`.
+struct Switches {
+  bool help = false;
+  bool version = false;
+  bool locks_help = false;
+};
+
+// The definition of both levels of the command line; `app` owns `locks`.
+struct Parser {
+  std::unique_ptr<CLI::App> app;
+  CLI::App* locks = nullptr;
+};
+
+std::string InvalidDuration(const std::string& v) {
+  return "invalid duration '" + v + "' (seconds, > 0)";
 }
 
-bool ParseDouble(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  *out = std::strtod(s.c_str(), &end);
-  return errno == 0 && end == s.c_str() + s.size() && std::isfinite(*out);
+void AddTargets(CLI::App& cmd, LocksOptions& o) {
+  cmd.add_option("-p,--pid", o.pids, "trace this process (repeatable; also PID,PID,...)")
+      ->type_name("PID")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->transform(Worded(Decimal() & CLI::Range(1, INT_MAX),
+                         [](const std::string& v) { return "invalid pid '" + v + "'"; }));
+  cmd.add_option("-c,--comm", o.comm_regex, "processes whose name (comm) matches")
+      ->type_name("REGEX");
+  cmd.add_option("-e,--exe", o.exe_regex, "processes whose executable path matches")
+      ->type_name("REGEX");
+  cmd.add_option("--cmdline", o.cmdline_regex,
+                 "processes whose command line (arguments joined by spaces)\nmatches")
+      ->type_name("REGEX");
 }
 
-}  // namespace
-
-std::string VersionText() { return std::string("gilstat ") + GILSTAT_VERSION + "\n"; }
-
-std::string MainUsage() {
-  return "Usage: gilstat COMMAND [OPTIONS]\n"
-         "\n"
-         "Measures lock contention (semaphores such as the GIL of Python-style runtimes) in\n"
-         "running processes with eBPF. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel\n"
-         "with BTF.\n"
-         "\n"
-         "Commands:\n"
-         "  locks       trace semaphore waits of processes and print per-lock statistics\n"
-         "\n"
-         "Options:\n"
-         "  -h, --help     show this help\n"
-         "  -V, --version  show the version\n"
-         "\n"
-         "Run 'gilstat locks --help' for the options of a command.\n";
+void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
+  const LocksOptions defaults;
+  cmd.add_option_function<double>(
+         "-d,--duration",
+         [&o](double d) {
+           // A range check lets NaN through (every comparison with it is false).
+           if (std::isnan(d)) throw CLI::ValidationError("--duration", InvalidDuration("nan"));
+           o.duration_s = d;
+         },
+         "how long to trace (default: until Ctrl-C or SIGTERM)")
+      ->type_name("SECONDS")
+      ->check(
+          Worded(CLI::Range(std::numeric_limits<double>::min(), kMaxDurationS), InvalidDuration));
+  cmd.add_option_function<std::string>(
+         "-m,--mode", [&o](const std::string& v) { o.mode = *ParseProbeMode(v); },
+         "counting (the default here): every acquisition counted,\n"
+         "~1-2.5 us per semaphore operation; default (gilstatd's\n"
+         "default): only contended waits and the wakes ending\n"
+         "them, nothing on the uncontended path; exact: entry\n"
+         "probes on every function, ~10 us per call (docs/PROBES.md)")
+      ->type_name("MODE")
+      ->check(Checked([](const std::string& v) { return ParseProbeMode(v).has_value(); },
+                      [](const std::string& v) {
+                        return "invalid mode '" + v + "' (" + kProbeModeChoices + ")";
+                      }));
+  cmd.add_flag("-j,--json", o.json, "print JSON for scripts (see docs/CLI.md; times in ns)");
+  cmd.add_option("--min-acquisitions", o.min_acquisitions,
+                 "hide locks acquired fewer than N times (default " +
+                     std::to_string(defaults.min_acquisitions) + ")")
+      ->type_name("N")
+      ->transform(Worded(Decimal(), [](const std::string& v) {
+        return "invalid --min-acquisitions '" + v + "' (a count >= 0)";
+      }));
+  cmd.add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
+  cmd.add_flag("-h,--help", help, "show this help");
 }
 
-std::string LocksUsage() {
-  return "Usage: gilstat locks [--pid PID]... [--comm REGEX] [--exe REGEX] [--cmdline REGEX]\n"
-         "                     [--duration SECONDS] [--mode counting|default|exact]\n"
-         "                     [--json] [--min-acquisitions N] [--verbose]\n"
-         "\n"
-         "Attaches to the matching processes, waits for the duration (or until Ctrl-C or\n"
-         "SIGTERM), then prints per-process, per-lock statistics sorted by total wait time,\n"
-         "with log2 histograms of wait times in nanoseconds.\n"
-         "\n"
-         "Targets (at least one):\n"
-         "  -p, --pid PID          trace this process (repeatable; also PID,PID,...)\n"
-         "  -c, --comm REGEX       processes whose name (comm) matches\n"
-         "  -e, --exe REGEX        processes whose executable path matches\n"
-         "      --cmdline REGEX    processes whose command line (arguments joined by spaces)\n"
-         "                         matches\n"
-         "  --comm/--exe/--cmdline together must all match; processes that start during the\n"
-         "  run and match are traced too. Regexes are ECMAScript and search: anchor with ^ $.\n"
-         "\n"
-         "Options:\n"
-         "  -d, --duration SECONDS  how long to trace (default: until Ctrl-C or SIGTERM)\n"
-         "  -m, --mode MODE         counting (the default here): every acquisition counted,\n"
-         "                          ~1-2.5 us per semaphore operation; default (gilstatd's\n"
-         "                          default): only contended waits and the wakes ending\n"
-         "                          them, nothing on the uncontended path; exact: entry\n"
-         "                          probes on every function, ~10 us per call (docs/PROBES.md)\n"
-         "  -j, --json              print JSON for scripts (see docs/CLI.md; times in ns)\n"
-         "      --min-acquisitions N  hide locks acquired fewer than N times (default 0)\n"
-         "  -v, --verbose           print libbpf's messages on stderr\n"
-         "  -h, --help              show this help\n"
-         "\n"
-         "Exit status: 0 success, 1 runtime error (no such process, no libc, missing\n"
-         "privileges or BTF), 2 usage error.\n";
+CLI::App* AddLocks(CLI::App& app, LocksOptions& o, bool& help) {
+  CLI::App* cmd = app.add_subcommand(
+      "locks", "trace semaphore waits of processes and print per-lock statistics");
+  cmd->set_help_flag();  // -h is an ordinary flag: an unknown option still is an error
+  cmd->allow_extras();   // left over arguments are reported in the words of this tool
+  cmd->group("Commands");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
+  AddTargets(*cmd, o);
+  cmd->option_defaults()->group("Options");
+  AddOptions(*cmd, o, help);
+  // Flags take no value: CLI11 would read --json=no as false.
+  for (CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
+  }
+  cmd->footer(
+      "--comm/--exe/--cmdline together must all match; processes that start during the\n"
+      "run and match are traced too. Regexes are ECMAScript and search: anchor with ^ $.\n"
+      "\n"
+      "Attaches to the matching processes, waits for the duration (or until Ctrl-C or\n"
+      "SIGTERM), then prints per-process, per-lock statistics sorted by total wait time,\n"
+      "with log2 histograms of wait times in nanoseconds.\n"
+      "\n"
+      "Exit status: 0 success, 1 runtime error (no such process, no libc, missing\n"
+      "privileges or BTF), 2 usage error.\n");
+  return cmd;
 }
 
-Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
-  CliArgs out;
-  if (args.empty()) return Usage("missing command (try 'gilstat --help')");
-  const std::string& cmd = args[0];
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+Parser MakeParser(LocksOptions& o, Switches& sw) {
+  Parser p;
+  p.app = std::make_unique<CLI::App>(
+      "Measures lock contention (semaphores such as the GIL of Python-style runtimes) in\n"
+      "running processes with eBPF. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel\n"
+      "with BTF.\n",
+      "gilstat");
+  CLI::App& app = *p.app;
+  app.get_formatter()->label("SUBCOMMAND", "COMMAND");
+  app.set_help_flag();
+  app.allow_extras();
+  app.add_flag("-h,--help", sw.help, "show this help")->disable_flag_override();
+  app.add_flag("-V,--version", sw.version, "show the version")->disable_flag_override();
+  app.add_subcommand("help")->group("");  // `gilstat help`, not listed
+  app.footer("Run 'gilstat locks --help' for the options of a command.\n");
+  p.locks = AddLocks(app, o, sw.locks_help);
+  return p;
+}
+
+// The first argument nothing took, as a usage error; Ok if there is none.
+Status CheckLeftOvers(const Parser& p) {
+  if (auto rest = p.app->remaining(); !rest.empty()) {
+    const std::string& arg = rest.front();
+    if (arg.starts_with("-")) return Usage("unknown option '" + OptionName(arg) + "'");
+    return Usage("unknown command '" + arg + "' (try 'gilstat --help')");
+  }
+  if (auto rest = p.locks->remaining(); !rest.empty()) {
+    const std::string& arg = rest.front();
+    if (arg.starts_with("-")) {
+      return Usage("unknown option '" + OptionName(arg) + "' (try 'gilstat locks --help')");
+    }
+    return Usage("unexpected argument '" + arg + "' (try 'gilstat locks --help')");
+  }
+  return Status::Ok();
+}
+
+std::string FailureText(const CLI::App& app, const CLI::ParseError& e) {
+  ParseFailure f = Explain(app, e);
+  switch (f.kind) {
+    case ParseFailure::Kind::kMissingValue:
+      return "option '" + f.option + "' needs a value";
+    case ParseFailure::Kind::kUnwantedValue:
+      return "option '" + f.option + "' takes no value";
+    case ParseFailure::Kind::kBadValue:
+    case ParseFailure::Kind::kOther:
+      break;
+  }
+  return f.message;
+}
+
+// What the parsed command line asks for, once CLI11 accepted it.
+Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
+  if (Status s = CheckLeftOvers(p); !s.ok()) return s;
+  if (sw.help || p.app->got_subcommand("help")) {
     out.command = Command::kHelp;
     return out;
   }
-  if (cmd == "-V" || cmd == "--version") {
+  if (sw.version) {
     out.command = Command::kVersion;
     return out;
   }
-  if (cmd != "locks") {
-    if (!cmd.empty() && cmd[0] == '-') return Usage("unknown option '" + cmd + "'");
-    return Usage("unknown command '" + cmd + "' (try 'gilstat --help')");
-  }
-  out.command = Command::kLocks;
-  LocksOptions& o = out.locks;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::optional<std::string> inline_value;
-    if (arg.starts_with("--")) {
-      if (size_t eq = arg.find('='); eq != std::string::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg.resize(eq);
-      }
-    }
-    auto is = [&](const char* s, const char* l) { return (s && arg == s) || arg == l; };
-    // The option's value: after '=' or the next argument.
-    auto value = [&](std::string* v) -> Status {
-      if (inline_value) {
-        *v = *inline_value;
-        return Status::Ok();
-      }
-      if (i + 1 >= args.size()) return Usage("option '" + arg + "' needs a value");
-      *v = args[++i];
-      return Status::Ok();
-    };
-    auto flag = [&]() -> Status {
-      if (inline_value) return Usage("option '" + arg + "' takes no value");
-      return Status::Ok();
-    };
-    std::string v;
-    if (is("-h", "--help")) {
-      out.command = Command::kLocksHelp;
-      return out;
-    } else if (is("-p", "--pid")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      std::string_view rest = v;
-      while (true) {
-        size_t comma = rest.find(',');
-        std::string_view one = rest.substr(0, comma);
-        pid_t pid = 0;
-        if (!ParseInt(one, &pid) || pid <= 0) {
-          return Usage("invalid pid '" + std::string(one) + "'");
-        }
-        o.pids.push_back(pid);
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-      }
-    } else if (is("-c", "--comm")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      o.comm_regex = v;
-    } else if (is("-e", "--exe")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      o.exe_regex = v;
-    } else if (is(nullptr, "--cmdline")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      o.cmdline_regex = v;
-    } else if (is("-d", "--duration")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      double d = 0;
-      if (!ParseDouble(v, &d) || d <= 0 || d > 365.0 * 86400) {
-        return Usage("invalid duration '" + v + "' (seconds, > 0)");
-      }
-      o.duration_s = d;
-    } else if (is("-m", "--mode")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      auto mode = ParseProbeMode(v);
-      if (!mode) return Usage("invalid mode '" + v + "' (" + kProbeModeChoices + ")");
-      o.mode = *mode;
-    } else if (is("-j", "--json")) {
-      if (Status s = flag(); !s.ok()) return s;
-      o.json = true;
-    } else if (is(nullptr, "--min-acquisitions")) {
-      if (Status s = value(&v); !s.ok()) return s;
-      if (!ParseInt(v, &o.min_acquisitions)) {
-        return Usage("invalid --min-acquisitions '" + v + "' (a count >= 0)");
-      }
-    } else if (is("-v", "--verbose")) {
-      if (Status s = flag(); !s.ok()) return s;
-      o.verbose = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return Usage("unknown option '" + arg + "' (try 'gilstat locks --help')");
-    } else {
-      return Usage("unexpected argument '" + arg + "' (try 'gilstat locks --help')");
-    }
-  }
+  if (!p.locks->parsed()) return Usage("missing command (try 'gilstat --help')");
+  out.command = sw.locks_help ? Command::kLocksHelp : Command::kLocks;
+  if (sw.locks_help) return out;
+  const LocksOptions& o = out.locks;
   if (o.pids.empty() && !o.comm_regex && !o.exe_regex && !o.cmdline_regex) {
     return Usage("no target: give --pid, --comm, --exe or --cmdline");
   }
@@ -187,6 +191,35 @@ Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
   auto targets = tracker::TargetSet::Compile(TargetsOf(o), 0);
   if (!targets.ok()) return Usage(targets.error().message);
   return out;
+}
+
+}  // namespace
+
+std::string VersionText() { return std::string("gilstat ") + GILSTAT_VERSION + "\n"; }
+
+std::string MainUsage() {
+  LocksOptions o;
+  Switches sw;
+  return MakeParser(o, sw).app->help();
+}
+
+std::string LocksUsage() {
+  LocksOptions o;
+  Switches sw;
+  return MakeParser(o, sw).locks->help("gilstat");
+}
+
+Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
+  CliArgs out;
+  Switches sw;
+  Parser p = MakeParser(out.locks, sw);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+  try {
+    p.app->parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return Usage(FailureText(*p.app, e));
+  }
+  return Interpret(p, sw, std::move(out));
 }
 
 std::vector<tracker::MatchSpec> TargetsOf(const LocksOptions& o) {

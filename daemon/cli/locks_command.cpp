@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -72,6 +73,95 @@ std::string ReasonText(tracker::AttachError reason) {
 
 void Fail(std::ostream& err, const std::string& msg) { err << "gilstat: error: " << msg << "\n"; }
 
+// What must hold before the probes are loaded: the pids exist, privileges and BTF are there.
+Status CheckBeforeLoading(const LocksOptions& options, const LocksEnv& env,
+                          const tracker::ProcFs& procfs) {
+  for (pid_t pid : options.pids) {
+    if (!procfs.Alive(pid)) {
+      return MakeError(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));
+    }
+  }
+  if (!env.check_privileges) return Status::Ok();
+  if (Status s = CheckPrivileges(env.self_status_path); !s.ok()) return s;
+  return CheckBtf(env.btf_path);
+}
+
+// The process events, unless the pids alone are traced or they cannot be had (then a warning).
+std::unique_ptr<ProcEventSource> OpenEvents(const tracker::TargetSet& targets, const LocksEnv& env,
+                                            std::ostream& err) {
+  if (targets.PidsOnly() || !env.open_events) return nullptr;
+  auto ev = env.open_events();
+  if (ev.ok()) return std::move(ev).value();
+  err << "gilstat: warning: no process events (" << ev.error().message
+      << "); new processes are found by rescanning /proc\n";
+  return nullptr;
+}
+
+// Every pid asked for by number must be traced: why the first that is not, if one is not.
+std::optional<std::string> UntracedPid(const LocksOptions& options,
+                                       const tracker::Tracker& tracker) {
+  for (pid_t pid : options.pids) {
+    if (tracker.IsAttached(pid)) continue;
+    auto failure = tracker.FailureOf(pid);
+    std::string why =
+        failure ? ReasonText(failure->reason) + ": " + failure->message : std::string("it exited");
+    std::string comm =
+        failure && !failure->info.comm.empty() ? " (" + failure->info.comm + ")" : std::string();
+    return "cannot trace pid " + std::to_string(pid) + comm + ": " + why;
+  }
+  return std::nullopt;
+}
+
+void PrintTracing(std::ostream& err, const tracker::Tracker& tracker, const LocksOptions& options,
+                  const LocksEnv& env) {
+  err << "gilstat: tracing " << tracker.stats().attached << " process"
+      << (tracker.stats().attached == 1 ? "" : "es") << " matching "
+      << tracker.targets().Describe();
+  if (options.duration_s) {
+    err << " for " << *options.duration_s << " s";
+  }
+  err << (env.stop_fd >= 0 ? "; Ctrl-C to end" : "") << "\n";
+}
+
+// Follows processes until the duration has passed or the stop fd is readable. Returns whether
+// the stop fd ended the run.
+bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const LocksEnv& env,
+                   Clock::time_point start, std::optional<double> duration_s) {
+  const Clock::time_point end = duration_s ? start + std::chrono::duration_cast<Clock::duration>(
+                                                         std::chrono::duration<double>(*duration_s))
+                                           : Clock::time_point::max();
+  for (;;) {
+    Clock::time_point now = Clock::now();
+    if (now >= end) return false;
+    Clock::time_point wake = std::min(end, tracker.NextDeadline());
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+    int timeout = static_cast<int>(std::clamp<int64_t>(ms, 0, 1000));
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (env.stop_fd >= 0) fds[n++] = {env.stop_fd, POLLIN, 0};
+    if (events) fds[n++] = {events->fd(), POLLIN, 0};
+    int r = ::poll(fds, n, timeout);
+    if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) return true;
+    tracker.Pump(events, Clock::now());
+  }
+}
+
+// The locks of the processes traced: live numbers of those still attached, the last numbers
+// read of those that went away.
+std::vector<SemLockStats> TracedLocks(const std::vector<SemLockStats>& live,
+                                      const tracker::Tracker& tracker,
+                                      const RunObserver& observer) {
+  std::vector<SemLockStats> all;
+  for (const auto& l : live) {
+    if (tracker.IsAttached(l.pid)) all.push_back(l);
+  }
+  for (const auto& [pid, kept] : observer.final_locks) {
+    if (tracker.IsAttached(pid)) continue;  // re-attached after an exec: the live numbers
+    all.insert(all.end(), kept.begin(), kept.end());
+  }
+  return all;
+}
+
 }  // namespace
 
 int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out,
@@ -82,37 +172,16 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
     return kExitUsage;
   }
   tracker::ProcFs procfs(env.proc_root);
-  for (pid_t pid : options.pids) {
-    if (!procfs.Alive(pid)) {
-      Fail(err, "no process with pid " + std::to_string(pid));
-      return kExitRuntime;
-    }
-  }
-  if (env.check_privileges) {
-    if (Status s = CheckPrivileges(env.self_status_path); !s.ok()) {
-      Fail(err, s.message());
-      return kExitRuntime;
-    }
-    if (Status s = CheckBtf(env.btf_path); !s.ok()) {
-      Fail(err, s.message());
-      return kExitRuntime;
-    }
+  if (Status s = CheckBeforeLoading(options, env, procfs); !s.ok()) {
+    Fail(err, s.message());
+    return kExitRuntime;
   }
   auto probe = env.open_probe(options.mode);
   if (!probe.ok()) {
     Fail(err, "cannot load the probes: " + probe.error().message);
     return kExitRuntime;
   }
-  std::unique_ptr<ProcEventSource> events;
-  if (!targets->PidsOnly() && env.open_events) {
-    auto ev = env.open_events();
-    if (ev.ok()) {
-      events = std::move(ev).value();
-    } else {
-      err << "gilstat: warning: no process events (" << ev.error().message
-          << "); new processes are found by rescanning /proc\n";
-    }
-  }
+  std::unique_ptr<ProcEventSource> events = OpenEvents(*targets, env, err);
   tracker::TrackerOptions topts;
   topts.rescan_interval = events ? env.rescan_with_events : env.rescan_without_events;
   RunObserver observer(probe->get());
@@ -120,67 +189,21 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
 
   const Clock::time_point start = Clock::now();
   tracker.Rescan(start);
-  for (pid_t pid : options.pids) {
-    if (tracker.IsAttached(pid)) continue;
-    auto failure = tracker.FailureOf(pid);
-    std::string why =
-        failure ? ReasonText(failure->reason) + ": " + failure->message : std::string("it exited");
-    std::string comm =
-        failure && !failure->info.comm.empty() ? " (" + failure->info.comm + ")" : std::string();
+  if (auto why = UntracedPid(options, tracker)) {
     tracker.DetachAll();
-    std::string msg = "cannot trace pid " + std::to_string(pid);
-    msg += comm;
-    msg += ": ";
-    msg += why;
-    Fail(err, msg);
+    Fail(err, *why);
     return kExitRuntime;
   }
-  err << "gilstat: tracing " << tracker.stats().attached << " process"
-      << (tracker.stats().attached == 1 ? "" : "es") << " matching "
-      << tracker.targets().Describe();
-  if (options.duration_s) {
-    err << " for " << *options.duration_s << " s";
-  }
-  err << (env.stop_fd >= 0 ? "; Ctrl-C to end" : "") << "\n";
-
-  const Clock::time_point end =
-      options.duration_s ? start + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(*options.duration_s))
-                         : Clock::time_point::max();
-  bool interrupted = false;
-  for (;;) {
-    Clock::time_point now = Clock::now();
-    if (now >= end) break;
-    Clock::time_point wake = std::min(end, tracker.NextDeadline());
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
-    int timeout = static_cast<int>(std::clamp<int64_t>(ms, 0, 1000));
-    pollfd fds[2];
-    nfds_t n = 0;
-    if (env.stop_fd >= 0) fds[n++] = {env.stop_fd, POLLIN, 0};
-    if (events) fds[n++] = {events->fd(), POLLIN, 0};
-    int r = ::poll(fds, n, timeout);
-    if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
-      interrupted = true;
-      break;
-    }
-    tracker.Pump(events.get(), Clock::now());
-  }
+  PrintTracing(err, tracker, options, env);
+  const bool interrupted = TraceUntilEnd(tracker, events.get(), env, start, options.duration_s);
   const double traced_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   auto locks = (*probe)->ReadLocks();
+  observer.finishing = true;  // from here on detaches need no last reading
   if (!locks.ok()) {
-    observer.finishing = true;
     tracker.DetachAll();
     Fail(err, "reading the probe maps: " + locks.error().message);
     return kExitRuntime;
-  }
-  std::vector<SemLockStats> all;
-  for (const auto& l : *locks) {
-    if (tracker.IsAttached(l.pid)) all.push_back(l);
-  }
-  for (const auto& [pid, kept] : observer.final_locks) {
-    if (tracker.IsAttached(pid)) continue;  // re-attached after an exec: the live numbers
-    all.insert(all.end(), kept.begin(), kept.end());
   }
   Report report;
   report.duration_s = traced_s;
@@ -188,11 +211,11 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
   report.interrupted = interrupted;
   report.health = (*probe)->ReadHealth();
   report.tracker = tracker.stats();  // before the final detaches: "attached" at the end
-  report.processes = BuildProcessReports(all, observer.meta, options.min_acquisitions);
+  report.processes = BuildProcessReports(TracedLocks(*locks, tracker, observer), observer.meta,
+                                         options.min_acquisitions);
   out << (options.json ? FormatJson(report) : FormatText(report));
   out.flush();
   // Detaching takes the kernel a while per uprobe (about 0.1 s each here): print first.
-  observer.finishing = true;
   tracker.DetachAll();
   return kExitOk;
 }

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace gilstat::cli {
 namespace {
@@ -30,18 +32,63 @@ std::string Hex(uint64_t v) { return Printf("0x%" PRIx64, v); }
 uint64_t SlotLow(int i) { return i == 0 ? 0 : (uint64_t{1} << (i - 1)) + 1; }
 uint64_t SlotHigh(int i) { return SlotUpperBoundNs(i); }
 
-void JsonHist(std::string& o, const HistogramData& h) {
-  o += "{\"count\": " + std::to_string(h.count) + ", \"sum_ns\": " + std::to_string(h.sum_ns) +
-       ", \"buckets\": [";
-  bool first = true;
+using Json = nlohmann::ordered_json;  // keys in the order written, as docs/CLI.md shows them
+
+Json HistJson(const HistogramData& h) {
+  Json buckets = Json::array();
   for (int i = 0; i < kHistSlots; ++i) {
     if (h.slots[i] == 0) continue;
-    if (!first) o += ", ";
-    first = false;
-    o += "{\"le_ns\": " + std::to_string(SlotHigh(i)) +
-         ", \"count\": " + std::to_string(h.slots[i]) + "}";
+    buckets.push_back({{"le_ns", SlotHigh(i)}, {"count", h.slots[i]}});
   }
-  o += "]}";
+  return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"buckets", std::move(buckets)}};
+}
+
+Json LockJson(const SemLockStats& l) {
+  return {{"addr", Hex(l.addr)},
+          {"acquisitions", l.acquisitions},
+          {"contended", l.contended},
+          {"failed_tries", l.failed_tries},
+          {"timeouts", l.timeouts},
+          {"wait_ns", l.wait_ns},
+          {"max_wait_ns", l.max_wait_ns},
+          {"blocked_ns", l.blocked_ns},
+          {"handoffs", l.handoffs},
+          {"posts", l.posts},
+          {"wait_hist", HistJson(l.wait_hist)},
+          {"handoff_latency_hist", HistJson(l.handoff_latency_hist)}};
+}
+
+Json ProcessJson(const ProcessReport& p) {
+  Json locks = Json::array();
+  for (const auto& l : p.locks) locks.push_back(LockJson(l));
+  return {{"pid", p.meta.pid},
+          {"comm", p.meta.comm},
+          {"exe", p.meta.exe},
+          {"exited", p.meta.exited},
+          {"total_wait_ns", p.total_wait_ns},
+          {"acquisitions", p.acquisitions},
+          {"locks", std::move(locks)}};
+}
+
+Json TrackerJson(const tracker::TrackerStats& t) {
+  Json errors = Json::object();
+  for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
+    errors[tracker::AttachErrorName(static_cast<tracker::AttachError>(i))] = t.attach_errors[i];
+  }
+  return {{"attached", t.attached},
+          {"attaches", t.attaches},
+          {"exited_detaches", t.exited_detaches},
+          {"fork_events", t.fork_events},
+          {"exec_events", t.exec_events},
+          {"exit_events", t.exit_events},
+          {"lost_events", t.lost_events},
+          {"attach_errors", std::move(errors)}};
+}
+
+Json HealthJson(const ProbeHealth& h) {
+  return {{"map_full_drops", h.map_full_drops}, {"lost_events", h.lost_events},
+          {"locks_full", h.locks_full},         {"threads_full", h.threads_full},
+          {"orphan_returns", h.orphan_returns}, {"read_errors", h.read_errors}};
 }
 
 }  // namespace
@@ -173,92 +220,19 @@ std::string FormatText(const Report& r) {
   return o;
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string o;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          o += Printf("\\u%04x", c);
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
-}
-
 std::string FormatJson(const Report& r) {
-  std::string o = "{\"schema\": \"gilstat.locks/2\", \"time_unit\": \"ns\"";
-  o += Printf(", \"duration_s\": %.3f", r.duration_s);
-  o += std::string(", \"mode\": \"") + ProbeModeName(r.mode) + "\"";
-  o += std::string(", \"interrupted\": ") + (r.interrupted ? "true" : "false");
-  o += ", \"processes\": [";
-  for (size_t pi = 0; pi < r.processes.size(); ++pi) {
-    const ProcessReport& p = r.processes[pi];
-    if (pi) o += ", ";
-    o += "\n  {\"pid\": " + std::to_string(p.meta.pid) + ", \"comm\": \"" +
-         JsonEscape(p.meta.comm) + "\", \"exe\": \"" + JsonEscape(p.meta.exe) +
-         "\", \"exited\": " + (p.meta.exited ? "true" : "false") +
-         ", \"total_wait_ns\": " + std::to_string(p.total_wait_ns) +
-         ", \"acquisitions\": " + std::to_string(p.acquisitions) + ", \"locks\": [";
-    for (size_t li = 0; li < p.locks.size(); ++li) {
-      const auto& l = p.locks[li];
-      if (li) o += ",";
-      o += "\n    {\"addr\": \"" + Hex(l.addr) + "\"";
-      o += ", \"acquisitions\": " + std::to_string(l.acquisitions);
-      o += ", \"contended\": " + std::to_string(l.contended);
-      o += ", \"failed_tries\": " + std::to_string(l.failed_tries);
-      o += ", \"timeouts\": " + std::to_string(l.timeouts);
-      o += ", \"wait_ns\": " + std::to_string(l.wait_ns);
-      o += ", \"max_wait_ns\": " + std::to_string(l.max_wait_ns);
-      o += ", \"blocked_ns\": " + std::to_string(l.blocked_ns);
-      o += ", \"handoffs\": " + std::to_string(l.handoffs);
-      o += ", \"posts\": " + std::to_string(l.posts);
-      o += ", \"wait_hist\": ";
-      JsonHist(o, l.wait_hist);
-      o += ", \"handoff_latency_hist\": ";
-      JsonHist(o, l.handoff_latency_hist);
-      o += "}";
-    }
-    o += "]}";
-  }
-  o += "]";
-  const auto& t = r.tracker;
-  o += ",\n \"tracker\": {\"attached\": " + std::to_string(t.attached) +
-       ", \"attaches\": " + std::to_string(t.attaches) +
-       ", \"exited_detaches\": " + std::to_string(t.exited_detaches) +
-       ", \"fork_events\": " + std::to_string(t.fork_events) +
-       ", \"exec_events\": " + std::to_string(t.exec_events) +
-       ", \"exit_events\": " + std::to_string(t.exit_events) +
-       ", \"lost_events\": " + std::to_string(t.lost_events) + ", \"attach_errors\": {";
-  for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
-    if (i) o += ", ";
-    o += std::string("\"") + tracker::AttachErrorName(static_cast<tracker::AttachError>(i)) +
-         "\": " + std::to_string(t.attach_errors[i]);
-  }
-  o += "}}";
-  const auto& h = r.health;
-  o += ",\n \"health\": {\"map_full_drops\": " + std::to_string(h.map_full_drops) +
-       ", \"lost_events\": " + std::to_string(h.lost_events) +
-       ", \"locks_full\": " + std::to_string(h.locks_full) +
-       ", \"threads_full\": " + std::to_string(h.threads_full) +
-       ", \"orphan_returns\": " + std::to_string(h.orphan_returns) +
-       ", \"read_errors\": " + std::to_string(h.read_errors) + "}";
-  o += "}\n";
-  return o;
+  Json processes = Json::array();
+  for (const ProcessReport& p : r.processes) processes.push_back(ProcessJson(p));
+  Json doc = {{"schema", "gilstat.locks/2"},
+              {"time_unit", "ns"},
+              {"duration_s", std::round(r.duration_s * 1000) / 1000},  // to the millisecond
+              {"mode", ProbeModeName(r.mode)},
+              {"interrupted", r.interrupted},
+              {"processes", std::move(processes)},
+              {"tracker", TrackerJson(r.tracker)},
+              {"health", HealthJson(r.health)}};
+  // A name that is not UTF-8 (comm and exe are bytes) gets U+FFFD instead of an exception.
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace gilstat::cli

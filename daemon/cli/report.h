@@ -54,7 +54,8 @@ std::string FormatLog2Hist(const HistogramData& hist, std::string_view unit = "n
 std::string FormatDuration(uint64_t ns);
 
 std::string FormatText(const Report& report);
+// One line of JSON (schema gilstat.locks/2, docs/CLI.md); bytes of names that are not UTF-8
+// become U+FFFD.
 std::string FormatJson(const Report& report);
-std::string JsonEscape(std::string_view s);
 
 }  // namespace gilstat::cli

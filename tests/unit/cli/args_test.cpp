@@ -58,11 +58,17 @@ TEST(ParseArgs, UsageErrors) {
   EXPECT_NE(UsageError({"lock"}).find("unknown command 'lock'"), std::string::npos);
   EXPECT_NE(UsageError({"--frobnicate"}).find("unknown option"), std::string::npos);
   EXPECT_NE(UsageError({"locks"}).find("no target"), std::string::npos);
-  EXPECT_NE(UsageError({"locks", "--pid"}).find("needs a value"), std::string::npos);
+  EXPECT_EQ(UsageError({"locks", "--pid"}), "option '--pid' needs a value");
+  EXPECT_EQ(UsageError({"locks", "--comm", "x", "-d"}), "option '--duration' needs a value");
+  EXPECT_EQ(UsageError({"locks", "--comm", "x", "--bogus=1"}),
+            "unknown option '--bogus' (try 'gilstat locks --help')");
+  EXPECT_EQ(UsageError({"--version=2"}), "option '--version' takes no value");
   EXPECT_NE(UsageError({"locks", "--pid", "abc"}).find("invalid pid 'abc'"), std::string::npos);
   EXPECT_NE(UsageError({"locks", "--pid", "0"}).find("invalid pid"), std::string::npos);
   EXPECT_NE(UsageError({"locks", "--pid", "-5"}).find("invalid pid"), std::string::npos);
-  EXPECT_NE(UsageError({"locks", "--pid", "1,,2"}).find("invalid pid ''"), std::string::npos);
+  EXPECT_NE(UsageError({"locks", "--pid", "1,x"}).find("invalid pid 'x'"), std::string::npos);
+  EXPECT_NE(UsageError({"locks", "--pid", "0x10"}).find("invalid pid '0x10'"), std::string::npos);
+  EXPECT_NE(UsageError({"locks", "--pid", "2147483648"}).find("invalid pid"), std::string::npos);
   EXPECT_NE(UsageError({"locks", "--pid", "1", "--duration", "0"}).find("invalid duration"),
             std::string::npos);
   EXPECT_NE(UsageError({"locks", "--pid", "1", "--duration", "1s"}).find("invalid duration"),
@@ -78,6 +84,72 @@ TEST(ParseArgs, UsageErrors) {
   EXPECT_NE(UsageError({"locks", "--comm", "pyth(on"}).find("bad comm regex"), std::string::npos);
   EXPECT_NE(UsageError({"locks", "--pid", "1", "extra"}).find("unexpected argument 'extra'"),
             std::string::npos);
+  EXPECT_NE(UsageError({"locks", "--pid", "1", "--version"}).find("unknown option '--version'"),
+            std::string::npos);
+}
+
+// CLI11 reads integers with base 0 ("010" would be 8) and unsigned ones wrap ("-1"): the
+// values stay decimal as they always were.
+TEST(ParseArgs, NumbersAreDecimal) {
+  auto r = Parse({"locks", "--pid", "010", "--min-acquisitions", "007"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->locks.pids, (std::vector<pid_t>{10}));
+  EXPECT_EQ(r->locks.min_acquisitions, 7u);
+  EXPECT_NE(UsageError({"locks", "--pid", "1", "--min-acquisitions", "0x10"}).find("'0x10'"),
+            std::string::npos);
+}
+
+// CLI11 skips empty items of a comma-separated list (the hand-written parser refused them).
+TEST(ParseArgs, EmptyPidListItemsAreSkipped) {
+  auto r = Parse({"locks", "--pid", "1,,2"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->locks.pids, (std::vector<pid_t>{1, 2}));
+}
+
+TEST(ParseArgs, LaterValuesWinAndFlagsCombine) {
+  auto r = Parse({"locks", "--comm", "a", "--comm", "b", "-d", "1", "-d", "2", "-jv", "-p5"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->locks.comm_regex, "b");
+  EXPECT_DOUBLE_EQ(*r->locks.duration_s, 2);
+  EXPECT_TRUE(r->locks.json);
+  EXPECT_TRUE(r->locks.verbose);
+  EXPECT_EQ(r->locks.pids, (std::vector<pid_t>{5}));
+}
+
+TEST(Usage, EveryOptionWithItsDescriptionAndDefault) {
+  const std::string locks = LocksUsage();
+  for (const char* text : {"Usage: gilstat locks",
+                           "-p,--pid PID",
+                           "trace this process (repeatable; also PID,PID,...)",
+                           "-c,--comm REGEX",
+                           "processes whose name (comm) matches",
+                           "-e,--exe REGEX",
+                           "processes whose executable path matches",
+                           "--cmdline REGEX",
+                           "-d,--duration SECONDS",
+                           "(default: until Ctrl-C or SIGTERM)",
+                           "-m,--mode MODE",
+                           "counting (the default here)",
+                           "-j,--json",
+                           "print JSON for scripts",
+                           "--min-acquisitions N",
+                           "hide locks acquired fewer than N times (default 0)",
+                           "-v,--verbose",
+                           "print libbpf's messages on stderr",
+                           "-h,--help",
+                           "Targets (at least one):",
+                           "Exit status: 0 success, 1 runtime error"}) {
+    EXPECT_NE(locks.find(text), std::string::npos) << "missing '" << text << "' in\n" << locks;
+  }
+  const std::string main = MainUsage();
+  for (const char* text :
+       {"Usage: gilstat", "-h,--help", "show this help", "-V,--version", "show the version",
+        "Commands:", "locks", "trace semaphore waits of processes",
+        "Run 'gilstat locks --help' for the options of a command."}) {
+    EXPECT_NE(main.find(text), std::string::npos) << "missing '" << text << "' in\n" << main;
+  }
+  EXPECT_EQ(main.find("\n  help"), std::string::npos) << "the help command is not listed";
+  EXPECT_EQ(Parse({"help"})->command, Command::kHelp);
 }
 
 TEST(TargetsOf, PidsOrAllRegexesTogether) {

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -111,12 +113,16 @@ TEST_F(LocksCommandTest, TracesAPidAndPrintsJson) {
   EXPECT_EQ(Run({"locks", "--pid", "100", "--duration", "0.05", "--json", "--mode", "exact"}),
             kExitOk)
       << err_.str();
-  std::string o = out_.str();
-  EXPECT_NE(o.find("\"pid\": 100, \"comm\": \"python3\", \"exe\": \"/usr/bin/python3.11\""),
-            std::string::npos)
-      << o;
-  EXPECT_NE(o.find("\"addr\": \"0x10\""), std::string::npos);
-  EXPECT_NE(o.find("\"mode\": \"exact\""), std::string::npos);
+  ASSERT_TRUE(nlohmann::json::accept(out_.str())) << out_.str();
+  auto j = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(j["processes"].size(), 1u) << j;
+  const auto& p = j["processes"][0];
+  EXPECT_EQ(p["pid"], 100);
+  EXPECT_EQ(p["comm"], "python3");
+  EXPECT_EQ(p["exe"], "/usr/bin/python3.11");
+  ASSERT_EQ(p["locks"].size(), 2u) << j;
+  EXPECT_EQ(p["locks"][0]["addr"], "0x10");
+  EXPECT_EQ(j["mode"], "exact");
   EXPECT_EQ(opened_mode_, ProbeMode::kExact);
   EXPECT_NE(err_.str().find("tracing 1 process matching (pid 100) for 0.05 s"), std::string::npos)
       << err_.str();
@@ -191,8 +197,9 @@ TEST_F(LocksCommandTest, StopSignalEndsTheRunAndStillPrints) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Run({"locks", "--pid", "100", "--json"}), kExitOk);  // no duration: until stopped
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
-  EXPECT_NE(out_.str().find("\"interrupted\": true"), std::string::npos);
-  EXPECT_NE(out_.str().find("\"addr\": \"0x10\""), std::string::npos);
+  auto j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["interrupted"], true);
+  EXPECT_EQ(j["processes"][0]["locks"][0]["addr"], "0x10");
   ::close(p[0]);
   ::close(p[1]);
 }
@@ -218,14 +225,16 @@ TEST_F(LocksCommandTest, NewAndExitingProcessesThroughEvents) {
   EXPECT_EQ(Run({"locks", "--comm", "^python", "--duration", "0.05", "--json"}), kExitOk)
       << err_.str();
   ASSERT_NE(events, nullptr);
-  std::string o = out_.str();
-  size_t p102 = o.find("\"pid\": 102");
-  size_t p100 = o.find("\"pid\": 100");
-  ASSERT_NE(p102, std::string::npos) << o;
-  ASSERT_NE(p100, std::string::npos) << o;
-  EXPECT_LT(p102, p100) << "sorted by total wait";
-  EXPECT_NE(o.find("\"exited\": true, \"total_wait_ns\": 500"), std::string::npos) << o;
-  EXPECT_NE(o.find("\"exec_events\": 1, \"exit_events\": 1"), std::string::npos) << o;
+  auto j = nlohmann::json::parse(out_.str());
+  const auto& procs = j["processes"];
+  ASSERT_EQ(procs.size(), 2u) << j;
+  EXPECT_EQ(procs[0]["pid"], 102) << "sorted by total wait";
+  EXPECT_EQ(procs[0]["total_wait_ns"], 9000);
+  EXPECT_EQ(procs[1]["pid"], 100);
+  EXPECT_EQ(procs[1]["exited"], true);
+  EXPECT_EQ(procs[1]["total_wait_ns"], 500);
+  EXPECT_EQ(j["tracker"]["exec_events"], 1);
+  EXPECT_EQ(j["tracker"]["exit_events"], 1);
 }
 
 TEST_F(LocksCommandTest, NoEventSourceFallsBackToRescans) {

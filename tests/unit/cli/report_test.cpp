@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace gilstat::cli {
 namespace {
 
@@ -109,45 +111,97 @@ TEST(FormatText, TableAndHistograms) {
   EXPECT_NE(s.find("4 probe events lost"), std::string::npos);
 }
 
-TEST(FormatJson, StableFieldNames) {
-  std::string s = FormatJson(SampleReport());
-  for (const char* field :
-       {"\"schema\": \"gilstat.locks/2\"",
-        "\"time_unit\": \"ns\"",
-        "\"duration_s\": 1.000",
-        "\"mode\": \"exact\"",
-        "\"interrupted\": false",
-        "\"pid\": 42",
-        "\"comm\": \"py\\\"thon\"",
-        "\"exe\": \"/usr/bin/python3\"",
-        "\"exited\": false",
-        "\"total_wait_ns\": 7000",
-        "\"addr\": \"0x7f00deadbeef\"",
-        "\"acquisitions\": 3",
-        "\"contended\": 2",
-        "\"failed_tries\": 1",
-        "\"timeouts\": 1",
-        "\"wait_ns\": 7000",
-        "\"max_wait_ns\": 4000",
-        "\"blocked_ns\": 6000",
-        "\"handoffs\": 2",
-        "\"posts\": 3",
-        "\"wait_hist\": {\"count\": 3, \"sum_ns\": 7000, \"buckets\": [{\"le_ns\": 1024, "
-        "\"count\": 1}, {\"le_ns\": 4096, \"count\": 2}]}",
-        "\"handoff_latency_hist\": {\"count\": 2, \"sum_ns\": 10000, \"buckets\": [{\"le_ns\": "
-        "8192, \"count\": 2}]}",
-        "\"attach_errors\": {\"no_libc\": 2, \"permission\": 0, \"vanished\": 0, \"other\": 0}",
-        "\"health\": {\"map_full_drops\": 0, \"lost_events\": 4, \"locks_full\": 0, "
-        "\"threads_full\": 0, \"orphan_returns\": 0, \"read_errors\": 0}"}) {
-    EXPECT_NE(s.find(field), std::string::npos) << "missing " << field << " in\n" << s;
-  }
-  // Balanced brackets: a cheap structural check (the root test parses it for real).
-  EXPECT_EQ(std::count(s.begin(), s.end(), '{'), std::count(s.begin(), s.end(), '}'));
-  EXPECT_EQ(std::count(s.begin(), s.end(), '['), std::count(s.begin(), s.end(), ']'));
+// The keys of an object, in the order written.
+std::vector<std::string> Keys(const nlohmann::ordered_json& j) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.push_back(key);
+  return keys;
 }
 
-TEST(JsonEscape, ControlCharacters) {
-  EXPECT_EQ(JsonEscape("a\"b\\c\nd\x01"), "a\\\"b\\\\c\\nd\\u0001");
+using Strings = std::vector<std::string>;
+
+TEST(FormatJson, SchemaKeysTypesAndValues) {
+  const std::string s = FormatJson(SampleReport());
+  ASSERT_TRUE(nlohmann::json::accept(s)) << s;
+  EXPECT_EQ(s.back(), '\n');
+  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1) << "one line";
+  const auto j = nlohmann::ordered_json::parse(s);
+  EXPECT_EQ(Keys(j), (Strings{"schema", "time_unit", "duration_s", "mode", "interrupted",
+                              "processes", "tracker", "health"}));
+  EXPECT_EQ(j["schema"], "gilstat.locks/2");
+  EXPECT_EQ(j["time_unit"], "ns");
+  EXPECT_TRUE(j["duration_s"].is_number_float());
+  EXPECT_DOUBLE_EQ(j["duration_s"].get<double>(), 1.0);
+  EXPECT_EQ(j["mode"], "exact");
+  EXPECT_EQ(j["interrupted"], false);
+  ASSERT_EQ(j["processes"].size(), 1u);
+  const auto& p = j["processes"][0];
+  EXPECT_EQ(Keys(p),
+            (Strings{"pid", "comm", "exe", "exited", "total_wait_ns", "acquisitions", "locks"}));
+  EXPECT_EQ(p["pid"], 42);
+  EXPECT_EQ(p["comm"], "py\"thon");
+  EXPECT_EQ(p["exe"], "/usr/bin/python3");
+  EXPECT_EQ(p["exited"], false);
+  EXPECT_EQ(p["total_wait_ns"], 7000);
+  EXPECT_EQ(p["acquisitions"], 3);
+  ASSERT_EQ(p["locks"].size(), 1u);
+  const auto& l = p["locks"][0];
+  EXPECT_EQ(Keys(l), (Strings{"addr", "acquisitions", "contended", "failed_tries", "timeouts",
+                              "wait_ns", "max_wait_ns", "blocked_ns", "handoffs", "posts",
+                              "wait_hist", "handoff_latency_hist"}));
+  EXPECT_EQ(l["addr"], "0x7f00deadbeef");
+  EXPECT_EQ(l["acquisitions"], 3);
+  EXPECT_EQ(l["contended"], 2);
+  EXPECT_EQ(l["failed_tries"], 1);
+  EXPECT_EQ(l["timeouts"], 1);
+  EXPECT_EQ(l["wait_ns"], 7000);
+  EXPECT_EQ(l["max_wait_ns"], 4000);
+  EXPECT_EQ(l["blocked_ns"], 6000);
+  EXPECT_EQ(l["handoffs"], 2);
+  EXPECT_EQ(l["posts"], 3);
+  EXPECT_EQ(
+      l["wait_hist"].dump(),
+      R"({"count":3,"sum_ns":7000,"buckets":[{"le_ns":1024,"count":1},{"le_ns":4096,"count":2}]})");
+  EXPECT_EQ(l["handoff_latency_hist"].dump(),
+            R"({"count":2,"sum_ns":10000,"buckets":[{"le_ns":8192,"count":2}]})");
+  EXPECT_EQ(Keys(j["tracker"]),
+            (Strings{"attached", "attaches", "exited_detaches", "fork_events", "exec_events",
+                     "exit_events", "lost_events", "attach_errors"}));
+  EXPECT_EQ(j["tracker"]["attached"], 1);
+  EXPECT_EQ(j["tracker"]["attach_errors"].dump(),
+            R"({"no_libc":2,"permission":0,"vanished":0,"other":0})");
+  EXPECT_EQ(j["health"].dump(),
+            R"({"map_full_drops":0,"lost_events":4,"locks_full":0,"threads_full":0,)"
+            R"("orphan_returns":0,"read_errors":0})");
+}
+
+TEST(FormatJson, DurationToTheMillisecond) {
+  Report r = SampleReport();
+  r.duration_s = 2.50049;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(FormatJson(r))["duration_s"].get<double>(), 2.5);
+  r.duration_s = 0.0504;
+  EXPECT_DOUBLE_EQ(nlohmann::json::parse(FormatJson(r))["duration_s"].get<double>(), 0.05);
+}
+
+TEST(FormatJson, ControlCharactersAndQuotesAreEscaped) {
+  Report r = SampleReport();
+  r.processes[0].meta.comm = "a\"b\\c\nd\x01";
+  const std::string s = FormatJson(r);
+  EXPECT_NE(s.find(R"("comm":"a\"b\\c\nd\u0001")"), std::string::npos) << s;
+  EXPECT_EQ(nlohmann::json::parse(s)["processes"][0]["comm"], "a\"b\\c\nd\x01");
+}
+
+// comm and exe are bytes, not necessarily UTF-8: the output stays valid JSON.
+TEST(FormatJson, InvalidUtf8BecomesTheReplacementCharacter) {
+  Report r = SampleReport();
+  r.processes[0].meta.comm = "py\xff\xfethon";
+  r.processes[0].meta.exe = "/opt/\xff";
+  std::string s;
+  ASSERT_NO_THROW(s = FormatJson(r));
+  ASSERT_TRUE(nlohmann::json::accept(s)) << s;
+  const auto j = nlohmann::json::parse(s);
+  EXPECT_EQ(j["processes"][0]["comm"], "py\xEF\xBF\xBD\xEF\xBF\xBDthon");  // U+FFFD twice
+  EXPECT_EQ(j["processes"][0]["exe"], "/opt/\xEF\xBF\xBD");
 }
 
 }  // namespace
