@@ -33,6 +33,20 @@ Status CheckKernelBtf(const std::string& btf_path = kKernelBtfPath);
 Error SkeletonOpenError(std::string_view name, int err);
 Error SkeletonLoadError(std::string_view name, int err, std::string_view libbpf_log);
 
+// A probe's health from its `n` health counters (ReadPerCpuCounters): `fill(h, counters)` sets
+// the fields; when the counters could not be read, read_errors is 1 and the others 0. Every
+// probe's health reads this way: a failed read is counted, never skipped.
+template <typename Health, typename Fill>
+Health HealthFromCounters(const Result<std::vector<uint64_t>>& counters, uint32_t n, Fill fill) {
+  Health h;
+  if (!counters.ok() || counters->size() < n) {
+    h.read_errors = 1;
+    return h;
+  }
+  fill(h, *counters);
+  return h;
+}
+
 // kInvalidArgument for a pid that cannot name a process.
 Status CheckPid(pid_t pid);
 

@@ -183,17 +183,13 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
 }
 
 PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
-  PyGilHealth h;
-  if (!counters.ok() || counters->size() < PYGIL_NR_COUNTERS) {
-    h.read_errors = 1;
-    return h;
-  }
-  const std::vector<uint64_t>& v = *counters;
-  h.threads_full = v[PYGIL_CNT_THREADS_FULL];
-  h.stats_full = v[PYGIL_CNT_STATS_FULL];
-  h.orphan_returns = v[PYGIL_CNT_ORPHAN_RETURNS];
-  h.read_errors = v[PYGIL_CNT_READ_ERRORS];
-  return h;
+  return HealthFromCounters<PyGilHealth>(counters, PYGIL_NR_COUNTERS,
+                                         [](PyGilHealth& h, const std::vector<uint64_t>& v) {
+                                           h.threads_full = v[PYGIL_CNT_THREADS_FULL];
+                                           h.stats_full = v[PYGIL_CNT_STATS_FULL];
+                                           h.orphan_returns = v[PYGIL_CNT_ORPHAN_RETURNS];
+                                           h.read_errors = v[PYGIL_CNT_READ_ERRORS];
+                                         });
 }
 
 PyGilHealth PyGilProbe::ReadHealth() {

@@ -55,18 +55,13 @@ Result<std::vector<SemLockStats>> ReadSemlockStats(SemlockMaps& maps) {
 }
 
 ProbeHealth ReadSemlockHealth(SemlockMaps& maps) {
-  ProbeHealth h;
-  auto c = maps.ReadCounters();
-  if (!c.ok() || c->size() < SEMLOCK_NR_COUNTERS) {
-    h.read_errors = 1;
-    return h;
-  }
-  const std::vector<uint64_t>& v = *c;
-  h.locks_full = v[SEMLOCK_CNT_LOCKS_FULL];
-  h.threads_full = v[SEMLOCK_CNT_THREADS_FULL];
-  h.orphan_returns = v[SEMLOCK_CNT_ORPHAN_RETURNS];
-  h.map_full_drops = h.locks_full + h.threads_full;
-  return h;
+  return HealthFromCounters<ProbeHealth>(maps.ReadCounters(), SEMLOCK_NR_COUNTERS,
+                                         [](ProbeHealth& h, const std::vector<uint64_t>& v) {
+                                           h.locks_full = v[SEMLOCK_CNT_LOCKS_FULL];
+                                           h.threads_full = v[SEMLOCK_CNT_THREADS_FULL];
+                                           h.orphan_returns = v[SEMLOCK_CNT_ORPHAN_RETURNS];
+                                           h.map_full_drops = h.locks_full + h.threads_full;
+                                         });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -544,6 +544,36 @@ TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   EXPECT_EQ(c.Wait(), 0);
 }
 
+// Detaching one process leaves the kernel-side program to the others: it goes with the last.
+TEST_F(SemlockProbeErrors, KernelSideStaysWhileOthersAttached) {
+  Child first({Prog("pie"), "wait", "1", "1"});
+  Child second({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(first.WaitReady());
+  ASSERT_TRUE(second.WaitReady());
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE((*p)->Attach(first.pid()).ok());
+  const std::set<uint32_t> kernel_and_first = LinkIdsHeldBy(getpid());
+  auto a = (*p)->Attach(second.pid());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(LinkIdsHeldBy(getpid()).size(), kernel_and_first.size() + a->links);
+  ASSERT_TRUE((*p)->Detach(first.pid()).ok());
+  // The first process's links go in the background; the kernel-side link stays.
+  std::set<uint32_t> left = StillThere(kernel_and_first);
+  for (int i = 0; i < 250 && left.size() > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    left = StillThere(kernel_and_first);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(StillThere(kernel_and_first).size(), 1u);
+  EXPECT_EQ(LinkIdsHeldBy(getpid()).size(), static_cast<size_t>(1 + a->links));
+  for (Child* c : {&first, &second}) {
+    c->Go();
+    c->ReadResults();
+    EXPECT_EQ(c->Wait(), 0);
+  }
+}
+
 TEST_F(SemlockProbeErrors, SigkillOfHolderLeavesNoLinks) {
   Child target({Prog("pie"), "wait", "1", "1"});
   ASSERT_TRUE(target.WaitReady());
