@@ -75,7 +75,6 @@ class SemlockProbe : public LockStatsSource {
   // wait for that). kNotFound if not attached.
   Status Detach(pid_t pid);
   std::vector<pid_t> AttachedPids() const;
-  const SemlockOptions& options() const { return options_; }
 
   // Thread-safe; they do not wait for an attach in progress (attaching can take seconds while
   // the kernel destroys other uprobes).
