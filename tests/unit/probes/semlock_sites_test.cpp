@@ -53,6 +53,16 @@ class SemlockSitesTest : public ::testing::Test {
 
 using P = SemlockProgram;
 
+// Counting and exact modes: the three wait functions at entry + return, then `rest`.
+std::vector<PlannedUprobe> WaitsAtEntryThen(const std::vector<PlannedUprobe>& rest) {
+  std::vector<PlannedUprobe> out = {
+      {P::kWaitEntry, kWaitAt, false},           {P::kWaitReturn, kWaitAt, true},
+      {P::kTimedwaitEntry, kTimedwaitAt, false}, {P::kWaitReturn, kTimedwaitAt, true},
+      {P::kTimedwaitEntry, kClockwaitAt, false}, {P::kWaitReturn, kClockwaitAt, true}};
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
 TEST_F(SemlockSitesTest, DefaultModeProbesTheSlowPathsOnly) {
   const SemlockPlan plan = Plan(ProbeMode::kDefault);
   EXPECT_EQ(plan.uprobes, (std::vector<PlannedUprobe>{{P::kWaitEntry, kWaitSlowAt, false},
@@ -77,15 +87,9 @@ TEST_F(SemlockSitesTest, DefaultModeProbesTheSlowPathsOnly) {
 
 TEST_F(SemlockSitesTest, CountingModeUsesTheBranchSites) {
   const SemlockPlan plan = Plan(ProbeMode::kCounting);
-  EXPECT_EQ(plan.uprobes, (std::vector<PlannedUprobe>{{P::kWaitEntry, kWaitAt, false},
-                                                      {P::kWaitReturn, kWaitAt, true},
-                                                      {P::kTimedwaitEntry, kTimedwaitAt, false},
-                                                      {P::kWaitReturn, kTimedwaitAt, true},
-                                                      {P::kTimedwaitEntry, kClockwaitAt, false},
-                                                      {P::kWaitReturn, kClockwaitAt, true},
-                                                      {P::kTrywaitFailBranch, kTrywaitAt + 0x5},
-                                                      {P::kTrywaitOkBranch, kTrywaitAt + 0x10},
-                                                      {P::kPostOkBranch, kPostAt + 0x16}}));
+  EXPECT_EQ(plan.uprobes, WaitsAtEntryThen({{P::kTrywaitFailBranch, kTrywaitAt + 0x5},
+                                            {P::kTrywaitOkBranch, kTrywaitAt + 0x10},
+                                            {P::kPostOkBranch, kPostAt + 0x16}}));
   EXPECT_EQ(plan.proc_flags, SEMLOCK_PROC_POST_BRANCH);
   // sem_wait starts with push %rbx (emulated); sem_timedwait with a cmpq (single-stepped).
   EXPECT_FALSE(Site(plan, "sem_wait").single_stepped);
@@ -100,15 +104,9 @@ TEST_F(SemlockSitesTest, CountingModeUsesTheBranchSites) {
 
 TEST_F(SemlockSitesTest, ExactModeProbesEveryEntry) {
   const SemlockPlan plan = Plan(ProbeMode::kExact);
-  EXPECT_EQ(plan.uprobes, (std::vector<PlannedUprobe>{{P::kWaitEntry, kWaitAt, false},
-                                                      {P::kWaitReturn, kWaitAt, true},
-                                                      {P::kTimedwaitEntry, kTimedwaitAt, false},
-                                                      {P::kWaitReturn, kTimedwaitAt, true},
-                                                      {P::kTimedwaitEntry, kClockwaitAt, false},
-                                                      {P::kWaitReturn, kClockwaitAt, true},
-                                                      {P::kTrywaitEntry, kTrywaitAt, false},
-                                                      {P::kWaitReturn, kTrywaitAt, true},
-                                                      {P::kPostEntry, kPostAt, false}}));
+  EXPECT_EQ(plan.uprobes, WaitsAtEntryThen({{P::kTrywaitEntry, kTrywaitAt, false},
+                                            {P::kWaitReturn, kTrywaitAt, true},
+                                            {P::kPostEntry, kPostAt, false}}));
   EXPECT_EQ(plan.proc_flags, 0u);
   EXPECT_EQ(Site(plan, "sem_trywait").method, SiteMethod::kEntryReturn);
   EXPECT_TRUE(Site(plan, "sem_trywait").single_stepped);
