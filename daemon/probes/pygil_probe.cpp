@@ -51,7 +51,11 @@ struct PyGilProbe::Impl {
 
 PyGilProbe::PyGilProbe() = default;
 
-PyGilProbe::~PyGilProbe() = default;
+// The processes first, while the rest of the probe is whole: the reaper's last callbacks use it,
+// and every link goes before the object.
+PyGilProbe::~PyGilProbe() {
+  if (impl_) impl_->processes.reset();
+}
 
 Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   if (max_processes == 0) {

@@ -234,7 +234,11 @@ struct SemlockProbe::Impl {
 
 SemlockProbe::SemlockProbe(const SemlockOptions& options) : options_(options) {}
 
-SemlockProbe::~SemlockProbe() = default;
+// The processes first, while the rest of the probe is whole: the reaper's last callbacks use it,
+// and every link goes before the object.
+SemlockProbe::~SemlockProbe() {
+  if (impl_) impl_->processes.reset();
+}
 
 Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& options) {
   if (Status st = CheckOptions(options); !st.ok()) return st.error();
