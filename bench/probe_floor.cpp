@@ -29,7 +29,6 @@
 
 namespace {
 
-using gilstat::probes::SemlockMode;
 using gilstat::probes::SemlockProbe;
 using gilstat::probes::SiteMethod;
 

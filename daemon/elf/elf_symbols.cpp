@@ -59,11 +59,10 @@ OpenedElf::~OpenedElf() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<ElfFile> ElfFile::Open(const std::string& path) {
-  auto opened = OpenedElf::Open(path);
-  if (!opened.ok()) return opened.error();
-  Elf* const e = opened->get();
+namespace {
 
+// The executable PT_LOAD segments: where a symbol's address is in the file.
+Result<std::vector<Segment>> ExecutableSegments(Elf* e, const std::string& path) {
   std::vector<Segment> loads;
   size_t nphdr = 0;
   if (elf_getphdrnum(e, &nphdr) != 0) return ElfError(path, "no program headers");
@@ -73,87 +72,121 @@ Result<ElfFile> ElfFile::Open(const std::string& path) {
       loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
     }
   }
+  return loads;
+}
 
-  // Version definitions: index -> name (from .gnu.version_d); versym array for .dynsym.
+// Version definitions (index -> name, from .gnu.version_d) and the versym array of .dynsym.
+struct Versions {
   std::map<unsigned, std::string> verdefs;
   Elf_Data* versym = nullptr;
+};
+
+void ReadVerdefs(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, Versions& out) {
+  Elf_Data* d = elf_getdata(scn, nullptr);
+  if (!d) return;
+  size_t off = 0;
+  for (unsigned n = 0; n < sh.sh_info; ++n) {
+    GElf_Verdef vd;
+    if (!gelf_getverdef(d, static_cast<int>(off), &vd)) break;
+    GElf_Verdaux aux;
+    if (vd.vd_cnt > 0 && gelf_getverdaux(d, static_cast<int>(off + vd.vd_aux), &aux)) {
+      const char* vname = elf_strptr(e, sh.sh_link, aux.vda_name);
+      if (vname) out.verdefs[vd.vd_ndx] = vname;
+    }
+    if (vd.vd_next == 0) break;
+    off += vd.vd_next;
+  }
+}
+
+Versions ReadVersions(Elf* e) {
+  Versions out;
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(e, scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     if (sh.sh_type == SHT_GNU_versym) {
-      versym = elf_getdata(scn, nullptr);
+      out.versym = elf_getdata(scn, nullptr);
     } else if (sh.sh_type == SHT_GNU_verdef) {
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (!d) continue;
-      size_t off = 0;
-      for (unsigned n = 0; n < sh.sh_info; ++n) {
-        GElf_Verdef vd;
-        if (!gelf_getverdef(d, static_cast<int>(off), &vd)) break;
-        GElf_Verdaux aux;
-        if (vd.vd_cnt > 0 && gelf_getverdaux(d, static_cast<int>(off + vd.vd_aux), &aux)) {
-          const char* vname = elf_strptr(e, sh.sh_link, aux.vda_name);
-          if (vname) verdefs[vd.vd_ndx] = vname;
-        }
-        if (vd.vd_next == 0) break;
-        off += vd.vd_next;
-      }
+      ReadVerdefs(e, scn, sh, out);
     }
   }
+  return out;
+}
 
+// The version of symbol `index` of .dynsym or, in .symtab, from its name ("f@@V", "f@V").
+void SetVersion(ElfSymbol& s, size_t index, const Versions& versions) {
+  if (auto at = s.name.find('@'); at != std::string::npos) {
+    const bool dflt = s.name.compare(at, 2, "@@") == 0;
+    s.version = s.name.substr(at + (dflt ? 2 : 1));
+    s.default_version = dflt;
+    s.name.resize(at);
+    return;
+  }
+  GElf_Versym vs;
+  if (!s.dynamic || !versions.versym ||
+      !gelf_getversym(versions.versym, static_cast<int>(index), &vs)) {
+    return;
+  }
+  const unsigned idx = vs & 0x7fff;
+  if (idx <= 1) return;  // 0: local, 1: global unversioned
+  if (auto it = versions.verdefs.find(idx); it != versions.verdefs.end()) s.version = it->second;
+  s.default_version = (vs & 0x8000) == 0;
+}
+
+// Where the symbol's code is in the file; false when no executable segment holds it.
+bool SetFileOffset(ElfSymbol& s, const std::vector<Segment>& loads) {
+  for (const Segment& seg : loads) {
+    if (s.value >= seg.vaddr && s.value < seg.vaddr + seg.filesz) {
+      s.file_offset = s.value - seg.vaddr + seg.offset;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The defined functions of one symbol table section.
+void ReadFunctions(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, const Versions& versions,
+                   const std::vector<Segment>& loads, std::vector<ElfSymbol>& out) {
+  const bool dynamic = sh.sh_type == SHT_DYNSYM;
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (!data || sh.sh_entsize == 0) return;
+  const size_t count = sh.sh_size / sh.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+    if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) {
+      continue;
+    }
+    if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+    const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
+    if (!name || !*name) continue;
+    ElfSymbol s;
+    s.name = name;
+    s.dynamic = dynamic;
+    s.value = sym.st_value;
+    s.size = sym.st_size;
+    SetVersion(s, i, versions);
+    if (SetFileOffset(s, loads)) out.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
+Result<ElfFile> ElfFile::Open(const std::string& path) {
+  auto opened = OpenedElf::Open(path);
+  if (!opened.ok()) return opened.error();
+  Elf* const e = opened->get();
+  auto loads = ExecutableSegments(e, path);
+  if (!loads.ok()) return loads.error();
+  const Versions versions = ReadVersions(e);
   ElfFile file;
   file.path_ = path;
-  scn = nullptr;
+  Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(e, scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
-    const bool dynamic = sh.sh_type == SHT_DYNSYM;
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (!data || sh.sh_entsize == 0) continue;
-    const size_t count = sh.sh_size / sh.sh_entsize;
-    for (size_t i = 0; i < count; ++i) {
-      GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-      if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) {
-        continue;
-      }
-      if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
-      const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
-      if (!name || !*name) continue;
-      ElfSymbol s;
-      s.name = name;
-      s.dynamic = dynamic;
-      s.value = sym.st_value;
-      s.size = sym.st_size;
-      // .symtab names of versioned symbols may carry the version already ("f@@V", "f@V").
-      if (auto at = s.name.find('@'); at != std::string::npos) {
-        const bool dflt = s.name.compare(at, 2, "@@") == 0;
-        s.version = s.name.substr(at + (dflt ? 2 : 1));
-        s.default_version = dflt;
-        s.name.resize(at);
-      } else if (dynamic && versym) {
-        GElf_Versym vs;
-        if (gelf_getversym(versym, static_cast<int>(i), &vs)) {
-          const unsigned idx = vs & 0x7fff;
-          if (idx > 1) {  // 0: local, 1: global unversioned
-            auto it = verdefs.find(idx);
-            if (it != verdefs.end()) s.version = it->second;
-            s.default_version = (vs & 0x8000) == 0;
-          }
-        }
-      }
-      bool mapped = false;
-      for (const Segment& seg : loads) {
-        if (s.value >= seg.vaddr && s.value < seg.vaddr + seg.filesz) {
-          s.file_offset = s.value - seg.vaddr + seg.offset;
-          mapped = true;
-          break;
-        }
-      }
-      if (!mapped) continue;
-      file.symbols_.push_back(std::move(s));
-    }
+    ReadFunctions(e, scn, sh, versions, *loads, file.symbols_);
   }
   return file;
 }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "probes/probe_lifecycle.h"
 #include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
 
@@ -32,7 +33,7 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
 }
 
-Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode) {
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode) {
   probes::SemlockOptions opts;
   opts.mode = mode;
   return OpenSemlockProbe(opts);
@@ -71,11 +72,6 @@ Status CheckPrivileges(const std::string& self_status_path) {
                    "current kernels; older ones accept CAP_BPF and CAP_PERFMON)");
 }
 
-Status CheckBtf(const std::string& btf_path) {
-  if (::access(btf_path.c_str(), R_OK) == 0) return Status::Ok();
-  return MakeError(ErrorCode::kUnavailable,
-                   "the kernel has no BTF (" + btf_path +
-                       " is missing); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed");
-}
+Status CheckBtf(const std::string& btf_path) { return probes::CheckKernelBtf(btf_path); }
 
 }  // namespace gilstat::host

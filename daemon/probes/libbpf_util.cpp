@@ -241,4 +241,19 @@ Result<std::vector<BpfLinkPtr>> AttachUprobes(bpf_program* prog, pid_t pid, cons
   return links;
 }
 
+Result<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t n) {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
+  std::vector<uint64_t> out(n);
+  std::vector<uint64_t> cpus(static_cast<size_t>(ncpus));
+  for (uint32_t i = 0; i < n; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, cpus.data()) != 0) {
+      return MakeError(ErrorCode::kInternal,
+                       std::string("reading probe counters: ") + std::strerror(errno));
+    }
+    for (uint64_t v : cpus) out[i] += v;
+  }
+  return out;
+}
+
 }  // namespace gilstat::probes

@@ -103,6 +103,10 @@ void DeleteMapKeysIf(int fd, Pred doomed) {
   for (const Key& k : keys) bpf_map_delete_elem(fd, &k);
 }
 
+// Counters 0..n-1 of the per-CPU array map `fd`, each summed over CPUs. kInternal when one
+// cannot be read (the probes' health then says so in read_errors).
+Result<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t n);
+
 // The process (thread group) of a bpf_get_current_pid_tgid() value.
 inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgid >> 32); }
 

@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +11,7 @@
 #include "elf/elf_symbols.h"
 #include "elf/proc_maps.h"
 #include "probes/libbpf_util.h"
-#include "probes/link_reaper.h"
+#include "probes/probe_lifecycle.h"
 
 namespace gilstat::probes {
 
@@ -38,63 +37,44 @@ PyGilStats AggregatePyGilStats(pid_t pid, std::span<const pygil_stats> cpus) {
 
 namespace {
 
-struct SkelDeleter {
-  void operator()(pygil* s) const { pygil__destroy(s); }
-};
+struct NoData {};
 
 }  // namespace
 
 struct PyGilProbe::Impl {
-  std::unique_ptr<pygil, SkelDeleter> skel;
-  struct Process {
-    std::vector<BpfLinkPtr> links;
-  };
-  std::map<pid_t, Process> procs;
-  uint32_t max_processes = PYGIL_MAX_PROCS;
-  int ncpus = 0;
-  std::unique_ptr<LinkReaper> reaper;  // last member: stopped first
+  explicit Impl(LoadedSkeleton<pygil> loaded) : skel(std::move(loaded)) {}
+
+  LoadedSkeleton<pygil> skel;
+  // Last member: destroyed first (every link before the object).
+  std::unique_ptr<ProbeProcesses<NoData>> processes;
 };
 
-PyGilProbe::PyGilProbe() : impl_(std::make_unique<Impl>()) {}
+PyGilProbe::PyGilProbe() = default;
 
+// The processes first, while the rest of the probe is whole: the reaper's last callbacks use it,
+// and every link goes before the object.
 PyGilProbe::~PyGilProbe() {
-  if (!impl_) return;
-  impl_->reaper.reset();  // destroys every link handed over so far
-  impl_->procs.clear();   // links before the object
+  if (impl_) impl_->processes.reset();
 }
 
 Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   if (max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "pygil: max_processes must be positive");
   }
+  auto skel = LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
+                                          [max_processes](pygil& s) {
+                                            bpf_map__set_max_entries(s.maps.procs, max_processes);
+                                            bpf_map__set_max_entries(s.maps.stats, max_processes);
+                                          });
+  if (!skel.ok()) return skel.error();
   std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
-  Impl& impl = *probe->impl_;
-  impl.max_processes = max_processes;
-  impl.ncpus = libbpf_num_possible_cpus();
-  if (impl.ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
-  LibbpfLogCapture capture;
-  impl.skel.reset(pygil__open());
-  if (!impl.skel) {
-    const int err = errno;
-    return MakeError(ErrorCode::kInternal,
-                     std::string("opening the pygil BPF object failed: ") + std::strerror(err));
-  }
-  pygil* s = impl.skel.get();
-  bpf_map__set_max_entries(s->maps.procs, max_processes);
-  bpf_map__set_max_entries(s->maps.stats, max_processes);
-  PrepareUprobeMulti(s->obj);
-  if (int err = pygil__load(s); err != 0) {
-    const ErrorCode code =
-        err == -EPERM || err == -EACCES ? ErrorCode::kPermissionDenied : ErrorCode::kInternal;
-    return MakeError(
-        code, "loading the GIL BPF programs failed: " + SummarizeLoadFailure(capture.text(), err));
-  }
+  probe->impl_ = std::make_unique<Impl>(std::move(skel).value());
   PyGilProbe* self = probe.get();
-  impl.reaper = std::make_unique<LinkReaper>([self](pid_t pid) {
-    std::lock_guard lock(self->mu_);
-    // Events between Detach and the links' end may have re-created entries.
-    if (!self->impl_->procs.count(pid)) self->DeleteEntries(pid);
-  });
+  probe->impl_->processes = std::make_unique<ProbeProcesses<NoData>>(
+      "GIL", max_processes, [self](pid_t pid, bool attached_again) {
+        // Events between Detach and the links' end may have re-created entries.
+        if (!attached_again) self->DeleteEntries(pid);
+      });
   return probe;
 }
 
@@ -108,25 +88,17 @@ void PyGilProbe::DeleteEntries(pid_t pid) {
 }
 
 Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
-  if (pid <= 0) return MakeError(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));
+  if (Status st = CheckPid(pid); !st.ok()) return st;
   if (!target.take_drop() && target.cond_addr == 0) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "nothing to probe: neither take_gil/drop_gil nor the GIL condvar is known");
   }
-  std::lock_guard lock(mu_);
-  Impl& impl = *impl_;
-  if (auto it = impl.procs.find(pid); it != impl.procs.end()) {
-    impl.reaper->Hand(pid, std::move(it->second.links));
-    impl.procs.erase(it);
-    DeleteEntries(pid);
-  }
-  impl.reaper->DestroyNow(pid);
-  if (impl.procs.size() >= impl.max_processes) {
-    return MakeError(ErrorCode::kResourceExhausted, "GIL probes already attached to " +
-                                                        std::to_string(impl.procs.size()) +
-                                                        " processes (max_processes)");
-  }
-  pygil* s = impl.skel.get();
+  ProbeProcesses<NoData>& processes = *impl_->processes;
+  auto lock = processes.Lock();
+  // Attached already: replaced (its links destroyed in MakeRoom, its counts start afresh).
+  if (processes.Find(pid)) (void)processes.Remove(pid, [this](pid_t p) { DeleteEntries(p); });
+  if (Status st = processes.MakeRoom(pid); !st.ok()) return st;
+  pygil* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   pygil_proc cfg{};
   cfg.cond_addr = target.cond_addr;
@@ -139,73 +111,65 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the GIL probe: ") + std::strerror(errno));
   }
-  Impl::Process proc;
-  auto fail = [&](const Error& e) -> Status {
+  ProbeProcesses<NoData>::Process proc;
+  if (Status st = AttachTarget(pid, target, proc.links); !st.ok()) {
     proc.links.clear();
     DeleteEntries(pid);
-    return e;
-  };
+    return st;
+  }
+  processes.Add(pid, std::move(proc));
+  return Status::Ok();
+}
+
+Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
+                                std::vector<BpfLinkPtr>& links) {
+  pygil* s = impl_->skel.get();
   // One uprobe_multi link per program where the kernel has them.
   auto add = [&](bpf_program* prog, const std::string& path, const std::vector<uint64_t>& offsets,
                  bool ret) -> Status {
-    auto links = AttachUprobes(prog, pid, path, offsets, ret);
-    if (!links) return links.error();
-    for (auto& l : *links) proc.links.push_back(std::move(l));
+    auto attached = AttachUprobes(prog, pid, path, offsets, ret);
+    if (!attached) return attached.error();
+    for (auto& l : *attached) links.push_back(std::move(l));
     return Status::Ok();
   };
   if (target.cond_addr) {
     auto libc = FindLibc(pid);
-    if (!libc) return fail(libc.error());
+    if (!libc) return libc.error();
     auto elf = ElfFile::Open(libc->host_path);
-    if (!elf) return fail(elf.error());
+    if (!elf) return elf.error();
     auto fn = elf->FindFunction("pthread_cond_timedwait");
-    if (!fn) return fail(fn.error());
+    if (!fn) return fn.error();
     Status st = add(s->progs.cond_wait_entry, libc->host_path, {fn->file_offset}, false);
     if (st.ok()) st = add(s->progs.cond_wait_return, libc->host_path, {fn->file_offset}, true);
-    if (!st.ok()) return fail(st.error());
+    if (!st.ok()) return st;
   }
-  if (target.take_drop()) {
-    // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
-    Status st =
-        add(s->progs.drop_gil_entry, target.interpreter_path, target.drop_gil_offsets, false);
-    if (st.ok()) {
-      st = add(s->progs.take_gil_entry, target.interpreter_path, target.take_gil_offsets, false);
-    }
-    if (st.ok()) {
-      st = add(s->progs.take_gil_return, target.interpreter_path, target.take_gil_offsets, true);
-    }
-    if (!st.ok()) return fail(st.error());
+  if (!target.take_drop()) return Status::Ok();
+  // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
+  Status st = add(s->progs.drop_gil_entry, target.interpreter_path, target.drop_gil_offsets, false);
+  if (st.ok()) {
+    st = add(s->progs.take_gil_entry, target.interpreter_path, target.take_gil_offsets, false);
   }
-  impl.procs.emplace(pid, std::move(proc));
-  return Status::Ok();
+  if (st.ok()) {
+    st = add(s->progs.take_gil_return, target.interpreter_path, target.take_gil_offsets, true);
+  }
+  return st;
 }
 
 Status PyGilProbe::Detach(pid_t pid) {
-  std::lock_guard lock(mu_);
-  auto it = impl_->procs.find(pid);
-  if (it == impl_->procs.end()) {
-    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " has no GIL probes");
-  }
-  std::vector<BpfLinkPtr> links = std::move(it->second.links);
-  impl_->procs.erase(it);
-  DeleteEntries(pid);  // scrapes stop seeing it now
-  impl_->reaper->Hand(pid, std::move(links));
-  return Status::Ok();
+  auto lock = impl_->processes->Lock();
+  // Its entries go now (scrapes stop seeing it), its links in the background.
+  return impl_->processes->Remove(pid, [this](pid_t p) { DeleteEntries(p); });
 }
 
-std::vector<pid_t> PyGilProbe::AttachedPids() const {
-  std::lock_guard lock(mu_);
-  std::vector<pid_t> out;
-  for (const auto& [pid, p] : impl_->procs) out.push_back(pid);
-  return out;
-}
-
-// Without mu_ (only the maps, through their fds): a scrape never waits for an attach stuck
-// behind the kernel's uprobe mutex. A process is attached while its procs entry exists.
+// Without the processes' lock (only the maps, through their fds): a scrape never waits for an
+// attach stuck behind the kernel's uprobe mutex. A process is attached while its procs entry
+// exists; an entry deleted meanwhile (a detach) is skipped.
 Result<std::vector<PyGilStats>> PyGilProbe::Read() {
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
   const int fd = bpf_map__fd(impl_->skel->maps.stats);
   const int procs_fd = bpf_map__fd(impl_->skel->maps.procs);
-  std::vector<pygil_stats> values(static_cast<size_t>(impl_->ncpus));
+  std::vector<pygil_stats> values(static_cast<size_t>(ncpus));
   std::vector<PyGilStats> out;
   ForEachMapKey<uint32_t>(fd, [&](uint32_t tgid) {
     pygil_proc cfg{};
@@ -222,17 +186,19 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
   return out;
 }
 
+PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
+  return HealthFromCounters<PyGilHealth>(counters, PYGIL_NR_COUNTERS,
+                                         [](PyGilHealth& h, const std::vector<uint64_t>& v) {
+                                           h.threads_full = v[PYGIL_CNT_THREADS_FULL];
+                                           h.stats_full = v[PYGIL_CNT_STATS_FULL];
+                                           h.orphan_returns = v[PYGIL_CNT_ORPHAN_RETURNS];
+                                           h.read_errors = v[PYGIL_CNT_READ_ERRORS];
+                                         });
+}
+
 PyGilHealth PyGilProbe::ReadHealth() {
-  PyGilHealth h;
-  const int fd = bpf_map__fd(impl_->skel->maps.counters);
-  std::vector<uint64_t> cpus(static_cast<size_t>(impl_->ncpus));
-  uint64_t* fields[PYGIL_NR_COUNTERS] = {&h.threads_full, &h.stats_full, &h.orphan_returns,
-                                         &h.read_errors};
-  for (uint32_t i = 0; i < PYGIL_NR_COUNTERS; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, cpus.data()) != 0) continue;
-    for (uint64_t v : cpus) *fields[i] += v;
-  }
-  return h;
+  return PyGilHealthOf(
+      ReadPerCpuCounters(bpf_map__fd(impl_->skel->maps.counters), PYGIL_NR_COUNTERS));
 }
 
 }  // namespace gilstat::probes

@@ -8,9 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "gilstat/histogram.h"
 #include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
+#include "probes/libbpf_util.h"
 
 namespace gilstat::probes {
 
@@ -43,6 +42,9 @@ struct PyGilTarget {
 
 // Sums per-CPU values (max_wait_ns: the maximum). Exposed for tests.
 PyGilStats AggregatePyGilStats(pid_t pid, std::span<const pygil_stats> cpus);
+// The health from the PYGIL_NR_COUNTERS counters; read_errors = 1 (the others 0) when they could
+// not be read, as for the semaphore probes. Exposed for tests.
+PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters);
 
 class PyGilProbe {
  public:
@@ -59,7 +61,6 @@ class PyGilProbe {
   Status Attach(pid_t pid, const PyGilTarget& target);
   // Deletes the process's entries at once; its links are destroyed in the background.
   Status Detach(pid_t pid);
-  std::vector<pid_t> AttachedPids() const;
 
   // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
@@ -69,8 +70,9 @@ class PyGilProbe {
   struct Impl;
   PyGilProbe();
   void DeleteEntries(pid_t pid);
+  // Attaches the probes `target` names into `links`.
+  Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
 
-  mutable std::mutex mu_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -83,7 +83,7 @@ struct ProgRun {
   AttachResult attach;
 };
 
-class SemlockProbeTest : public ::testing::TestWithParam<std::tuple<SemlockMode, std::string>> {
+class SemlockProbeTest : public ::testing::TestWithParam<std::tuple<ProbeMode, std::string>> {
  protected:
   void SetUp() override {
     GILSTAT_SKIP_UNLESS_BPF();
@@ -117,10 +117,10 @@ class SemlockProbeTest : public ::testing::TestWithParam<std::tuple<SemlockMode,
     return r;
   }
 
-  SemlockMode mode() const { return std::get<0>(GetParam()); }
-  bool exact() const { return mode() == SemlockMode::kExact; }
+  ProbeMode mode() const { return std::get<0>(GetParam()); }
+  bool exact() const { return mode() == ProbeMode::kExact; }
   // Default mode sees only the calls that reach the slow path (the semaphore was 0).
-  bool contended_only() const { return mode() == SemlockMode::kDefault; }
+  bool contended_only() const { return mode() == ProbeMode::kDefault; }
 
   std::unique_ptr<SemlockProbe> probe_;
 };
@@ -316,8 +316,8 @@ TEST_P(SemlockProbeTest, DetachRemovesEntries) {
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, SemlockProbeTest,
-    ::testing::Combine(::testing::Values(SemlockMode::kDefault, SemlockMode::kCounting,
-                                         SemlockMode::kExact),
+    ::testing::Combine(::testing::Values(ProbeMode::kDefault, ProbeMode::kCounting,
+                                         ProbeMode::kExact),
                        ::testing::Values(std::string("pie"), std::string("nopie"))),
     [](const auto& param_info) {
       std::string mode = gilstat::ProbeModeName(std::get<0>(param_info.param));
@@ -399,7 +399,7 @@ std::set<uint32_t> WaitGone(const std::set<uint32_t>& ids) {
 // it waits; a wake cache of one entry: the two semaphores of the ping-pong keep evicting each
 // other. The counts stay exact.
 TEST_F(SemlockProbeErrors, ArrayCollisionsStayExact) {
-  for (SemlockMode mode : {SemlockMode::kCounting, SemlockMode::kDefault}) {
+  for (ProbeMode mode : {ProbeMode::kCounting, ProbeMode::kDefault}) {
     SCOPED_TRACE(gilstat::ProbeModeName(mode));
     SemlockOptions o;
     o.mode = mode;
@@ -420,11 +420,11 @@ TEST_F(SemlockProbeErrors, ArrayCollisionsStayExact) {
       ExpectConsistent(*s);
       EXPECT_GE(s->contended, kN * 95 / 100) << name;
       EXPECT_GE(s->handoffs, kN * 95 / 100) << name;
-      if (mode == SemlockMode::kCounting) {
+      if (mode == ProbeMode::kCounting) {
         EXPECT_EQ(s->acquisitions, kN) << name;
       }
     }
-    if (mode == SemlockMode::kCounting) {
+    if (mode == ProbeMode::kCounting) {
       const SemLockStats* s = Find(*locks, four.pid(), four.sem("a"));
       ASSERT_NE(s, nullptr);
       EXPECT_EQ(s->acquisitions, 6000u);
@@ -473,7 +473,7 @@ TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
   ASSERT_TRUE(c.WaitReady());
   std::set<uint32_t> ours;
   {
-    auto p = SemlockProbe::Open({.mode = SemlockMode::kExact});
+    auto p = SemlockProbe::Open({.mode = ProbeMode::kExact});
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     auto a = (*p)->Attach(c.pid());
     ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -542,6 +542,36 @@ TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   c.Go();
   c.ReadResults();
   EXPECT_EQ(c.Wait(), 0);
+}
+
+// Detaching one process leaves the kernel-side program to the others: it goes with the last.
+TEST_F(SemlockProbeErrors, KernelSideStaysWhileOthersAttached) {
+  Child first({Prog("pie"), "wait", "1", "1"});
+  Child second({Prog("pie"), "wait", "1", "1"});
+  ASSERT_TRUE(first.WaitReady());
+  ASSERT_TRUE(second.WaitReady());
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE((*p)->Attach(first.pid()).ok());
+  const std::set<uint32_t> kernel_and_first = LinkIdsHeldBy(getpid());
+  auto a = (*p)->Attach(second.pid());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(LinkIdsHeldBy(getpid()).size(), kernel_and_first.size() + a->links);
+  ASSERT_TRUE((*p)->Detach(first.pid()).ok());
+  // The first process's links go in the background; the kernel-side link stays.
+  std::set<uint32_t> left = StillThere(kernel_and_first);
+  for (int i = 0; i < 250 && left.size() > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    left = StillThere(kernel_and_first);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(StillThere(kernel_and_first).size(), 1u);
+  EXPECT_EQ(LinkIdsHeldBy(getpid()).size(), static_cast<size_t>(1 + a->links));
+  for (Child* c : {&first, &second}) {
+    c->Go();
+    c->ReadResults();
+    EXPECT_EQ(c->Wait(), 0);
+  }
 }
 
 TEST_F(SemlockProbeErrors, SigkillOfHolderLeavesNoLinks) {

@@ -26,7 +26,7 @@ TEST(SemlockPythonTest, ThreadingLockHandoffsAreSeen) {
     std::fprintf(stderr, "SKIPPED: %s not installed\n", python);
     GTEST_SKIP() << python << " not installed";
   }
-  for (SemlockMode mode : {SemlockMode::kDefault, SemlockMode::kCounting, SemlockMode::kExact}) {
+  for (ProbeMode mode : {ProbeMode::kDefault, ProbeMode::kCounting, ProbeMode::kExact}) {
     SCOPED_TRACE(ProbeModeName(mode));
     SemlockOptions opts;
     opts.mode = mode;

@@ -21,7 +21,7 @@
 namespace gilstat::probes {
 namespace {
 
-class SemlockRuntimeTest : public ::testing::TestWithParam<SemlockMode> {
+class SemlockRuntimeTest : public ::testing::TestWithParam<ProbeMode> {
  protected:
   void SetUp() override { GILSTAT_SKIP_UNLESS_BPF(); }
 };
@@ -121,8 +121,8 @@ TEST_P(SemlockRuntimeTest, ClassicGilMatchesRuntimeCounters) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SemlockRuntimeTest,
-                         ::testing::Values(SemlockMode::kDefault, SemlockMode::kCounting,
-                                           SemlockMode::kExact),
+                         ::testing::Values(ProbeMode::kDefault, ProbeMode::kCounting,
+                                           ProbeMode::kExact),
                          [](const auto& param_info) {
                            std::string mode = ProbeModeName(param_info.param);
                            mode[0] = static_cast<char>(std::toupper(mode[0]));

@@ -1,0 +1,40 @@
+#include "probes/probe_lifecycle.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace gilstat::probes {
+
+Status CheckKernelBtf(const std::string& btf_path) {
+  if (::access(btf_path.c_str(), R_OK) == 0) return Status::Ok();
+  return MakeError(ErrorCode::kUnavailable,
+                   "the kernel has no BTF (" + btf_path +
+                       " is missing); a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed");
+}
+
+Error SkeletonOpenError(std::string_view name, int err) {
+  return MakeError(ErrorCode::kInternal, "opening the " + std::string(name) +
+                                             " BPF object failed: " + std::strerror(err));
+}
+
+Error SkeletonLoadError(std::string_view name, int err, std::string_view libbpf_log) {
+  if (err == -EPERM || err == -EACCES) {
+    return MakeError(ErrorCode::kPermissionDenied,
+                     "loading the " + std::string(name) + " BPF programs was refused (" +
+                         std::strerror(-err) +
+                         "): run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; " +
+                         SummarizeLoadFailure(libbpf_log, err));
+  }
+  return MakeError(ErrorCode::kInternal,
+                   "loading the " + std::string(name) +
+                       " BPF programs failed: " + SummarizeLoadFailure(libbpf_log, err));
+}
+
+Status CheckPid(pid_t pid) {
+  if (pid > 0) return Status::Ok();
+  return MakeError(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));
+}
+
+}  // namespace gilstat::probes
