@@ -136,6 +136,12 @@ class Workload {
   void StartInterp(std::string name, const Program* program, Regs regs);
   void StartClient();
   void StartTimer();
+  const Program* Own(Program program);  // kept alive as long as the workload
+  void StartCpuThreads(int count, const Program* cpu);
+  void StartLockThreads();
+  void StartMixedThreads(const Program* cpu, Regs server_regs);
+  void StartThreads();                              // every thread of the spec's kind, at the gate
+  void OpenGate(std::unique_lock<std::mutex>& lk);  // waits for all, then lets them go
   void InterpMain(std::string name, const Program* program, Regs regs);
   void ClientMain();
   void TimerMain();
