@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "gilstat/rt/runtime.h"
+#include "tests/unit/runtime/rt_test_util.h"
 
 namespace gilstat::rt {
 namespace {
@@ -149,9 +150,19 @@ TEST(WorkloadsTest, LockContentionCountsMatchTheLock) {
 
 TEST(WorkloadsTest, MixedExercisesEverything) {
   auto rt = MakeRuntime(Policy::kFair);
-  WorkloadSpec s = MustParse("mixed", {{"duration", "300ms"}, {"pending_every", "8"}});
-  Result<WorkloadReport> r = RunWorkload(*rt, s);
+  // Runs until every part has done some work (on a busy machine a fixed duration may end
+  // before the consumer's first item), then stops.
+  WorkloadSpec s = MustParse("mixed", {{"continuous", "true"}, {"pending_every", "8"}});
+  Result<std::unique_ptr<Workload>> w = Workload::Start(*rt, s);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  const bool all_ran = testing::WaitUntil([&] {
+    const WorkloadReport p = (*w)->Progress();
+    return p.round_trips > 0 && p.cpu_steps > 0 && p.critical_sections > 0 &&
+           p.items_consumed > 0 && p.pending_calls_queued > 0;
+  });
+  Result<WorkloadReport> r = (*w)->Stop();
   ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(all_ran) << "not every part of the mixed workload ran within 20 s";
   EXPECT_EQ(r->interp_threads, 1 + 1 + 2 + 2);
   EXPECT_GT(r->round_trips, 0u);
   EXPECT_GT(r->cpu_steps, 0u);
