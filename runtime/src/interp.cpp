@@ -203,6 +203,70 @@ ProgramBuilder& ProgramBuilder::Bind(Label label) {
   return *this;
 }
 
+namespace {
+
+// The environment count an instruction's operand b raises (nullptr: b is no environment index).
+int* NeedOf(EnvNeeds& n, Env_ kind) {
+  switch (kind) {
+    case Env_::kFd:
+      return &n.fds;
+    case Env_::kLock:
+      return &n.locks;
+    case Env_::kRLock:
+      return &n.rlocks;
+    case Env_::kCond:
+      return &n.conditions;
+    case Env_::kSem:
+      return &n.semaphores;
+    case Env_::kEvent:
+      return &n.events;
+    case Env_::kCall:
+      return &n.pending_calls;
+    case Env_::kCell:
+      return &n.cells;
+    case Env_::kNone:
+      break;
+  }
+  return nullptr;
+}
+
+// What is wrong with an instruction's immediate, or "" when it is fine.
+std::string ImmediateError(Op op, int64_t imm) {
+  switch (op) {
+    case Op::kRead:
+    case Op::kWrite:
+      if (imm < 1 || imm > kIoBufferSize) {
+        return "size " + std::to_string(imm) + " outside 1.." + std::to_string(kIoBufferSize);
+      }
+      break;
+    case Op::kSemRel:
+      if (imm < 1 || imm > INT_MAX) return "release count must be >= 1";
+      break;
+    case Op::kCondNotify:
+      if (imm > INT_MAX) return "notify count too large";
+      break;
+    case Op::kSleep:
+      if (imm < 0) return "negative sleep";
+      break;
+    default:
+      break;
+  }
+  return {};
+}
+
+// What is wrong with an instruction's registers and environment index, or "".
+std::string OperandError(const OpInfo& info, int64_t a, int64_t b) {
+  if (info.a_reg && (a < 0 || a >= kNumRegs)) return "bad register r" + std::to_string(a);
+  if (info.b_reg && (b < 0 || b >= kNumRegs)) return "bad register r" + std::to_string(b);
+  if (info.b_env != Env_::kNone && (b < 0 || b > UINT8_MAX)) {
+    return std::string("bad ") + EnvPrefix(info.b_env) + " index " + std::to_string(b) +
+           " (0..255)";
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Program> ProgramBuilder::Build() const {
   auto fail = [&](size_t i, const std::string& what) -> Error {
     std::string where = i < code_.size()
@@ -222,54 +286,13 @@ Result<Program> ProgramBuilder::Build() const {
     const Draft& d = code_[i];
     if (d.op >= Op::kNumOps) return fail(i, "unknown opcode");
     const OpInfo& info = Info(d.op);
+    if (std::string e = OperandError(info, d.a, d.b); !e.empty()) return fail(i, e);
     Instr in;
     in.op = d.op;
-    if (info.a_reg) {
-      if (d.a < 0 || d.a >= kNumRegs) return fail(i, "bad register r" + std::to_string(d.a));
-      in.a = static_cast<uint8_t>(d.a);
-    }
-    if (info.b_reg) {
-      if (d.b < 0 || d.b >= kNumRegs) return fail(i, "bad register r" + std::to_string(d.b));
-      in.b = static_cast<uint8_t>(d.b);
-    }
-    if (info.b_env != Env_::kNone) {
-      if (d.b < 0 || d.b > UINT8_MAX) {
-        return fail(i, std::string("bad ") + EnvPrefix(info.b_env) + " index " +
-                           std::to_string(d.b) + " (0..255)");
-      }
-      in.b = static_cast<uint8_t>(d.b);
-      int need = static_cast<int>(d.b) + 1;
-      EnvNeeds& n = p.needs_;
-      int* slot = nullptr;
-      switch (info.b_env) {
-        case Env_::kFd:
-          slot = &n.fds;
-          break;
-        case Env_::kLock:
-          slot = &n.locks;
-          break;
-        case Env_::kRLock:
-          slot = &n.rlocks;
-          break;
-        case Env_::kCond:
-          slot = &n.conditions;
-          break;
-        case Env_::kSem:
-          slot = &n.semaphores;
-          break;
-        case Env_::kEvent:
-          slot = &n.events;
-          break;
-        case Env_::kCall:
-          slot = &n.pending_calls;
-          break;
-        case Env_::kCell:
-          slot = &n.cells;
-          break;
-        case Env_::kNone:
-          break;
-      }
-      if (slot && *slot < need) *slot = need;
+    if (info.a_reg) in.a = static_cast<uint8_t>(d.a);
+    if (info.b_reg || info.b_env != Env_::kNone) in.b = static_cast<uint8_t>(d.b);
+    if (int* need = NeedOf(p.needs_, info.b_env); need && *need < d.b + 1) {
+      *need = static_cast<int>(d.b) + 1;
     }
     if (info.target) {
       if (d.label < 0 || static_cast<size_t>(d.label) >= labels_.size()) {
@@ -284,29 +307,8 @@ Result<Program> ProgramBuilder::Build() const {
       in.target = static_cast<int32_t>(t);
     }
     in.imm = d.imm;
-    switch (d.op) {
-      case Op::kRead:
-      case Op::kWrite:
-        if (d.imm < 1 || d.imm > kIoBufferSize) {
-          return fail(
-              i, "size " + std::to_string(d.imm) + " outside 1.." + std::to_string(kIoBufferSize));
-        }
-        break;
-      case Op::kSemRel:
-        if (d.imm < 1 || d.imm > INT_MAX) return fail(i, "release count must be >= 1");
-        break;
-      case Op::kCondNotify:
-        if (d.imm > INT_MAX) return fail(i, "notify count too large");
-        break;
-      case Op::kSleep:
-        if (d.imm < 0) return fail(i, "negative sleep");
-        break;
-      case Op::kStopped:
-        p.needs_.stop_flag = true;
-        break;
-      default:
-        break;
-    }
+    if (std::string e = ImmediateError(d.op, d.imm); !e.empty()) return fail(i, e);
+    if (d.op == Op::kStopped) p.needs_.stop_flag = true;
     p.code_.push_back(in);
   }
   if (size > INT32_MAX - 1) return fail(code_.size(), "program too long");
@@ -316,6 +318,108 @@ Result<Program> ProgramBuilder::Build() const {
   return p;
 }
 
+// READ / WRITE without the GIL: the byte count, or -errno.
+int64_t ReadOrWrite(ThreadState& ts, Op op, int fd, char* buf, size_t n) {
+  ssize_t got;
+  int err;
+  {
+    AllowThreads allow(ts);
+    do {
+      got = op == Op::kRead ? ::read(fd, buf, n) : WriteNoSignal(fd, buf, n);
+    } while (got < 0 && errno == EINTR);
+    err = errno;
+  }
+  return got >= 0 ? static_cast<int64_t>(got) : -static_cast<int64_t>(err);
+}
+
+void SleepWithoutGil(ThreadState& ts, int64_t ns) {
+  struct timespec req;
+  req.tv_sec = static_cast<time_t>(ns / 1000000000);
+  req.tv_nsec = static_cast<long>(ns % 1000000000);
+  AllowThreads allow(ts);
+  struct timespec rem;
+  while (::nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
+}
+
+// The instructions that leave the interpreter: blocking I/O and sleeps (without the GIL), the
+// synchronisation primitives, pending calls and shared cells. Kept out of RunProgram's loop,
+// whose hot cases are the ticking compute and jump instructions.
+Status RunCallingOp(ThreadState& ts, const Instr& in, const Env& env, int64_t* r, char* buf) {
+  switch (in.op) {
+    // ---- blocking I/O ----
+    case Op::kRead:
+    case Op::kWrite:
+      r[in.a] = ReadOrWrite(ts, in.op, env.fds[in.b], buf, static_cast<size_t>(in.imm));
+      return Status::Ok();
+    case Op::kSleep:
+      SleepWithoutGil(ts, in.imm);
+      return Status::Ok();
+    // ---- synchronisation ----
+    case Op::kLockAcq:
+      r[in.a] = env.locks[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
+      return Status::Ok();
+    case Op::kLockRel:
+      return env.locks[in.b]->Release(ts);
+    case Op::kRLockAcq:
+      r[in.a] = env.rlocks[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
+      return Status::Ok();
+    case Op::kRLockRel:
+      return env.rlocks[in.b]->Release(ts);
+    case Op::kCondAcq:
+      r[in.a] = env.conditions[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
+      return Status::Ok();
+    case Op::kCondRel:
+      return env.conditions[in.b]->Release(ts);
+    case Op::kCondWait: {
+      Result<bool> w = env.conditions[in.b]->Wait(ts, ToTimeout(in.imm));
+      if (!w) return Status(w.error());
+      r[in.a] = *w ? 1 : 0;
+      return Status::Ok();
+    }
+    case Op::kCondNotify:
+      return in.imm <= 0 ? env.conditions[in.b]->NotifyAll(ts)
+                         : env.conditions[in.b]->Notify(ts, static_cast<int>(in.imm));
+    case Op::kSemAcq:
+      r[in.a] = env.semaphores[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
+      return Status::Ok();
+    case Op::kSemRel:
+      return env.semaphores[in.b]->Release(ts, static_cast<int>(in.imm));
+    case Op::kEvtSet:
+      env.events[in.b]->Set(ts);
+      return Status::Ok();
+    case Op::kEvtClear:
+      env.events[in.b]->Clear(ts);
+      return Status::Ok();
+    case Op::kEvtWait:
+      r[in.a] = env.events[in.b]->Wait(ts, ToTimeout(in.imm)) ? 1 : 0;
+      return Status::Ok();
+    case Op::kEvtIsSet:
+      r[in.a] = env.events[in.b]->IsSet() ? 1 : 0;
+      return Status::Ok();
+    // ---- environment ----
+    case Op::kPending:
+      r[in.a] = ts.runtime().AddPendingCall(env.pending_calls[in.b]).ok() ? 1 : 0;
+      return Status::Ok();
+    case Op::kAddC:
+      env.cells[in.b].fetch_add(r[in.a], std::memory_order_relaxed);
+      return Status::Ok();
+    case Op::kLoadC:
+      r[in.a] = env.cells[in.b].load(std::memory_order_relaxed);
+      return Status::Ok();
+    case Op::kStopped:
+      r[in.a] = env.stop->load(std::memory_order_relaxed) ? 1 : 0;
+      return Status::Ok();
+    default:
+      break;
+  }
+  GILSTAT_CHECK(false && "invalid opcode in a built program");
+  return Status::Ok();
+}
+
+// long-function: the eval loop. Its switch dispatches the hot instructions (compute, jumps,
+// protected regions) on pc, the registers and the handler stack held in locals, and jumps to the
+// shared tick / raise tail; split into functions, that state would go through a call on every
+// instruction. The instructions that leave the interpreter are in RunCallingOp.
 Result<RunResult> RunProgram(ThreadState& ts, const Program& program, const Env& env, Regs init) {
   if (Status s = env.Check(program.needs()); !s) {
     return MakeError(s.code(), program.name() + ": " + s.message());
@@ -412,126 +516,13 @@ Result<RunResult> RunProgram(ThreadState& ts, const Program& program, const Env&
         --depth;
         ++pc;
         break;
-      // ---- blocking I/O ----
-      case Op::kRead:
-      case Op::kWrite: {
-        const int fd = env.fds[in.b];
-        const size_t n = static_cast<size_t>(in.imm);
-        ssize_t got;
-        int err;
-        {
-          AllowThreads allow(ts);
-          do {
-            got = in.op == Op::kRead ? ::read(fd, buf, n) : WriteNoSignal(fd, buf, n);
-          } while (got < 0 && errno == EINTR);
-          err = errno;
-        }
-        r[in.a] = got >= 0 ? static_cast<int64_t>(got) : -static_cast<int64_t>(err);
-        ++pc;
-        break;
-      }
-      case Op::kSleep: {
-        struct timespec req;
-        req.tv_sec = static_cast<time_t>(in.imm / 1000000000);
-        req.tv_nsec = static_cast<long>(in.imm % 1000000000);
-        {
-          AllowThreads allow(ts);
-          struct timespec rem;
-          while (::nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
-        }
-        ++pc;
-        break;
-      }
-      // ---- synchronisation ----
-      case Op::kLockAcq:
-        r[in.a] = env.locks[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kLockRel:
-        if (Status s = env.locks[in.b]->Release(ts); !s) {
+      // ---- blocking I/O, synchronisation, environment: calls into the runtime or the kernel ----
+      default:
+        if (Status s = RunCallingOp(ts, in, env, r, buf); !s) {
           return RunError(s.code(), program, pc, s.message());
         }
         ++pc;
         break;
-      case Op::kRLockAcq:
-        r[in.a] = env.rlocks[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kRLockRel:
-        if (Status s = env.rlocks[in.b]->Release(ts); !s) {
-          return RunError(s.code(), program, pc, s.message());
-        }
-        ++pc;
-        break;
-      case Op::kCondAcq:
-        r[in.a] = env.conditions[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kCondRel:
-        if (Status s = env.conditions[in.b]->Release(ts); !s) {
-          return RunError(s.code(), program, pc, s.message());
-        }
-        ++pc;
-        break;
-      case Op::kCondWait: {
-        Result<bool> w = env.conditions[in.b]->Wait(ts, ToTimeout(in.imm));
-        if (!w) return RunError(w.error().code, program, pc, w.error().message);
-        r[in.a] = *w ? 1 : 0;
-        ++pc;
-        break;
-      }
-      case Op::kCondNotify: {
-        Status s = in.imm <= 0 ? env.conditions[in.b]->NotifyAll(ts)
-                               : env.conditions[in.b]->Notify(ts, static_cast<int>(in.imm));
-        if (!s) return RunError(s.code(), program, pc, s.message());
-        ++pc;
-        break;
-      }
-      case Op::kSemAcq:
-        r[in.a] = env.semaphores[in.b]->Acquire(ts, ToTimeout(in.imm)) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kSemRel:
-        if (Status s = env.semaphores[in.b]->Release(ts, static_cast<int>(in.imm)); !s) {
-          return RunError(s.code(), program, pc, s.message());
-        }
-        ++pc;
-        break;
-      case Op::kEvtSet:
-        env.events[in.b]->Set(ts);
-        ++pc;
-        break;
-      case Op::kEvtClear:
-        env.events[in.b]->Clear(ts);
-        ++pc;
-        break;
-      case Op::kEvtWait:
-        r[in.a] = env.events[in.b]->Wait(ts, ToTimeout(in.imm)) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kEvtIsSet:
-        r[in.a] = env.events[in.b]->IsSet() ? 1 : 0;
-        ++pc;
-        break;
-      // ---- environment ----
-      case Op::kPending:
-        r[in.a] = rt.AddPendingCall(env.pending_calls[in.b]).ok() ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kAddC:
-        env.cells[in.b].fetch_add(r[in.a], std::memory_order_relaxed);
-        ++pc;
-        break;
-      case Op::kLoadC:
-        r[in.a] = env.cells[in.b].load(std::memory_order_relaxed);
-        ++pc;
-        break;
-      case Op::kStopped:
-        r[in.a] = env.stop->load(std::memory_order_relaxed) ? 1 : 0;
-        ++pc;
-        break;
-      case Op::kNumOps:
-        GILSTAT_CHECK(false && "invalid opcode in a built program");
     }
     // A ticking instruction has executed; `pc` is the instruction that runs next.
     ++ticks;

@@ -392,97 +392,112 @@ void Workload::StartTimer() {
   threads_.emplace_back([this] { TimerMain(); });
 }
 
-Result<std::unique_ptr<Workload>> Workload::Start(Runtime& rt, const WorkloadSpec& spec) {
-  if (Status st = ValidateWorkload(spec); !st) return st.error();
-  std::unique_ptr<Workload> w(new Workload(rt, spec));
-  if (Status st = w->Setup(); !st) return st.error();
-  const WorkloadSpec& s = w->spec_;
-  auto own = [&](Program p) {
-    w->programs_.push_back(std::make_unique<Program>(std::move(p)));
-    return w->programs_.back().get();
-  };
-  const Program* cpu = own(CpuProgram(kCpuChunk));
+const Program* Workload::Own(Program program) {
+  programs_.push_back(std::make_unique<Program>(std::move(program)));
+  return programs_.back().get();
+}
+
+void Workload::StartCpuThreads(int count, const Program* cpu) {
+  for (int i = 0; i < count; ++i) {
+    Regs r{};
+    r[0] = kForever;
+    StartInterp("cpu-" + std::to_string(i), cpu, r);
+  }
+}
+
+void Workload::StartLockThreads() {
+  const WorkloadSpec& s = spec_;
+  const Program* p = Own(LockContentionProgram());
+  const bool by_count = !s.continuous && s.iterations > 0;
+  if (by_count) active_interp_ = s.threads;
+  for (int i = 0; i < s.threads; ++i) {
+    Regs r{};
+    r[3] = s.outside_steps;
+    r[4] = s.critical_steps;
+    r[5] = by_count ? Share(s.iterations, s.threads, i) : kForever;
+    if (r[5] == 0) {
+      --active_interp_;
+      continue;
+    }
+    StartInterp("lock-" + std::to_string(i), p, r);
+  }
+  if (!by_count && !s.continuous) StartTimer();
+  if (by_count && active_interp_ == 0) finished_ = true;
+}
+
+void Workload::StartMixedThreads(const Program* cpu, Regs server_regs) {
+  const WorkloadSpec& s = spec_;
+  StartInterp("echo-server", Own(EchoServerProgram()), server_regs);
+  StartClient();
+  StartCpuThreads(s.cpu_threads, cpu);
+  const Program* lockp = Own(LockContentionProgram());
+  for (int i = 0; i < s.lock_threads; ++i) {
+    Regs r{};
+    r[3] = s.outside_steps;
+    r[4] = s.critical_steps;
+    r[5] = kForever;
+    StartInterp("lock-" + std::to_string(i), lockp, r);
+  }
+  Regs pr{};
+  pr[3] = s.critical_steps;
+  pr[4] = s.pending_every;
+  StartInterp("producer", Own(ProducerProgram()), pr);
+  StartInterp("consumer", Own(ConsumerProgram()), Regs{});
+  if (!s.continuous) StartTimer();
+}
+
+void Workload::StartThreads() {
+  const WorkloadSpec& s = spec_;
+  const Program* cpu = Own(CpuProgram(kCpuChunk));
   Regs server_regs{};
   server_regs[6] = s.request_steps;
-  std::unique_lock<std::mutex> lk(w->mu_);  // threads wait at the gate until `go_`
   switch (s.kind) {
     case WorkloadKind::kCountdown:
-      w->active_interp_ = s.threads;
+      active_interp_ = s.threads;
       for (int i = 0; i < s.threads; ++i) {
         Regs r{};
         r[0] = s.continuous ? kForever : Share(s.steps, s.threads, i);
-        w->StartInterp("countdown-" + std::to_string(i), cpu, r);
+        StartInterp("countdown-" + std::to_string(i), cpu, r);
       }
       break;
     case WorkloadKind::kEcho:
     case WorkloadKind::kConvoy:
-      w->StartInterp("echo-server", own(EchoServerProgram()), server_regs);
-      for (int i = 0; s.kind == WorkloadKind::kConvoy && i < s.cpu_threads; ++i) {
-        Regs r{};
-        r[0] = kForever;
-        w->StartInterp("cpu-" + std::to_string(i), cpu, r);
-      }
-      w->StartClient();
+      StartInterp("echo-server", Own(EchoServerProgram()), server_regs);
+      if (s.kind == WorkloadKind::kConvoy) StartCpuThreads(s.cpu_threads, cpu);
+      StartClient();
       break;
-    case WorkloadKind::kLockContention: {
-      const Program* p = own(LockContentionProgram());
-      const bool by_count = !s.continuous && s.iterations > 0;
-      if (by_count) w->active_interp_ = s.threads;
-      for (int i = 0; i < s.threads; ++i) {
-        Regs r{};
-        r[3] = s.outside_steps;
-        r[4] = s.critical_steps;
-        r[5] = by_count ? Share(s.iterations, s.threads, i) : kForever;
-        if (r[5] == 0) {
-          --w->active_interp_;
-          continue;
-        }
-        w->StartInterp("lock-" + std::to_string(i), p, r);
-      }
-      if (!by_count && !s.continuous) w->StartTimer();
-      if (by_count && w->active_interp_ == 0) w->finished_ = true;
+    case WorkloadKind::kLockContention:
+      StartLockThreads();
       break;
-    }
-    case WorkloadKind::kMixed: {
-      w->StartInterp("echo-server", own(EchoServerProgram()), server_regs);
-      w->StartClient();
-      for (int i = 0; i < s.cpu_threads; ++i) {
-        Regs r{};
-        r[0] = kForever;
-        w->StartInterp("cpu-" + std::to_string(i), cpu, r);
-      }
-      const Program* lockp = own(LockContentionProgram());
-      for (int i = 0; i < s.lock_threads; ++i) {
-        Regs r{};
-        r[3] = s.outside_steps;
-        r[4] = s.critical_steps;
-        r[5] = kForever;
-        w->StartInterp("lock-" + std::to_string(i), lockp, r);
-      }
-      Regs pr{};
-      pr[3] = s.critical_steps;
-      pr[4] = s.pending_every;
-      w->StartInterp("producer", own(ProducerProgram()), pr);
-      w->StartInterp("consumer", own(ConsumerProgram()), Regs{});
-      if (!s.continuous) w->StartTimer();
+    case WorkloadKind::kMixed:
+      StartMixedThreads(cpu, server_regs);
       break;
-    }
   }
+}
+
+void Workload::OpenGate(std::unique_lock<std::mutex>& lk) {
   // Wait (without the GIL, if the caller holds it) until every thread has arrived at the gate.
-  {
-    ThreadState* holder = HolderOn(rt);
-    std::optional<AllowThreads> allow;
-    if (holder) {
-      lk.unlock();
-      allow.emplace(*holder);
-      lk.lock();
-    }
-    w->cv_.wait(lk, [&] { return w->attached_ == w->expected_; });
-    w->go_ = true;
-    w->t0_ = Clock::now();
+  ThreadState* holder = HolderOn(rt_);
+  std::optional<AllowThreads> allow;
+  if (holder) {
     lk.unlock();
-    w->cv_.notify_all();
+    allow.emplace(*holder);
+    lk.lock();
   }
+  cv_.wait(lk, [&] { return attached_ == expected_; });
+  go_ = true;
+  t0_ = Clock::now();
+  lk.unlock();
+  cv_.notify_all();
+}
+
+Result<std::unique_ptr<Workload>> Workload::Start(Runtime& rt, const WorkloadSpec& spec) {
+  if (Status st = ValidateWorkload(spec); !st) return st.error();
+  std::unique_ptr<Workload> w(new Workload(rt, spec));
+  if (Status st = w->Setup(); !st) return st.error();
+  std::unique_lock<std::mutex> lk(w->mu_);  // threads wait at the gate until `go_`
+  w->StartThreads();
+  w->OpenGate(lk);
   return w;
 }
 

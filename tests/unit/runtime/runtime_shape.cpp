@@ -1,12 +1,13 @@
-// Shape checks of the benchmark (bench/runtime_table.cpp) with generous ratios. They depend on
-// speed, so they are labelled "nosan" and built only without sanitizers. The precise targets
-// are reported by bench/run.sh, not asserted here.
+// The benchmark's workloads (bench/runtime_table.cpp) checked for what the runtime itself
+// decides: counts and identities that hold however the kernel schedules the threads, on a busy
+// machine too. The shapes that depend on the scheduler (the share of the echo rate a convoy
+// keeps, who wins the GIL back after a forced release, countdown times) are measured and
+// reported by bench/runtime_table.cpp (docs/BENCHMARKS.md, "Expected shape"), not asserted here
+// (docs/RUNTIME.md, "What the tests assert and what the benchmark reports"). Labelled "nosan":
+// the workloads run long enough to be slow under sanitizers.
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <string>
-#include <thread>
-
 #include "gilstat/rt/runtime.h"
 #include "gilstat/rt/workloads.h"
 
@@ -31,9 +32,9 @@ Measured Measure(Policy policy, WorkloadSpec spec) {
   return {*r, (*rt)->TakeSnapshot()};
 }
 
-WorkloadSpec Echo(int cpu_threads) {
-  WorkloadSpec s = DefaultWorkload(cpu_threads ? WorkloadKind::kConvoy : WorkloadKind::kEcho);
-  s.cpu_threads = cpu_threads;
+WorkloadSpec Convoy() {
+  WorkloadSpec s = DefaultWorkload(WorkloadKind::kConvoy);
+  s.cpu_threads = 1;
   s.duration = milliseconds(300);
   return s;
 }
@@ -45,61 +46,40 @@ WorkloadSpec Countdown(int threads) {
   return s;
 }
 
-// switching: an I/O thread returning from a blocking call waits for a CPU-bound holder's
-// interval (the convoy effect), so the echo rate falls far below its rate alone.
-TEST(RuntimeShape, SwitchingCollapsesOnConvoy) {
-  const double alone = Measure(Policy::kSwitching, Echo(0)).report.round_trips_per_s;
-  const Measured convoy = Measure(Policy::kSwitching, Echo(1));
-  EXPECT_LT(convoy.report.round_trips_per_s, 0.5 * alone)
-      << "alone " << alone << "/s, with a CPU thread " << convoy.report.round_trips_per_s << "/s";
-  EXPECT_GT(convoy.snap.drop_requests, 0u);
-}
-
-// classic: at each check the holder releases and usually wins the GIL straight back — the
-// signature of the GIL battle in the counters, whatever the timing.
-TEST(RuntimeShape, ClassicReleaserWinsTheGilBack) {
+// classic: the holder releases at every check interval, whoever runs, and every forced release
+// ends in one of the two outcomes the benchmark counts: a handoff or the releaser winning the
+// GIL back (which of the two is the scheduler's choice: bench/runtime_table.cpp reports it).
+TEST(RuntimeShape, ClassicReleasesAtEveryCheckInterval) {
   const Measured two = Measure(Policy::kClassic, Countdown(2));
   const LockSnapshot& g = two.snap.gil;
-  EXPECT_GT(g.forced_releases, 2u * 30'000'000 / 100 - 10);
-  EXPECT_GT(g.same_thread_reacquisitions, g.forced_releases / 2);
-  EXPECT_EQ(g.handoffs + g.same_thread_reacquisitions >= g.forced_releases, true);
+  EXPECT_EQ(two.report.cpu_steps, 30'000'000u);
+  // One runtime-wide ticker: exactly one forced release per check interval of ticks.
+  EXPECT_EQ(g.forced_releases, two.snap.ticks / static_cast<uint64_t>(two.snap.check_interval));
+  EXPECT_GE(two.snap.ticks, 30'000'000u);  // at least one ticking instruction per step
+  EXPECT_GE(g.handoffs + g.same_thread_reacquisitions, g.forced_releases);
+  EXPECT_EQ(two.snap.drop_requests, 0u);
 }
 
-// fair: a thread back from I/O is served ahead of the CPU-bound holder, so the convoy keeps a
-// good part of its echo rate (the bench reports the exact ratio: >= 50% of alone on an idle
-// machine; switching keeps ~1%).
-TEST(RuntimeShape, FairKeepsTheEchoRateOnConvoy) {
-  const double alone = Measure(Policy::kFair, Echo(0)).report.round_trips_per_s;
-  const double fair = Measure(Policy::kFair, Echo(1)).report.round_trips_per_s;
-  EXPECT_GT(fair, 0.25 * alone) << "alone " << alone << "/s, with a CPU thread " << fair << "/s";
+// switching: the echo thread, back from its blocking call while a CPU-bound thread holds the
+// GIL, gets it only by setting the drop request (the convoy effect's mechanism); a forced
+// release is always an honoured drop request.
+TEST(RuntimeShape, SwitchingConvoyGoesThroughDropRequests) {
+  const Measured convoy = Measure(Policy::kSwitching, Convoy());
+  EXPECT_GT(convoy.report.round_trips, 0u);
+  EXPECT_GT(convoy.snap.drop_requests, 0u);
+  EXPECT_GT(convoy.snap.gil.forced_releases, 0u);
+  EXPECT_LE(convoy.snap.gil.forced_releases, convoy.snap.drop_requests);
+  EXPECT_GE(convoy.snap.gil.voluntary_releases, convoy.report.round_trips);
 }
 
-// fair and switching both switch CPU-bound threads once per interval: similar throughput.
-TEST(RuntimeShape, FairCountdownKeepsUpWithSwitching) {
-  const double sw = Measure(Policy::kSwitching, Countdown(2)).report.elapsed_s;
-  const double fair = Measure(Policy::kFair, Countdown(2)).report.elapsed_s;
-  EXPECT_LT(fair, 2.0 * sw) << "fair " << fair << " s, switching " << sw << " s";
-}
-
-// A continuous workload stops promptly: the daemon stops its workload on shutdown.
-TEST(RuntimeShape, ContinuousWorkloadsStopWithin200ms) {
-  for (Policy policy : {Policy::kClassic, Policy::kSwitching, Policy::kFair}) {
-    for (const char* name : {"convoy", "mixed", "lock-contention"}) {
-      SCOPED_TRACE(std::string(PolicyName(policy)) + " " + name);
-      RuntimeOptions o;
-      o.policy = policy;
-      auto rt = Runtime::Create(o);
-      ASSERT_TRUE(rt.ok());
-      WorkloadSpec s = DefaultWorkload(*ParseWorkloadKind(name));
-      s.continuous = true;
-      auto w = Workload::Start(**rt, s);
-      ASSERT_TRUE(w.ok()) << w.error().message;
-      std::this_thread::sleep_for(milliseconds(50));
-      const auto t0 = std::chrono::steady_clock::now();
-      ASSERT_TRUE((*w)->Stop().ok());
-      EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(200));
-    }
-  }
+// fair: a forced release hands the GIL straight to the next waiter, so CPU-bound threads never
+// fight over it (no same-thread reacquisition), on a busy machine too.
+TEST(RuntimeShape, FairCountdownHasNoGilBattle) {
+  const Measured two = Measure(Policy::kFair, Countdown(2));
+  EXPECT_EQ(two.report.cpu_steps, 30'000'000u);
+  EXPECT_GT(two.snap.gil.forced_releases, 0u);
+  EXPECT_EQ(two.snap.gil.same_thread_reacquisitions, 0u);
+  EXPECT_GE(two.snap.gil.handoffs, two.snap.gil.forced_releases);
 }
 
 }  // namespace

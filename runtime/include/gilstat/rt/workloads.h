@@ -10,7 +10,8 @@
 //                    pending calls, all at once
 //
 // A workload runs either bounded (a fixed amount of work or a duration; RunWorkload) or
-// continuously until stopped (Workload::Start + Stop). Stopping is prompt (well under 100 ms):
+// continuously until stopped (Workload::Start + Stop). Stopping is prompt (well under 100 ms on
+// an idle machine; each thread needs a CPU and the GIL once to see the flag):
 // every loop checks a stop flag at least every few hundred microseconds of work, blocking waits
 // use short timeouts, and the echo socketpair is shut down to wake threads blocked in read().
 #pragma once
@@ -116,7 +117,7 @@ class Workload {
   Workload& operator=(const Workload&) = delete;
 
   const WorkloadSpec& spec() const { return spec_; }
-  // Asks every thread to finish; returns at once. Threads end within ~100 ms.
+  // Asks every thread to finish; returns at once. Threads end within ~100 ms on an idle machine.
   void RequestStop();
   // True once a bounded workload has finished its work (or a stop was requested).
   bool finished() const;
@@ -136,6 +137,12 @@ class Workload {
   void StartInterp(std::string name, const Program* program, Regs regs);
   void StartClient();
   void StartTimer();
+  const Program* Own(Program program);  // kept alive as long as the workload
+  void StartCpuThreads(int count, const Program* cpu);
+  void StartLockThreads();
+  void StartMixedThreads(const Program* cpu, Regs server_regs);
+  void StartThreads();                              // every thread of the spec's kind, at the gate
+  void OpenGate(std::unique_lock<std::mutex>& lk);  // waits for all, then lets them go
   void InterpMain(std::string name, const Program* program, Regs regs);
   void ClientMain();
   void TimerMain();
