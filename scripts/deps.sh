@@ -6,8 +6,6 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   cmake ninja-build g++ pkg-config clang-format
-  # the house checks (tools/check_functions.py reads function extents with ctags)
-  universal-ctags
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # BPF: programs, skeletons, loader, symbol resolution
