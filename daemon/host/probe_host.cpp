@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
+#include "gilstat/privileges.h"
 #include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
 
@@ -32,7 +34,7 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
 }
 
-Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode) {
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode) {
   probes::SemlockOptions opts;
   opts.mode = mode;
   return OpenSemlockProbe(opts);
@@ -67,8 +69,7 @@ Status CheckPrivileges(const std::string& self_status_path) {
   if (!found) cap_eff = ::geteuid() == 0 ? ~uint64_t{0} : 0;  // no status file: go by the uid
   if (CapabilitiesSuffice(cap_eff)) return Status::Ok();
   return MakeError(ErrorCode::kPermissionDenied,
-                   "missing privileges: run as root or with CAP_SYS_ADMIN (uprobes need it on "
-                   "current kernels; older ones accept CAP_BPF and CAP_PERFMON)");
+                   std::string("missing privileges: ") + kPrivilegeAdvice);
 }
 
 Status CheckBtf(const std::string& btf_path) {

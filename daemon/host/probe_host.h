@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gilstat/lock_stats.h"
+#include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
 #include "probes/semlock_probe.h"
 #include "tracker/tracker.h"
@@ -18,7 +19,7 @@ namespace gilstat::host {
 class LockProbe : public tracker::Attacher, public LockStatsSource {};
 
 // The real semaphore probe (daemon/probes/semlock_probe.h) behind LockProbe.
-Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(probes::SemlockMode mode);
+Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode);
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options);
 // The real exec/exit event source (bpf/proctrack.bpf.c).
 Result<std::unique_ptr<ProcEventSource>> OpenProctrackProbe();
