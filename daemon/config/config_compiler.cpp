@@ -103,6 +103,17 @@ Result<std::string> Password(const ValueReader& r, const ir::BasicAuth& a) {
   return password;
 }
 
+// Compiles section `in`, when the file has it, with `step` into `out`.
+template <typename In, typename Out>
+Status Step(const std::string& source, const std::optional<In>& in,
+            Result<Out> (*step)(const std::string&, const In&), Out& out) {
+  if (!in) return Status::Ok();
+  auto compiled = step(source, *in);
+  if (!compiled) return compiled.error();
+  out = std::move(compiled).value();
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<TargetConfig> CompileTarget(const std::string& source, const ir::Target& in) {
@@ -225,26 +236,10 @@ Result<Config> Compile(const ir::File& file) {
     c.targets.push_back(*target);
   }
   c.runtime.enabled = false;  // a file that says nothing of the runtime: no workload
-  if (file.runtime) {
-    auto runtime = CompileRuntime(file.source, *file.runtime);
-    if (!runtime) return runtime.error();
-    c.runtime = *runtime;
-  }
-  if (file.probes) {
-    auto probes = CompileProbes(file.source, *file.probes);
-    if (!probes) return probes.error();
-    c.probes = *probes;
-  }
-  if (file.labels) {
-    auto labels = CompileLabels(file.source, *file.labels);
-    if (!labels) return labels.error();
-    c.labels = *labels;
-  }
-  if (file.web) {
-    auto web = CompileWeb(file.source, *file.web);
-    if (!web) return web.error();
-    c.web = *web;
-  }
+  if (Status s = Step(file.source, file.runtime, CompileRuntime, c.runtime); !s) return s.error();
+  if (Status s = Step(file.source, file.probes, CompileProbes, c.probes); !s) return s.error();
+  if (Status s = Step(file.source, file.labels, CompileLabels, c.labels); !s) return s.error();
+  if (Status s = Step(file.source, file.web, CompileWeb, c.web); !s) return s.error();
   if (file.rescan_interval) {
     auto d = ValueReader(file.source).Duration(*file.rescan_interval, "rescan_interval");
     if (!d) return d.error();

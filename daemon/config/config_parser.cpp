@@ -65,6 +65,18 @@ class TreeReader {
   Status Sections(const YAML::Node& root, ir::File& out) const;
 
  private:
+  // Reads section `key` of `root`, when the file has it, with `read` into `out`.
+  template <typename T>
+  Status Section(const YAML::Node& root, const char* key,
+                 Result<T> (TreeReader::*read)(const YAML::Node&) const,
+                 std::optional<T>& out) const {
+    const YAML::Node n = root[key];
+    if (!n) return Status::Ok();
+    auto section = (this->*read)(n);
+    if (!section) return section.error();
+    out = std::move(section).value();
+    return Status::Ok();
+  }
   Result<ir::Target> Target(const YAML::Node& n) const;
   Result<ir::BasicAuth> BasicAuth(const YAML::Node& n) const;
 
@@ -179,26 +191,10 @@ Status TreeReader::Sections(const YAML::Node& root, ir::File& out) const {
     if (!targets) return targets.error();
     out.targets = std::move(targets).value();
   }
-  if (const YAML::Node n = root["runtime"]) {
-    auto runtime = Runtime(n);
-    if (!runtime) return runtime.error();
-    out.runtime = std::move(runtime).value();
-  }
-  if (const YAML::Node n = root["probes"]) {
-    auto probes = Probes(n);
-    if (!probes) return probes.error();
-    out.probes = std::move(probes).value();
-  }
-  if (const YAML::Node n = root["labels"]) {
-    auto labels = Labels(n);
-    if (!labels) return labels.error();
-    out.labels = std::move(labels).value();
-  }
-  if (const YAML::Node n = root["web"]) {
-    auto web = Web(n);
-    if (!web) return web.error();
-    out.web = std::move(web).value();
-  }
+  if (Status s = Section(root, "runtime", &TreeReader::Runtime, out.runtime); !s) return s;
+  if (Status s = Section(root, "probes", &TreeReader::Probes, out.probes); !s) return s;
+  if (Status s = Section(root, "labels", &TreeReader::Labels, out.labels); !s) return s;
+  if (Status s = Section(root, "web", &TreeReader::Web, out.web); !s) return s;
   return Field(root, "rescan_interval", out.rescan_interval);
 }
 
