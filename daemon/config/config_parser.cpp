@@ -57,6 +57,18 @@ class TreeReader {
     return Status::Ok();
   }
 
+  // `node` is a mapping of the single values `fields` (and the keys in `more`), read into them.
+  using Fields = std::vector<std::pair<std::string, std::optional<ir::Scalar>*>>;
+  Status ScalarMap(const YAML::Node& node, const std::string& where, const Fields& fields,
+                   std::set<std::string> more = {}) const {
+    for (const auto& [key, out] : fields) more.insert(key);
+    if (Status s = CheckMap(node, where, more); !s) return s;
+    for (const auto& [key, out] : fields) {
+      if (Status s = Field(node, key, *out); !s) return s;
+    }
+    return Status::Ok();
+  }
+
   Result<std::vector<ir::Target>> Targets(const YAML::Node& n) const;
   Result<ir::Runtime> Runtime(const YAML::Node& n) const;
   Result<ir::Probes> Probes(const YAML::Node& n) const;
@@ -110,20 +122,18 @@ Result<std::vector<ir::Target>> TreeReader::Targets(const YAML::Node& n) const {
 }
 
 Result<ir::Runtime> TreeReader::Runtime(const YAML::Node& n) const {
-  if (Status s = CheckMap(
-          n, "runtime",
-          {"enabled", "policy", "workload", "params", "check_interval", "switch_interval"});
+  ir::Runtime r;
+  if (Status s = ScalarMap(n, "runtime",
+                           {{"enabled", &r.enabled},
+                            {"policy", &r.policy},
+                            {"workload", &r.workload},
+                            {"check_interval", &r.check_interval},
+                            {"switch_interval", &r.switch_interval}},
+                           {"params"});
       !s) {
     return s.error();
   }
-  ir::Runtime r;
   r.at = LocationOf(n.Mark());
-  for (auto [key, field] :
-       {std::pair{"enabled", &r.enabled}, std::pair{"policy", &r.policy},
-        std::pair{"workload", &r.workload}, std::pair{"check_interval", &r.check_interval},
-        std::pair{"switch_interval", &r.switch_interval}}) {
-    if (Status s = Field(n, key, *field); !s) return s.error();
-  }
   if (const YAML::Node p = n["params"]) {
     if (!p.IsMap()) return At(p, "'params' must be a mapping of workload parameters");
     for (const auto& kv : p) {
@@ -138,33 +148,36 @@ Result<ir::Runtime> TreeReader::Runtime(const YAML::Node& n) const {
 }
 
 Result<ir::Probes> TreeReader::Probes(const YAML::Node& n) const {
-  if (Status s = CheckMap(n, "probes", {"mode", "max_locks"}); !s) return s.error();
   ir::Probes p;
+  if (Status s = ScalarMap(n, "probes", {{"mode", &p.mode}, {"max_locks", &p.max_locks}}); !s) {
+    return s.error();
+  }
   p.at = LocationOf(n.Mark());
-  if (Status s = Field(n, "mode", p.mode); !s) return s.error();
-  if (Status s = Field(n, "max_locks", p.max_locks); !s) return s.error();
   return p;
 }
 
 Result<ir::Labels> TreeReader::Labels(const YAML::Node& n) const {
-  if (Status s = CheckMap(n, "labels", {"process", "pid", "lock_address"}); !s) return s.error();
   ir::Labels l;
+  if (Status s =
+          ScalarMap(n, "labels",
+                    {{"process", &l.process}, {"pid", &l.pid}, {"lock_address", &l.lock_address}});
+      !s) {
+    return s.error();
+  }
   l.at = LocationOf(n.Mark());
-  if (Status s = Field(n, "process", l.process); !s) return s.error();
-  if (Status s = Field(n, "pid", l.pid); !s) return s.error();
-  if (Status s = Field(n, "lock_address", l.lock_address); !s) return s.error();
   return l;
 }
 
 Result<ir::BasicAuth> TreeReader::BasicAuth(const YAML::Node& n) const {
-  if (Status s = CheckMap(n, "basic_auth", {"username", "password", "password_file"}); !s) {
+  ir::BasicAuth a;
+  if (Status s = ScalarMap(n, "basic_auth",
+                           {{"username", &a.username},
+                            {"password", &a.password},
+                            {"password_file", &a.password_file}});
+      !s) {
     return s.error();
   }
-  ir::BasicAuth a;
   a.at = LocationOf(n.Mark());
-  if (Status s = Field(n, "username", a.username); !s) return s.error();
-  if (Status s = Field(n, "password", a.password); !s) return s.error();
-  if (Status s = Field(n, "password_file", a.password_file); !s) return s.error();
   return a;
 }
 
