@@ -43,6 +43,9 @@ struct ProbesConfig {
   bool operator==(const ProbesConfig&) const = default;
 };
 
+// The placeholders of labels.process; ExpandGroupTemplate (app/naming.h) expands each.
+inline constexpr const char* kProcessPlaceholders[] = {"comm", "exe", "unit", "pid"};
+
 struct LabelsConfig {
   std::string process = "{comm}";  // group-name template: {comm}, {exe}, {unit}, {pid}
   bool pid = false;                // add a pid label (opt-in: unbounded over time)

@@ -1,5 +1,6 @@
 #include "config/config_compiler.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -193,9 +194,13 @@ Result<LabelsConfig> CompileLabels(const std::string& source, const ir::Labels& 
     static const std::regex placeholder(R"(\{([^}]*)\})");
     for (std::sregex_iterator it(s.begin(), s.end(), placeholder), end; it != end; ++it) {
       const std::string name = (*it)[1];
-      if (name != "comm" && name != "exe" && name != "unit" && name != "pid") {
-        return r.At(in.process->at, "unknown placeholder '{" + name +
-                                        "}' in 'process' (known: {comm}, {exe}, {unit}, {pid})");
+      if (std::find(std::begin(kProcessPlaceholders), std::end(kProcessPlaceholders), name) ==
+          std::end(kProcessPlaceholders)) {
+        std::string known;
+        for (const char* k : kProcessPlaceholders)
+          known += (known.empty() ? "{" : ", {") + std::string(k) + "}";
+        return r.At(in.process->at,
+                    "unknown placeholder '{" + name + "}' in 'process' (known: " + known + ")");
       }
     }
     if (s.empty()) return r.At(in.process->at, "'process' must not be empty");

@@ -111,7 +111,8 @@ TEST(CompileLabels, PlaceholdersAndFlags) {
   EXPECT_TRUE(l->pid);
   in.process = At("{cmdline}", 2);
   EXPECT_THAT(CompileLabels("f.yml", in).error().message,
-              HasSubstr("f.yml:2:3: unknown placeholder '{cmdline}'"));
+              HasSubstr("f.yml:2:3: unknown placeholder '{cmdline}' in 'process' (known: {comm}, "
+                        "{exe}, {unit}, {pid})"));
 }
 
 TEST(CompileWeb, InlinePasswordOrNone) {
