@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/semlock.h"  // SEMLOCK_MAX_LOCKS: the one default of the map sizes
@@ -24,6 +25,12 @@ struct TargetConfig {
   std::string value;  // the pid, regex, cgroup path or unit name ("" for self)
   int line = 0;       // 1-based line in the file, for messages
 };
+// The key of a `targets:` entry that names each kind.
+inline constexpr std::pair<const char*, TargetConfig::Kind> kTargetKeys[] = {
+    {"self", TargetConfig::Kind::kSelf},       {"pid", TargetConfig::Kind::kPid},
+    {"comm", TargetConfig::Kind::kComm},       {"exe", TargetConfig::Kind::kExe},
+    {"cmdline", TargetConfig::Kind::kCmdline}, {"cgroup", TargetConfig::Kind::kCgroup},
+    {"unit", TargetConfig::Kind::kUnit}};
 
 struct RuntimeConfig {
   bool enabled = true;

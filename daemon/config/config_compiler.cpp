@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <regex>
 
 #include "gilstat/parse.h"
@@ -58,15 +57,6 @@ class ValueReader {
   const std::string& source_;
 };
 
-const std::map<std::string, TargetConfig::Kind>& TargetKinds() {
-  static const std::map<std::string, TargetConfig::Kind> kinds = {
-      {"self", TargetConfig::Kind::kSelf},       {"pid", TargetConfig::Kind::kPid},
-      {"comm", TargetConfig::Kind::kComm},       {"exe", TargetConfig::Kind::kExe},
-      {"cmdline", TargetConfig::Kind::kCmdline}, {"cgroup", TargetConfig::Kind::kCgroup},
-      {"unit", TargetConfig::Kind::kUnit}};
-  return kinds;
-}
-
 Status CompilePolicy(const ValueReader& r, const ir::Scalar& v, RuntimeConfig& out) {
   auto p = rt::ParsePolicy(v.text);
   if (!p) return r.At(v.at, "'policy' must be classic, switching or fair, not '" + v.text + "'");
@@ -119,8 +109,9 @@ Status Step(const std::string& source, const std::optional<In>& in,
 
 Result<TargetConfig> CompileTarget(const std::string& source, const ir::Target& in) {
   const ValueReader r(source);
-  auto kind = TargetKinds().find(in.kind);
-  if (kind == TargetKinds().end()) return r.At(in.kind_at, "unknown target '" + in.kind + "'");
+  auto kind = std::find_if(std::begin(kTargetKeys), std::end(kTargetKeys),
+                           [&](const auto& k) { return in.kind == k.first; });
+  if (kind == std::end(kTargetKeys)) return r.At(in.kind_at, "unknown target '" + in.kind + "'");
   TargetConfig t;
   t.kind = kind->second;
   t.line = in.kind_at.line;

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "config/config.h"
+
 namespace gilstat::config {
 namespace {
 
@@ -96,8 +98,11 @@ class TreeReader {
 };
 
 Result<ir::Target> TreeReader::Target(const YAML::Node& n) const {
-  static const std::set<std::string> kinds = {"self",    "pid",    "comm", "exe",
-                                              "cmdline", "cgroup", "unit"};
+  static const std::set<std::string> kinds = [] {
+    std::set<std::string> keys;
+    for (const auto& [key, kind] : kTargetKeys) keys.insert(key);
+    return keys;
+  }();
   if (Status s = CheckMap(n, "targets[]", kinds); !s) return s.error();
   if (n.size() != 1) return At(n, "each target has exactly one matcher (" + Join(kinds) + ")");
   const auto kv = *n.begin();
