@@ -172,13 +172,20 @@ def measure_config(ctx, run, config, pid, ports, exact_key):
             if config == "gilstatd-exact" and before is not None and after and requests:
                 run.releases.setdefault(w, []).append((after - before) / requests)
         if gd:
-            run.sites[config] = "%d process(es) attached" % (
-                gd.scrape().total("gilstat_probes_attached") or 0)
+            run.sites[config] = describe(gd.scrape())
         return out
     finally:
         if gd:
             gd.stop(timeout=60)
             gd.close()
+
+
+def describe(scrape):
+    """What gilstatd says it attached: the processes and the GIL method (gilstat_python_info)."""
+    info = scrape.labels_of("gilstat_python_info") or {}
+    return "%d process(es) attached, method `%s` (%s build)" % (
+        scrape.total("gilstat_probes_attached") or 0, info.get("method", "?"),
+        info.get("build", "?"))
 
 
 def gil_acquisitions(gd):
