@@ -3,26 +3,32 @@
 # probe's sites / gilstatd in default, counting and exact mode / bpftrace), gilstatd's overhead
 # on CPython (countdowns, a paced convoy; 2.7 in default and counting mode), the hosted runtime
 # against CPython (the table of REFERENCE §3), and the daemon's footprint (100 targets in default
-# mode, a 1 M events/s load counted in counting mode, the time gilstatd takes to stop), every
+# mode, a 1 M events/s load counted in counting mode, the time gilstatd takes to stop, gilstatd's
+# CPU on its embedded default) and I/O-bound services on every CPython (a single-thread TCP echo
+# server and a threaded HTTP server under ab, without gilstatd / default / exact), every
 # comparison measured side by side in this one run. Run as root (BPF), from anywhere:
 #
 #   bench/run.sh                  build into build/bench if needed, measure, write the report
 #   BUILD_DIR=dir bench/run.sh    use another build directory
-#   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint)
+#   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint,
+#                                 5 I/O-bound services)
 #   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
-#   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in section 2
+#   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in sections 2 and 5
 #
-# Sizes (environment; the defaults take 5 to 7 minutes on 2 cores, section 2 about 3.5 of them,
-# and stopping gilstatd with 100 targets up to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S
-# (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S
-# (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT (section 3), TARGETS SCRAPES LOAD_EVENTS
-# LOAD_S IDLE_S STOP_CAP_S (section 4); see bench/gilstat_bench/context.py. A quick check:
+# Sizes (environment; the defaults take 9 to 11 minutes on 2 cores, section 2 about 3.5 of them,
+# section 5 about 4 with the 9 CPythons installed here, and stopping gilstatd with 100 targets up
+# to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS
+# PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
+# (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S STOP_CAP_S DEMO_S (section 4), IO_ROUNDS
+# IO_S IO_HTTP_S IO_SETTLE_S IO_HTTP_MAX (section 5); see bench/gilstat_bench/context.py. A
+# quick check:
 #
 #   OUT=/tmp/b.md ROUNDS=1 SAMPLES=1 PY_ROUNDS=1 PY27_ROUNDS=1 PY_STEPS=2e6 PY27_STEPS=1e6 \
 #     PY_PACED_N=20 REPEAT=1 DURATION=0.2 STEPS=1e7 TABLE_PY_STEPS=2e6 TARGETS=10 SCRAPES=10 \
-#     LOAD_S=1 IDLE_S=1 bench/run.sh
+#     LOAD_S=1 IDLE_S=1 DEMO_S=2 IO_ROUNDS=1 IO_S=0.3 IO_HTTP_MAX=2000 bench/run.sh
 #
-# Installs Debian's bpftrace when it is missing (section 1 compares with it). Run it on an
+# Installs Debian's bpftrace when it is missing (section 1 compares with it), and apache2-utils
+# (ab, the HTTP load of section 5). Run it on an
 # otherwise idle machine: the report prints the load average and warns when it was high. Exits 1
 # when a goal is missed (the report is written anyway).
 set -euo pipefail
@@ -39,6 +45,11 @@ if ! command -v bpftrace >/dev/null && command -v apt-get >/dev/null; then
   echo "bench: installing bpftrace" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q bpftrace >/dev/null ||
     echo "bench: could not install bpftrace; its column will be missing" >&2
+fi
+if ! command -v ab >/dev/null && command -v apt-get >/dev/null; then
+  echo "bench: installing apache2-utils (ab)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q apache2-utils >/dev/null ||
+    echo "bench: could not install apache2-utils; section 5 will fail" >&2
 fi
 
 if [[ ! -f "$BUILD_DIR/build.ninja" ]] || [[ -n "${REBUILD:-}" ]]; then

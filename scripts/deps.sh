@@ -17,6 +17,8 @@ PACKAGES=(
   # end-to-end tests and benchmarks: a real Prometheus (promtool), systemd-analyze for the
   # unit, setpriv for the capability test, the bpftrace baseline
   prometheus systemd util-linux bpftrace
+  # the HTTP load generator of the benchmarks' I/O-bound section (ab)
+  apache2-utils
   # the operations kit's tests: the Debian package (cpack runs dpkg-shlibdeps and file), YAML
   dpkg-dev file python3-yaml
 )

@@ -44,6 +44,12 @@ class Sizes:
     load_s: float = 5            # section 4
     idle_s: float = 10           # section 4
     stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
+    demo_s: float = 5            # section 4: the embedded default's CPU, sampled this long
+    io_rounds: int = 2           # section 5: interleaved rounds per interpreter
+    io_s: float = 0.5            # section 5: one echo measurement
+    io_http_s: int = 1           # section 5: one HTTP measurement (ab: whole seconds)
+    io_settle_s: float = 0.3     # section 5: wait after gilstatd attached
+    io_http_max: int = 20000     # section 5: most requests of one ab run
 
     @classmethod
     def from_env(cls, env):
@@ -64,7 +70,7 @@ class Context:
     sizes: Sizes
     build: str                  # the build directory
     out: str                    # where the report goes
-    sections: list              # "1".."4"
+    sections: list              # "1".."5"
     py_only: list = None        # section 2: these interpreter labels only
     tmp: str = None             # a temporary directory for configurations and logs
     notes: list = field(default_factory=list)     # remarks printed at the end of the report
@@ -79,7 +85,7 @@ class Context:
         only = env.get("PY_ONLY")
         return cls(sizes=Sizes.from_env(env), build=build,
                    out=os.path.join(ROOT, env.get("OUT", "docs/BENCHMARKS.md")),
-                   sections=env.get("SECTIONS", "1,2,3,4").split(","),
+                   sections=env.get("SECTIONS", "1,2,3,4,5").split(","),
                    py_only=only.split(",") if only else None,
                    tmp=tempfile.mkdtemp(prefix="gilstat-bench-"))
 
@@ -91,6 +97,10 @@ class Context:
             "floor": "bench/gilstat_bench_floor",
             "runtime_table": "bench/gilstat_bench_runtime",
         }[name])
+
+    @property
+    def io_server(self):
+        return os.path.join(ROOT, "bench/io_server.py")
 
     @property
     def cpython_table(self):

@@ -9,6 +9,8 @@ CPYTHON27_SLOWDOWN_MAX = 0.25      # section 2: CPython 2.7 two-thread countdown
 RSS_MAX_BYTES = 30e6               # section 4: peak resident memory
 SCRAPE_P99_MAX_S = 0.050           # section 4
 LOAD_REACHED_FRACTION = 0.97       # section 4: of the requested lock events/s
+DEMO_CPU_MAX = 1.0                 # section 4: gilstatd on its embedded default, in CPUs
+IO_SLOWDOWN_MAX = 0.03             # section 5: I/O-bound services, default configuration
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,25 @@ def load_counted(acquisitions, wait_count, pairs, map_full, lost, events_per_s, 
 def all_met(goals):
     """The run's exit status: 0 when no goal is missed (not measured is not missed)."""
     return 0 if all(g.ok is not False for g in goals) else 1
+
+
+def demo_cpu_within(cpus):
+    """The embedded default's demo: at most one CPU on average; not measured is not a pass."""
+    return cpus is not None and cpus <= DEMO_CPU_MAX
+
+
+def io_within(slowdowns):
+    """Section 5's first goal: every (interpreter, workload) slowdown in the default
+    configuration within IO_SLOWDOWN_MAX; None (not measured) when there is none, a missing
+    slowdown is a miss."""
+    if not slowdowns:
+        return None
+    return all(s is not None and s <= IO_SLOWDOWN_MAX for s in slowdowns)
+
+
+def exact_cost_reported(costs):
+    """Section 5's second goal: the exact configuration's cost per GIL release/acquire was
+    computed for at least one interpreter (None: nothing measured)."""
+    if not costs:
+        return None
+    return any(c is not None for c in costs)

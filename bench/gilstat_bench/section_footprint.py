@@ -6,6 +6,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from . import section_demo
 from .context import loadavg
 from .procs import (Child, Gilstatd, bpf_link_fds, gilstatd_config, proc_cpu_seconds,
                     proc_status_bytes)
@@ -65,6 +66,7 @@ class FootprintData:
     load: LoadResult = None
     stop: StopResult = None
     load_after: list = None     # load average right after the load
+    demo: section_demo.DemoData = None  # gilstatd on its embedded default
 
     @property
     def scrape_p50(self):
@@ -132,6 +134,7 @@ def measure(ctx):
         for d in daemons:  # only after a failure
             d.close()
         stop_all(ctx, targets)
+    data.demo = section_demo.measure(ctx)
     return data
 
 

@@ -131,3 +131,13 @@ def bracketed_slowdowns(baselines, measured, higher_is_better=False):
     drift of the machine's speed)."""
     return median([slowdown((baselines[r] + baselines[r + 1]) / 2, v, higher_is_better)
                    for r, v in enumerate(measured)])
+
+
+def cost_per_release_us(rate_without, rate_with, releases_per_request):
+    """The time (µs) a configuration adds per GIL release/acquire, from the request rates of a
+    server whose throughput is bound by its serial (GIL-holding) path: (1/rate_with -
+    1/rate_without) / releases per request. None when a figure is missing or not positive."""
+    if not rate_without or not rate_with or not releases_per_request \
+            or releases_per_request <= 0:
+        return None
+    return 1e6 * (1.0 / rate_with - 1.0 / rate_without) / releases_per_request

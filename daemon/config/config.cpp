@@ -20,6 +20,11 @@ Config EmbeddedDefault() {
   Config c;
   c.source = "(embedded default)";
   c.targets.push_back({TargetConfig::Kind::kSelf, "", 0});
+  // A paced convoy: the CPU thread rests between bursts and the echo client sends one request
+  // every 2 ms, so the demo costs well under one CPU (about a third here) while the GIL is still
+  // contended, handed off and switched every second (tests/e2e/embedded_default_test.py).
+  c.runtime.params = {
+      {"cpu_burst_steps", "1000000"}, {"cpu_rest", "10ms"}, {"client_period", "2ms"}};
   return c;
 }
 

@@ -82,8 +82,8 @@ struct Config {
   std::chrono::nanoseconds rescan_interval = std::chrono::seconds(10);
 };
 
-// The configuration used without --config.file: host the runtime (classic policy, convoy
-// workload) and watch the daemon's own process.
+// The configuration used without --config.file: host the runtime (classic policy, a paced
+// convoy workload) and watch the daemon's own process.
 Config EmbeddedDefault();
 
 // ParseTree then Compile: YAML text to a Config; `filename` only names the source in messages

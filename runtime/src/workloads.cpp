@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -65,8 +66,9 @@ Result<bool> ParseBoolParam(const std::string& key, const std::string& v) {
 const std::set<std::string>& KeysOf(WorkloadKind k) {
   static const std::set<std::string> countdown{"threads", "steps"};
   static const std::set<std::string> echo{"duration", "round_trips", "request_steps"};
-  static const std::set<std::string> convoy{"cpu_threads", "duration", "round_trips", "warmup",
-                                            "request_steps"};
+  static const std::set<std::string> convoy{"cpu_threads", "duration",      "round_trips",
+                                            "warmup",      "request_steps", "cpu_burst_steps",
+                                            "cpu_rest",    "client_period"};
   static const std::set<std::string> lock{"threads", "critical_steps", "outside_steps",
                                           "iterations", "duration"};
   static const std::set<std::string> mixed{"cpu_threads",   "lock_threads",  "critical_steps",
@@ -120,6 +122,22 @@ Program CpuProgram(int64_t chunk_steps) {
   b.Bind(body).Mov(4, 3);
   b.Bind(inner).Mix(1, 4).Djnz(4, inner);
   b.AddC(kCellCpuSteps, 3).Stopped(2).Jz(2, outer);
+  b.Bind(done).Halt();
+  return MustBuild(b);
+}
+
+Program PacedCpuProgram(int64_t chunk_steps, int64_t burst_steps, int64_t rest_ns) {
+  // r5 chunks left in this burst, r4 steps left in this chunk, r6 chunk size, r7 chunks per
+  // burst. The burst is rounded up to whole chunks.
+  const int64_t chunk = std::max<int64_t>(1, std::min(chunk_steps, burst_steps));
+  ProgramBuilder b("paced-cpu");
+  auto burst = b.NewLabel(), chunk_l = b.NewLabel(), inner = b.NewLabel(), done = b.NewLabel();
+  b.LoadI(6, chunk).LoadI(7, std::max<int64_t>(1, (burst_steps + chunk - 1) / chunk));
+  b.Bind(burst).Mov(5, 7);
+  b.Bind(chunk_l).Mov(4, 6);
+  b.Bind(inner).Mix(1, 4).Djnz(4, inner);
+  b.AddC(kCellCpuSteps, 6).Stopped(2).Jnz(2, done).Djnz(5, chunk_l);
+  b.Sleep(rest_ns).Stopped(2).Jz(2, burst);
   b.Bind(done).Halt();
   return MustBuild(b);
 }
@@ -245,6 +263,7 @@ Status ValidateWorkload(const WorkloadSpec& s) {
     case WorkloadKind::kConvoy:
       if (!(st = range("cpu_threads", s.cpu_threads, 0, kMaxThreads))) return st;
       if (!(st = range("round_trips", s.round_trips, 0, kMaxSteps))) return st;
+      if (!(st = range("cpu_burst_steps", s.cpu_burst_steps, 0, kMaxSteps))) return st;
       break;
     case WorkloadKind::kLockContention:
       if (!(st = range("threads", s.threads, 1, kMaxThreads))) return st;
@@ -261,6 +280,12 @@ Status ValidateWorkload(const WorkloadSpec& s) {
   if (!(st = range("request_steps", s.request_steps, 0, 1'000'000'000))) return st;
   if (s.duration.count() <= 0) return Status(Invalid("workload parameter duration must be > 0"));
   if (s.warmup.count() < 0) return Status(Invalid("workload parameter warmup must be >= 0"));
+  if (s.cpu_rest.count() < 0 || s.client_period.count() < 0) {
+    return Status(Invalid("workload parameters cpu_rest and client_period must be >= 0"));
+  }
+  if (s.cpu_burst_steps > 0 && s.cpu_rest.count() == 0) {
+    return Status(Invalid("workload parameter cpu_burst_steps needs a cpu_rest > 0"));
+  }
   return Status::Ok();
 }
 
@@ -271,6 +296,19 @@ WorkloadSpec DefaultWorkload(WorkloadKind kind) {
   if (kind == WorkloadKind::kLockContention) s.threads = 4;
   return s;
 }
+
+namespace {
+
+// The spec's field of a duration parameter, nullptr for the other keys.
+std::chrono::nanoseconds* DurationField(WorkloadSpec& s, const std::string& key) {
+  if (key == "duration") return &s.duration;
+  if (key == "warmup") return &s.warmup;
+  if (key == "cpu_rest") return &s.cpu_rest;
+  if (key == "client_period") return &s.client_period;
+  return nullptr;
+}
+
+}  // namespace
 
 Result<WorkloadSpec> ParseWorkload(std::string_view name,
                                    const std::map<std::string, std::string>& params) {
@@ -291,10 +329,10 @@ Result<WorkloadSpec> ParseWorkload(std::string_view name,
       return Invalid("workload " + std::string(name) + " has no parameter '" + key +
                      "' (valid: continuous" + valid + ")");
     }
-    if (key == "duration" || key == "warmup") {
+    if (std::chrono::nanoseconds* field = DurationField(s, key)) {
       Result<std::chrono::nanoseconds> d = ParseDurationParam(key, value);
       if (!d) return d.error();
-      (key == "duration" ? s.duration : s.warmup) = *d;
+      *field = *d;
       continue;
     }
     Result<int64_t> v = ParseIntParam(key, value);
@@ -315,6 +353,8 @@ Result<WorkloadSpec> ParseWorkload(std::string_view name,
       st = as_int(s.cpu_threads);
     } else if (key == "round_trips") {
       s.round_trips = *v;
+    } else if (key == "cpu_burst_steps") {
+      s.cpu_burst_steps = *v;
     } else if (key == "critical_steps") {
       st = as_int(s.critical_steps);
     } else if (key == "outside_steps") {
@@ -463,7 +503,12 @@ void Workload::StartThreads() {
     case WorkloadKind::kEcho:
     case WorkloadKind::kConvoy:
       StartInterp("echo-server", Own(EchoServerProgram()), server_regs);
-      if (s.kind == WorkloadKind::kConvoy) StartCpuThreads(s.cpu_threads, cpu);
+      if (s.kind == WorkloadKind::kConvoy) {
+        StartCpuThreads(s.cpu_threads,
+                        s.cpu_burst_steps > 0
+                            ? Own(PacedCpuProgram(kCpuChunk, s.cpu_burst_steps, s.cpu_rest.count()))
+                            : cpu);
+      }
       StartClient();
       break;
     case WorkloadKind::kLockContention:
@@ -547,7 +592,13 @@ void Workload::ClientMain() {
   const auto deadline = start + spec_.duration;
   uint64_t n = 0;
   char byte = 'x';
+  auto next = start;
   while (!stop_.load(std::memory_order_relaxed)) {
+    if (spec_.client_period.count() > 0) {  // paced: one request per period
+      std::unique_lock<std::mutex> lk(mu_);
+      if (cv_.wait_until(lk, next, [&] { return stop_.load(); })) break;
+      next = std::max(next + spec_.client_period, Clock::now());  // late: no catching up
+    }
     ssize_t w;
     do {
       w = ::send(fd, &byte, 1, MSG_NOSIGNAL);

@@ -32,6 +32,37 @@ STOPPING = (
     "daemon's BPF link file descriptors were going.\n")
 
 LOAD_GOAL = "no lost counts at 1 M lock events/s (counting mode)"
+DEMO_GOAL = ("the embedded default (scripts/run.sh's demo): gilstatd ≤ 1.0 CPU on average, "
+             "the GIL contended, handed off and switched in every 1 s window")
+
+DEMO = (
+    "**The embedded default.** gilstatd started with no configuration (the demo of "
+    "`scripts/run.sh`: the hosted runtime on its paced convoy, watching itself), its CPU "
+    "(user + system, /proc) over %g s once started, and the increase of the hosted GIL's "
+    "counters (`source=\"runtime\"`) in each 1 s window:\n")
+
+
+def demo_lines(demo):
+    if demo is None:
+        return []
+    lines = [DEMO % demo.seconds, "| window | contended | handoffs | switches |",
+             "|---:|---:|---:|---:|"]
+    for i, w in enumerate(demo.windows):
+        lines.append("| %d | %s |" % (i + 1, " | ".join(
+            fmt.thousands(w[name]) for name in (
+                "gilstat_lock_contended_total", "gilstat_lock_handoffs_total",
+                "gilstat_gil_switches_total"))))
+    lines.append("\ngilstatd's CPU: %.2f CPU on average.\n" % demo.cpus)
+    return lines
+
+
+def demo_goal(demo):
+    if demo is None:
+        return Goal(None, DEMO_GOAL, "not measured")
+    return Goal(goals.demo_cpu_within(demo.cpus) and demo.every_window_grows, DEMO_GOAL,
+                "%.2f CPU; %s" % (demo.cpus, "every counter grew in each of the %d windows"
+                                  % len(demo.windows) if demo.every_window_grows
+                                  else "a counter did NOT grow in some window"))
 
 
 def stop_text(stop, cap):
@@ -109,6 +140,7 @@ def render(d, cost=None):
         ("; uprobes per process (section 1): %s" % ", ".join(
             "%s mode %s" % (m, uprobes[m]) for m in MODES if m in uprobes)) if uprobes else "",
         d.stop_cap_s))
+    lines += demo_lines(d.demo)
     exact, reached = load_verdict(d)
     out = [
         Goal(goals.rss_within(d.hwm), "daemon RSS ≤ 30 MB",
@@ -122,6 +154,7 @@ def render(d, cost=None):
             % fmt.thousands(d.load_events),
             "exact" if exact else "NOT exact (%s acquisitions for %s pairs, %d map-full, %d lost)"
             % (ld.acquisitions, ld.pairs, ld.map_full, ld.lost))),
+        demo_goal(d.demo),
     ]
     return "\n".join(lines), out
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <thread>
 
@@ -129,6 +131,48 @@ TEST(WorkloadsTest, ConvoyRunsEchoBesideCpuThreads) {
   EXPECT_GE(r->elapsed_s, 0.15);
   EXPECT_EQ(r->requests_served, r->round_trips);
   EXPECT_GT(rt->TakeSnapshot().gil.forced_releases, 0u);  // drop requests honoured
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The paced convoy (the embedded default's demo): the client keeps its schedule, the CPU thread
+// rests between bursts, so the process uses well under one CPU, and the server still finds the
+// GIL held during bursts (contended acquisitions, forced releases, handoffs).
+TEST(WorkloadsTest, PacedConvoyContendsWithoutTakingACpu) {
+  WorkloadSpec p = MustParse("convoy", {{"cpu_burst_steps", "200000"},
+                                        {"cpu_rest", "4ms"},
+                                        {"client_period", "2ms"},
+                                        {"duration", "400ms"}});
+  EXPECT_EQ(p.cpu_burst_steps, 200000);
+  EXPECT_EQ(p.cpu_rest, milliseconds(4));
+  EXPECT_EQ(p.client_period, milliseconds(2));
+  EXPECT_FALSE(ParseWorkload("convoy", {{"cpu_burst_steps", "1000"}}).ok());  // no rest
+  EXPECT_FALSE(ParseWorkload("convoy", {{"client_period", "-1ms"}}).ok());
+  EXPECT_FALSE(ParseWorkload("echo", {{"cpu_rest", "1ms"}}).ok());
+
+  auto rt = MakeRuntime(Policy::kClassic);
+  const double cpu0 = ProcessCpuSeconds();
+  const auto t0 = Clock::now();
+  Result<WorkloadReport> r = RunWorkload(*rt, p);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu = ProcessCpuSeconds() - cpu0;
+  // At most one request per period (plus the first, sent at once); a busy machine sends fewer.
+  EXPECT_LE(r->round_trips, 400u / 2 + 1);
+  EXPECT_GT(r->round_trips, 10u);
+  EXPECT_EQ(r->cpu_steps % 10000, 0u);  // whole chunks
+  EXPECT_GT(r->cpu_steps, 0u);
+  // Unpaced, the CPU thread alone takes a whole CPU and the echo pair more.
+  EXPECT_LT(cpu, 0.9 * wall) << "cpu " << cpu << " s over " << wall << " s";
+  const Snapshot snap = rt->TakeSnapshot();
+  EXPECT_GT(snap.gil.contended, 0u);
+  EXPECT_GT(snap.gil.handoffs, 0u);
+  EXPECT_GT(snap.gil.forced_releases, 0u);
+  EXPECT_GT(snap.gil.voluntary_releases, 0u);
 }
 
 // lock-contention: every critical section acquires and releases the runtime Lock once.

@@ -4,7 +4,9 @@
 //   countdown        T interpreter threads share N compute steps (CPU-bound)
 //   echo             an interpreter thread serves 1-byte requests over a socketpair; a client OS
 //                    thread outside the GIL drives it as fast as it can and counts round trips
-//   convoy           echo plus K CPU-bound interpreter threads
+//   convoy           echo plus K CPU-bound interpreter threads; paced (the embedded default's
+//                    demo) when the CPU threads rest between bursts and the client sends one
+//                    request per period
 //   lock-contention  T threads contend for one runtime Lock around C compute steps
 //   mixed            CPU threads, echo, lock contention, a condition/event producer-consumer and
 //                    pending calls, all at once
@@ -60,6 +62,15 @@ struct WorkloadSpec {
   int request_steps = 0;
   // convoy, mixed: time the CPU threads run before the echo client starts measuring.
   std::chrono::nanoseconds warmup = std::chrono::milliseconds(20);
+  // convoy: a CPU thread computes this many steps, then sleeps `cpu_rest` without the GIL, and
+  // again (0: it never rests). With `client_period` this paces the convoy: the echo server
+  // still finds the GIL held during a burst (contention, a drop request, a forced switch, a
+  // handoff), but the workload leaves most of a CPU idle.
+  int64_t cpu_burst_steps = 0;
+  std::chrono::nanoseconds cpu_rest{0};
+  // convoy: the client sends one request per period, on a fixed schedule (0: the next request
+  // as soon as the answer arrives).
+  std::chrono::nanoseconds client_period{0};
 
   // lock-contention, mixed: compute steps inside / between critical sections (>= 1).
   int critical_steps = 10;
@@ -78,7 +89,8 @@ WorkloadSpec DefaultWorkload(WorkloadKind kind);
 // integers unless noted; durations take a unit: "500ms", "2s", "100us", "250000ns"):
 //   countdown        threads, steps
 //   echo             duration, round_trips, request_steps
-//   convoy           cpu_threads, duration, round_trips, warmup, request_steps
+//   convoy           cpu_threads, duration, round_trips, warmup, request_steps,
+//                    cpu_burst_steps, cpu_rest, client_period
 //   lock-contention  threads, critical_steps, outside_steps, iterations, duration
 //   mixed            cpu_threads, lock_threads, critical_steps, outside_steps, pending_every,
 //                    duration, warmup, request_steps
@@ -186,9 +198,12 @@ Result<WorkloadReport> RunWorkload(Runtime& rt, const WorkloadSpec& spec);
 // The programs the workloads run, exposed for tests and documentation. Cell and object indices
 // are those of the workload's environment.
 Program CpuProgram(int64_t chunk_steps);  // r0: steps to do (remaining); chunked, stoppable
-Program EchoServerProgram();              // r6: request-handling compute steps
-Program LockContentionProgram();          // r3: outside steps, r4: critical steps, r5: iterations
-Program ProducerProgram();                // r3: compute steps per item, r4: items per pending call
+// Bursts of `burst_steps` (in chunks of at most `chunk_steps`, stoppable), each followed by a
+// sleep of `rest_ns` without the GIL, until stopped.
+Program PacedCpuProgram(int64_t chunk_steps, int64_t burst_steps, int64_t rest_ns);
+Program EchoServerProgram();      // r6: request-handling compute steps
+Program LockContentionProgram();  // r3: outside steps, r4: critical steps, r5: iterations
+Program ProducerProgram();        // r3: compute steps per item, r4: items per pending call
 Program ConsumerProgram();
 
 }  // namespace gilstat::rt

@@ -1,0 +1,111 @@
+"""Section 5's Markdown and goals (data: section_io.IoData)."""
+
+from .. import fmt, goals
+from ..goals import Goal
+from ..section_io import AB_CONCURRENCY, WORKLOADS
+from ..stats import cost_per_release_us, median
+
+INTRO = (
+    "Each interpreter (every CPython under `/root/.pyenv/versions/`, and Debian's "
+    "`/usr/bin/python3.11`, stripped: no `take_gil` symbol) runs `bench/io_server.py serve` "
+    "as one long-lived process holding two servers on 127.0.0.1, measured one after the "
+    "other: a **single-thread TCP echo server** (one thread: `recv`, `sendall`), driven by a "
+    "client in another process sending 64-byte messages one at a time on one connection "
+    "(round trips/s, %g s per measurement), and the standard library's **threaded HTTP "
+    "server** (`ThreadingHTTPServer`; `ThreadingMixIn` + `HTTPServer` where that class is "
+    "missing) answering `GET /` under %s, %d concurrent connections, bounded by %d s and "
+    "%s requests (requests/s; HTTP/1.0, a connection and a server thread per request). "
+    "gilstatd (`runtime: {enabled: false}`, target `pid`) is started before a measurement "
+    "and stopped after it, %g s after it attached; every round measures each configuration "
+    "in an order rotated from round to round between two measurements with no daemon, a "
+    "slowdown is against the mean of those two, and a figure is the median over %d rounds. "
+    "The noise of a slowdown is the spread of the rates without gilstatd over the rounds.\n")
+
+EXACT_NOTE = (
+    "**The exact configuration** adds `%s` to the configuration (every GIL acquisition "
+    "counted, hold-time histograms). %s The cost per release/acquire is `(1/rate_exact − "
+    "1/rate_without) / acquisitions per request`: the time the exact probes add to the "
+    "server's serial path, per GIL release and re-take, where the acquisitions per request "
+    "are those the exact configuration counted (`gilstat_lock_acquisitions_total{lock=\"gil\"}` "
+    "over the requests served; 2 for the echo, around `recv` and `sendall`, where it counted "
+    "none).\n")
+
+IO_GOAL = ("I/O-bound echo and threaded HTTP server ≤ 3% slower with gilstatd in the default "
+           "configuration, every interpreter and method")
+EXACT_GOAL = "Exact mode's cost per release/acquire reported"
+
+
+def noise(m, w):
+    """The spread of the rates without gilstatd, relative to their median."""
+    xs = m.values("none", w)
+    mid = median(xs)
+    return (max(xs) - min(xs)) / mid if xs and mid else None
+
+
+def exact_cost(m, w):
+    per_request, counted = m.releases_per_request(w)
+    cost = cost_per_release_us(m.median_rate("none", w), m.median_rate("gilstatd-exact", w),
+                               per_request)
+    return cost, per_request, counted
+
+
+def row(m, w):
+    cost, per_request, counted = exact_cost(m, w)
+    spread = noise(m, w)
+    return "| %s | %s | %s | %s (%s) | %s (%s) | %s | %s | %s |" % (
+        m.version, w, "{:,.0f}/s".format(m.median_rate("none", w)),
+        "{:,.0f}/s".format(m.median_rate("gilstatd-default", w)),
+        fmt.pct(m.slowdown("gilstatd-default", w)),
+        "{:,.0f}/s".format(m.median_rate("gilstatd-exact", w)),
+        fmt.pct(m.slowdown("gilstatd-exact", w)),
+        "±%.1f%%" % (100 * spread) if spread is not None else "–",
+        ("%.1f" % per_request if counted else "%g (assumed)" % per_request)
+        if per_request else "–",
+        "%.2f µs" % cost if cost is not None else "–")
+
+
+def render(d):
+    """(Markdown, goals) of section 5."""
+    lines = ["## 5. I/O-bound services\n",
+             INTRO % (d.io_s, d.load_generator, AB_CONCURRENCY, d.io_http_s, fmt.thousands(d.io_http_max),
+                      d.io_settle_s, d.rounds),
+             EXACT_NOTE % (d.exact_probes.strip(),
+                           "" if d.exact_key else
+                           "**This build does not have that key** (gilstatd refused it), so "
+                           "the exact column ran with the default probes section: for "
+                           "interpreters with `take_gil` symbols today's default *is* the "
+                           "exact `take_gil` method, elsewhere it is the default method."),
+             "| CPython | workload | without | gilstatd default | gilstatd exact | noise | "
+             "GIL acquisitions / request | exact: cost per release/acquire |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for m in d.runs:
+        for w in WORKLOADS:
+            lines.append(row(m, w))
+    lines.append("")
+    for m in d.runs:
+        lines.append("- CPython %s (`%s`): %s" % (m.version, m.path, "; ".join(
+            "%s: %s" % (c[9:], s) for c, s in sorted(m.sites.items()))))
+    lines.append("")
+    return "\n".join(lines), [io_goal(d), exact_goal(d)]
+
+
+def io_goal(d):
+    judged = [(m.slowdown("gilstatd-default", w), m.version, w) for m in d.runs
+              for w in WORKLOADS]
+    ok = goals.io_within([s for s, _, _ in judged])
+    if ok is None:
+        return Goal(None, IO_GOAL, "no interpreter measured")
+    worst = max(judged, key=lambda j: -1e9 if j[0] is None else j[0])
+    return Goal(ok, IO_GOAL, "worst %s (CPython %s, %s) over %d interpreters" % (
+        fmt.pct(worst[0]), worst[1], worst[2], len(d.runs)))
+
+
+def exact_goal(d):
+    costs = [(exact_cost(m, w)[0], m.version, w) for m in d.runs for w in WORKLOADS]
+    ok = goals.exact_cost_reported([c for c, _, _ in costs])
+    if ok is None:
+        return Goal(None, EXACT_GOAL, "no interpreter measured")
+    echo = [c for c, _, w in costs if w == "echo" and c is not None]
+    return Goal(ok, EXACT_GOAL, "echo: median %s per release/acquire over %d interpreters%s" % (
+        "%.2f µs" % median(echo) if echo else "–", len(echo),
+        "" if d.exact_key else " (the exact key is missing in this build: the default ran)"))

@@ -1,0 +1,224 @@
+"""Section 5: gilstatd's overhead on I/O-bound services in real CPython interpreters
+(bench/io_server.py serve as one long-lived target per interpreter): a single-thread TCP echo
+server driven by a client in another process, and a threaded HTTP server under ab (Debian's
+apache2-utils), both over loopback. Configurations (no daemon, gilstatd default, gilstatd exact)
+are interleaved round by round, as in section 2."""
+
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .procs import Child, Gilstatd
+from .stats import bracketed_slowdowns, median, rotate
+
+# The interpreters: every CPython installed by pyenv, and Debian's.
+PYTHON_GLOBS = ("/root/.pyenv/versions/*/bin/python", "/usr/bin/python3.11")
+CONFIGS = ("gilstatd-default", "gilstatd-exact")
+WORKLOADS = ("echo", "http")
+# The probes section of the exact configuration: every GIL acquisition counted (opt-in). When
+# gilstatd rejects the key (a build that has no such option), the column runs with the default
+# probes section and the report says so.
+EXACT_PROBES = "probes: {python: exact}\n"
+DEFAULT_PROBES = "probes: {mode: default}\n"
+# An echo round trip releases and re-takes the GIL twice (around recv and around sendall); used
+# when the exact configuration does not count acquisitions.
+ECHO_RELEASES_PER_REQUEST = 2
+AB_CONCURRENCY = 8
+
+
+def target_config(pid, probes):
+    return "targets:\n  - pid: %d\nruntime:\n  enabled: false\n%s" % (pid, probes)
+
+
+@dataclass
+class IoRun:
+    """One interpreter. nones[r] and per_round[r][config] map a workload to its rate (/s);
+    releases[workload]: GIL acquisitions per request counted by the exact configuration."""
+    version: str
+    path: str
+    nones: list = field(default_factory=list)
+    per_round: list = field(default_factory=list)
+    releases: dict = field(default_factory=dict)
+    sites: dict = field(default_factory=dict)
+
+    def values(self, config, w):
+        if config == "none":
+            return [n[w] for n in self.nones]
+        return [rr[config][w] for rr in self.per_round]
+
+    def median_rate(self, config, w):
+        return median(self.values(config, w))
+
+    def slowdown(self, config, w):
+        return bracketed_slowdowns(self.values("none", w), self.values(config, w),
+                                   higher_is_better=True)
+
+    def releases_per_request(self, w):
+        got = median(self.releases.get(w, []))
+        if got is None and w == "echo":
+            return ECHO_RELEASES_PER_REQUEST, False
+        return got, got is not None
+
+
+@dataclass
+class IoData:
+    runs: list
+    rounds: int
+    io_s: float
+    exact_key: bool        # the exact configuration's key was accepted
+    exact_probes: str
+    load_generator: str
+    io_settle_s: float = 0.5
+    io_http_max: int = 0
+    io_http_s: int = 1
+
+
+def version_key(path):
+    """Sorts pyenv's versions numerically (3.6 before 3.10), Debian's last."""
+    m = re.search(r"/versions/(\d+)\.(\d+)", path)
+    return (0, int(m.group(1)), int(m.group(2))) if m else (1, 0, 0)
+
+
+def interpreters(ctx):
+    """[(label, path)] of the CPythons to measure, by their version (PY_ONLY filters)."""
+    out = []
+    for p in sorted((p for g in PYTHON_GLOBS for p in glob.glob(g)), key=version_key):
+        label = (os.path.basename(os.path.dirname(os.path.dirname(p))) if "pyenv" in p
+                 else os.path.basename(p) + " (Debian)")
+        if ctx.py_only and not any(label.startswith(o) for o in ctx.py_only):
+            continue
+        out.append((label, p))
+    return out
+
+
+def exact_key_accepted(ctx, pid):
+    """Whether gilstatd starts with EXACT_PROBES (it exits 2 on an unknown key)."""
+    gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, EXACT_PROBES))
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if gd.proc.poll() is not None:
+                return False
+            try:
+                gd.scrape(timeout=1)
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+    finally:
+        gd.close()
+
+
+def measure(ctx):
+    z = ctx.sizes
+    ctx.log("section 5: I/O-bound services")
+    if subprocess.run(["sh", "-c", "command -v ab"], capture_output=True).returncode != 0:
+        raise RuntimeError("ab (apache2-utils) is missing: scripts/deps.sh installs it")
+    data = IoData([], z.io_rounds, z.io_s, False, EXACT_PROBES, "`ab` (Debian's apache2-utils)",
+                  z.io_settle_s, z.io_http_max, z.io_http_s)
+    first = True
+    for label, py in interpreters(ctx):
+        target = Child([py, ctx.io_server, "serve"], "io-" + label.split()[0], ctx.tmp)
+        try:
+            m = target.expect(r"ready (\d+) (\S+) (\d+) (\d+)", 30)
+            pid, ports = int(m.group(1)), (int(m.group(3)), int(m.group(4)))
+            if first:
+                data.exact_key = exact_key_accepted(ctx, pid)
+                first = False
+            run = IoRun(m.group(2), py)
+            measure_python(ctx, run, pid, ports, data.exact_key)
+            data.runs.append(run)
+        except Exception as e:  # one interpreter failing does not end the section
+            ctx.note("Section 5, CPython %s: %s" % (label, e))
+        finally:
+            target.stop()
+    return data
+
+
+def measure_python(ctx, run, pid, ports, exact_key):
+    z = ctx.sizes
+    for w in WORKLOADS:  # warm-up, not recorded
+        measure_workload(ctx, w, ports, 0.5)
+    for r in range(z.io_rounds):
+        run.nones.append(measure_config(ctx, run, "none", pid, ports, exact_key))
+        run.per_round.append({c: measure_config(ctx, run, c, pid, ports, exact_key)
+                              for c in rotate(list(CONFIGS), r)})
+    run.nones.append(measure_config(ctx, run, "none", pid, ports, exact_key))
+
+
+def measure_config(ctx, run, config, pid, ports, exact_key):
+    """{workload: requests/s} with `config` attached to `pid`."""
+    ctx.log("  CPython %s: %s" % (run.version, config))
+    gd = None
+    if config != "none":
+        probes = EXACT_PROBES if config == "gilstatd-exact" and exact_key else DEFAULT_PROBES
+        gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, probes))
+    try:
+        if gd:
+            t0 = time.monotonic()
+            gd.wait_attached(1)
+            ctx.log("    attached in %.1f s" % (time.monotonic() - t0))
+            time.sleep(ctx.sizes.io_settle_s)
+        out = {}
+        for w in WORKLOADS:
+            before = gil_acquisitions(gd)
+            rate, requests = measure_workload(ctx, w, ports, ctx.sizes.io_s)
+            after = gil_acquisitions(gd)
+            out[w] = rate
+            if config == "gilstatd-exact" and before is not None and after and requests:
+                run.releases.setdefault(w, []).append((after - before) / requests)
+        if gd:
+            run.sites[config] = describe(gd.scrape())
+        return out
+    finally:
+        if gd:
+            gd.stop(timeout=60)
+            gd.close()
+
+
+def describe(scrape):
+    """What gilstatd says it attached: the processes and the GIL method (gilstat_python_info)."""
+    info = scrape.labels_of("gilstat_python_info") or {}
+    return "%d process(es) attached, method `%s` (%s build)" % (
+        scrape.total("gilstat_probes_attached") or 0, info.get("method", "?"),
+        info.get("build", "?"))
+
+
+def gil_acquisitions(gd):
+    if gd is None:
+        return None
+    return gd.scrape().total("gilstat_lock_acquisitions_total", lock="gil")
+
+
+def measure_workload(ctx, w, ports, seconds):
+    """(requests/s, requests) of one measurement of workload `w`."""
+    if w == "echo":
+        out = subprocess.run([sys.executable, ctx.io_server, "client", str(ports[0]),
+                              str(seconds)], capture_output=True, text=True,
+                             timeout=seconds + 30)
+        if out.returncode != 0:
+            raise RuntimeError("echo client: " + out.stderr.strip()[-300:])
+        rate, n = out.stdout.split()
+        return float(rate), int(n)
+    return run_ab(ports[1], ctx.sizes.io_http_s, ctx.sizes.io_http_max)
+
+
+def run_ab(port, seconds, max_requests):
+    """ab against 127.0.0.1:`port`, bounded in time (whole seconds, >= 1) and count:
+    (requests/s, requests)."""
+    # -t before -n: ab's -t sets the count to 50000 unless -n comes after it.
+    argv = ["ab", "-q", "-t", str(max(1, int(seconds))), "-n", str(int(max_requests)),
+            "-c", str(AB_CONCURRENCY), "-s", "10", "http://127.0.0.1:%d/" % port]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    rate = re.search(r"Requests per second:\s+([\d.]+)", out.stdout)
+    done = re.search(r"Complete requests:\s+(\d+)", out.stdout)
+    failed = re.search(r"Failed requests:\s+(\d+)", out.stdout)
+    if out.returncode != 0 or not rate or not done:
+        raise RuntimeError("ab: %s" % (out.stderr.strip() or out.stdout.strip())[-300:])
+    if failed and int(failed.group(1)):
+        raise RuntimeError("ab: %s failed requests" % failed.group(1))
+    return float(rate.group(1)), int(done.group(1))
