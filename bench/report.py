@@ -12,7 +12,9 @@ Called by bench/run.sh (which builds first); run as root. Sections:
    information); CPython 2.7 in default and counting mode with their floors;
 3. the hosted runtime against CPython (gilstat_bench_runtime, the table of REFERENCE section 3);
 4. the daemon's footprint with 100 target processes (default mode), a sustained load counted
-   by a second gilstatd in counting mode, and the time gilstatd takes to stop.
+   by a second gilstatd in counting mode, and the time gilstatd takes to stop;
+5. host-wide costs: what a process gilstatd does not watch pays per syscall, per futex call
+   and per fork+exec+exit while gilstatd runs.
 
 Configurations are interleaved: every round attaches each tool in turn to the same long-lived
 target process and measures it, the order rotating from round to round; a figure is the median
@@ -33,12 +35,12 @@ from dataclasses import dataclass
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gilstat_bench import (goals, section_cost, section_cpython, section_footprint,  # noqa: E402
-                           section_runtime)
+                           section_host, section_runtime)
 from gilstat_bench.context import Context, Sizes, loadavg  # noqa: E402
 from gilstat_bench.render.report import render  # noqa: E402
 
 MEASURE = {"1": section_cost.measure, "2": section_cpython.measure,
-           "3": section_runtime.measure, "4": section_footprint.measure}
+           "3": section_runtime.measure, "4": section_footprint.measure, "5": section_host.measure}
 
 
 @dataclass
@@ -54,7 +56,7 @@ def measure_all(ctx):
     """{section: its data, or the exception it failed with}; a failed section is noted and
     the others still run."""
     data = {}
-    for s in ("1", "2", "3", "4"):
+    for s in ("1", "2", "3", "4", "5"):
         if s not in ctx.sections:
             continue
         try:
@@ -68,9 +70,9 @@ def measure_all(ctx):
 
 def main():
     ctx = Context.from_env(os.environ)
-    if os.geteuid() != 0 and any(s in ctx.sections for s in ("1", "2", "4")):
+    if os.geteuid() != 0 and any(s in ctx.sections for s in ("1", "2", "4", "5")):
         ctx.close()
-        sys.exit("bench/report.py: sections 1, 2 and 4 attach BPF programs: run as root")
+        sys.exit("bench/report.py: sections 1, 2, 4 and 5 attach BPF programs: run as root")
     load_before = loadavg()
     started = time.time()
     try:

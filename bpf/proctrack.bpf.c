@@ -4,7 +4,13 @@
  * BTF-typed tracepoints (tp_btf) attach through the kernel's BTF, not through a tracepoint id
  * read from tracefs, so this works on a host where tracefs is not mounted. Events go through a
  * ring buffer; they are rare (process lifecycle, never lock operations). A record that does not
- * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows. */
+ * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows.
+ *
+ * Every fork, exec and exit of the host runs these programs, so a record wakes no reader: a
+ * wake-up (an interrupt raised on the CPU, then the reader scheduled) costs microseconds, more
+ * than the rest of the program. The loader drains the buffer on a short timer instead
+ * (daemon/probes/proctrack_probe.h); only a buffer filled past PROCTRACK_WAKEUP_BYTES wakes it
+ * at once, so that a burst does not overflow between two drains. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -45,7 +51,9 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 	}
 	e->type = type;
 	e->tgid = tgid;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= PROCTRACK_WAKEUP_BYTES
+				      ? BPF_RB_FORCE_WAKEUP
+				      : BPF_RB_NO_WAKEUP);
 }
 
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker

@@ -44,6 +44,9 @@ class Sizes:
     load_s: float = 5            # section 4
     idle_s: float = 10           # section 4
     stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
+    host_rounds: int = 5         # rounds of the interleaved section 5
+    host_sample_s: float = 0.3   # one syscall loop sample (section 5)
+    host_spawns: int = 300       # processes spawned per sample (section 5)
 
     @classmethod
     def from_env(cls, env):
@@ -64,7 +67,7 @@ class Context:
     sizes: Sizes
     build: str                  # the build directory
     out: str                    # where the report goes
-    sections: list              # "1".."4"
+    sections: list              # "1".."5"
     py_only: list = None        # section 2: these interpreter labels only
     tmp: str = None             # a temporary directory for configurations and logs
     notes: list = field(default_factory=list)     # remarks printed at the end of the report
@@ -79,7 +82,7 @@ class Context:
         only = env.get("PY_ONLY")
         return cls(sizes=Sizes.from_env(env), build=build,
                    out=os.path.join(ROOT, env.get("OUT", "docs/BENCHMARKS.md")),
-                   sections=env.get("SECTIONS", "1,2,3,4").split(","),
+                   sections=env.get("SECTIONS", "1,2,3,4,5").split(","),
                    py_only=only.split(",") if only else None,
                    tmp=tempfile.mkdtemp(prefix="gilstat-bench-"))
 
@@ -89,6 +92,7 @@ class Context:
             "gilstatd": "daemon/app/gilstatd",
             "semloop": "bench/gilstat_bench_semloop",
             "floor": "bench/gilstat_bench_floor",
+            "hostcost": "bench/gilstat_bench_hostcost",
             "runtime_table": "bench/gilstat_bench_runtime",
         }[name])
 

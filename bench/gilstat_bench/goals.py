@@ -9,6 +9,8 @@ CPYTHON27_SLOWDOWN_MAX = 0.25      # section 2: CPython 2.7 two-thread countdown
 RSS_MAX_BYTES = 30e6               # section 4: peak resident memory
 SCRAPE_P99_MAX_S = 0.050           # section 4
 LOAD_REACHED_FRACTION = 0.97       # section 4: of the requested lock events/s
+SYSCALL_ADDED_MAX_NS = 20          # section 5: a non-target's syscall (not futex)
+SPAWN_ADDED_MAX_US = 2             # section 5: a non-target's fork+exec+exit
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ def rss_within(peak_bytes):
 
 def scrape_within(p99_s):
     return p99_s <= SCRAPE_P99_MAX_S
+
+
+def syscall_added_within(added_ns):
+    """A non-target's syscall: gilstatd's added time (median over rounds); not measured is a
+    miss."""
+    return added_ns is not None and added_ns <= SYSCALL_ADDED_MAX_NS
+
+
+def spawn_added_within(added_us):
+    """A non-target's fork+exec+exit: gilstatd's added time; not measured is a miss."""
+    return added_us is not None and added_us <= SPAWN_ADDED_MAX_US
 
 
 def default_over_floor(hit_ratios, nohit_costs):

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
+
 #include "probes/probe_lifecycle.h"
 #include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
@@ -30,6 +32,14 @@ class SemlockLockProbe final : public LockProbe {
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options) {
   auto probe = probes::SemlockProbe::Open(options);
   if (!probe.ok()) return probe.error();
+  const probes::FutexProgramInfo& futex = (*probe)->futex_program();
+  if (futex.fallback_reason.empty()) {
+    spdlog::info("semaphore probes: futex calls seen by {}", futex.program);
+  } else {
+    spdlog::warn("semaphore probes: futex calls seen by {} (it runs for every syscall on the "
+                 "host while a process is attached), because {}",
+                 futex.program, futex.fallback_reason);
+  }
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
 }
 

@@ -6,7 +6,9 @@ import _path  # noqa: F401
 from gilstat_bench import goals
 from gilstat_bench.goals import Goal
 from gilstat_bench.render.cost import bpftrace_goal
+from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
+from gilstat_bench.section_host import HostData
 from gilstat_bench.stats import AddedTimes
 
 
@@ -120,6 +122,56 @@ class LoadCounted(unittest.TestCase):
 
     def test_below_97_percent_is_not(self):
         self.assertFalse(goals.load_counted(1, 1, 1, 0, 0, 0.96e6, 1e6)[1])
+
+
+def host_data(times):
+    """Section 5 data of 3 rounds: per configuration, per operation its per-round ns."""
+    return HostData(3, 1, 0.1, 10, list(times), AddedTimes(times))
+
+
+class HostWideCosts(unittest.TestCase):
+    # A syscall costs 100 ns with nothing attached, a futex call 150 ns, a spawn 500 µs.
+    NONE = {"syscall": [100, 101, 100], "futex": [150, 150, 151],
+            "spawn": [500e3, 501e3, 500e3]}
+
+    def with_gilstatd(self, syscall, spawn):
+        return host_data({"none": self.NONE,
+                          "gilstatd": {"syscall": syscall, "futex": [250, 250, 250],
+                                       "spawn": spawn}})
+
+    def test_20_ns_per_syscall_and_2_us_per_spawn_added_pass(self):
+        d = self.with_gilstatd([120, 121, 120], [502e3, 503e3, 502e3])
+        self.assertTrue(d.syscall_goal_ok())
+        self.assertTrue(d.spawn_goal_ok())
+
+    def test_a_syscall_program_of_70_ns_misses(self):
+        d = self.with_gilstatd([170, 171, 170], [500e3, 501e3, 500e3])
+        self.assertFalse(d.syscall_goal_ok())
+        self.assertTrue(d.spawn_goal_ok())
+
+    def test_10_us_more_per_spawn_misses(self):
+        d = self.with_gilstatd([100, 101, 100], [510e3, 511e3, 510e3])
+        self.assertFalse(d.spawn_goal_ok())
+
+    def test_the_median_round_decides_not_an_outlier(self):
+        # One round 80 ns slower (another process on the CPU): the median added is 1 ns.
+        d = self.with_gilstatd([101, 181, 101], [500e3, 501e3, 500e3])
+        self.assertTrue(d.syscall_goal_ok())
+
+    def test_not_measured_misses(self):
+        d = host_data({"none": self.NONE})
+        self.assertFalse(d.syscall_goal_ok())
+        self.assertFalse(d.spawn_goal_ok())
+        self.assertFalse(goals.syscall_added_within(None))
+        self.assertFalse(goals.spawn_added_within(None))
+
+    def test_rendered_goals_are_the_decisions(self):
+        d = self.with_gilstatd([170, 171, 170], [502e3, 503e3, 502e3])
+        text, out = render_host(d)
+        self.assertEqual([g.verdict for g in out], ["MISS", "PASS"])
+        self.assertIn("+70.0 ns", out[0].measured)
+        self.assertIn("+2.00 µs", out[1].measured)
+        self.assertIn("## 5. Host-wide costs", text)
 
 
 class Verdicts(unittest.TestCase):
