@@ -463,18 +463,24 @@ static __always_inline bool is_wake(__u64 op)
 	return cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET;
 }
 
-static __always_inline void futex_wait_enter(__u64 id, __u64 uaddr)
+/* Threads inside probed calls asleep in a futex wait on their semaphore now (scheduler
+ * programs): while there is none, a wake-up on the host returns after reading this. Zeroed by
+ * the loader whenever the programs are attached anew. */
+__s64 asleep_in_waits = 0;
+
+/* Thread `t` (inside a call) enters or sleeps in a futex wait on `uaddr`. */
+static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
 {
-	struct semlock_thread *t = thread_in_call(id);
 	struct semlock_slot *st;
 
-	if (!t || t->addr != uaddr)
-		return;
+	if (t->addr != uaddr)
+		return false;
 	t->flags |= SEMLOCK_T_CONTENDED;
 	/* One more sleeper for the next wake to stamp (the slot was checked at the call's entry). */
 	st = bpf_map_lookup_elem(&slots, &t->slot);
 	if (st)
 		__sync_fetch_and_add(&st->sleepers, 1);
+	return true;
 }
 
 /* A wake of semaphore `slot` (its key `sk`) by thread `id`: a post when posts are counted from
@@ -508,36 +514,51 @@ static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
 }
 
 /* A thread going to sleep: contended when it sleeps in a futex wait on the word of the probed
- * call it is in. */
+ * call it is in. Most switches are rejected by the thread array's entry (not in a call). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	struct semlock_thread *t;
 	struct pt_regs *regs;
 
 	if (preempt || !(prev_state & TASK_INTERRUPTIBLE))
 		return 0;
+	t = thread_in_call(bpf_get_current_pid_tgid());
+	if (!t)
+		return 0;
 	regs = futex_regs(prev);
-	if (regs && is_wait(regs->si))
-		futex_wait_enter(bpf_get_current_pid_tgid(), regs->di);
+	if (regs && is_wait(regs->si) && futex_wait_of(t, regs->di) &&
+	    !(t->flags & SEMLOCK_T_ASLEEP)) {
+		t->flags |= SEMLOCK_T_ASLEEP;
+		__sync_fetch_and_add(&asleep_in_waits, 1);
+	}
 	return 0;
 }
 
-/* A thread woken by the current one: a semaphore wake when the current thread is in a futex
- * wake of the word the woken thread sleeps on inside a probed call. */
+/* A thread woken: when it is asleep in a probed call's futex wait, it is awake now, and the wake
+ * is its semaphore's when the current thread is in a futex wake of that word (a timeout or a
+ * signal wakes it too). Other wake-ups on the host return after reading asleep_in_waits, or
+ * after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
-	struct pt_regs *regs = futex_regs(bpf_get_current_task_btf());
-	struct semlock_thread *t;
 	struct semlock_slot_key *sk;
+	struct semlock_thread *t;
+	struct pt_regs *regs;
 	__u64 waiter;
 
-	if (!regs || !is_wake(regs->si))
+	if (asleep_in_waits <= 0)
 		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
 	t = thread_in_call(waiter);
-	if (!t || t->addr != regs->di || !(t->flags & SEMLOCK_T_CONTENDED))
+	if (!t || !(t->flags & SEMLOCK_T_ASLEEP))
+		return 0;
+	/* One waking per sleep: the kernel serialises the wake-ups of a task. */
+	t->flags &= ~SEMLOCK_T_ASLEEP;
+	__sync_fetch_and_add(&asleep_in_waits, -1);
+	regs = futex_regs(bpf_get_current_task_btf());
+	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
 		return 0;
 	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
 	if (sk)
@@ -578,9 +599,13 @@ int BPF_PROG(futex_enter, struct pt_regs *regs, long nr)
 	if (nr != NR_futex)
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	if (is_wait(regs->si))
-		futex_wait_enter(id, regs->di);
-	else if (is_wake(regs->si))
+	if (is_wait(regs->si)) {
+		struct semlock_thread *t = thread_in_call(id);
+
+		if (t)
+			futex_wait_of(t, regs->di);
+	} else if (is_wake(regs->si)) {
 		futex_wake_enter(id, regs->di);
+	}
 	return 0;
 }
