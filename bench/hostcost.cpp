@@ -1,12 +1,15 @@
 // What every process on the host pays while gilstatd runs, measured in a process gilstatd does
 // not watch (bench/gilstat_bench/section_host.py):
 //   gilstat_bench_hostcost serve
-//       Prints "ready PID", then runs one command per stdin line and answers "OPS NS_PER_OP":
+//       Prints "ready PID", then runs one command per stdin line and answers
+//       "OPS WALL_NS_PER_OP CPU_NS_PER_OP" (CPU: this process's, and for spawns that of its
+//       children too, user + system; other processes on a shared machine do not count there):
 //         syscall SECONDS   getppid() in a loop (a syscall that is not futex)
 //         futex SECONDS     FUTEX_WAKE on a private word nobody waits on (a futex call)
 //         spawn COUNT       posix_spawn of /bin/true and waitpid, COUNT times (fork+exec+exit)
 #include <linux/futex.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,10 +30,29 @@ double NsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
 }
 
-// Runs `op` in batches of 1000 for about `seconds`; ns per call.
+// CPU time (user + system) of this process and its waited-for children, ns.
+double CpuNs() {
+  double ns = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    getrusage(who, &u);
+    for (const timeval& t : {u.ru_utime, u.ru_stime}) {
+      ns += static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_usec) * 1e3;
+    }
+  }
+  return ns;
+}
+
+void Report(long ops, double wall_ns, double cpu_ns) {
+  const double n = ops > 0 ? static_cast<double>(ops) : 1.0;
+  std::printf("%ld %.2f %.2f\n", ops, wall_ns / n, cpu_ns / n);
+}
+
+// Runs `op` in batches of 1000 for about `seconds`.
 template <typename Op>
 void Loop(double seconds, Op op) {
   const auto t0 = Clock::now();
+  const double c0 = CpuNs();
   const double limit_ns = seconds * 1e9;
   long ops = 0;
   double ns = 0;
@@ -39,13 +61,14 @@ void Loop(double seconds, Op op) {
     ops += 1000;
     ns = NsSince(t0);
   } while (ns < limit_ns);
-  std::printf("%ld %.2f\n", ops, ns / static_cast<double>(ops));
+  Report(ops, ns, CpuNs() - c0);
 }
 
 void Spawn(long count) {
   char true_path[] = "/bin/true";
   char* argv[] = {true_path, nullptr};
   const auto t0 = Clock::now();
+  const double c0 = CpuNs();
   long done = 0;
   for (long i = 0; i < count; ++i) {
     pid_t pid = 0;
@@ -54,7 +77,7 @@ void Spawn(long count) {
     waitpid(pid, &status, 0);
     ++done;
   }
-  std::printf("%ld %.1f\n", done, done ? NsSince(t0) / static_cast<double>(done) : 0.0);
+  Report(done, NsSince(t0), CpuNs() - c0);
 }
 
 }  // namespace

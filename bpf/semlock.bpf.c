@@ -109,6 +109,22 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Threads inside probed calls that have slept in a futex wait on their semaphore during the
+ * call (scheduler programs; the return takes them off): while there is none, a wake-up on the
+ * host returns after reading this. Zeroed by the loader whenever the programs are attached
+ * anew. */
+__s64 asleep_in_waits = 0;
+
+/* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
+ * detach): a context switch or wake-up of a process whose bit is clear returns after reading
+ * it, without touching the thread array. */
+__u64 attached_mask = 0;
+
+static __always_inline bool maybe_attached(__u32 tgid)
+{
+	return (attached_mask >> (tgid & 63)) & 1;
+}
+
 static __always_inline void count(__u32 idx)
 {
 	gilstat_count(&counters, idx);
@@ -257,6 +273,9 @@ static __always_inline int begin_call(__u64 addr, __u32 op)
 	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
 	t->start_ns = bpf_ktime_get_ns();
+	/* A call whose return was never seen no longer counts as asleep. */
+	if (t->flags & SEMLOCK_T_ASLEEP)
+		__sync_fetch_and_add(&asleep_in_waits, -1);
 	t->flags = 0;
 	t->op = op;
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
@@ -305,6 +324,10 @@ static __always_inline int end_call(long ret)
 		} else if (t->op == SEMLOCK_OP_TIMED) {
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
+	}
+	if (t->flags & SEMLOCK_T_ASLEEP) {
+		t->flags &= ~SEMLOCK_T_ASLEEP;
+		__sync_fetch_and_add(&asleep_in_waits, -1);
 	}
 	thread_end(id, t);
 	return 0;
@@ -463,11 +486,6 @@ static __always_inline bool is_wake(__u64 op)
 	return cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET;
 }
 
-/* Threads inside probed calls asleep in a futex wait on their semaphore now (scheduler
- * programs): while there is none, a wake-up on the host returns after reading this. Zeroed by
- * the loader whenever the programs are attached anew. */
-__s64 asleep_in_waits = 0;
-
 /* Thread `t` (inside a call) enters or sleeps in a futex wait on `uaddr`. */
 static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
 {
@@ -514,17 +532,19 @@ static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
 }
 
 /* A thread going to sleep: contended when it sleeps in a futex wait on the word of the probed
- * call it is in. Most switches are rejected by the thread array's entry (not in a call). */
+ * call it is in. Most switches are rejected by the attached-process mask, the others by the
+ * thread array's entry (not in a call). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	struct semlock_thread *t;
 	struct pt_regs *regs;
 
-	if (preempt || !(prev_state & TASK_INTERRUPTIBLE))
+	if (preempt || !(prev_state & TASK_INTERRUPTIBLE) || !maybe_attached(id >> 32))
 		return 0;
-	t = thread_in_call(bpf_get_current_pid_tgid());
+	t = thread_in_call(id);
 	if (!t)
 		return 0;
 	regs = futex_regs(prev);
@@ -536,10 +556,10 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 	return 0;
 }
 
-/* A thread woken: when it is asleep in a probed call's futex wait, it is awake now, and the wake
- * is its semaphore's when the current thread is in a futex wake of that word (a timeout or a
- * signal wakes it too). Other wake-ups on the host return after reading asleep_in_waits, or
- * after the woken thread's array entry. */
+/* A thread woken by a thread of an attached process: the wake is its semaphore's when the woken
+ * thread sleeps in a probed call's futex wait and the current thread is in a futex wake of that
+ * word. Other wake-ups on the host return after reading asleep_in_waits and the
+ * attached-process mask, or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -548,15 +568,15 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	struct pt_regs *regs;
 	__u64 waiter;
 
-	if (asleep_in_waits <= 0)
+	/* The waker's process first (a semaphore's wake comes from a process that is attached,
+	 * as with the syscall tracepoint): its id is at hand, the woken task's fields may be in
+	 * another CPU's cache. */
+	if (asleep_in_waits <= 0 || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
 	t = thread_in_call(waiter);
 	if (!t || !(t->flags & SEMLOCK_T_ASLEEP))
 		return 0;
-	/* One waking per sleep: the kernel serialises the wake-ups of a task. */
-	t->flags &= ~SEMLOCK_T_ASLEEP;
-	__sync_fetch_and_add(&asleep_in_waits, -1);
 	regs = futex_regs(bpf_get_current_task_btf());
 	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
 		return 0;

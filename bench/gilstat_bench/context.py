@@ -45,8 +45,9 @@ class Sizes:
     idle_s: float = 10           # section 4
     stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
     host_rounds: int = 5         # rounds of the interleaved section 5
-    host_sample_s: float = 0.3   # one syscall loop sample (section 5)
-    host_spawns: int = 300       # processes spawned per sample (section 5)
+    host_samples: int = 9        # samples per configuration and round (median), section 5
+    host_sample_s: float = 0.05  # one syscall loop sample (section 5)
+    host_spawns: int = 100       # processes spawned per sample (section 5)
 
     @classmethod
     def from_env(cls, env):

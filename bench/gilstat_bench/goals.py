@@ -46,15 +46,17 @@ def scrape_within(p99_s):
     return p99_s <= SCRAPE_P99_MAX_S
 
 
-def syscall_added_within(added_ns):
-    """A non-target's syscall: gilstatd's added time (median over rounds); not measured is a
-    miss."""
-    return added_ns is not None and added_ns <= SYSCALL_ADDED_MAX_NS
-
-
-def spawn_added_within(added_us):
-    """A non-target's fork+exec+exit: gilstatd's added time; not measured is a miss."""
-    return added_us is not None and added_us <= SPAWN_ADDED_MAX_US
+def added_within(added, noise, program_time, limit):
+    """Section 5: what gilstatd adds to a non-target's operation is at most `limit` (ns).
+    added, noise: the interleaved CPU-time figures; program_time: the time gilstatd's BPF
+    programs ran per operation (the kernel's statistics). Decided by the CPU time where its
+    noise can tell `limit` apart, else by the programs' time (a miss anyway when the programs
+    alone exceed it); not measured is a miss."""
+    if program_time is not None and program_time > limit:
+        return False
+    if added is not None and noise is not None and noise <= limit:
+        return added <= limit
+    return program_time is not None
 
 
 def default_over_floor(hit_ratios, nohit_costs):

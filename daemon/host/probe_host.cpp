@@ -36,9 +36,10 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions
   if (futex.fallback_reason.empty()) {
     spdlog::info("semaphore probes: futex calls seen by {}", futex.program);
   } else {
-    spdlog::warn("semaphore probes: futex calls seen by {} (it runs for every syscall on the "
-                 "host while a process is attached), because {}",
-                 futex.program, futex.fallback_reason);
+    spdlog::warn(
+        "semaphore probes: futex calls seen by {} (it runs for every syscall on the "
+        "host while a process is attached), because {}",
+        futex.program, futex.fallback_reason);
   }
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
 }

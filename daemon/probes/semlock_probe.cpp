@@ -177,13 +177,13 @@ bool SysEnterForced() {
 // Loads the object with the scheduler programs when `scheduler`, else with the syscall
 // tracepoint's.
 Result<LoadedSkeleton<semlock>> LoadSemlock(const SemlockOptions& options, bool scheduler) {
-  return LoadedSkeleton<semlock>::Make(
-      "semlock", {semlock__open, semlock__load, semlock__destroy}, [&](semlock& s) {
-        SizeMaps(s, options);
-        bpf_program__set_autoload(s.progs.futex_sleep, scheduler);
-        bpf_program__set_autoload(s.progs.futex_wakeup, scheduler);
-        bpf_program__set_autoload(s.progs.futex_enter, !scheduler);
-      });
+  return LoadedSkeleton<semlock>::Make("semlock", {semlock__open, semlock__load, semlock__destroy},
+                                       [&](semlock& s) {
+                                         SizeMaps(s, options);
+                                         bpf_program__set_autoload(s.progs.futex_sleep, scheduler);
+                                         bpf_program__set_autoload(s.progs.futex_wakeup, scheduler);
+                                         bpf_program__set_autoload(s.progs.futex_enter, !scheduler);
+                                       });
 }
 
 // The scheduler programs where they load, else the syscall tracepoint with the reason.
@@ -200,6 +200,13 @@ Result<LoadedSkeleton<semlock>> LoadWithFutexPrograms(const SemlockOptions& opti
   }
   futex = {kFutexSysEnter, "the scheduler programs did not load: " + skel.error().message};
   return LoadSemlock(options, false);
+}
+
+// The scheduler programs' attached-process mask: bit (pid mod 64) of each attached process.
+void SetAttachedMask(semlock& s, const std::vector<pid_t>& pids) {
+  uint64_t mask = 0;
+  for (pid_t pid : pids) mask |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
+  __atomic_store_n(&s.bss->attached_mask, mask, __ATOMIC_RELAXED);
 }
 
 bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
@@ -238,6 +245,7 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the probe: ") + std::strerror(errno));
   }
+  __atomic_fetch_or(&s.bss->attached_mask, uint64_t{1} << (key & 63), __ATOMIC_RELAXED);
   // The sites of one (program, entry/return) are attached together: one uprobe_multi link
   // each where the kernel has them.
   std::map<std::pair<bpf_program*, bool>, std::vector<uint64_t>> sites_of;
@@ -342,12 +350,12 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   proc.data.pid = pid;
   proc.data.libc_path = libc->path;
   proc.data.sites = plan.sites;
-  Status st =
-      AttachPlan(*impl_->skel.get(), impl_->futex_progs, impl_->kernel_links, pid,
-                 libc->host_path, plan, proc.links);
+  Status st = AttachPlan(*impl_->skel.get(), impl_->futex_progs, impl_->kernel_links, pid,
+                         libc->host_path, plan, proc.links);
   if (!st.ok()) {
     proc.links.clear();  // destroyed here: nothing writes the process's slots any more
     RecycleSlots(DeleteProcessEntries(pid));
+    SetAttachedMask(*impl_->skel.get(), processes.Pids());
     if (processes.empty()) impl_->kernel_links.clear();
     return st.error();
   }
@@ -399,6 +407,7 @@ Status SemlockProbe::Detach(pid_t pid) {
   Status st = processes.Remove(
       pid, [this](pid_t p) { impl_->retired[p].push_back(DeleteProcessEntries(p)); });
   if (!st.ok()) return st;
+  SetAttachedMask(*impl_->skel.get(), processes.Pids());
   // The kernel-side programs go with the last process (as pid 0: no entries to delete).
   if (processes.empty() && !impl_->kernel_links.empty()) {
     processes.reaper().Hand(0, std::move(impl_->kernel_links));
