@@ -2,8 +2,10 @@
 // not watch (bench/gilstat_bench/section_host.py):
 //   gilstat_bench_hostcost serve
 //       Prints "ready PID", then runs one command per stdin line and answers
-//       "OPS WALL_NS_PER_OP CPU_NS_PER_OP" (CPU: this process's, and for spawns that of its
-//       children too, user + system; other processes on a shared machine do not count there):
+//       "OPS WALL_NS_PER_OP CPU_NS_PER_OP SWITCHES_PER_OP VOLUNTARY_PER_OP" (CPU: this
+//       process's and its waited-for children's, user + system; other processes on a shared
+//       machine do not count there; switches: their context switches, and of them the
+//       voluntary ones, each of which a wake-up ends):
 //         syscall SECONDS   getppid() in a loop (a syscall that is not futex)
 //         futex SECONDS     FUTEX_WAKE on a private word nobody waits on (a futex call)
 //         spawn COUNT       posix_spawn of /bin/true and waitpid, COUNT times (fork+exec+exit)
@@ -30,29 +32,40 @@ double NsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
 }
 
-// CPU time (user + system) of this process and its waited-for children, ns.
-double CpuNs() {
-  double ns = 0;
+// CPU time (user + system, ns) and context switches (all, voluntary) of this process and its
+// waited-for children.
+struct Usage {
+  double cpu_ns = 0;
+  double switches = 0;
+  double voluntary = 0;
+};
+
+Usage Now() {
+  Usage n;
   for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
     rusage u{};
     getrusage(who, &u);
     for (const timeval& t : {u.ru_utime, u.ru_stime}) {
-      ns += static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_usec) * 1e3;
+      n.cpu_ns += static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_usec) * 1e3;
     }
+    n.switches += static_cast<double>(u.ru_nvcsw + u.ru_nivcsw);
+    n.voluntary += static_cast<double>(u.ru_nvcsw);
   }
-  return ns;
+  return n;
 }
 
-void Report(long ops, double wall_ns, double cpu_ns) {
+void Report(long ops, double wall_ns, const Usage& u0) {
+  const Usage u = Now();
   const double n = ops > 0 ? static_cast<double>(ops) : 1.0;
-  std::printf("%ld %.2f %.2f\n", ops, wall_ns / n, cpu_ns / n);
+  std::printf("%ld %.2f %.2f %.4f %.4f\n", ops, wall_ns / n, (u.cpu_ns - u0.cpu_ns) / n,
+              (u.switches - u0.switches) / n, (u.voluntary - u0.voluntary) / n);
 }
 
 // Runs `op` in batches of 1000 for about `seconds`.
 template <typename Op>
 void Loop(double seconds, Op op) {
   const auto t0 = Clock::now();
-  const double c0 = CpuNs();
+  const Usage u0 = Now();
   const double limit_ns = seconds * 1e9;
   long ops = 0;
   double ns = 0;
@@ -61,14 +74,14 @@ void Loop(double seconds, Op op) {
     ops += 1000;
     ns = NsSince(t0);
   } while (ns < limit_ns);
-  Report(ops, ns, CpuNs() - c0);
+  Report(ops, ns, u0);
 }
 
 void Spawn(long count) {
   char true_path[] = "/bin/true";
   char* argv[] = {true_path, nullptr};
   const auto t0 = Clock::now();
-  const double c0 = CpuNs();
+  const Usage u0 = Now();
   long done = 0;
   for (long i = 0; i < count; ++i) {
     pid_t pid = 0;
@@ -77,7 +90,7 @@ void Spawn(long count) {
     waitpid(pid, &status, 0);
     ++done;
   }
-  Report(done, NsSince(t0), CpuNs() - c0);
+  Report(done, NsSince(t0), u0);
 }
 
 }  // namespace

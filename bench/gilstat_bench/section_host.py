@@ -41,7 +41,7 @@ class HostData:
     costs: AddedTimes    # per configuration, operation and round: CPU ns per operation
     programs: dict = field(default_factory=dict)  # configuration -> futex program (its log)
     # configuration -> operation -> (ns of gilstatd's BPF programs per operation, {program:
-    # runs per operation}), from the kernel's BPF statistics (after the rounds)
+    # (runs per operation, ns per run)}), from the kernel's BPF statistics (after the rounds)
     program_ns: dict = field(default_factory=dict)
 
     def added(self, config, op):
@@ -153,11 +153,32 @@ def bpf_stats_enabled():
             f.write(before)
 
 
+# The runs of each program that an operation's own events cause: per spawn one fork, one exec and
+# one exit; per context switch of the process or its children a sched_switch, per voluntary one
+# (a sleep) a wake-up; per syscall loop call one syscall entry.
+PROCTRACK = ("proctrack_fork", "proctrack_exec", "proctrack_exit")
+
+
+def own_runs(name, op, switches, voluntary):
+    """Runs of program `name` per operation `op` caused by the operation itself; None when not
+    known (then the runs on the whole host are taken, an upper bound)."""
+    if name in PROCTRACK:
+        return 1.0 if op == "spawn" else 0.0
+    if name == "futex_sleep":
+        return switches
+    if name == "futex_wakeup":
+        return voluntary
+    if name == "futex_enter":
+        return 1.0 if op != "spawn" else None
+    return 0.0  # the uprobes of the process gilstatd watches
+
+
 def program_costs(ctx, probe, config, pid):
-    """{op: (ns of gilstatd's programs per operation, {program: runs per operation})}: each
+    """{op: (ns of gilstatd's programs per operation, {program: (runs per operation, ns per
+    run)})}: each
     operation once with the kernel's BPF statistics on (they slow every program a little, so
-    not during the rounds). The programs run for the whole host: other processes' context
-    switches, wake-ups, forks meanwhile are in the figure too (an upper bound)."""
+    not during the rounds). The programs run for the whole host; an operation is charged the
+    mean time per run of each program times the runs its own events cause (own_runs)."""
     z = ctx.sizes
     g = start(ctx, config, pid)
     out = {}
@@ -168,15 +189,30 @@ def program_costs(ctx, probe, config, pid):
             for op, _ in OPS:
                 arg = z.host_spawns if op == "spawn" else z.host_sample_s
                 before = prog_stats(ids)
-                ops = int(probe.ask("%s %g" % (op, arg)).split()[0])
+                f = probe.ask("%s %g" % (op, arg)).split()
                 after = prog_stats(ids)
-                runs = {n: (after[n][0] - before.get(n, (0, 0))[0]) / ops for n in after}
-                ns = sum(after[n][1] - before.get(n, (0, 0))[1] for n in after) / ops
-                out[op] = (ns, {n: r for n, r in runs.items() if r})
+                out[op] = charge(op, before, after, int(f[0]), float(f[3]), float(f[4]))
     finally:
         g.stop(timeout=120)
         g.close()
     return out
+
+
+def charge(op, before, after, ops, switches, voluntary):
+    """(ns per operation, {program: (runs per operation, ns per run)}) from the statistics
+    around it."""
+    ns, runs = 0.0, {}
+    for name, (cnt, t) in after.items():
+        cnt0, t0 = before.get(name, (0, 0))
+        if cnt <= cnt0:
+            continue
+        per_run = (t - t0) / (cnt - cnt0)
+        n = own_runs(name, op, switches, voluntary)
+        n = (cnt - cnt0) / ops if n is None else n
+        if n:
+            ns += per_run * n
+            runs[name] = (n, per_run)
+    return ns, runs
 
 
 def measure_round(ctx, probe, times):

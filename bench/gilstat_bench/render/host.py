@@ -18,10 +18,13 @@ INTRO = (
     "count there as they do in the wall clock. Added: the median over "
     "rounds of the per-round difference to nothing; noise: the larger spread over rounds of "
     "nothing's time and of the added time. After the rounds, each gilstatd configuration once "
-    "more with the kernel's BPF statistics on (`kernel.bpf_stats_enabled`): the time its "
-    "programs ran per operation. Those programs run for the whole host, so other processes' "
-    "context switches and forks during the measurement are in that figure too (an upper "
-    "bound). A goal is decided by the CPU time where its noise is below the limit, else by "
+    "more with the kernel's BPF statistics on (`kernel.bpf_stats_enabled`): the mean time per "
+    "run of each of its programs times the runs the operation's own events cause (per spawn a "
+    "fork, an exec and an exit; per context switch of the process and its children a "
+    "`sched_switch`, per voluntary one a wake-up; per call of a syscall loop a syscall entry; "
+    "the fallback's syscall program in a spawn: its runs on the whole host, an upper bound). "
+    "A run's time includes the statistics' own clock read (empty programs on these "
+    "tracepoints measure 60–150 ns per run here), not the tracepoint's call. A goal is decided by the CPU time where its noise is below the limit, else by "
     "the programs' time.\n\n"
     "gilstatd sees futex waits and wakes from the scheduler (`tp_btf/sched_switch`, "
     "`tp_btf/sched_waking`: no program per syscall); the last column is the fallback of "
@@ -58,7 +61,8 @@ def rows(d):
         for x in configs[1:]:
             ns, runs = d.program_ns.get(x, {}).get(op, (None, {}))
             cells.append("–" if ns is None else "%s (%s)" % (value(op, ns), ", ".join(
-                "`%s` ×%.2g" % (n, r) for n, r in sorted(runs.items())) or "no run"))
+                "`%s` %.2g × %.0f ns" % (n, r, t) for n, (r, t) in sorted(runs.items()))
+                or "no run"))
         body.append("| gilstatd's BPF programs per operation: %s | %s |" % (
             what.split(",")[0], " | ".join(cells)))
     return head + body + [""]

@@ -8,7 +8,7 @@ from gilstat_bench.goals import Goal
 from gilstat_bench.render.cost import bpftrace_goal
 from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
-from gilstat_bench.section_host import HostData
+from gilstat_bench.section_host import HostData, charge
 from gilstat_bench.stats import AddedTimes
 
 
@@ -129,7 +129,7 @@ def host_data(times, program_ns=None):
     program_ns: the programs' ns per operation of gilstatd (default: none measured)."""
     d = HostData(3, 1, 0.1, 10, list(times), AddedTimes(times))
     if program_ns is not None:
-        d.program_ns["gilstatd"] = {op: (ns, {"futex_sleep": 1.0})
+        d.program_ns["gilstatd"] = {op: (ns, {"futex_sleep": (1.0, ns)})
                                     for op, ns in program_ns.items()}
     return d
 
@@ -195,6 +195,24 @@ class HostWideCosts(unittest.TestCase):
         self.assertIn("+2.00 µs", out[1].measured)
         self.assertIn("0.8 µs of programs", out[1].measured)
         self.assertIn("## 5. Host-wide costs", text)
+
+
+class ChargedProgramTime(unittest.TestCase):
+    def test_an_operation_pays_the_mean_run_times_its_own_events(self):
+        # futex_sleep ran 10 times on the host for 2000 ns: 200 ns a run; the spawn switched 3
+        # times (1 voluntary); proctrack_fork ran once for 300 ns; a uprobe is not charged.
+        before = {"futex_sleep": (10, 1000), "proctrack_fork": (1, 100),
+                  "sem_wait_entry": (0, 0)}
+        after = {"futex_sleep": (20, 3000), "proctrack_fork": (2, 400),
+                 "sem_wait_entry": (5, 500)}
+        ns, runs = charge("spawn", before, after, 1, 3.0, 1.0)
+        self.assertEqual(ns, 3 * 200 + 300)
+        self.assertEqual(runs, {"futex_sleep": (3.0, 200.0), "proctrack_fork": (1.0, 300.0)})
+
+    def test_the_fallback_in_a_spawn_is_charged_its_runs_on_the_whole_host(self):
+        ns, runs = charge("spawn", {"futex_enter": (0, 0)}, {"futex_enter": (400, 20000)},
+                          2, 3.0, 1.0)
+        self.assertEqual((ns, runs), (10000.0, {"futex_enter": (200.0, 50.0)}))
 
 
 class Verdicts(unittest.TestCase):
