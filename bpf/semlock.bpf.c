@@ -110,9 +110,10 @@ struct {
 } counters SEC(".maps");
 
 /* Threads inside probed calls that have slept in a futex wait on their semaphore during the
- * call (scheduler programs; the return takes them off): while there is none, a wake-up on the
- * host returns after reading this. Zeroed by the loader whenever the programs are attached
- * anew. */
+ * call (scheduler programs; the return, or the thread's next call, takes them off): while there
+ * is none, a wake-up on the host returns after reading this. Never below the true number (a
+ * thread whose entry is dropped while marked asleep stays counted: wake-ups then take the
+ * longer path, nothing is missed). */
 __s64 asleep_in_waits = 0;
 
 /* Bit (tgid mod 64) set for every attached process (written by the loader at attach and

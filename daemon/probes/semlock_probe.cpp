@@ -147,13 +147,9 @@ Status FillFreeSlots(semlock& s, uint32_t max_locks) {
   return Status::Ok();
 }
 
-// The kernel-side futex programs are attached only while some process is attached. Attached
-// anew (no program runs), they start with no thread counted asleep (a sleeper whose wake-up was
-// missed while they were detached is forgotten).
-Status AttachKernelSide(semlock& s, const std::vector<bpf_program*>& progs,
-                        std::vector<BpfLinkPtr>& links) {
+// The kernel-side futex programs are attached only while some process is attached.
+Status AttachKernelSide(const std::vector<bpf_program*>& progs, std::vector<BpfLinkPtr>& links) {
   if (!links.empty()) return Status::Ok();
-  s.bss->asleep_in_waits = 0;
   for (bpf_program* prog : progs) {
     BpfLinkPtr link(bpf_program__attach(prog));
     if (!link) {
@@ -237,7 +233,7 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
                   std::vector<BpfLinkPtr>& kernel_links, pid_t pid,
                   const std::string& libc_host_path, const SemlockPlan& plan,
                   std::vector<BpfLinkPtr>& links) {
-  if (Status st = AttachKernelSide(s, futex_progs, kernel_links); !st.ok()) return st;
+  if (Status st = AttachKernelSide(futex_progs, kernel_links); !st.ok()) return st;
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
   // flags when it is given.
   const uint32_t key = static_cast<uint32_t>(pid);
