@@ -5,8 +5,6 @@
 #include <cstdlib>
 #include <string_view>
 
-#include <spdlog/spdlog.h>
-
 #include "probes/probe_lifecycle.h"
 #include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
@@ -22,6 +20,7 @@ class SemlockLockProbe final : public LockProbe {
   Status Detach(pid_t pid) override { return probe_->Detach(pid); }
   Result<std::vector<SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
   ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
+  const probes::FutexProgramInfo& futex_program() const { return probe_->futex_program(); }
 
  private:
   std::unique_ptr<probes::SemlockProbe> probe_;
@@ -32,16 +31,12 @@ class SemlockLockProbe final : public LockProbe {
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options) {
   auto probe = probes::SemlockProbe::Open(options);
   if (!probe.ok()) return probe.error();
-  const probes::FutexProgramInfo& futex = (*probe)->futex_program();
-  if (futex.fallback_reason.empty()) {
-    spdlog::info("semaphore probes: futex calls seen by {}", futex.program);
-  } else {
-    spdlog::warn(
-        "semaphore probes: futex calls seen by {} (it runs for every syscall on the "
-        "host while a process is attached), because {}",
-        futex.program, futex.fallback_reason);
-  }
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
+}
+
+const probes::FutexProgramInfo* FutexProgramOf(const LockProbe& probe) {
+  const auto* real = dynamic_cast<const SemlockLockProbe*>(&probe);
+  return real ? &real->futex_program() : nullptr;
 }
 
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode) {
