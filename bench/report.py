@@ -16,7 +16,9 @@ Called by bench/run.sh (which builds first); run as root. Sections:
    on its embedded default (the demo of scripts/run.sh);
 5. I/O-bound services on every CPython (bench/io_server.py): a single-thread TCP echo server
    and a threaded HTTP server under ab, without gilstatd, in the default and the exact
-   configuration.
+   configuration;
+6. host-wide costs: what a process gilstatd does not watch pays per syscall, per futex call
+   and per fork+exec+exit while gilstatd runs.
 
 Configurations are interleaved: every round attaches each tool in turn to the same long-lived
 target process and measures it, the order rotating from round to round; a figure is the median
@@ -37,13 +39,13 @@ from dataclasses import dataclass
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gilstat_bench import (goals, section_cost, section_cpython, section_footprint,  # noqa: E402
-                           section_io, section_runtime)
+                           section_host, section_io, section_runtime)
 from gilstat_bench.context import Context, Sizes, loadavg  # noqa: E402
 from gilstat_bench.render.report import render  # noqa: E402
 
 MEASURE = {"1": section_cost.measure, "2": section_cpython.measure,
            "3": section_runtime.measure, "4": section_footprint.measure,
-           "5": section_io.measure}
+           "5": section_io.measure, "6": section_host.measure}
 
 
 @dataclass
@@ -59,7 +61,7 @@ def measure_all(ctx):
     """{section: its data, or the exception it failed with}; a failed section is noted and
     the others still run."""
     data = {}
-    for s in ("1", "2", "3", "4", "5"):
+    for s in ("1", "2", "3", "4", "5", "6"):
         if s not in ctx.sections:
             continue
         try:
@@ -73,9 +75,9 @@ def measure_all(ctx):
 
 def main():
     ctx = Context.from_env(os.environ)
-    if os.geteuid() != 0 and any(s in ctx.sections for s in ("1", "2", "4", "5")):
+    if os.geteuid() != 0 and any(s in ctx.sections for s in ("1", "2", "4", "5", "6")):
         ctx.close()
-        sys.exit("bench/report.py: sections 1, 2, 4 and 5 attach BPF programs: run as root")
+        sys.exit("bench/report.py: sections 1, 2, 4, 5 and 6 attach BPF programs: run as root")
     load_before = loadavg()
     started = time.time()
     try:

@@ -11,7 +11,8 @@
 #   bench/run.sh                  build into build/bench if needed, measure, write the report
 #   BUILD_DIR=dir bench/run.sh    use another build directory
 #   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint,
-#                                 5 I/O-bound services)
+#                                 5 I/O-bound services,
+#                                 6 host-wide costs)
 #   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
 #   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in sections 2 and 5
 #
@@ -20,7 +21,8 @@
 # to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS
 # PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
 # (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S STOP_CAP_S DEMO_S (section 4), IO_ROUNDS
-# IO_S IO_HTTP_S IO_SETTLE_S IO_HTTP_MAX (section 5); see bench/gilstat_bench/context.py. A
+# IO_S IO_HTTP_S IO_SETTLE_S IO_HTTP_MAX (section 5), HOST_ROUNDS HOST_SAMPLE_S HOST_SPAWNS
+# (section 6); see bench/gilstat_bench/context.py. A
 # quick check:
 #
 #   OUT=/tmp/b.md ROUNDS=1 SAMPLES=1 PY_ROUNDS=1 PY27_ROUNDS=1 PY_STEPS=2e6 PY27_STEPS=1e6 \
@@ -57,6 +59,6 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]] || [[ -n "${REBUILD:-}" ]]; then
     -DGILSTAT_BUILD_BENCH=ON >/dev/null
 fi
 cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target gilstatd gilstat_bench_runtime \
-  gilstat_bench_semloop gilstat_bench_floor >/dev/null
+  gilstat_bench_semloop gilstat_bench_floor gilstat_bench_hostcost >/dev/null
 
 exec python3 bench/report.py

@@ -2,9 +2,16 @@
 /* Process fork/exec/exit events for the process tracker (daemon/tracker/).
  *
  * BTF-typed tracepoints (tp_btf) attach through the kernel's BTF, not through a tracepoint id
- * read from tracefs, so this works on a host where tracefs is not mounted. Events go through a
+ * read from tracefs, so this works on a host where tracefs is not mounted. Their task pointers
+ * are read directly (BTF-typed loads, no helper calls). Events go through a
  * ring buffer; they are rare (process lifecycle, never lock operations). A record that does not
- * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows. */
+ * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows.
+ *
+ * Every fork, exec and exit of the host runs these programs, so a record wakes no reader: a
+ * wake-up (an interrupt raised on the CPU, then the reader scheduled) costs microseconds, more
+ * than the rest of the program. The loader drains the buffer on a short timer instead
+ * (daemon/probes/proctrack_probe.h); only a buffer filled past PROCTRACK_WAKEUP_BYTES wakes it
+ * at once, so that a burst does not overflow between two drains. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -45,7 +52,9 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 	}
 	e->type = type;
 	e->tgid = tgid;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= PROCTRACK_WAKEUP_BYTES
+				      ? BPF_RB_FORCE_WAKEUP
+				      : BPF_RB_NO_WAKEUP);
 }
 
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker
@@ -53,16 +62,16 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(proctrack_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (child->pid != child->tgid)
 		return 0;
-	emit(PROCTRACK_FORK, BPF_CORE_READ(child, tgid));
+	emit(PROCTRACK_FORK, child->tgid);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	emit(PROCTRACK_EXEC, BPF_CORE_READ(p, tgid));
+	emit(PROCTRACK_EXEC, p->tgid);
 	return 0;
 }
 
@@ -73,8 +82,8 @@ int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proctrack_exit, struct task_struct *p)
 {
-	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+	if (p->signal->live.counter != 0)
 		return 0;
-	emit(PROCTRACK_EXIT, BPF_CORE_READ(p, tgid));
+	emit(PROCTRACK_EXIT, p->tgid);
 	return 0;
 }

@@ -10,6 +10,11 @@
 /* Ring buffer size in bytes (a power of two, a multiple of the page size). One record takes
  * 16 bytes with its header: 256 KiB hold 16384 events between two reads. */
 #define PROCTRACK_RINGBUF_BYTES (256 * 1024)
+/* Records wake the reader only past this fill (half the buffer: 8192 events); below it the
+ * reader drains on its timer (PROCTRACK_DRAIN_MS). */
+#define PROCTRACK_WAKEUP_BYTES (PROCTRACK_RINGBUF_BYTES / 2)
+/* The reader's drain period: the bound on how late an event is seen (milliseconds). */
+#define PROCTRACK_DRAIN_MS 50
 
 enum proctrack_event_type {
 	PROCTRACK_EXEC = 1, /* a process replaced its image (execve succeeded) */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Semaphore statistics per (process, sem_t address): uprobes on glibc's sem_* functions (on the
  * slow paths only, on their entries, or on emulated branch instructions inside them, see
- * docs/PROBES.md) and the raw syscall entry tracepoint for futex waits and wakes. Everything is
+ * docs/PROBES.md) and scheduler tracepoints (or the raw syscall entry tracepoint) for futex
+ * waits and wakes. Everything is
  * aggregated here; user space reads the maps. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -107,6 +108,23 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* Threads inside probed calls that have slept in a futex wait on their semaphore during the
+ * call (scheduler programs; the return, or the thread's next call, takes them off): while there
+ * is none, a wake-up on the host returns after reading this. Never below the true number (a
+ * thread whose entry is dropped while marked asleep stays counted: wake-ups then take the
+ * longer path, nothing is missed). */
+__s64 asleep_in_waits = 0;
+
+/* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
+ * detach): a context switch or wake-up of a process whose bit is clear returns after reading
+ * it, without touching the thread array. */
+__u64 attached_mask = 0;
+
+static __always_inline bool maybe_attached(__u32 tgid)
+{
+	return (attached_mask >> (tgid & 63)) & 1;
+}
 
 static __always_inline void count(__u32 idx)
 {
@@ -256,6 +274,9 @@ static __always_inline int begin_call(__u64 addr, __u32 op)
 	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
 	t->start_ns = bpf_ktime_get_ns();
+	/* A call whose return was never seen no longer counts as asleep. */
+	if (t->flags & SEMLOCK_T_ASLEEP)
+		__sync_fetch_and_add(&asleep_in_waits, -1);
 	t->flags = 0;
 	t->op = op;
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
@@ -301,9 +322,13 @@ static __always_inline int end_call(long ret)
 			}
 		} else if (t->op == SEMLOCK_OP_TRY) {
 			__sync_fetch_and_add(&s->failed_tries, 1);
-		} else if (t->op == SEMLOCK_OP_TIMED && contended) {
+		} else if (t->op == SEMLOCK_OP_TIMED) {
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
+	}
+	if (t->flags & SEMLOCK_T_ASLEEP) {
+		t->flags &= ~SEMLOCK_T_ASLEEP;
+		__sync_fetch_and_add(&asleep_in_waits, -1);
 	}
 	thread_end(id, t);
 	return 0;
@@ -421,13 +446,23 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 }
 
 /* --- kernel side: futex waits and wakes ----------------------------------------------------
- * Through the raw syscall entry tracepoint (tp_btf): fentry on futex_wait/futex_wake would be
- * cheaper but BPF trampolines are not available on every kernel (refused with EPERM on the
- * machines gilstat is tested on), and tracepoints by name would need tracefs. Every syscall of
- * every process runs this program; it returns after one compare unless it is a futex call. A
- * wait costs an array lookup (is the thread inside a probed call on that word?), a wake a
- * cache lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing
- * is done at the syscall's exit: the return of the wait call sees how it ended. */
+ * Seen from the scheduler, so that syscalls run no program at all: a futex wait matters when
+ * its thread goes to sleep (sched_switch of a thread inside a futex wait syscall), a wake when
+ * it wakes such a thread (sched_waking from inside a futex wake syscall). Both tracepoints are
+ * BTF-typed (no tracefs). A program runs per context switch and per wake-up on the host, never
+ * per syscall; it returns after a few compares unless the task is inside a futex call (its
+ * saved user registers, bpf_task_pt_regs, hold the syscall number and arguments).
+ *
+ * The fallback, where those programs cannot load (bpf_task_pt_regs needs Linux 5.15): the raw
+ * syscall entry tracepoint (tp_btf/sys_enter), which every syscall of every process on the host
+ * runs while it is attached (the kernel's slow syscall path, then one compare). There a wait is
+ * seen at its syscall's entry (whether it then sleeps or not) and a wake at its call (whether it
+ * wakes anyone or not).
+ *
+ * A wait costs an array lookup (is the thread inside a probed call on that word?); a wake, from
+ * the scheduler, the same lookup for the woken thread, from the syscall tracepoint a cache
+ * lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing is done
+ * at the syscall's exit: the return of the wait call sees how it ended. */
 
 #define NR_futex 202 /* x86-64 */
 #define FUTEX_WAIT 0
@@ -435,20 +470,124 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
 #define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+#define TASK_INTERRUPTIBLE 0x1
+#define PF_KTHREAD 0x00200000
 
-static __always_inline void futex_wait_enter(__u64 id, __u64 uaddr)
+static __always_inline bool is_wait(__u64 op)
 {
-	struct semlock_thread *t = thread_in_call(id);
+	__u32 cmd = op & FUTEX_CMD_MASK;
+
+	return cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
+}
+
+static __always_inline bool is_wake(__u64 op)
+{
+	__u32 cmd = op & FUTEX_CMD_MASK;
+
+	return cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET;
+}
+
+/* Thread `t` (inside a call) enters or sleeps in a futex wait on `uaddr`. */
+static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
+{
 	struct semlock_slot *st;
 
-	if (!t || t->addr != uaddr)
-		return;
+	if (t->addr != uaddr)
+		return false;
 	t->flags |= SEMLOCK_T_CONTENDED;
 	/* One more sleeper for the next wake to stamp (the slot was checked at the call's entry). */
 	st = bpf_map_lookup_elem(&slots, &t->slot);
 	if (st)
 		__sync_fetch_and_add(&st->sleepers, 1);
+	return true;
 }
+
+/* A wake of semaphore `slot` (its key `sk`) by thread `id`: a post when posts are counted from
+ * wakes, the start of a handoff unless the post branch site stamps it. */
+static __always_inline void futex_wake_of_slot(__u64 id, __u32 slot, struct semlock_slot_key *sk)
+{
+	struct semlock_slot *st;
+
+	/* Counted per CPU: the waker keeps to reading the shared slot unless it stamps. */
+	if (sk->flags & SEMLOCK_PROC_POSTS_FROM_WAKES) {
+		struct semlock_stats *s = bpf_map_lookup_elem(&locks, &slot);
+
+		if (s)
+			__sync_fetch_and_add(&s->posts, 1);
+	}
+	/* The post branch site, when probed, stamped this post just before its wake. */
+	st = bpf_map_lookup_elem(&slots, &slot);
+	if (st && !(sk->flags & SEMLOCK_PROC_POST_BRANCH))
+		stamp_wake(st, id);
+}
+
+/* The saved user registers of `task` when it is inside a futex syscall, else NULL. */
+static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
+{
+	struct pt_regs *regs;
+
+	if (task->flags & PF_KTHREAD)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	return regs && regs->orig_ax == NR_futex ? regs : 0;
+}
+
+/* A thread going to sleep: contended when it sleeps in a futex wait on the word of the probed
+ * call it is in. Most switches are rejected by the attached-process mask, the others by the
+ * thread array's entry (not in a call). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct semlock_thread *t;
+	struct pt_regs *regs;
+
+	if (preempt || !(prev_state & TASK_INTERRUPTIBLE) || !maybe_attached(id >> 32))
+		return 0;
+	t = thread_in_call(id);
+	if (!t)
+		return 0;
+	regs = futex_regs(prev);
+	if (regs && is_wait(regs->si) && futex_wait_of(t, regs->di) &&
+	    !(t->flags & SEMLOCK_T_ASLEEP)) {
+		t->flags |= SEMLOCK_T_ASLEEP;
+		__sync_fetch_and_add(&asleep_in_waits, 1);
+	}
+	return 0;
+}
+
+/* A thread woken by a thread of an attached process: the wake is its semaphore's when the woken
+ * thread sleeps in a probed call's futex wait and the current thread is in a futex wake of that
+ * word. Other wake-ups on the host return after reading asleep_in_waits and the
+ * attached-process mask, or after the woken thread's array entry. */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(futex_wakeup, struct task_struct *p)
+{
+	struct semlock_slot_key *sk;
+	struct semlock_thread *t;
+	struct pt_regs *regs;
+	__u64 waiter;
+
+	/* The waker's process first (a semaphore's wake comes from a process that is attached,
+	 * as with the syscall tracepoint): its id is at hand, the woken task's fields may be in
+	 * another CPU's cache. */
+	if (asleep_in_waits <= 0 || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
+	t = thread_in_call(waiter);
+	if (!t || !(t->flags & SEMLOCK_T_ASLEEP))
+		return 0;
+	regs = futex_regs(bpf_get_current_task_btf());
+	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
+		return 0;
+	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+	if (sk)
+		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);
+	return 0;
+}
+
+/* --- the fallback: every syscall ------------------------------------------------------------ */
 
 static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 {
@@ -456,7 +595,6 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 	__u32 *cached = bpf_map_lookup_elem(&wake_cache, &ci);
 	__u32 slot = cached ? *cached : SEMLOCK_NO_SLOT;
 	struct semlock_slot_key *sk = slot_if_of(slot, tgid, uaddr);
-	struct semlock_slot *st;
 
 	if (!sk) {
 		struct semlock_key key = { .tgid = tgid, .addr = uaddr };
@@ -471,33 +609,24 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 			return;
 		wake_cache_put(tgid, uaddr, slot);
 	}
-	/* Counted per CPU: the waker keeps to reading the shared slot unless it stamps. */
-	if (sk->flags & SEMLOCK_PROC_POSTS_FROM_WAKES) {
-		struct semlock_stats *s = bpf_map_lookup_elem(&locks, &slot);
-
-		if (s)
-			__sync_fetch_and_add(&s->posts, 1);
-	}
-	/* The post branch site, when probed, stamped this post just before its wake. */
-	st = bpf_map_lookup_elem(&slots, &slot);
-	if (st && !(sk->flags & SEMLOCK_PROC_POST_BRANCH))
-		stamp_wake(st, id);
+	futex_wake_of_slot(id, slot, sk);
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(futex_enter, struct pt_regs *regs, long nr)
 {
-	__u64 id, uaddr;
-	__u32 cmd;
+	__u64 id;
 
 	if (nr != NR_futex)
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	uaddr = regs->di;
-	cmd = regs->si & FUTEX_CMD_MASK;
-	if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET)
-		futex_wait_enter(id, uaddr);
-	else if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET)
-		futex_wake_enter(id, uaddr);
+	if (is_wait(regs->si)) {
+		struct semlock_thread *t = thread_in_call(id);
+
+		if (t)
+			futex_wait_of(t, regs->di);
+	} else if (is_wake(regs->si)) {
+		futex_wake_enter(id, regs->di);
+	}
 	return 0;
 }

@@ -50,7 +50,8 @@ enum semlock_op {
 	SEMLOCK_OP_TRY = 3,     /* sem_trywait (exact mode) */
 };
 
-#define SEMLOCK_T_CONTENDED (1u << 0) /* entered futex_wait on the sem word */
+#define SEMLOCK_T_CONTENDED (1u << 0) /* entered (slept in) futex_wait on the sem word */
+#define SEMLOCK_T_ASLEEP (1u << 1)    /* asleep in that futex_wait now (scheduler programs) */
 
 /* In the thread array: the owner's pid_tgid, with this bit while it is inside a call. */
 #define SEMLOCK_THREAD_BUSY (1ull << 63)

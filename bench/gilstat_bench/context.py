@@ -50,6 +50,10 @@ class Sizes:
     io_http_s: int = 1           # section 5: one HTTP measurement (ab: whole seconds)
     io_settle_s: float = 0.3     # section 5: wait after gilstatd attached
     io_http_max: int = 20000     # section 5: most requests of one ab run
+    host_rounds: int = 5         # rounds of the interleaved section 6
+    host_samples: int = 9        # samples per configuration and round (median), section 6
+    host_sample_s: float = 0.05  # one syscall loop sample (section 6)
+    host_spawns: int = 100       # processes spawned per sample (section 6)
 
     @classmethod
     def from_env(cls, env):
@@ -70,7 +74,7 @@ class Context:
     sizes: Sizes
     build: str                  # the build directory
     out: str                    # where the report goes
-    sections: list              # "1".."5"
+    sections: list              # "1".."6"
     py_only: list = None        # section 2: these interpreter labels only
     tmp: str = None             # a temporary directory for configurations and logs
     notes: list = field(default_factory=list)     # remarks printed at the end of the report
@@ -85,7 +89,7 @@ class Context:
         only = env.get("PY_ONLY")
         return cls(sizes=Sizes.from_env(env), build=build,
                    out=os.path.join(ROOT, env.get("OUT", "docs/BENCHMARKS.md")),
-                   sections=env.get("SECTIONS", "1,2,3,4,5").split(","),
+                   sections=env.get("SECTIONS", "1,2,3,4,5,6").split(","),
                    py_only=only.split(",") if only else None,
                    tmp=tempfile.mkdtemp(prefix="gilstat-bench-"))
 
@@ -95,6 +99,7 @@ class Context:
             "gilstatd": "daemon/app/gilstatd",
             "semloop": "bench/gilstat_bench_semloop",
             "floor": "bench/gilstat_bench_floor",
+            "hostcost": "bench/gilstat_bench_hostcost",
             "runtime_table": "bench/gilstat_bench_runtime",
         }[name])
 

@@ -11,6 +11,8 @@ SCRAPE_P99_MAX_S = 0.050           # section 4
 LOAD_REACHED_FRACTION = 0.97       # section 4: of the requested lock events/s
 DEMO_CPU_MAX = 1.0                 # section 4: gilstatd on its embedded default, in CPUs
 IO_SLOWDOWN_MAX = 0.03             # section 5: I/O-bound services, default configuration
+SYSCALL_ADDED_MAX_NS = 20          # section 6: a non-target's syscall (not futex)
+SPAWN_ADDED_MAX_US = 2             # section 6: a non-target's fork+exec+exit
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,19 @@ def rss_within(peak_bytes):
 
 def scrape_within(p99_s):
     return p99_s <= SCRAPE_P99_MAX_S
+
+
+def added_within(added, noise, program_time, limit):
+    """Section 6: what gilstatd adds to a non-target's operation is at most `limit` (ns).
+    added, noise: the interleaved CPU-time figures; program_time: the time gilstatd's BPF
+    programs ran per operation (the kernel's statistics). Decided by the CPU time where its
+    noise can tell `limit` apart, else by the programs' time (a miss anyway when the programs
+    alone exceed it); not measured is a miss."""
+    if program_time is not None and program_time > limit:
+        return False
+    if added is not None and noise is not None and noise <= limit:
+        return added <= limit
+    return program_time is not None
 
 
 def default_over_floor(hit_ratios, nohit_costs):

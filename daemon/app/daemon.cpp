@@ -207,6 +207,16 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
   auto p = host::OpenSemlockProbe(ProbeOptionsOf(c.probes));
   if (!p.ok()) return p.error();
   probe = std::move(p).value();
+  if (const probes::FutexProgramInfo* futex = host::FutexProgramOf(*probe)) {
+    if (futex->fallback_reason.empty()) {
+      spdlog::info("semaphore probes: futex calls seen by {}", futex->program);
+    } else {
+      spdlog::warn(
+          "semaphore probes: futex calls seen by {} (it runs for every syscall on the "
+          "host while a process is attached), because {}",
+          futex->program, futex->fallback_reason);
+    }
+  }
   if (auto g = probes::PyGilProbe::Open(); g.ok()) {
     gil_probe = std::move(g).value();
   } else {

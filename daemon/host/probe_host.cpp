@@ -22,6 +22,7 @@ class SemlockLockProbe final : public LockProbe {
   Status Detach(pid_t pid) override { return probe_->Detach(pid); }
   Result<std::vector<SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
   ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
+  const probes::FutexProgramInfo& futex_program() const { return probe_->futex_program(); }
 
  private:
   std::unique_ptr<probes::SemlockProbe> probe_;
@@ -33,6 +34,11 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions
   auto probe = probes::SemlockProbe::Open(options);
   if (!probe.ok()) return probe.error();
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
+}
+
+const probes::FutexProgramInfo* FutexProgramOf(const LockProbe& probe) {
+  const auto* real = dynamic_cast<const SemlockLockProbe*>(&probe);
+  return real ? &real->futex_program() : nullptr;
 }
 
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode) {

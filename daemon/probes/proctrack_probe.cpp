@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,15 +42,41 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
   self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackProbe::OnRecord,
                                self.get(), nullptr);
   if (!self->rb_) return BpfError(errno, "creating the proctrack ring buffer");
+  if (Status st = self->StartDrainTimer(); !st.ok()) return st.error();
   return self;
 }
 
+Status ProctrackProbe::StartDrainTimer() {
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return BpfError(errno, "creating the proctrack drain timer");
+  constexpr long kPeriodNs = PROCTRACK_DRAIN_MS * 1000000L;
+  itimerspec period{};
+  period.it_interval.tv_nsec = kPeriodNs;
+  period.it_value.tv_nsec = kPeriodNs;
+  if (timerfd_settime(timer_fd_, 0, &period, nullptr) != 0) {
+    return BpfError(errno, "starting the proctrack drain timer");
+  }
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return BpfError(errno, "creating the proctrack epoll set");
+  for (int fd : {ring_buffer__epoll_fd(rb_), timer_fd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return BpfError(errno, "adding to the proctrack epoll set");
+    }
+  }
+  return Status::Ok();
+}
+
 ProctrackProbe::~ProctrackProbe() {
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (timer_fd_ >= 0) close(timer_fd_);
   if (rb_) ring_buffer__free(rb_);
   if (skel_) proctrack__destroy(skel_);
 }
 
-int ProctrackProbe::fd() const { return ring_buffer__epoll_fd(rb_); }
+int ProctrackProbe::fd() const { return epoll_fd_; }
 
 int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<ProctrackProbe*>(ctx);
@@ -75,6 +103,8 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
 }
 
 Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& fn) {
+  uint64_t expirations = 0;  // the timer is re-armed by reading it (non-blocking)
+  [[maybe_unused]] ssize_t r = read(timer_fd_, &expirations, sizeof expirations);
   sink_ = &fn;
   int n = ring_buffer__consume(rb_);
   sink_ = nullptr;

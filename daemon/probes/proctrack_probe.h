@@ -2,6 +2,11 @@
 // ProcEventSource (gilstat/proc_event.h). Needs the privileges of docs/SERVICE.md and kernel BTF,
 // but not tracefs. When it cannot be opened the tracker
 // falls back to periodic rescans alone.
+//
+// Records wake no reader (a wake-up per fork/exec/exit cost every process on the host
+// microseconds): fd() is readable every PROCTRACK_DRAIN_MS (bpf/proctrack.h) while the probe is
+// open, and at once when the ring buffer is half full. An event is thus seen at most ~50 ms
+// late by a reader that polls fd() and drains.
 #pragma once
 
 #include <memory>
@@ -23,6 +28,8 @@ class ProctrackProbe final : public ProcEventSource {
   ProctrackProbe(const ProctrackProbe&) = delete;
   ProctrackProbe& operator=(const ProctrackProbe&) = delete;
 
+  // Readable when the drain timer expired or the ring buffer passed its wake-up fill; Drain
+  // clears it.
   int fd() const override;
   Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override;
   uint64_t LostEvents() override;
@@ -30,9 +37,12 @@ class ProctrackProbe final : public ProcEventSource {
  private:
   ProctrackProbe() = default;
   static int OnRecord(void* ctx, void* data, size_t size);
+  Status StartDrainTimer();
 
   struct proctrack* skel_ = nullptr;
   struct ring_buffer* rb_ = nullptr;
+  int timer_fd_ = -1;  // the drain timer
+  int epoll_fd_ = -1;  // the ring buffer's epoll fd and the timer
   const std::function<void(const ProcEvent&)>* sink_ = nullptr;
   uint64_t malformed_ = 0;
 };

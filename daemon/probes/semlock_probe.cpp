@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "bpf/semlock.skel.h"
 #include "elf/elf_symbols.h"
@@ -145,22 +147,62 @@ Status FillFreeSlots(semlock& s, uint32_t max_locks) {
   return Status::Ok();
 }
 
-// The futex syscall program runs for every syscall on the host (one compare for non-futex
-// calls), so it is attached only while some process is attached.
-Status AttachKernelSide(semlock& s, std::vector<BpfLinkPtr>& links) {
+// The kernel-side futex programs are attached only while some process is attached.
+Status AttachKernelSide(const std::vector<bpf_program*>& progs, std::vector<BpfLinkPtr>& links) {
   if (!links.empty()) return Status::Ok();
-  for (bpf_program* prog : {s.progs.futex_enter}) {
+  for (bpf_program* prog : progs) {
     BpfLinkPtr link(bpf_program__attach(prog));
     if (!link) {
       int err = errno;
       links.clear();
       return MakeError(err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
-                       std::string("attaching ") + bpf_program__name(prog) +
-                           " (raw syscall tracepoint) failed: " + std::strerror(err));
+                       std::string("attaching the futex program ") + bpf_program__name(prog) +
+                           " failed: " + std::strerror(err));
     }
     links.push_back(std::move(link));
   }
   return Status::Ok();
+}
+
+// Whether the environment asks for the syscall tracepoint (GILSTAT_FUTEX_PROGRAM=sys_enter).
+bool SysEnterForced() {
+  const char* v = std::getenv("GILSTAT_FUTEX_PROGRAM");
+  return v != nullptr && std::string_view(v) == "sys_enter";
+}
+
+// Loads the object with the scheduler programs when `scheduler`, else with the syscall
+// tracepoint's.
+Result<LoadedSkeleton<semlock>> LoadSemlock(const SemlockOptions& options, bool scheduler) {
+  return LoadedSkeleton<semlock>::Make("semlock", {semlock__open, semlock__load, semlock__destroy},
+                                       [&](semlock& s) {
+                                         SizeMaps(s, options);
+                                         bpf_program__set_autoload(s.progs.futex_sleep, scheduler);
+                                         bpf_program__set_autoload(s.progs.futex_wakeup, scheduler);
+                                         bpf_program__set_autoload(s.progs.futex_enter, !scheduler);
+                                       });
+}
+
+// The scheduler programs where they load, else the syscall tracepoint with the reason.
+Result<LoadedSkeleton<semlock>> LoadWithFutexPrograms(const SemlockOptions& options,
+                                                      FutexProgramInfo& futex) {
+  if (SysEnterForced()) {
+    futex = {kFutexSysEnter, "GILSTAT_FUTEX_PROGRAM=sys_enter"};
+    return LoadSemlock(options, false);
+  }
+  auto skel = LoadSemlock(options, true);
+  if (skel.ok()) {
+    futex = {kFutexScheduler, ""};
+    return skel;
+  }
+  futex = {kFutexSysEnter, "the scheduler programs did not load: " + skel.error().message};
+  return LoadSemlock(options, false);
+}
+
+// The scheduler programs' attached-process mask: bit (pid mod 64) of each attached process.
+void SetAttachedMask(semlock& s, const std::vector<pid_t>& pids) {
+  uint64_t mask = 0;
+  for (pid_t pid : pids) mask |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
+  __atomic_store_n(&s.bss->attached_mask, mask, __ATOMIC_RELAXED);
 }
 
 bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
@@ -187,10 +229,11 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
 
 // Attaches the kernel-side program (with the first process), registers the process with its
 // flags and attaches the planned uprobes (into `links`).
-Status AttachPlan(semlock& s, std::vector<BpfLinkPtr>& kernel_links, pid_t pid,
+Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
+                  std::vector<BpfLinkPtr>& kernel_links, pid_t pid,
                   const std::string& libc_host_path, const SemlockPlan& plan,
                   std::vector<BpfLinkPtr>& links) {
-  if (Status st = AttachKernelSide(s, kernel_links); !st.ok()) return st;
+  if (Status st = AttachKernelSide(futex_progs, kernel_links); !st.ok()) return st;
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
   // flags when it is given.
   const uint32_t key = static_cast<uint32_t>(pid);
@@ -198,6 +241,7 @@ Status AttachPlan(semlock& s, std::vector<BpfLinkPtr>& kernel_links, pid_t pid,
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the probe: ") + std::strerror(errno));
   }
+  __atomic_fetch_or(&s.bss->attached_mask, uint64_t{1} << (key & 63), __ATOMIC_RELAXED);
   // The sites of one (program, entry/return) are attached together: one uprobe_multi link
   // each where the kernel has them.
   std::map<std::pair<bpf_program*, bool>, std::vector<uint64_t>> sites_of;
@@ -222,6 +266,8 @@ struct SemlockProbe::Impl {
 
   LoadedSkeleton<semlock> skel;
   std::unique_ptr<BpfSemlockMaps> maps;
+  FutexProgramInfo futex;
+  std::vector<bpf_program*> futex_progs;  // futex.program's
   // Lock slots taken out of the index at a detach, per pid in detach order: they are zeroed and
   // given back once that detach's links are destroyed (a thread still inside a probed call may
   // write them until then).
@@ -242,15 +288,18 @@ SemlockProbe::~SemlockProbe() {
 
 Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& options) {
   if (Status st = CheckOptions(options); !st.ok()) return st.error();
-  auto skel =
-      LoadedSkeleton<semlock>::Make("semlock", {semlock__open, semlock__load, semlock__destroy},
-                                    [&options](semlock& s) { SizeMaps(s, options); });
+  FutexProgramInfo futex;
+  auto skel = LoadWithFutexPrograms(options, futex);
   if (!skel.ok()) return skel.error();
   if (Status st = FillFreeSlots(*skel->get(), options.max_locks); !st.ok()) return st.error();
   std::unique_ptr<SemlockProbe> probe(new SemlockProbe(options));
   probe->impl_ = std::make_unique<Impl>(std::move(skel).value());
   Impl& impl = *probe->impl_;
   semlock* s = impl.skel.get();
+  impl.futex = std::move(futex);
+  impl.futex_progs = impl.futex.program == kFutexScheduler
+                         ? std::vector{s->progs.futex_sleep, s->progs.futex_wakeup}
+                         : std::vector{s->progs.futex_enter};
   impl.maps = std::make_unique<BpfSemlockMaps>(
       bpf_map__fd(s->maps.lock_index), bpf_map__fd(s->maps.locks), bpf_map__fd(s->maps.slot_keys),
       bpf_map__fd(s->maps.counters));
@@ -297,11 +346,12 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   proc.data.pid = pid;
   proc.data.libc_path = libc->path;
   proc.data.sites = plan.sites;
-  Status st =
-      AttachPlan(*impl_->skel.get(), impl_->kernel_links, pid, libc->host_path, plan, proc.links);
+  Status st = AttachPlan(*impl_->skel.get(), impl_->futex_progs, impl_->kernel_links, pid,
+                         libc->host_path, plan, proc.links);
   if (!st.ok()) {
     proc.links.clear();  // destroyed here: nothing writes the process's slots any more
     RecycleSlots(DeleteProcessEntries(pid));
+    SetAttachedMask(*impl_->skel.get(), processes.Pids());
     if (processes.empty()) impl_->kernel_links.clear();
     return st.error();
   }
@@ -353,6 +403,7 @@ Status SemlockProbe::Detach(pid_t pid) {
   Status st = processes.Remove(
       pid, [this](pid_t p) { impl_->retired[p].push_back(DeleteProcessEntries(p)); });
   if (!st.ok()) return st;
+  SetAttachedMask(*impl_->skel.get(), processes.Pids());
   // The kernel-side programs go with the last process (as pid 0: no entries to delete).
   if (processes.empty() && !impl_->kernel_links.empty()) {
     processes.reaper().Hand(0, std::move(impl_->kernel_links));
@@ -378,5 +429,7 @@ Result<std::vector<SemLockStats>> SemlockProbe::ReadLocks() {
 }
 
 ProbeHealth SemlockProbe::ReadHealth() { return ReadSemlockHealth(*impl_->maps); }
+
+const FutexProgramInfo& SemlockProbe::futex_program() const { return impl_->futex; }
 
 }  // namespace gilstat::probes

@@ -36,6 +36,17 @@ struct AttachResult {
   int links = 0;
 };
 
+// The kernel-side futex programs in use (chosen when the probe is opened): the scheduler's
+// tracepoints (run per context switch and wake-up, never per syscall), or where they cannot
+// load the raw syscall entry tracepoint (run for every syscall on the host). bpf/semlock.bpf.c.
+inline constexpr const char* kFutexScheduler = "tp_btf/sched_switch+sched_waking";
+inline constexpr const char* kFutexSysEnter = "tp_btf/sys_enter";
+struct FutexProgramInfo {
+  const char* program = kFutexScheduler;
+  std::string fallback_reason;  // why not the scheduler's (empty with them)
+  int links() const { return program == kFutexScheduler ? 2 : 1; }
+};
+
 // Map access behind an interface so the aggregation can be tested with fakes.
 class SemlockMaps {
  public:
@@ -56,9 +67,10 @@ ProbeHealth ReadSemlockHealth(SemlockMaps& maps);
 
 class SemlockProbe : public LockStatsSource {
  public:
-  // Loads and verifies the BPF programs. The kernel-side futex programs (raw syscall
-  // tracepoints: they run for every syscall on the host, returning at once for other syscalls
-  // and processes) are attached with the first process and detached with the last. Errors:
+  // Loads and verifies the BPF programs. The kernel-side futex programs (FutexProgramInfo: the
+  // scheduler's tracepoints, returning at once for tasks outside futex calls; the syscall entry
+  // tracepoint where they cannot load) are attached with the first process and detached with
+  // the last. GILSTAT_FUTEX_PROGRAM=sys_enter in the environment forces the fallback. Errors:
   // kUnavailable (no BTF, kernel too old), kPermissionDenied (gilstat/privileges.h),
   // kInternal (verifier: the message holds the end of the verifier log).
   static Result<std::unique_ptr<SemlockProbe>> Open(const SemlockOptions& options = {});
@@ -80,6 +92,8 @@ class SemlockProbe : public LockStatsSource {
   // the kernel destroys other uprobes).
   Result<std::vector<SemLockStats>> ReadLocks() override;
   ProbeHealth ReadHealth() override;
+  // Which futex program this kernel took, and why not fentry when it is the fallback.
+  const FutexProgramInfo& futex_program() const;
 
  private:
   struct Impl;

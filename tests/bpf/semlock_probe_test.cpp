@@ -13,6 +13,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -478,8 +479,8 @@ TEST_F(SemlockProbeErrors, DestroyLeavesNoLinks) {
     auto a = (*p)->Attach(c.pid());
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     ours = LinkIdsHeldBy(getpid());
-    // The kernel link (the futex syscall program) + the process's uprobe links.
-    EXPECT_EQ(ours.size(), static_cast<size_t>(1 + a->links));
+    // The kernel links (the futex programs) + the process's uprobe links.
+    EXPECT_EQ(ours.size(), static_cast<size_t>((*p)->futex_program().links() + a->links));
   }
   EXPECT_TRUE(WaitGone(ours).empty());
   // Perf-event uprobes never appear in tracefs; if it is mounted, check no event of ours does.
@@ -525,8 +526,8 @@ TEST_F(SemlockProbeErrors, UprobeMultiLinksWhereTheKernelHasThem) {
   EXPECT_EQ(c.Wait(), 0);
 }
 
-// The futex syscall program runs for every syscall on the host: only while a process is
-// attached.
+// The futex programs run for every context switch (or, the fallback, every syscall) on the
+// host: only while a process is attached.
 TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   Child c({Prog("pie"), "wait", "1", "1"});
   ASSERT_TRUE(c.WaitReady());
@@ -536,12 +537,31 @@ TEST_F(SemlockProbeErrors, KernelSideOnlyWhileAttached) {
   auto a = (*p)->Attach(c.pid());
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   std::set<uint32_t> ours = LinkIdsHeldBy(getpid());
-  EXPECT_EQ(ours.size(), static_cast<size_t>(1 + a->links));
+  EXPECT_EQ(ours.size(), static_cast<size_t>((*p)->futex_program().links() + a->links));
   ASSERT_TRUE((*p)->Detach(c.pid()).ok());
   EXPECT_TRUE(WaitGone(ours).empty());
   c.Go();
   c.ReadResults();
   EXPECT_EQ(c.Wait(), 0);
+}
+
+// The futex programs: the scheduler's tracepoints on this kernel, the syscall tracepoint with a
+// reason when GILSTAT_FUTEX_PROGRAM=sys_enter asks for the fallback (the
+// semlock_probe_test_sys_enter variant runs the tests of waits, wakes and handoffs that way).
+TEST_F(SemlockProbeErrors, FutexProgramsAreTheSchedulersUnlessSysEnterIsAskedFor) {
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const FutexProgramInfo& futex = (*p)->futex_program();
+  const char* forced = std::getenv("GILSTAT_FUTEX_PROGRAM");
+  if (forced != nullptr && std::string(forced) == "sys_enter") {
+    EXPECT_STREQ(futex.program, kFutexSysEnter);
+    EXPECT_NE(futex.fallback_reason.find("GILSTAT_FUTEX_PROGRAM"), std::string::npos);
+    EXPECT_EQ(futex.links(), 1);
+  } else {
+    EXPECT_STREQ(futex.program, kFutexScheduler) << futex.fallback_reason;
+    EXPECT_EQ(futex.fallback_reason, "");
+    EXPECT_EQ(futex.links(), 2);
+  }
 }
 
 // Detaching one process leaves the kernel-side program to the others: it goes with the last.
@@ -560,13 +580,15 @@ TEST_F(SemlockProbeErrors, KernelSideStaysWhileOthersAttached) {
   ASSERT_TRUE((*p)->Detach(first.pid()).ok());
   // The first process's links go in the background; the kernel-side link stays.
   std::set<uint32_t> left = StillThere(kernel_and_first);
-  for (int i = 0; i < 250 && left.size() > 1; ++i) {
+  for (int i = 0; i < 250 && left.size() > static_cast<size_t>((*p)->futex_program().links());
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     left = StillThere(kernel_and_first);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_EQ(StillThere(kernel_and_first).size(), 1u);
-  EXPECT_EQ(LinkIdsHeldBy(getpid()).size(), static_cast<size_t>(1 + a->links));
+  const int kernel = (*p)->futex_program().links();
+  EXPECT_EQ(StillThere(kernel_and_first).size(), static_cast<size_t>(kernel));
+  EXPECT_EQ(LinkIdsHeldBy(getpid()).size(), static_cast<size_t>(kernel + a->links));
   for (Child* c : {&first, &second}) {
     c->Go();
     c->ReadResults();

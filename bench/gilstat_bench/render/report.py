@@ -8,8 +8,11 @@ from . import cost as cost_render
 from . import cpython as cpython_render
 from . import footprint as footprint_render
 from . import io as io_render
+from . import host as host_render
 from . import runtime as runtime_render
 from .explain import explanations
+
+SECTIONS = ("1", "2", "3", "4", "5", "6")
 
 SOURCES = (
     "(the defaults; `SECTIONS=1,3` runs some sections only, `OUT=path` writes the "
@@ -18,7 +21,7 @@ SOURCES = (
     "`bench/report.py` + `bench/gilstat_bench/` (this report), `bench/semloop.cpp` (micro-loops "
     "and load), "
     "`bench/probe_floor.cpp` + `bench/bpf/probe_floor.bpf.c` (the floor), "
-    "`bench/cpython_table.py`, `bench/runtime_table.cpp`, `bench/io_server.py`.\n")
+    "`bench/cpython_table.py`, `bench/runtime_table.cpp`, `bench/io_server.py`, `bench/hostcost.cpp`.\n")
 
 
 def machine():
@@ -38,9 +41,9 @@ def sections(data):
     renderers = {"1": cost_render.render, "2": cpython_render.render,
                  "3": runtime_render.render,
                  "4": lambda d: footprint_render.render(d, section_data(data, "1")),
-                 "5": io_render.render}
+                 "5": io_render.render, "6": host_render.render}
     out = {}
-    for s in ("1", "2", "3", "4", "5"):
+    for s in SECTIONS:
         if s not in data:
             continue
         if isinstance(data[s], Exception):
@@ -90,12 +93,12 @@ def render(run, data, notes):
     """(report text, goals). run: started (epoch s), minutes, load_before, load_after,
     sizes."""
     parts = sections(data)
-    all_goals = [g for s in ("1", "2", "3", "4", "5") if s in parts for g in parts[s][1]]
+    all_goals = [g for s in SECTIONS if s in parts for g in parts[s][1]]
     out = header(run) + reproduce(run.sizes)
     out += ["## Goals\n", "| | goal | measured |", "|---|---|---|"]
     out += ["| %s | %s | %s |" % (g.verdict, g.what, g.measured) for g in all_goals]
     out.append("")
-    for s in ("1", "2", "3", "4", "5"):
+    for s in SECTIONS:
         if s in parts:
             out += [parts[s][0], ""]
     expl = explanations({g.what for g in all_goals if g.ok is False},

@@ -6,7 +6,9 @@ import _path  # noqa: F401
 from gilstat_bench import goals
 from gilstat_bench.goals import Goal
 from gilstat_bench.render.cost import bpftrace_goal
+from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
+from gilstat_bench.section_host import HostData, charge
 from gilstat_bench.stats import AddedTimes
 
 
@@ -120,6 +122,97 @@ class LoadCounted(unittest.TestCase):
 
     def test_below_97_percent_is_not(self):
         self.assertFalse(goals.load_counted(1, 1, 1, 0, 0, 0.96e6, 1e6)[1])
+
+
+def host_data(times, program_ns=None):
+    """Section 6 data of 3 rounds: per configuration, per operation its per-round ns;
+    program_ns: the programs' ns per operation of gilstatd (default: none measured)."""
+    d = HostData(3, 1, 0.1, 10, list(times), AddedTimes(times))
+    if program_ns is not None:
+        d.program_ns["gilstatd"] = {op: (ns, {"futex_sleep": (1.0, ns)})
+                                    for op, ns in program_ns.items()}
+    return d
+
+
+class HostWideCosts(unittest.TestCase):
+    # A syscall costs 100 ns with nothing attached, a futex call 150 ns, a spawn 500 µs.
+    NONE = {"syscall": [100, 101, 100], "futex": [150, 150, 151],
+            "spawn": [500e3, 501e3, 500e3]}
+
+    def with_gilstatd(self, syscall, spawn, program_ns=None):
+        return host_data({"none": self.NONE,
+                          "gilstatd": {"syscall": syscall, "futex": [250, 250, 250],
+                                       "spawn": spawn}}, program_ns)
+
+    def test_20_ns_per_syscall_and_2_us_per_spawn_added_pass(self):
+        d = self.with_gilstatd([120, 121, 120], [502e3, 503e3, 502e3])
+        self.assertTrue(d.syscall_goal_ok())
+        self.assertTrue(d.spawn_goal_ok())
+
+    def test_a_syscall_program_of_70_ns_misses(self):
+        d = self.with_gilstatd([170, 171, 170], [500e3, 501e3, 500e3])
+        self.assertFalse(d.syscall_goal_ok())
+        self.assertTrue(d.spawn_goal_ok())
+
+    def test_10_us_more_per_spawn_misses(self):
+        d = self.with_gilstatd([100, 101, 100], [510e3, 511e3, 510e3])
+        self.assertFalse(d.spawn_goal_ok())
+
+    def test_the_median_round_decides_not_an_outlier(self):
+        # One round 15 ns slower (noise 15 ns, below the limit): the median added is 1 ns.
+        d = self.with_gilstatd([101, 116, 101], [500e3, 501e3, 500e3])
+        self.assertTrue(d.syscall_goal_ok())
+
+    def test_too_noisy_a_cpu_time_leaves_it_to_the_programs_time(self):
+        # Spawns vary by 300 µs: the CPU time cannot tell 2 µs; the programs ran 0.9 µs.
+        noisy = [500e3, 800e3, 510e3]
+        self.assertTrue(self.with_gilstatd([100, 101, 100], noisy,
+                                           {"syscall": 0, "spawn": 900}).spawn_goal_ok())
+        self.assertFalse(self.with_gilstatd([100, 101, 100], noisy,
+                                            {"syscall": 0, "spawn": 2500}).spawn_goal_ok())
+
+    def test_too_noisy_and_no_program_time_misses(self):
+        d = self.with_gilstatd([100, 101, 100], [500e3, 800e3, 510e3])
+        self.assertFalse(d.spawn_goal_ok())
+
+    def test_programs_above_the_limit_miss_even_when_the_cpu_time_saw_nothing(self):
+        d = self.with_gilstatd([100, 101, 100], [500e3, 501e3, 500e3],
+                               {"syscall": 60, "spawn": 0})
+        self.assertFalse(d.syscall_goal_ok())
+
+    def test_not_measured_misses(self):
+        d = host_data({"none": self.NONE})
+        self.assertFalse(d.syscall_goal_ok())
+        self.assertFalse(d.spawn_goal_ok())
+        self.assertFalse(goals.added_within(None, None, None, 20))
+
+    def test_rendered_goals_are_the_decisions(self):
+        d = self.with_gilstatd([170, 171, 170], [502e3, 503e3, 502e3],
+                               {"syscall": 0, "futex": 0, "spawn": 800})
+        text, out = render_host(d)
+        self.assertEqual([g.verdict for g in out], ["MISS", "PASS"])
+        self.assertIn("+70.0 ns", out[0].measured)
+        self.assertIn("+2.00 µs", out[1].measured)
+        self.assertIn("0.8 µs of programs", out[1].measured)
+        self.assertIn("## 6. Host-wide costs", text)
+
+
+class ChargedProgramTime(unittest.TestCase):
+    def test_an_operation_pays_the_mean_run_times_its_own_events(self):
+        # futex_sleep ran 10 times on the host for 2000 ns: 200 ns a run; the spawn switched 3
+        # times (1 voluntary); proctrack_fork ran once for 300 ns; a uprobe is not charged.
+        before = {"futex_sleep": (10, 1000), "proctrack_fork": (1, 100),
+                  "sem_wait_entry": (0, 0)}
+        after = {"futex_sleep": (20, 3000), "proctrack_fork": (2, 400),
+                 "sem_wait_entry": (5, 500)}
+        ns, runs = charge("spawn", before, after, 1, 3.0, 1.0)
+        self.assertEqual(ns, 3 * 200 + 300)
+        self.assertEqual(runs, {"futex_sleep": (3.0, 200.0), "proctrack_fork": (1.0, 300.0)})
+
+    def test_the_fallback_in_a_spawn_is_charged_its_runs_on_the_whole_host(self):
+        ns, runs = charge("spawn", {"futex_enter": (0, 0)}, {"futex_enter": (400, 20000)},
+                          2, 3.0, 1.0)
+        self.assertEqual((ns, runs), (10000.0, {"futex_enter": (200.0, 50.0)}))
 
 
 class Verdicts(unittest.TestCase):
