@@ -43,12 +43,10 @@ class ValueReader {
     return *d;
   }
 
-  // ECMAScript, as the target matchers use.
+  // RE2 syntax, checked as the target matchers compile it.
   Status Regex(const ir::Scalar& v) const {
-    try {
-      std::regex compiled(v.text);
-    } catch (const std::regex_error& e) {
-      return At(v.at, "invalid regular expression '" + v.text + "': " + e.what());
+    if (Status s = tracker::CheckRegex(v.text); !s.ok()) {
+      return At(v.at, "invalid regular expression '" + v.text + "': " + s.message());
     }
     return Status::Ok();
   }
