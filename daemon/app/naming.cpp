@@ -1,5 +1,6 @@
 #include "app/naming.h"
 
+#include "gilstat/utf8.h"
 #include "tracker/matchers.h"
 
 namespace gilstat {
@@ -30,7 +31,8 @@ std::string ExpandGroupTemplate(const std::string& tmpl, const tracker::ProcessI
     }
     out += tmpl[i++];
   }
-  return out.empty() ? info.comm : out;
+  // A label value: the process controls its name and path, which need not be UTF-8.
+  return SanitizeUtf8(out.empty() ? info.comm : out);
 }
 
 Naming::Naming(config::LabelsConfig labels, std::string proc_root)

@@ -21,7 +21,8 @@
 namespace gilstat {
 
 // Expands {comm}, {exe} (base name), {unit} (systemd unit of the cgroup, "none" outside one)
-// and {pid}. An empty result falls back to the comm.
+// and {pid}. An empty result falls back to the comm. Bytes that are not UTF-8 (a process
+// controls its name) are replaced with U+FFFD: the result is a valid label value.
 std::string ExpandGroupTemplate(const std::string& tmpl, const tracker::ProcessInfo& info);
 
 class Naming : public tracker::TrackerObserver {
