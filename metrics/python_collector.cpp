@@ -90,6 +90,8 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
 LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool pid_label) {
   LockSeries s;
   s.labels = {group, "gil", "ebpf", pid_label ? std::to_string(st.pid) : ""};
+  s.origin_pid = st.pid;
+  s.origin_addr = kGilOrigin;
   s.acquisitions_known = st.take_drop;
   s.acquisitions = st.acquisitions;
   s.contended = st.contended;

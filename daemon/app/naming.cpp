@@ -114,6 +114,7 @@ metrics::SemlockNaming Naming::ForCollector() const {
   metrics::SemlockNaming n;
   n.group_of = [this](pid_t pid) { return GroupOf(pid); };
   n.lock_of = [this](pid_t pid, uint64_t addr) { return LockOf(pid, addr); };
+  n.state = series_state_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     n.pid_label = labels_.pid;

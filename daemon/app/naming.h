@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,6 +54,8 @@ class Naming : public tracker::TrackerObserver {
   pid_t runtime_pid_ = 0;
   std::map<uint64_t, std::string> runtime_locks_;  // address -> lock label
   host::PythonTargets* python_ = nullptr;
+  // Kept across the collectors a reload rebuilds: group totals stay monotonic.
+  std::shared_ptr<metrics::SemlockState> series_state_ = std::make_shared<metrics::SemlockState>();
 };
 
 }  // namespace gilstat
