@@ -75,6 +75,36 @@ std::vector<LockSeries> LockTotals::Keep(std::vector<LockSeries> now, Clock::tim
   return now;
 }
 
+std::map<std::string, uint64_t> CounterTotals::Keep(const std::vector<Reading>& now,
+                                                    Clock::time_point t) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::pair<std::string, pid_t>, uint64_t> next;
+  std::map<std::string, uint64_t> out;
+  for (const Reading& r : now) {
+    next[{r.series, r.origin}] += r.value;
+    out[r.series] += r.value;
+  }
+  for (const auto& [key, last] : last_) {
+    auto it = next.find(key);
+    if (it == next.end() || it->second < last) {
+      Retained& r = retained_[key.first];
+      r.total += last;
+      r.seen = t;
+    }
+  }
+  last_ = std::move(next);
+  for (auto it = retained_.begin(); it != retained_.end();) {
+    if (out.count(it->first)) it->second.seen = t;
+    if (t - it->second.seen > retention_) {
+      it = retained_.erase(it);
+    } else {
+      out[it->first] += it->second.total;
+      ++it;
+    }
+  }
+  return out;
+}
+
 std::vector<LockSeries> LockTotals::WithRetained(std::vector<LockSeries> now) const {
   for (const auto& [labels, r] : retained_) now.push_back(r.totals);
   return now;

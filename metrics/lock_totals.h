@@ -19,7 +19,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
+#include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "metrics/lock_families.h"
@@ -53,6 +56,33 @@ class LockTotals {
   std::chrono::seconds retention_;
   std::map<OriginKey, LockSeries> last_;
   std::map<SeriesLabels, Retained> retained_;
+};
+
+// The same for single counters summed over a group's processes (the interpreters' own GIL
+// switch and drop request counts): per series key, the live values plus the last values of the
+// origins that are gone or restarted. Same bounds as LockTotals.
+class CounterTotals {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Reading {
+    std::string series;  // any key naming the exported series
+    pid_t origin = 0;
+    uint64_t value = 0;
+  };
+  explicit CounterTotals(std::chrono::seconds retention = LockTotals::kDefaultRetention)
+      : retention_(retention) {}
+  // Thread-safe: collectors on several scrape threads may share one.
+  std::map<std::string, uint64_t> Keep(const std::vector<Reading>& now, Clock::time_point t);
+
+ private:
+  struct Retained {
+    uint64_t total = 0;
+    Clock::time_point seen;
+  };
+  std::mutex mu_;
+  std::chrono::seconds retention_;
+  std::map<std::pair<std::string, pid_t>, uint64_t> last_;
+  std::map<std::string, Retained> retained_;
 };
 
 // Whether any counter of `now` is below the same counter of `before` (the origin restarted).

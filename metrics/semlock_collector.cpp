@@ -55,9 +55,9 @@ std::vector<LockSeries> SemlockCollector::ReadSeries() const {
     for (auto& s : more_()) series.push_back(std::move(s));
   }
   std::lock_guard<std::mutex> state_lock(state_->mu);
-  state_->addresses.Apply(series, naming_.max_lock_series);
-  // A failed read is not every process leaving: the totals are kept as they are.
+  // A failed read is not every process leaving: the totals and choices are kept as they are.
   if (!locks.ok()) return state_->totals.WithRetained(std::move(series));
+  state_->addresses.Apply(series, naming_.max_lock_series);
   return state_->totals.Keep(std::move(series), LockTotals::Clock::now());
 }
 

@@ -118,6 +118,7 @@ metrics::SemlockNaming Naming::ForCollector() const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     n.pid_label = labels_.pid;
+    n.max_lock_series = static_cast<size_t>(labels_.max_lock_series);
   }
   return n;
 }

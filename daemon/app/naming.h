@@ -44,6 +44,8 @@ class Naming : public tracker::TrackerObserver {
   std::optional<std::string> GroupOf(pid_t pid) const;
   std::string LockOf(pid_t pid, uint64_t addr) const;
   metrics::SemlockNaming ForCollector() const;
+  // The retained group counters of the CPython series (kept across reloads like ForCollector's).
+  std::shared_ptr<metrics::CounterTotals> PythonTotals() const { return python_totals_; }
 
  private:
   mutable std::mutex mu_;
@@ -56,6 +58,8 @@ class Naming : public tracker::TrackerObserver {
   host::PythonTargets* python_ = nullptr;
   // Kept across the collectors a reload rebuilds: group totals stay monotonic.
   std::shared_ptr<metrics::SemlockState> series_state_ = std::make_shared<metrics::SemlockState>();
+  std::shared_ptr<metrics::CounterTotals> python_totals_ =
+      std::make_shared<metrics::CounterTotals>();
 };
 
 }  // namespace gilstat

@@ -203,6 +203,11 @@ Result<LabelsConfig> CompileLabels(const std::string& source, const ir::Labels& 
     if (!b) return b.error();
     *flag = *b;
   }
+  if (in.max_lock_series) {
+    auto n = r.Int(*in.max_lock_series, "max_lock_series", 1, 10'000);
+    if (!n) return n.error();
+    out.max_lock_series = static_cast<int>(*n);
+  }
   return out;
 }
 
