@@ -106,8 +106,9 @@ class HostileStrings(unittest.TestCase):
         try:
             wait_for("a scrape", lambda: prom.value('up{job="gilstat"}') is not None, timeout=30)
             self.assertEqual(prom.value('up{job="gilstat"}'), 1.0)
+            # PromQL's lexer refuses U+FFFD in a string literal: "ev" and two runes.
             self.assertGreater(prom.value(
-                'sum(gilstat_lock_contended_total{process="%s"})' % BAD_LABEL) or 0, 0)
+                'sum(gilstat_lock_contended_total{process=~"ev.."})') or 0, 0)
         finally:
             prom.stop()
 
