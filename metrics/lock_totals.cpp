@@ -17,6 +17,22 @@ bool Below(const std::optional<HistogramData>& now, const std::optional<Histogra
   return now && before && Below(*now, *before);
 }
 
+// Marks the retained entries whose key is live as seen at `t`, drops those unseen for longer
+// than `retention` and passes every other one to `emit`.
+template <typename Map, typename IsLive, typename Emit>
+void ExpireRetained(Map& retained, IsLive is_live, std::chrono::steady_clock::time_point t,
+                    std::chrono::seconds retention, Emit emit) {
+  for (auto it = retained.begin(); it != retained.end();) {
+    if (is_live(it->first)) it->second.seen = t;
+    if (t - it->second.seen > retention) {
+      it = retained.erase(it);
+    } else {
+      emit(it->first, it->second);
+      ++it;
+    }
+  }
+}
+
 }  // namespace
 
 bool AnyCounterDecreased(const LockSeries& n, const LockSeries& b) {
@@ -63,15 +79,9 @@ std::vector<LockSeries> LockTotals::Keep(std::vector<LockSeries> now, Clock::tim
     }
   }
   last_ = std::move(next);
-  for (auto it = retained_.begin(); it != retained_.end();) {
-    if (live.count(it->first)) it->second.seen = t;
-    if (t - it->second.seen > retention_) {
-      it = retained_.erase(it);
-    } else {
-      now.push_back(it->second.totals);
-      ++it;
-    }
-  }
+  ExpireRetained(
+      retained_, [&](const SeriesLabels& l) { return live.count(l) > 0; }, t, retention_,
+      [&](const SeriesLabels&, const Retained& r) { now.push_back(r.totals); });
   return now;
 }
 
@@ -93,15 +103,12 @@ std::map<std::string, uint64_t> CounterTotals::Keep(const std::vector<Reading>& 
     }
   }
   last_ = std::move(next);
-  for (auto it = retained_.begin(); it != retained_.end();) {
-    if (out.count(it->first)) it->second.seen = t;
-    if (t - it->second.seen > retention_) {
-      it = retained_.erase(it);
-    } else {
-      out[it->first] += it->second.total;
-      ++it;
-    }
-  }
+  // `out` holds the live series only until the first retained one is added: look them up first.
+  std::set<std::string> live;
+  for (const auto& [series, v] : out) live.insert(series);
+  ExpireRetained(
+      retained_, [&](const std::string& k) { return live.count(k) > 0; }, t, retention_,
+      [&](const std::string& k, const Retained& r) { out[k] += r.total; });
   return out;
 }
 

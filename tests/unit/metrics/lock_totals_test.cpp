@@ -8,16 +8,10 @@
 
 #include "metrics/python_collector.h"
 #include "metrics/semlock_collector.h"
+#include "tests/unit/metrics/fake_lock_source.h"
 
 namespace gilstat::metrics {
 namespace {
-
-class FakeSource : public LockStatsSource {
- public:
-  Result<std::vector<SemLockStats>> ReadLocks() override { return locks; }
-  ProbeHealth ReadHealth() override { return {}; }
-  std::vector<SemLockStats> locks;
-};
 
 SemLockStats Sem(pid_t pid, uint64_t addr, uint64_t n) {
   SemLockStats s;
