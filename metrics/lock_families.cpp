@@ -41,8 +41,10 @@ prometheus::ClientMetric HistogramMetric(std::vector<prometheus::ClientMetric::L
 
 void LockFamilyBuilder::Add(const LockSeries& s) {
   auto [it, inserted] = series_.try_emplace(s.labels, s);
-  if (inserted) return;
-  LockSeries& t = it->second;
+  if (!inserted) MergeSeries(it->second, s);
+}
+
+void MergeSeries(LockSeries& t, const LockSeries& s) {
   t.acquisitions_known = t.acquisitions_known && s.acquisitions_known;
   t.acquisitions += s.acquisitions;
   t.contended += s.contended;

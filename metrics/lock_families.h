@@ -4,6 +4,7 @@
 #pragma once
 
 #include <prometheus/metric_family.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <map>
@@ -25,8 +26,21 @@ struct SeriesLabels {
   auto operator<=>(const SeriesLabels&) const = default;
 };
 
+// A per-address lock label is "<name>@<address>" (labels.lock_address); the locks of a process
+// beyond its limit of per-address series, and those of processes gone, are summed in
+// "<name>@other".
+inline constexpr char kLockAddressSeparator = '@';
+inline constexpr const char* kOtherAddresses = "other";
+
+// The origin of the GIL probes' series (no semaphore address).
+inline constexpr uint64_t kGilOrigin = ~uint64_t{0};
+
 struct LockSeries {
   SeriesLabels labels;
+  // Where it was read: the process and the lock's address (kGilOrigin for the GIL probes).
+  // Not exported; LockTotals keeps the totals of origins that are gone.
+  pid_t origin_pid = 0;
+  uint64_t origin_addr = 0;
   // False where the source sees only contended acquisitions (the semaphore probes in default
   // mode, the GIL condvar of a stripped CPython): gilstat_lock_acquisitions_total and
   // gilstat_lock_failed_tries_total are then left out rather than understated.
@@ -44,6 +58,9 @@ struct LockSeries {
   std::optional<uint64_t> forced_switches;
   std::optional<uint64_t> voluntary_switches;
 };
+
+// Adds the counters and histograms of `s` into `into` (labels and origin unchanged).
+void MergeSeries(LockSeries& into, const LockSeries& s);
 
 // Adds series, summing those whose labels are equal (several processes of one group, several
 // semaphores of the "other" lock), then builds the families.

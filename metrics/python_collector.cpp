@@ -10,18 +10,45 @@ namespace gilstat::metrics {
 
 using prometheus::MetricType;
 
+namespace {
+
+struct Group {
+  bool gil_enabled = true;
+  std::optional<uint64_t> interval_us;
+  std::optional<uint64_t> switches;
+  std::optional<uint64_t> drop_requests;
+};
+using GroupKey = std::pair<std::string, std::string>;  // (group, pid or "")
+
+// The group counters with the last values of processes gone from the group added back, so that
+// they never decrease (see CounterTotals).
+void KeepGroupCounters(const std::vector<PythonProcess>& procs, bool pid_label,
+                       CounterTotals& totals, std::map<GroupKey, Group>& groups) {
+  auto key_of = [](const char* what, const GroupKey& g) {
+    return std::string(what) + '\0' + g.first + '\0' + g.second;
+  };
+  std::vector<CounterTotals::Reading> readings;
+  for (const PythonProcess& p : procs) {
+    const GroupKey g{p.group, pid_label ? std::to_string(p.pid) : ""};
+    if (p.interpreter_switches)
+      readings.push_back({key_of("switches", g), p.pid, *p.interpreter_switches});
+    if (p.drop_requests) readings.push_back({key_of("drops", g), p.pid, *p.drop_requests});
+  }
+  const auto kept = totals.Keep(readings, CounterTotals::Clock::now());
+  for (auto& [key, g] : groups) {
+    if (auto it = kept.find(key_of("switches", key)); it != kept.end()) g.switches = it->second;
+    if (auto it = kept.find(key_of("drops", key)); it != kept.end()) g.drop_requests = it->second;
+  }
+}
+
+}  // namespace
+
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
-                                                     bool pid_label) {
+                                                     bool pid_label, CounterTotals* totals) {
   // Summed per label set: several processes of one group are one series.
   using InfoKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
   std::map<InfoKey, double> info;
-  struct Group {
-    bool gil_enabled = true;
-    std::optional<uint64_t> interval_us;
-    std::optional<uint64_t> switches;
-    std::optional<uint64_t> drop_requests;
-  };
-  std::map<std::pair<std::string, std::string>, Group> groups;  // (group, pid or "")
+  std::map<GroupKey, Group> groups;
   for (const PythonProcess& p : procs) {
     const std::string pid = pid_label ? std::to_string(p.pid) : "";
     info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method)}] += 1;
@@ -33,6 +60,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     if (p.interpreter_switches) g.switches = g.switches.value_or(0) + *p.interpreter_switches;
     if (p.drop_requests) g.drop_requests = g.drop_requests.value_or(0) + *p.drop_requests;
   }
+  if (totals) KeepGroupCounters(procs, pid_label, *totals, groups);
   auto labels_of = [](const std::string& group, const std::string& pid) {
     Labels l = {{"process", group}};
     if (!pid.empty()) l.push_back({"pid", pid});
@@ -90,6 +118,8 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
 LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool pid_label) {
   LockSeries s;
   s.labels = {group, "gil", "ebpf", pid_label ? std::to_string(st.pid) : ""};
+  s.origin_pid = st.pid;
+  s.origin_addr = kGilOrigin;
   s.acquisitions_known = st.take_drop;
   s.acquisitions = st.acquisitions;
   s.contended = st.contended;
@@ -108,11 +138,15 @@ LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool 
 }
 
 PythonCollector::PythonCollector(std::function<std::vector<PythonProcess>()> processes,
-                                 std::function<PythonProbeErrors()> errors, bool pid_label)
-    : processes_(std::move(processes)), errors_(std::move(errors)), pid_label_(pid_label) {}
+                                 std::function<PythonProbeErrors()> errors, bool pid_label,
+                                 std::shared_ptr<CounterTotals> totals)
+    : processes_(std::move(processes)),
+      errors_(std::move(errors)),
+      pid_label_(pid_label),
+      totals_(totals ? std::move(totals) : std::make_shared<CounterTotals>()) {}
 
 std::vector<prometheus::MetricFamily> PythonCollector::Collect() const {
-  auto out = PythonFamilies(processes_(), pid_label_);
+  auto out = PythonFamilies(processes_(), pid_label_, totals_.get());
   const PythonProbeErrors e = errors_();
   auto f = EmptyFamily("gilstat_python_probe_errors_total",
                        "Errors of the CPython GIL probes: attach (a process's GIL probes could not "

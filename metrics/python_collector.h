@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "gilstat/gil_method.h"
 #include "gilstat/lock_stats.h"
 #include "metrics/lock_families.h"
+#include "metrics/lock_totals.h"
 
 namespace gilstat::metrics {
 
@@ -32,8 +34,11 @@ struct PythonProcess {
   std::optional<uint64_t> drop_requests;         // seen by the GIL condvar probe
 };
 
+// With `totals`, the group counters (switches, drop requests) keep the counts of processes that
+// left the group (see CounterTotals).
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
-                                                     bool pid_label);
+                                                     bool pid_label,
+                                                     CounterTotals* totals = nullptr);
 
 // The lock series (lock="gil", source="ebpf") of one process's GIL probe statistics.
 LockSeries PyGilLockSeries(const PyGilStats& stats, const std::string& group, bool pid_label);
@@ -47,15 +52,18 @@ struct PythonProbeErrors {
 
 class PythonCollector : public prometheus::Collectable {
  public:
-  // Both functions are called on scrape threads and must be thread-safe.
+  // Both functions are called on scrape threads and must be thread-safe. `totals`: the group
+  // counters' retained totals, shared across the collectors a reload rebuilds (null: its own).
   PythonCollector(std::function<std::vector<PythonProcess>()> processes,
-                  std::function<PythonProbeErrors()> errors, bool pid_label);
+                  std::function<PythonProbeErrors()> errors, bool pid_label,
+                  std::shared_ptr<CounterTotals> totals = nullptr);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   std::function<std::vector<PythonProcess>()> processes_;
   std::function<PythonProbeErrors()> errors_;
   bool pid_label_;
+  std::shared_ptr<CounterTotals> totals_;
 };
 
 }  // namespace gilstat::metrics

@@ -7,14 +7,26 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "gilstat/lock_stats.h"
+#include "metrics/lock_address_limit.h"
 #include "metrics/lock_families.h"
+#include "metrics/lock_totals.h"
 
 namespace gilstat::metrics {
+
+// What the eBPF lock series keep from one scrape to the next: the retained totals of processes
+// that left their group and the per-address series chosen per process. Owned outside the
+// collector (which a reload rebuilds) so that counters stay monotonic across reloads.
+struct SemlockState {
+  std::mutex mu;
+  LockTotals totals;
+  LockAddressLimit addresses;
+};
 
 struct SemlockNaming {
   // The process-group label of a pid; nullopt when the pid is no longer tracked (its entries
@@ -23,6 +35,10 @@ struct SemlockNaming {
   // The lock label of a semaphore: "gil", a runtime lock's name, or "other".
   std::function<std::string(pid_t, uint64_t addr)> lock_of;
   bool pid_label = false;
+  // Per-address lock series per process (see LockAddressLimit).
+  size_t max_lock_series = LockAddressLimit::kDefaultMaxPerProcess;
+  // Shared across collectors; null: the collector keeps its own.
+  std::shared_ptr<SemlockState> state;
 };
 
 // The lock series of one read of the maps.
@@ -41,9 +57,14 @@ class SemlockCollector : public prometheus::Collectable {
   uint64_t read_errors() const;
 
  private:
+  // The series of one scrape: read, bounded per process, with the retained totals added.
+  // Called with mu_ held.
+  std::vector<LockSeries> ReadSeries() const;
+
   LockStatsSource& source_;
   SemlockNaming naming_;
   std::function<std::vector<LockSeries>()> more_;
+  std::shared_ptr<SemlockState> state_;
   mutable std::mutex mu_;  // LockStatsSource is not required to be thread-safe
   mutable uint64_t read_errors_ = 0;
 };

@@ -311,7 +311,7 @@ void Daemon::Impl::BuildCollectors() {
           return metrics::PythonProbeErrors{py->probe_errors(), h.threads_full + h.stats_full,
                                             h.read_errors};
         },
-        pid_label));
+        pid_label, naming->PythonTotals()));
   }
   std::unique_lock<std::shared_mutex> lock(collectors_mu);
   collectors = std::move(next);

@@ -1,5 +1,6 @@
 #include "app/naming.h"
 
+#include "gilstat/utf8.h"
 #include "tracker/matchers.h"
 
 namespace gilstat {
@@ -30,7 +31,8 @@ std::string ExpandGroupTemplate(const std::string& tmpl, const tracker::ProcessI
     }
     out += tmpl[i++];
   }
-  return out.empty() ? info.comm : out;
+  // A label value: the process controls its name and path, which need not be UTF-8.
+  return SanitizeUtf8(out.empty() ? info.comm : out);
 }
 
 Naming::Naming(config::LabelsConfig labels, std::string proc_root)
@@ -112,9 +114,11 @@ metrics::SemlockNaming Naming::ForCollector() const {
   metrics::SemlockNaming n;
   n.group_of = [this](pid_t pid) { return GroupOf(pid); };
   n.lock_of = [this](pid_t pid, uint64_t addr) { return LockOf(pid, addr); };
+  n.state = series_state_;
   {
     std::lock_guard<std::mutex> lock(mu_);
     n.pid_label = labels_.pid;
+    n.max_lock_series = static_cast<size_t>(labels_.max_lock_series);
   }
   return n;
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -21,7 +22,8 @@
 namespace gilstat {
 
 // Expands {comm}, {exe} (base name), {unit} (systemd unit of the cgroup, "none" outside one)
-// and {pid}. An empty result falls back to the comm.
+// and {pid}. An empty result falls back to the comm. Bytes that are not UTF-8 (a process
+// controls its name) are replaced with U+FFFD: the result is a valid label value.
 std::string ExpandGroupTemplate(const std::string& tmpl, const tracker::ProcessInfo& info);
 
 class Naming : public tracker::TrackerObserver {
@@ -42,6 +44,8 @@ class Naming : public tracker::TrackerObserver {
   std::optional<std::string> GroupOf(pid_t pid) const;
   std::string LockOf(pid_t pid, uint64_t addr) const;
   metrics::SemlockNaming ForCollector() const;
+  // The retained group counters of the CPython series (kept across reloads like ForCollector's).
+  std::shared_ptr<metrics::CounterTotals> PythonTotals() const { return python_totals_; }
 
  private:
   mutable std::mutex mu_;
@@ -52,6 +56,10 @@ class Naming : public tracker::TrackerObserver {
   pid_t runtime_pid_ = 0;
   std::map<uint64_t, std::string> runtime_locks_;  // address -> lock label
   host::PythonTargets* python_ = nullptr;
+  // Kept across the collectors a reload rebuilds: group totals stay monotonic.
+  std::shared_ptr<metrics::SemlockState> series_state_ = std::make_shared<metrics::SemlockState>();
+  std::shared_ptr<metrics::CounterTotals> python_totals_ =
+      std::make_shared<metrics::CounterTotals>();
 };
 
 }  // namespace gilstat

@@ -59,6 +59,9 @@ struct LabelsConfig {
   // Threading locks of CPython processes one series each, lock="threading@0x<address>"
   // (opt-in: one series per lock); default: lock="threading", summed.
   bool lock_address = false;
+  // With lock_address: per-address series per process; the other locks are summed in
+  // lock="threading@other" (metrics/lock_address_limit.h).
+  int max_lock_series = 20;
 
   bool operator==(const LabelsConfig&) const = default;
 };

@@ -43,12 +43,10 @@ class ValueReader {
     return *d;
   }
 
-  // ECMAScript, as the target matchers use.
+  // RE2 syntax, checked as the target matchers compile it.
   Status Regex(const ir::Scalar& v) const {
-    try {
-      std::regex compiled(v.text);
-    } catch (const std::regex_error& e) {
-      return At(v.at, "invalid regular expression '" + v.text + "': " + e.what());
+    if (Status s = tracker::CheckRegex(v.text); !s.ok()) {
+      return At(v.at, "invalid regular expression '" + v.text + "': " + s.message());
     }
     return Status::Ok();
   }
@@ -204,6 +202,11 @@ Result<LabelsConfig> CompileLabels(const std::string& source, const ir::Labels& 
     auto b = r.Bool(**field, key);
     if (!b) return b.error();
     *flag = *b;
+  }
+  if (in.max_lock_series) {
+    auto n = r.Int(*in.max_lock_series, "max_lock_series", 1, 10'000);
+    if (!n) return n.error();
+    out.max_lock_series = static_cast<int>(*n);
   }
   return out;
 }

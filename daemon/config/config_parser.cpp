@@ -163,9 +163,11 @@ Result<ir::Probes> TreeReader::Probes(const YAML::Node& n) const {
 
 Result<ir::Labels> TreeReader::Labels(const YAML::Node& n) const {
   ir::Labels l;
-  if (Status s =
-          ScalarMap(n, "labels",
-                    {{"process", &l.process}, {"pid", &l.pid}, {"lock_address", &l.lock_address}});
+  if (Status s = ScalarMap(n, "labels",
+                           {{"process", &l.process},
+                            {"pid", &l.pid},
+                            {"lock_address", &l.lock_address},
+                            {"max_lock_series", &l.max_lock_series}});
       !s) {
     return s.error();
   }

@@ -52,7 +52,7 @@ struct Probes {
 
 struct Labels {
   Location at;
-  std::optional<Scalar> process, pid, lock_address;
+  std::optional<Scalar> process, pid, lock_address, max_lock_series;
 };
 
 struct BasicAuth {

@@ -1,5 +1,7 @@
 #include "tracker/matchers.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <array>
 
@@ -22,7 +24,28 @@ bool PrefixByComponent(std::string_view path, std::string_view prefix) {
   return path.size() == prefix.size() || path[prefix.size()] == '/';
 }
 
+// Bytes, not UTF-8 (a command line may hold any byte); no logging of bad patterns to stderr:
+// the error is returned.
+RE2::Options MatcherOptions() {
+  RE2::Options o;
+  o.set_encoding(RE2::Options::EncodingLatin1);
+  o.set_log_errors(false);
+  return o;
+}
+
+Result<std::shared_ptr<const RE2>> CompileRegex(const std::string& pattern) {
+  auto re = std::make_shared<const RE2>(pattern, MatcherOptions());
+  if (!re->ok()) return MakeError(ErrorCode::kInvalidArgument, re->error());
+  return re;
+}
+
 }  // namespace
+
+Status CheckRegex(const std::string& pattern) {
+  auto re = CompileRegex(pattern);
+  if (!re.ok()) return re.error();
+  return Status::Ok();
+}
 
 bool MatchSpec::Empty() const {
   return pids.empty() && !comm_regex && !exe_regex && !cmdline_regex && !cgroup_prefix &&
@@ -55,12 +78,12 @@ Result<Matcher> Matcher::Compile(const MatchSpec& spec, pid_t self_pid) {
   auto compile = [](const std::optional<std::string>& text, const char* what,
                     std::optional<Re>* out) -> Status {
     if (!text) return Status::Ok();
-    try {
-      *out = Re{*text, std::regex(*text, std::regex::ECMAScript | std::regex::optimize)};
-    } catch (const std::regex_error& e) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       std::string("bad ") + what + " regex '" + *text + "': " + e.what());
+    auto re = CompileRegex(*text);
+    if (!re.ok()) {
+      return MakeError(ErrorCode::kInvalidArgument, std::string("bad ") + what + " regex '" +
+                                                        *text + "': " + re.error().message);
     }
+    *out = Re{*text, std::move(re).value()};
     return Status::Ok();
   };
   if (Status s = compile(spec.comm_regex, "comm", &m.comm_); !s.ok()) return s;
@@ -110,7 +133,7 @@ bool Matcher::Matches(const ProcessInfo& p) const {
                    const std::string& value) {
     if (!re) return true;
     if (!(info.fields & field)) return false;  // unreadable: not a match
-    return std::regex_search(value, re->re);
+    return RE2::PartialMatch(value, *re->re);
   };
   if (!search(comm_, kProcComm, p, p.comm)) return false;
   if (!search(exe_, kProcExe, p, p.exe)) return false;

@@ -7,8 +7,10 @@
 //   - Within one MatchSpec every criterion that is set must hold (AND). A spec with no
 //     criterion matches nothing.
 //   - A TargetSet is a list of specs; a process is a target if any spec matches (OR).
-//   - Regexes are ECMAScript (std::regex) and search: "python" matches "python3.11"; anchor
-//     with ^ and $ for an exact match.
+//   - Regexes are RE2 syntax and search: "python" matches "python3.11"; anchor with ^ and $
+//     for an exact match. RE2 matches in time linear in the text, without recursion, so a
+//     process cannot slow down or crash the matcher with a long command line. Patterns and
+//     texts are bytes (RE2's Latin-1 mode): a process name need not be valid UTF-8.
 //   - comm is the kernel's 15-byte process name; exe is the resolved path of the executable;
 //     cmdline is the argument vector joined with single spaces.
 //   - cgroup_prefix matches the cgroup v2 path by whole components ("/system.slice" matches
@@ -23,14 +25,18 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gilstat/result.h"
 #include "tracker/proc.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace gilstat::tracker {
 
@@ -53,6 +59,9 @@ struct MatchSpec {
 // user@1000.service/app.slice/x.service" -> "user@1000.service"; "/" -> "".
 std::string SystemdUnitOfCgroup(std::string_view cgroup_path);
 
+// Checks a matcher regex as Matcher::Compile does: kInvalidArgument with RE2's reason.
+Status CheckRegex(const std::string& pattern);
+
 class Matcher {
  public:
   // kInvalidArgument for a bad regex or an empty spec. self_pid is the pid `self` stands for.
@@ -71,7 +80,7 @@ class Matcher {
   Matcher() = default;
   struct Re {
     std::string text;
-    std::regex re;
+    std::shared_ptr<const re2::RE2> re;  // immutable, shared by the copies of a Matcher
   };
   MatchSpec spec_;
   std::optional<Re> comm_, exe_, cmdline_, cgroup_;

@@ -29,6 +29,14 @@ TEST(ExpandGroupTemplate, EveryConfiguredPlaceholderIsExpanded) {
   }
 }
 
+// A process named with bytes that are not UTF-8 must not make every scrape fail.
+TEST(ExpandGroupTemplate, InvalidUtf8BecomesReplacementCharacters) {
+  const auto i = Info(42, "ev\xff\xfe", "/tmp/ev\xff\xfe", "/");
+  EXPECT_EQ(ExpandGroupTemplate("{comm}", i), "ev\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(ExpandGroupTemplate("{exe}-{pid}", i), "ev\xEF\xBF\xBD\xEF\xBF\xBD-42");
+  EXPECT_EQ(ExpandGroupTemplate("caf\xC3\xA9/{comm}", Info(1, "x", "", "/")), "caf\xC3\xA9/x");
+}
+
 TEST(ExpandGroupTemplate, Placeholders) {
   const auto i = Info(42, "python3", "/usr/bin/python3.11", "/system.slice/web.service");
   EXPECT_EQ(ExpandGroupTemplate("{comm}", i), "python3");

@@ -39,6 +39,7 @@ labels:
   process: "{comm}"
   pid: false
   lock_address: true
+  max_lock_series: 50
 )",
                        "x.yml");
   ASSERT_TRUE(c.ok()) << c.error().message;
@@ -54,6 +55,7 @@ labels:
   EXPECT_EQ(c->probes.mode, ProbeMode::kExact);
   EXPECT_FALSE(c->labels.pid);
   EXPECT_TRUE(c->labels.lock_address);
+  EXPECT_EQ(c->labels.max_lock_series, 50);
 }
 
 TEST(Config, EmptyFileMeansDefaultsWithoutRuntime) {
@@ -106,6 +108,8 @@ TEST(Config, BadValuesAreErrorsWithLineAndReason) {
   EXPECT_THAT(ErrorOf("probes:\n  mode: fast\n"), HasSubstr("default, counting or exact"));
   EXPECT_THAT(ErrorOf("labels:\n  process: \"{name}\"\n"), HasSubstr("unknown placeholder"));
   EXPECT_THAT(ErrorOf("labels:\n  lock_address: maybe\n"), HasSubstr("lock_address"));
+  EXPECT_THAT(ErrorOf("labels:\n  max_lock_series: 0\n"),
+              HasSubstr("'max_lock_series' must be a whole number from 1 to 10000"));
   EXPECT_THAT(ErrorOf("targets: {self: true}\n"), HasSubstr("must be a list"));
   EXPECT_THAT(ErrorOf("runtime: fair\n"), HasSubstr("'runtime' must be a mapping"));
   EXPECT_THAT(ErrorOf("runtime:\n  enabled: maybe\n"), HasSubstr("true or false"));

@@ -58,6 +58,30 @@ TEST(PythonFamiliesTest, InfoCountsProcessesPerLabelSetAndGroupsSum) {
   EXPECT_NE(t.find("gilstat_python_gil_enabled{process=\"batch\"} 1"), std::string::npos);
 }
 
+// Two interpreters in one group, one exits: the group's counters keep its counts.
+TEST(PythonFamiliesTest, GroupCountersKeepTheCountsOfProcessesThatLeft) {
+  CounterTotals totals;
+  auto a = Proc(10, "web", "3.12.1", GilMethod::kTakeGil);
+  a.interpreter_switches = 400;
+  a.drop_requests = 9;
+  auto b = Proc(11, "web", "3.12.1", GilMethod::kTakeGil);
+  b.interpreter_switches = 600;
+  b.drop_requests = 1;
+  std::string t = Text(PythonFamilies({a, b}, false, &totals));
+  EXPECT_NE(t.find("gilstat_python_gil_switches_total{process=\"web\"} 1000"), std::string::npos);
+  a.interpreter_switches = 410;
+  t = Text(PythonFamilies({a}, false, &totals));
+  EXPECT_NE(t.find("gilstat_python_gil_switches_total{process=\"web\"} 1010"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_python_gil_drop_requests_total{process=\"web\"} 10"), std::string::npos)
+      << t;
+  // 11 again (a new interpreter): counted on top of what 11 had.
+  b.interpreter_switches = 5;
+  t = Text(PythonFamilies({a, b}, false, &totals));
+  EXPECT_NE(t.find("gilstat_python_gil_switches_total{process=\"web\"} 1015"), std::string::npos)
+      << t;
+}
+
 TEST(PythonFamiliesTest, GilDisabledAnywhereInTheGroupIsZero) {
   auto a = Proc(10, "ft", "3.13.0", GilMethod::kTakeGil);
   auto b = Proc(11, "ft", "3.13.0", GilMethod::kGilDisabled);

@@ -3,21 +3,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include "tests/unit/metrics/fake_lock_source.h"
+
 namespace gilstat::metrics {
 namespace {
-
-class FakeSource : public LockStatsSource {
- public:
-  Result<std::vector<SemLockStats>> ReadLocks() override {
-    if (fail) return MakeError(ErrorCode::kUnavailable, "map gone");
-    return locks;
-  }
-  ProbeHealth ReadHealth() override { return health; }
-
-  std::vector<SemLockStats> locks;
-  ProbeHealth health;
-  bool fail = false;
-};
 
 SemLockStats Sem(pid_t pid, uint64_t addr, uint64_t acq) {
   SemLockStats s;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace gilstat::tracker {
 namespace {
 
@@ -166,6 +168,41 @@ TEST(TargetSet, AnySpecMatches) {
   ASSERT_TRUE(pids.ok());
   EXPECT_TRUE(pids->PidsOnly());
   EXPECT_FALSE(TargetSet::Compile({{.pids = {3}}, {.exe_regex = "("}}, kSelf).ok());
+}
+
+// A process controls its command line: a long one must neither crash the matcher (std::regex
+// recursed per character and exhausted the stack at ~30,000) nor make a backtracking pattern
+// take exponential time.
+TEST(Matcher, HostileCommandLineMatchesInBoundedTime) {
+  const std::string huge(1 << 20, 'a');
+  const auto start = std::chrono::steady_clock::now();
+  Matcher any = Compile({.cmdline_regex = ".*"});
+  EXPECT_TRUE(any.Matches(Proc(1, "x", "/x", {huge})));
+  Matcher nested = Compile({.cmdline_regex = "(a+)+$"});
+  EXPECT_TRUE(nested.Matches(Proc(1, "x", "/x", {huge})));
+  EXPECT_FALSE(nested.Matches(Proc(1, "x", "/x", {huge + "!"})));
+  Matcher spaced = Compile({.cmdline_regex = "(x+x+)+y"});
+  EXPECT_FALSE(spaced.Matches(Proc(1, "x", "/x", {std::string(1 << 20, 'x')})));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(1));
+}
+
+TEST(Matcher, MatchesBytesThatAreNotUtf8) {
+  Matcher m = Compile({.exe_regex = "^/tmp/ev.*$"});
+  EXPECT_TRUE(m.Matches(Proc(1, "ev\xff\xfe", "/tmp/ev\xff\xfe")));
+  Matcher byte = Compile({.comm_regex = "^ev.\\xfe$"});
+  EXPECT_TRUE(byte.Matches(Proc(1, "ev\xff\xfe")));
+}
+
+TEST(Matcher, BadRegexIsAnErrorWithTheReason) {
+  auto m = Matcher::Compile({.cmdline_regex = "(unclosed"}, kSelf);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message.find("bad cmdline regex '(unclosed'"), std::string::npos);
+  EXPECT_NE(m.error().message.find("missing )"), std::string::npos) << m.error().message;
+  // Backreferences need backtracking: RE2 refuses them.
+  EXPECT_FALSE(Matcher::Compile({.comm_regex = "(a)\\1"}, kSelf).ok());
+  EXPECT_TRUE(CheckRegex("^python[0-9.]*$").ok());
+  EXPECT_FALSE(CheckRegex("[z-a]").ok());
 }
 
 }  // namespace
