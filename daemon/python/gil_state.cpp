@@ -47,6 +47,8 @@ constexpr TableRow kTable[] = {
 // cond, mutex (then switch_cond, switch_mutex).
 constexpr uint32_t kInterval = 0, kLastHolder = 8, kLocked = 16, kSwitchNumber = 24, kCond = 32,
                    kMutex = 80;
+// Free-threaded builds (Py_GIL_DISABLED) put `int enabled` first: every other field moves by 8.
+constexpr uint32_t kFreeThreadedShift = 8;
 
 // _Py_DebugOffsets (3.13: Include/internal/pycore_runtime.h, 3.14+: pycore_debug_offsets.h):
 // where the fields used here sit inside that struct ("debug_offsets row" of
@@ -70,7 +72,7 @@ constexpr DebugOffsetsLayout kDebugOffsetsLayouts[] = {
     {15, 40, 56, 64, 120, 128, 136, 144, 152},
 };
 // The same in every version: cookie[8], version, free_threaded, then runtime_state.size.
-constexpr uint32_t kDebugVersion = 8, kDebugRuntimeSize = 24;
+constexpr uint32_t kDebugVersion = 8, kDebugFreeThreaded = 16, kDebugRuntimeSize = 24;
 constexpr char kDebugCookie[] = "xdebugpy";
 
 // 3.2 .. 3.6: the static variables of Python/ceval_gil.h, in GilAddresses order.
@@ -187,15 +189,17 @@ Result<uint64_t> LoadBias(pid_t pid, const std::string& binary, const std::strin
                                              " (did it exit or exec?)");
 }
 
-GilAddresses FromState(uint64_t state, uint32_t locked, uint32_t last_holder) {
+// `shift`: kFreeThreadedShift for a free-threaded build's state (`enabled` first), else 0.
+GilAddresses FromState(uint64_t state, uint32_t locked, uint32_t last_holder, uint32_t shift = 0) {
   GilAddresses a;
   a.state = state;
   a.locked = state + locked;
   a.last_holder = state + last_holder;
-  a.switch_number = state + kSwitchNumber;
-  a.interval = state + kInterval;
-  a.cond = state + kCond;
-  a.mutex = state + kMutex;
+  a.switch_number = state + shift + kSwitchNumber;
+  a.interval = state + shift + kInterval;
+  a.cond = state + shift + kCond;
+  a.mutex = state + shift + kMutex;
+  if (shift != 0) a.enabled = state;
   return a;
 }
 
@@ -264,12 +268,20 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
                                       bool assumed) {
   auto head = ReadDebugHead(pid, info, runtime, runtime_size);
   if (!head) return head.error();
+  const bool ft = head->Field(kDebugFreeThreaded) != 0;
+  if (ft != info.free_threaded) {
+    return MakeError(ErrorCode::kUnavailable, std::string("_Py_DebugOffsets say the build is ") +
+                                                  (ft ? "free-threaded" : "not free-threaded") +
+                                                  ", its file says not");
+  }
+  const uint32_t shift = ft ? kFreeThreadedShift : 0;
   const uint64_t gil_off = head->Field(d.gil_runtime_state);
   const uint64_t locked_off = head->Field(d.gil_locked);
   const uint64_t holder_off = head->Field(d.gil_holder);
   // The rest of the state (interval, switch_number, cond, mutex) is not published: it comes from
-  // the struct layout, which must agree with the two fields that are.
-  if (locked_off != gil_off + kLocked || holder_off != gil_off + kLastHolder) {
+  // the struct layout, which must agree with the fields that are.
+  if (locked_off != gil_off + shift + kLocked || holder_off != gil_off + shift + kLastHolder ||
+      (ft && head->Field(d.gil_enabled) != gil_off)) {
     return MakeError(ErrorCode::kUnavailable,
                      "_Py_DebugOffsets place the GIL's locked/last_holder at +" +
                          std::to_string(locked_off - gil_off) + "/+" +
@@ -288,10 +300,11 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
                                                   " say " + HexAddress(*at + gil_off) +
                                                   " (layout mismatch)");
   }
-  GilAddresses a = FromState(*at + gil_off, kLocked, kLastHolder);
+  GilAddresses a = FromState(*at + gil_off, shift + kLocked, shift + kLastHolder, shift);
   a.how = "_Py_DebugOffsets (" + VersionName(info) + "): main interpreter " + HexAddress(*at) +
           ", " + (*gil_ptr != 0 ? "interp->ceval.gil" : "interp->_gil") +
           "; interval/switch_number/cond/mutex from the struct layout";
+  if (ft) a.how += " (free-threaded: `enabled` first)";
   if (assumed) {
     a.how += "; NOT KNOWN: the layout of " + VersionName(info) +
              "'s _Py_DebugOffsets and GIL state, those of 3." + std::to_string(d.minor) +
@@ -315,10 +328,11 @@ Status CheckLocatable(const InterpreterInfo& info) {
     return MakeError(ErrorCode::kUnavailable,
                      "the Python version of " + info.binary + " is unknown: GIL layout unknown");
   }
-  if (info.free_threaded) {
+  if (info.free_threaded && !info.has_debug_offsets) {
     return MakeError(ErrorCode::kUnavailable,
                      VersionName(info) + " free-threaded build (" + info.free_threaded_marker +
-                         "): its GIL state has another layout and may be disabled");
+                         "): its GIL state has another layout, found only through "
+                         "_Py_DebugOffsets (3.13+), which it lacks");
   }
   if (info.minor < 2) {
     return MakeError(ErrorCode::kUnavailable,
@@ -417,7 +431,9 @@ Result<GilAddresses> LocateFromRuntime(pid_t pid, const InterpreterInfo& info,
                                                   (info.stripped ? " (stripped)" : ""));
   }
   const SymbolInfo& runtime_sym = runtime_it->second;
-  const std::optional<GilLayout> layout = GilLayoutFor(info.major, info.minor);
+  // The table describes default builds; a free-threaded one is found through _Py_DebugOffsets.
+  const std::optional<GilLayout> layout =
+      info.free_threaded ? std::nullopt : GilLayoutFor(info.major, info.minor);
   bool assumed = false;
   const DebugOffsetsLayout* debug = DebugLayoutFor(info, assumed);
   if (!layout && !debug) {
@@ -445,12 +461,13 @@ Result<GilAddresses> LocateFromRuntime(pid_t pid, const InterpreterInfo& info,
     debug_failure = a.error().message;
   }
   if (!layout) {
-    return MakeError(
-        ErrorCode::kUnavailable,
-        VersionName(info) + ": GIL layout unknown and _Py_DebugOffsets unusable: " + debug_failure);
+    return MakeError(ErrorCode::kUnavailable,
+                     VersionName(info) + (info.free_threaded ? " free-threaded build" : "") +
+                         ": GIL layout unknown and _Py_DebugOffsets unusable: " + debug_failure);
   }
   if (!size_mismatch.empty()) {
-    return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
+    return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch +
+                                                  "; _Py_DebugOffsets unusable: " + debug_failure);
   }
   return FromTable(pid, info, runtime, *layout, debug_failure);
 }
@@ -499,22 +516,19 @@ Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs) {
       addrs.interval == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "GIL addresses not located");
   }
-  uint8_t buf[4 + 8 + 8 + 8];
-  if (Status s = ReadRemote(pid,
-                            {{addrs.locked, 4},
-                             {addrs.last_holder, 8},
-                             {addrs.switch_number, 8},
-                             {addrs.interval, 8}},
-                            buf);
-      !s) {
-    return s.error();
-  }
+  uint8_t buf[4 + 8 + 8 + 8 + 4] = {};
+  std::vector<std::pair<uint64_t, size_t>> pieces = {
+      {addrs.locked, 4}, {addrs.last_holder, 8}, {addrs.switch_number, 8}, {addrs.interval, 8}};
+  if (addrs.enabled != 0) pieces.emplace_back(addrs.enabled, 4);
+  if (Status s = ReadRemote(pid, pieces, buf); !s) return s.error();
   int32_t locked;
   uint64_t last_holder, switch_number, interval;
   std::memcpy(&locked, buf, 4);
   std::memcpy(&last_holder, buf + 4, 8);
   std::memcpy(&switch_number, buf + 12, 8);
   std::memcpy(&interval, buf + 20, 8);
+  int32_t enabled = 1;
+  if (addrs.enabled != 0) std::memcpy(&enabled, buf + 28, 4);
   // locked is -1 before the GIL is created, then 0 or 1; a pointer is a user-space address.
   if (locked < -1 || locked > 1 || last_holder >= (uint64_t{1} << 47)) {
     return MakeError(ErrorCode::kUnavailable,
@@ -527,6 +541,7 @@ Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs) {
   g.last_holder = last_holder;
   g.switch_number = switch_number;
   g.interval_us = interval;
+  g.enabled = enabled;
   return g;
 }
 

@@ -54,6 +54,9 @@ struct GilAddresses {
   uint64_t interval = 0;
   uint64_t cond = 0;
   uint64_t mutex = 0;
+  // Free-threaded builds: the GIL's `int enabled` (0: disabled, INT_MAX: on for good, else the
+  // number of transient requests; it can change at run time). 0 for other builds.
+  uint64_t enabled = 0;
   std::string how;  // "_PyRuntime + table 3.11", "3.6 statics (.symtab)", ...
 };
 
@@ -66,9 +69,11 @@ struct GilAddresses {
 // runtime size, GIL pointer and locked/last_holder offsets agree; `how` then says "NOT KNOWN".
 // 3.7 .. 3.15 from the table: refused when the _PyRuntime symbol's size differs from the
 // table's; 3.12+ also checks the main interpreter's ceval.gil pointer (once set) against it.
-// Errors: kUnavailable (2.x, free-threaded, unknown version without debug offsets, neither
-// _PyRuntime nor the 3.6 statics, layout mismatch), kNotFound (the binary is not mapped in pid
-// any more, or no such process), kPermissionDenied (its memory cannot be read).
+// Free-threaded builds (3.13t+): through _Py_DebugOffsets only, with `enabled` (the state's
+// fields after it move by 8); the memory's free_threaded flag must agree with the file.
+// Errors: kUnavailable (2.x, free-threaded without debug offsets, unknown version without them,
+// neither _PyRuntime nor the 3.6 statics, layout mismatch), kNotFound (the binary is not mapped in
+// pid any more, or no such process), kPermissionDenied (its memory cannot be read).
 Result<GilAddresses> LocateGil(pid_t pid, const InterpreterInfo& info,
                                const std::string& proc_root = "/proc");
 
@@ -82,10 +87,11 @@ struct GilState {
   uint64_t last_holder = 0;  // PyThreadState* of the last thread that took it
   uint64_t switch_number = 0;
   uint64_t interval_us = 0;  // sys.getswitchinterval() in microseconds
+  int32_t enabled = 1;       // the free-threaded GIL's `enabled` word (0: off); 1 for other builds
 };
-// One process_vm_readv call for the four fields. Errors: kNotFound (no such process),
-// kPermissionDenied, kUnavailable (an address is not mapped, or the values cannot be a GIL:
-// locked outside -1..1 or last_holder not a user-space pointer), kInvalidArgument (addresses
+// One process_vm_readv call for the four fields (five with `enabled`). Errors: kNotFound (no such
+// process), kPermissionDenied, kUnavailable (an address is not mapped, or the values cannot be a
+// GIL: locked outside -1..1 or last_holder not a user-space pointer), kInvalidArgument (addresses
 // not located).
 Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs);
 

@@ -3,12 +3,23 @@
 // Its _Py_DebugOffsets head has the layout of 3.15 (tools/gen_gil_layout.sh, "debug_offsets
 // row") and describes the synthetic main interpreter below, whose GIL state has the layout of
 // struct _gil_runtime_state (interval, last_holder, locked, switch_number, cond, mutex).
+// With FAKE_FREE_THREADED: a free-threaded 3.15.2 instead (libpython3.15t), whose GIL state
+// starts with `int enabled` (Py_GIL_DISABLED) and whose _Py_DebugOffsets say free_threaded = 1.
 #include <stddef.h>
 #include <stdint.h>
 
-const unsigned long Py_Version = 0x031000f0UL;
+#ifdef FAKE_FREE_THREADED
+#define FAKE_VERSION 0x030f02f0UL
+#else
+#define FAKE_VERSION 0x031000f0UL
+#endif
+
+const unsigned long Py_Version = FAKE_VERSION;
 
 struct FakeGil {
+#ifdef FAKE_FREE_THREADED
+  int enabled;
+#endif
   unsigned long interval;
   void* last_holder;
   int locked;
@@ -34,19 +45,36 @@ struct FakeRuntime {
   struct FakeInterp main_interp;
 };
 
+#ifdef FAKE_FREE_THREADED
+#define FAKE_FT 1
+#define FAKE_ENABLED_OFFSET offsetof(struct FakeInterp, gil.enabled)
+#else
+#define FAKE_FT 0
+#define FAKE_ENABLED_OFFSET 0
+#endif
+
 __attribute__((section(".PyRuntime"), visibility("hidden"), used)) struct FakeRuntime _PyRuntime = {
-    {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'},
-    0x031000f0ULL,
-    0,
-    {sizeof(struct FakeRuntime), 0, offsetof(struct FakeRuntime, interpreters_head)},
-    {sizeof(struct FakeInterp), offsetof(struct FakeInterp, id), offsetof(struct FakeInterp, next),
-     0, 0, 0, 0, 0, 0, offsetof(struct FakeInterp, ceval_gil), offsetof(struct FakeInterp, gil), 0,
-     offsetof(struct FakeInterp, gil.locked), offsetof(struct FakeInterp, gil.last_holder), 0, 0},
-    &_PyRuntime.main_interp,
-    {0, 0, &_PyRuntime.main_interp.gil, 0, {5000, 0, -1, 0, {0}, {0}, {0}}},
+    .cookie = {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'},
+    .version = FAKE_VERSION,
+    .free_threaded = FAKE_FT,
+    .runtime_state = {sizeof(struct FakeRuntime), 0,
+                      offsetof(struct FakeRuntime, interpreters_head)},
+    .interpreter_state = {sizeof(struct FakeInterp), offsetof(struct FakeInterp, id),
+                          offsetof(struct FakeInterp, next), 0, 0, 0, 0, 0, 0,
+                          offsetof(struct FakeInterp, ceval_gil), offsetof(struct FakeInterp, gil),
+                          FAKE_ENABLED_OFFSET, offsetof(struct FakeInterp, gil.locked),
+                          offsetof(struct FakeInterp, gil.last_holder), 0, 0},
+    .interpreters_head = &_PyRuntime.main_interp,
+    .main_interp = {.ceval_gil = &_PyRuntime.main_interp.gil,
+                    .gil = {.interval = 5000, .locked = -1}},
 };
 
-const char* Py_GetVersion(void) { return "3.16.0 (synthetic)"; }
+const char* Py_GetVersion(void) { return "synthetic"; }
+#ifdef FAKE_FREE_THREADED
+void _Py_MergeZeroLocalRefcount(void* op) { (void)op; }
+void _Py_DecRefShared(void* op) { (void)op; }
+void fake_set_enabled(int enabled) { _PyRuntime.main_interp.gil.enabled = enabled; }
+#endif
 // The GIL state the daemon must find, and a way to make the interpreter inconsistent with it.
 void* fake_gil_state(void) { return &_PyRuntime.main_interp.gil; }
 void fake_set_gil(int locked, unsigned long switch_number, unsigned long interval) {

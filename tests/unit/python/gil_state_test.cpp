@@ -555,14 +555,81 @@ TEST(LocateGil, NoRuntimeSymbol) {
       << addrs.error().message;
 }
 
+// The synthetic 3.13t library: without _Py_DebugOffsets nothing locates a free-threaded GIL;
+// with them (loaded here) its made-up offsets do not describe a GIL and are refused.
 TEST(LocateGil, FreeThreaded) {
   auto info = InspectBinary(GILSTAT_FAKE_PYTHON_FT);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
+  ASSERT_TRUE(info->free_threaded);
+  info->has_debug_offsets = false;
+  auto plain = LocateGil(getpid(), *info);
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(plain.error().message.find("free-threaded"), std::string::npos)
+      << plain.error().message;
+  info->has_debug_offsets = true;
+  void* lib = dlopen(GILSTAT_FAKE_PYTHON_FT, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
   auto addrs = LocateGil(getpid(), *info);
-  ASSERT_FALSE(addrs.ok());
+  ASSERT_FALSE(addrs.ok()) << addrs->how;
   EXPECT_EQ(addrs.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(addrs.error().message.find("free-threaded"), std::string::npos)
+  EXPECT_NE(addrs.error().message.find("free-threaded build: GIL layout unknown"),
+            std::string::npos)
       << addrs.error().message;
+  dlclose(lib);
+}
+
+// A free-threaded 3.15.2 (synthetic, loaded here): its GIL state found through _Py_DebugOffsets,
+// `enabled` first and the other fields 8 bytes further; `enabled` read with the state (the GIL
+// can be switched on at run time).
+TEST(LocateGil, FreeThreadedThroughDebugOffsets) {
+  auto info = InspectBinary(GILSTAT_FAKE_PYTHON315T);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->VersionString(), "3.15.2");
+  EXPECT_TRUE(info->free_threaded);
+  EXPECT_TRUE(info->has_debug_offsets);
+  void* lib = dlopen(GILSTAT_FAKE_PYTHON315T, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto* state = reinterpret_cast<void* (*)()>(dlsym(lib, "fake_gil_state"));
+  auto* set =
+      reinterpret_cast<void (*)(int, unsigned long, unsigned long)>(dlsym(lib, "fake_set_gil"));
+  auto* set_enabled = reinterpret_cast<void (*)(int)>(dlsym(lib, "fake_set_enabled"));
+  ASSERT_TRUE(state && set && set_enabled);
+  const auto gil = reinterpret_cast<uintptr_t>(state());
+
+  auto addrs = LocateGil(getpid(), *info);
+  ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
+  EXPECT_EQ(addrs->state, gil);
+  EXPECT_EQ(addrs->enabled, gil);
+  EXPECT_EQ(addrs->interval, gil + 8);
+  EXPECT_EQ(addrs->last_holder, gil + 16);
+  EXPECT_EQ(addrs->locked, gil + 24);
+  EXPECT_EQ(addrs->switch_number, gil + 32);
+  EXPECT_EQ(addrs->cond, gil + 40);
+  EXPECT_NE(addrs->how.find("free-threaded"), std::string::npos) << addrs->how;
+  EXPECT_EQ(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
+
+  auto off = ReadGilState(getpid(), *addrs);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->enabled, 0) << "the GIL starts disabled";
+  EXPECT_EQ(off->interval_us, 5000u);
+  set_enabled(1);
+  set(1, 9, 5000);
+  auto on = ReadGilState(getpid(), *addrs);
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->enabled, 1);
+  EXPECT_TRUE(on->locked);
+  EXPECT_EQ(on->switch_number, 9u);
+
+  // The file says free-threaded, the memory must too.
+  info->free_threaded = false;
+  auto mismatch = LocateGil(getpid(), *info);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.error().message.find("free-threaded"), std::string::npos)
+      << mismatch.error().message;
+  set_enabled(0);
+  set(-1, 0, 5000);
+  dlclose(lib);
 }
 
 // A version after the table, with and without _Py_DebugOffsets (the synthetic 3.13t library,
