@@ -579,6 +579,38 @@ TEST(LocateGil, FreeThreaded) {
   dlclose(lib);
 }
 
+// A synthetic library built from fake_python316.c, loaded in this process, and its controls.
+struct FakeRuntimeLib {
+  explicit FakeRuntimeLib(const char* path) : handle(dlopen(path, RTLD_NOW | RTLD_LOCAL)) {
+    if (!handle) return;
+    state = reinterpret_cast<void* (*)()>(dlsym(handle, "fake_gil_state"));
+    set = reinterpret_cast<void (*)(int, unsigned long, unsigned long)>(
+        dlsym(handle, "fake_set_gil"));
+    elsewhere = reinterpret_cast<void (*)(int)>(dlsym(handle, "fake_point_gil_elsewhere"));
+    set_enabled = reinterpret_cast<void (*)(int)>(dlsym(handle, "fake_set_enabled"));
+  }
+  ~FakeRuntimeLib() {
+    if (handle) dlclose(handle);
+  }
+  bool ok() const { return handle && state && set && elsewhere; }
+  void* handle;
+  void* (*state)() = nullptr;
+  void (*set)(int, unsigned long, unsigned long) = nullptr;
+  void (*elsewhere)(int) = nullptr;
+  void (*set_enabled)(int) = nullptr;  // free-threaded build only
+};
+
+// The GIL state's fields at `gil` (+8 each after `enabled` in a free-threaded build).
+void ExpectStateAt(const GilAddresses& addrs, uint64_t gil, uint64_t shift) {
+  EXPECT_EQ(addrs.state, gil);
+  EXPECT_EQ(addrs.enabled, shift ? gil : 0);
+  EXPECT_EQ(addrs.interval, gil + shift);
+  EXPECT_EQ(addrs.last_holder, gil + shift + 8);
+  EXPECT_EQ(addrs.locked, gil + shift + 16);
+  EXPECT_EQ(addrs.switch_number, gil + shift + 24);
+  EXPECT_EQ(addrs.cond, gil + shift + 32);
+}
+
 // A free-threaded 3.15.2 (synthetic, loaded here): its GIL state found through _Py_DebugOffsets,
 // `enabled` first and the other fields 8 bytes further; `enabled` read with the state (the GIL
 // can be switched on at run time).
@@ -588,24 +620,11 @@ TEST(LocateGil, FreeThreadedThroughDebugOffsets) {
   EXPECT_EQ(info->VersionString(), "3.15.2");
   EXPECT_TRUE(info->free_threaded);
   EXPECT_TRUE(info->has_debug_offsets);
-  void* lib = dlopen(GILSTAT_FAKE_PYTHON315T, RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(lib, nullptr) << dlerror();
-  auto* state = reinterpret_cast<void* (*)()>(dlsym(lib, "fake_gil_state"));
-  auto* set =
-      reinterpret_cast<void (*)(int, unsigned long, unsigned long)>(dlsym(lib, "fake_set_gil"));
-  auto* set_enabled = reinterpret_cast<void (*)(int)>(dlsym(lib, "fake_set_enabled"));
-  ASSERT_TRUE(state && set && set_enabled);
-  const auto gil = reinterpret_cast<uintptr_t>(state());
-
+  FakeRuntimeLib lib(GILSTAT_FAKE_PYTHON315T);
+  ASSERT_TRUE(lib.ok() && lib.set_enabled) << dlerror();
   auto addrs = LocateGil(getpid(), *info);
   ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
-  EXPECT_EQ(addrs->state, gil);
-  EXPECT_EQ(addrs->enabled, gil);
-  EXPECT_EQ(addrs->interval, gil + 8);
-  EXPECT_EQ(addrs->last_holder, gil + 16);
-  EXPECT_EQ(addrs->locked, gil + 24);
-  EXPECT_EQ(addrs->switch_number, gil + 32);
-  EXPECT_EQ(addrs->cond, gil + 40);
+  ExpectStateAt(*addrs, reinterpret_cast<uintptr_t>(lib.state()), 8);
   EXPECT_NE(addrs->how.find("free-threaded"), std::string::npos) << addrs->how;
   EXPECT_EQ(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
 
@@ -613,8 +632,8 @@ TEST(LocateGil, FreeThreadedThroughDebugOffsets) {
   ASSERT_TRUE(off.ok()) << off.status().ToString();
   EXPECT_EQ(off->enabled, 0) << "the GIL starts disabled";
   EXPECT_EQ(off->interval_us, 5000u);
-  set_enabled(1);
-  set(1, 9, 5000);
+  lib.set_enabled(1);
+  lib.set(1, 9, 5000);
   auto on = ReadGilState(getpid(), *addrs);
   ASSERT_TRUE(on.ok()) << on.status().ToString();
   EXPECT_EQ(on->enabled, 1);
@@ -627,9 +646,8 @@ TEST(LocateGil, FreeThreadedThroughDebugOffsets) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.error().message.find("free-threaded"), std::string::npos)
       << mismatch.error().message;
-  set_enabled(0);
-  set(-1, 0, 5000);
-  dlclose(lib);
+  lib.set_enabled(0);
+  lib.set(-1, 0, 5000);
 }
 
 // A version after the table, with and without _Py_DebugOffsets (the synthetic 3.13t library,
@@ -676,26 +694,14 @@ TEST(LocateGil, NewerMinorThroughSectionAndDebugOffsets) {
   EXPECT_EQ(info->symbols.at("_PyRuntime").name, "_PyRuntime (the .PyRuntime section)");
   EXPECT_EQ(info->gil_method, GilMethod::kGilCondvar) << info->method;
 
-  void* lib = dlopen(GILSTAT_FAKE_PYTHON316, RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(lib, nullptr) << dlerror();
-  auto* state = reinterpret_cast<void* (*)()>(dlsym(lib, "fake_gil_state"));
-  auto* set =
-      reinterpret_cast<void (*)(int, unsigned long, unsigned long)>(dlsym(lib, "fake_set_gil"));
-  auto* elsewhere = reinterpret_cast<void (*)(int)>(dlsym(lib, "fake_point_gil_elsewhere"));
-  ASSERT_TRUE(state && set && elsewhere);
-  const auto gil = reinterpret_cast<uintptr_t>(state());
-
+  FakeRuntimeLib lib(GILSTAT_FAKE_PYTHON316);
+  ASSERT_TRUE(lib.ok()) << dlerror();
   auto addrs = LocateGil(getpid(), *info);
   ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
-  EXPECT_EQ(addrs->state, gil);
-  EXPECT_EQ(addrs->interval, gil);
-  EXPECT_EQ(addrs->last_holder, gil + 8);
-  EXPECT_EQ(addrs->locked, gil + 16);
-  EXPECT_EQ(addrs->switch_number, gil + 24);
-  EXPECT_EQ(addrs->cond, gil + 32);
+  ExpectStateAt(*addrs, reinterpret_cast<uintptr_t>(lib.state()), 0);
   EXPECT_NE(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
   EXPECT_NE(addrs->how.find("those of 3.15 assumed"), std::string::npos) << addrs->how;
-  set(1, 42, 777);
+  lib.set(1, 42, 777);
   auto g = ReadGilState(getpid(), *addrs);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_TRUE(g->locked);
@@ -703,14 +709,13 @@ TEST(LocateGil, NewerMinorThroughSectionAndDebugOffsets) {
   EXPECT_EQ(g->interval_us, 777u);
 
   // An interpreter whose GIL pointer disagrees with the assumed offsets is not read.
-  elsewhere(1);
+  lib.elsewhere(1);
   auto bad = LocateGil(getpid(), *info);
   ASSERT_FALSE(bad.ok()) << bad->how;
   EXPECT_EQ(bad.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(bad.error().message.find("layout mismatch"), std::string::npos) << bad.error().message;
-  elsewhere(0);
-  set(-1, 0, 5000);
-  dlclose(lib);
+  lib.elsewhere(0);
+  lib.set(-1, 0, 5000);
 }
 
 // The built-in rows for 3.14 and 3.15 agree with the _Py_DebugOffsets that the sid root's
