@@ -7,10 +7,22 @@
 #   3.7 .. 3.11: _PyRuntime.ceval.gil (the state is embedded in the runtime)
 #   3.12+:       _PyRuntime._main_interpreter._gil (per-interpreter GIL); the main interpreter's
 #                ceval.gil points there (its offset is printed too, to check it at run time)
-#   3.13:        also the _Py_DebugOffsets fields the daemon reads at run time
+#   3.13+:       also where the fields the daemon reads sit inside _Py_DebugOffsets itself (its
+#                own layout changes per minor version: 3.14 inserted interpreter_state.threads_main)
+#                and the values they hold in this build
+#
+# Debian's -dev packages keep pyconfig.h in a multiarch directory next to the include directory
+# (INCLUDE_ROOT/x86_64-linux-gnu/python3.14/pyconfig.h): INCLUDE_DIR/.. is searched after the
+# system headers, so a root such as /var/cache/gilstat/sid-root/usr/include/python3.14 works
+# without mixing its libc headers into the build.
+# Some structs depend on defines the build passed on the command line, not in pyconfig.h (3.15 on
+# Debian: -D_Py_JIT -D_Py_TIER2, which add 8 bytes to PyInterpreterState): the -D_Py_* flags of
+# PY_CORE_CFLAGS in the interpreter's _sysconfigdata_*.py (INCLUDE_DIR/../../lib/python3.N) are
+# passed too, and printed.
 #
 # Usage: tools/gen_gil_layout.sh [INCLUDE_DIR ...]
-#   default: every /root/.pyenv/versions/3.*/include/python3.* and /usr/include/python3.*
+#   default: every /root/.pyenv/versions/3.*/include/python3.*, /usr/include/python3.* and
+#            /var/cache/gilstat/sid-root/usr/include/python3.* (scripts/sid_root.sh)
 # Needs a C compiler (cc); nothing is installed or written outside a temporary directory.
 set -euo pipefail
 
@@ -57,15 +69,26 @@ int main(void) {
   printf("  sizeof _PyRuntime:    %zu\n", sizeof(_PyRuntimeState));
 #if PY_VERSION_HEX >= 0x030d0000
   /* Where the fields the daemon reads sit inside _Py_DebugOffsets itself. */
-  printf("  debug_offsets: interpreters_head@%zu ceval_gil@%zu gil_runtime_state@%zu "
-         "locked@%zu holder@%zu interp.id@%zu interp.next@%zu\n",
+  printf("  debug_offsets: interpreters_head@%zu interp.id@%zu interp.next@%zu ceval_gil@%zu "
+         "gil_runtime_state@%zu enabled@%zu locked@%zu holder@%zu free_threaded@%zu\n",
          offsetof(_Py_DebugOffsets, runtime_state.interpreters_head),
+         offsetof(_Py_DebugOffsets, interpreter_state.id),
+         offsetof(_Py_DebugOffsets, interpreter_state.next),
          offsetof(_Py_DebugOffsets, interpreter_state.ceval_gil),
          offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state),
+         offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_enabled),
          offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked),
          offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder),
+         offsetof(_Py_DebugOffsets, free_threaded));
+  printf("  debug_offsets row:    {%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %zu}\n", PY_MINOR_VERSION,
+         offsetof(_Py_DebugOffsets, runtime_state.interpreters_head),
          offsetof(_Py_DebugOffsets, interpreter_state.id),
-         offsetof(_Py_DebugOffsets, interpreter_state.next));
+         offsetof(_Py_DebugOffsets, interpreter_state.next),
+         offsetof(_Py_DebugOffsets, interpreter_state.ceval_gil),
+         offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state),
+         offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_enabled),
+         offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked),
+         offsetof(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));
   printf("  debug_offsets values: interpreters_head=%zu ceval_gil=%zu gil_runtime_state=%zu "
          "locked=%zu holder=%zu id=%zu next=%zu main_interpreter=%zu\n",
          offsetof(_PyRuntimeState, interpreters.head),
@@ -79,13 +102,28 @@ int main(void) {
 C
 
 if [ "$#" -eq 0 ]; then
-  set -- /root/.pyenv/versions/3.*/include/python3.* /usr/include/python3.*
+  set -- /root/.pyenv/versions/3.*/include/python3.* /usr/include/python3.* \
+    /var/cache/gilstat/sid-root/usr/include/python3.*
 fi
+# The -D_Py_* flags CPython itself was compiled with (from its _sysconfigdata, when present).
+core_defines() {
+  local inc=$1 ver lib f
+  ver=$(basename "$inc" | sed -E 's/^(python[0-9]+\.[0-9]+).*/\1/')
+  lib=$(dirname "$(dirname "$inc")")/lib/$ver
+  for f in "$lib"/_sysconfigdata_*.py; do
+    [ -f "$f" ] || continue
+    grep -E "^ *'PY_CORE_CFLAGS'" "$f" | grep -oE -- '-D_Py_[A-Za-z0-9_]+(=[^ ]*)?' | sort -u
+    return 0
+  done
+}
+
 status=0
 for inc in "$@"; do
   [ -f "$inc/Python.h" ] || continue
   [ -d "$inc/internal" ] || { echo "$inc: no internal headers, skipped" >&2; continue; }
-  if ! "$cc" -std=gnu11 -w -DINCLUDE_DIR="\"$inc\"" -I"$inc" "$tmp/layout.c" -o "$tmp/layout" \
+  mapfile -t defines < <(core_defines "$inc")
+  if ! "$cc" -std=gnu11 -w -DINCLUDE_DIR="\"$inc\"" ${defines[@]+"${defines[@]}"} -I"$inc" \
+      -idirafter "$(dirname "$inc")" "$tmp/layout.c" -o "$tmp/layout" \
       2>"$tmp/err"; then
     echo "$inc: does not compile:" >&2
     head -5 "$tmp/err" >&2
@@ -93,5 +131,6 @@ for inc in "$@"; do
     continue
   fi
   "$tmp/layout"
+  [ "${#defines[@]}" -eq 0 ] || echo "  build defines:        ${defines[*]}"
 done
 exit $status

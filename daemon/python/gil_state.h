@@ -3,7 +3,8 @@
 // 3.x: the main interpreter's `struct _gil_runtime_state` (locked, last_holder, switch_number,
 // interval, cond, mutex) sits at a fixed offset from the exported `_PyRuntime` for a given
 // minor version and ABI (x86-64 table, generated from each version's internal headers by
-// tools/gen_gil_layout.sh; 3.13+ may also take it from _Py_DebugOffsets). 3.6 keeps the same
+// tools/gen_gil_layout.sh; 3.13+ takes it from _Py_DebugOffsets, whose own layout is known per
+// minor version: a newer minor is read with the newest known one and checked). 3.6 keeps the same
 // fields as static variables (gil_locked, gil_switch_number, ...) found in .symtab.
 // 2.x: the GIL is the sem_t that the static `interpreter_lock` pointer points to.
 //
@@ -41,7 +42,7 @@ struct GilLayout {
   std::string source;  // "table 3.11", "_Py_DebugOffsets", ...
 };
 
-// The built-in table for CPython 3.7 .. 3.13 on x86-64 (default, non-debug, GIL-enabled builds).
+// The built-in table for CPython 3.7 .. 3.15 on x86-64 (default, non-debug, GIL-enabled builds).
 std::optional<GilLayout> GilLayoutFor(int major, int minor);
 
 // The GIL state's addresses in process `pid`.
@@ -53,18 +54,26 @@ struct GilAddresses {
   uint64_t interval = 0;
   uint64_t cond = 0;
   uint64_t mutex = 0;
+  // Free-threaded builds: the GIL's `int enabled` (0: disabled, INT_MAX: on for good, else the
+  // number of transient requests; it can change at run time). 0 for other builds.
+  uint64_t enabled = 0;
   std::string how;  // "_PyRuntime + table 3.11", "3.6 statics (.symtab)", ...
 };
 
 // Locates the GIL of a 3.x process whose interpreter `info` describes (from InspectProcess).
-// 3.13 with _Py_DebugOffsets: the main interpreter (id 0) is found through the offsets read from
-// the target's _PyRuntime and its GIL through interp->ceval.gil; the table is the fallback
-// (e.g. before the interpreter list exists); `how` says which was used and why.
-// 3.7 .. 3.13 from the table: refused when the _PyRuntime symbol's size differs from the
+// 3.13+ with _Py_DebugOffsets: the main interpreter (id 0) is found through the offsets read from
+// the target's _PyRuntime (the exported symbol, else the .PyRuntime section) and its GIL through
+// interp->ceval.gil; the table is the fallback (e.g. before the interpreter list exists); `how`
+// says which was used and why. A minor version newer than the known ones is read with the
+// newest known _Py_DebugOffsets layout and GIL struct, accepted only when the cookie, version,
+// runtime size, GIL pointer and locked/last_holder offsets agree; `how` then says "NOT KNOWN".
+// 3.7 .. 3.15 from the table: refused when the _PyRuntime symbol's size differs from the
 // table's; 3.12+ also checks the main interpreter's ceval.gil pointer (once set) against it.
-// Errors: kUnavailable (2.x, free-threaded, unknown version without debug offsets, neither
-// _PyRuntime nor the 3.6 statics, layout mismatch), kNotFound (the binary is not mapped in pid
-// any more, or no such process), kPermissionDenied (its memory cannot be read).
+// Free-threaded builds (3.13t+): through _Py_DebugOffsets only, with `enabled` (the state's
+// fields after it move by 8); the memory's free_threaded flag must agree with the file.
+// Errors: kUnavailable (2.x, free-threaded without debug offsets, unknown version without them,
+// neither _PyRuntime nor the 3.6 statics, layout mismatch), kNotFound (the binary is not mapped in
+// pid any more, or no such process), kPermissionDenied (its memory cannot be read).
 Result<GilAddresses> LocateGil(pid_t pid, const InterpreterInfo& info,
                                const std::string& proc_root = "/proc");
 
@@ -78,10 +87,11 @@ struct GilState {
   uint64_t last_holder = 0;  // PyThreadState* of the last thread that took it
   uint64_t switch_number = 0;
   uint64_t interval_us = 0;  // sys.getswitchinterval() in microseconds
+  int32_t enabled = 1;       // the free-threaded GIL's `enabled` word (0: off); 1 for other builds
 };
-// One process_vm_readv call for the four fields. Errors: kNotFound (no such process),
-// kPermissionDenied, kUnavailable (an address is not mapped, or the values cannot be a GIL:
-// locked outside -1..1 or last_holder not a user-space pointer), kInvalidArgument (addresses
+// One process_vm_readv call for the four fields (five with `enabled`). Errors: kNotFound (no such
+// process), kPermissionDenied, kUnavailable (an address is not mapped, or the values cannot be a
+// GIL: locked outside -1..1 or last_holder not a user-space pointer), kInvalidArgument (addresses
 // not located).
 Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs);
 

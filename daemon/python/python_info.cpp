@@ -45,6 +45,7 @@ constexpr const char* kFreeThreadedFunctions[] = {"_Py_MergeZeroLocalRefcount", 
 constexpr const char* kInterpreterFunctions[] = {"Py_GetVersion", "Py_Initialize",
                                                  "PyEval_SaveThread"};
 constexpr char kDebugCookie[] = "xdebugpy";
+constexpr char kRuntimeSectionName[] = "_PyRuntime (the .PyRuntime section)";
 
 struct FdCloser {
   int fd;
@@ -73,6 +74,7 @@ struct ElfFacts {
   std::vector<std::string> search_paths;   // DT_RUNPATH, else DT_RPATH, split at ':'
   std::map<std::string, SymbolInfo> data;  // kDataSymbols present
   std::vector<uint8_t> rodata;
+  std::optional<SymbolInfo> runtime_section;  // the .PyRuntime section (3.13+), when present
   struct Load {
     uint64_t vaddr, filesz, offset;
   };
@@ -189,12 +191,22 @@ Result<ElfFacts> ReadElfFacts(const std::string& path) {
         const auto* p = static_cast<const uint8_t*>(d->d_buf);
         f.rodata.assign(p, p + d->d_size);
       }
+    } else if (sh.sh_type == SHT_PROGBITS && sname && std::strcmp(sname, ".PyRuntime") == 0) {
+      SymbolInfo s;
+      s.name = kRuntimeSectionName;
+      s.value = sh.sh_addr;
+      s.size = sh.sh_size;
+      f.runtime_section = s;
     } else if (sh.sh_type == SHT_DYNAMIC) {
       ReadDynamic(e, scn, sh, f, rpath, runpath);
     } else if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
       ReadDataSymbols(e, scn, sh, f);
     }
   }
+  // _PyRuntime not exported (a build with hidden symbols, stripped): CPython 3.13+ places it
+  // alone in the section .PyRuntime, which stripping keeps.
+  if (f.data.count("_PyRuntime") == 0 && f.runtime_section)
+    f.data["_PyRuntime"] = *f.runtime_section;
   for (auto& [name, s] : f.data) {
     if (auto off = f.FileOffset(s.value, s.size ? s.size : 1)) s.file_offset = *off;
   }

@@ -246,6 +246,50 @@ TEST(InspectBinary, Pyenv313DebugOffsets) {
   EXPECT_EQ(info->gil_method, GilMethod::kTakeGil);
 }
 
+// The Debian sid root of scripts/sid_root.sh: CPython 3.14 and 3.15 as distributions ship them.
+constexpr const char* kSidRoot = "/var/cache/gilstat/sid-root";
+
+// What InspectBinary says of the sid root's interpreters, read from the files alone.
+struct SidCase {
+  const char* file;  // under kSidRoot
+  const char* version;
+  bool stripped;
+  GilMethod method;
+};
+
+TEST(InspectBinary, SidRootInterpreters) {
+  if (!Exists(std::string(kSidRoot) + "/usr/bin/python3.14")) {
+    GTEST_SKIP() << kSidRoot << " absent (scripts/sid_root.sh provisions it; needs debootstrap "
+                 << "and Debian's package registry)";
+  }
+  const SidCase cases[] = {
+      {"/usr/bin/python3.14", "3.14.10", true, GilMethod::kGilCondvar},
+      {"/usr/bin/python3.15", "3.15.2", true, GilMethod::kGilCondvar},
+      {"/usr/bin/python3.14-dbg", "3.14.10", false, GilMethod::kTakeGil},
+  };
+  for (const SidCase& c : cases) {
+    const std::string path = std::string(kSidRoot) + c.file;
+    if (!Exists(path)) {
+      ADD_FAILURE() << path << " missing from the sid root (re-run scripts/sid_root.sh)";
+      continue;
+    }
+    auto info = InspectBinary(path);
+    ASSERT_TRUE(info.ok()) << path << ": " << info.status().ToString();
+    std::printf("%s: %s\n", path.c_str(), Describe(*info).c_str());
+    EXPECT_EQ(info->kind, Kind::kCPython) << path;
+    EXPECT_EQ(info->VersionString(), c.version) << path;
+    EXPECT_EQ(info->version_source, VersionSource::kPyVersion) << path;
+    EXPECT_EQ(info->stripped, c.stripped) << path;
+    EXPECT_FALSE(info->free_threaded) << path;
+    EXPECT_TRUE(info->has_debug_offsets) << path;
+    EXPECT_EQ(info->gil_method, c.method) << path << ": " << info->method;
+    ASSERT_TRUE(info->has("_PyRuntime")) << path;
+    EXPECT_EQ(info->symbols.at("_PyRuntime").name, "_PyRuntime") << "exported by Debian's builds";
+    EXPECT_NE(info->symbols.at("_PyRuntime").file_offset, 0u);
+    EXPECT_EQ(info->has("take_gil") && info->has("drop_gil"), !c.stripped) << path;
+  }
+}
+
 // A child that has exec'd `argv` (the close-on-exec pipe reports the exec) and sleeps.
 class Child {
  public:
