@@ -1,5 +1,6 @@
 #include "host/gil_sampler.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -168,8 +169,8 @@ metrics::GilSamplerHealth GilSampler::Health() const {
 }
 
 void GilSampler::Run() {
-  // Low priority: the sampler must not take CPU from the programs it watches. The nice value
-  // is per thread on Linux.
+  pthread_setname_np(pthread_self(), "gil-sampler");
+  // The nice value (per thread on Linux): normal by default, see GilSamplerOptions.
   if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.nice) != 0) {
     spdlog::debug("GIL sampler: setpriority: {}", std::strerror(errno));
   }

@@ -1,4 +1,4 @@
-// GIL utilization by sampling: one low-priority thread reads each watched CPython process's GIL
+// GIL utilization by sampling: one thread reads each watched CPython process's GIL
 // word (3.x: gil->locked; 2.x: the value of the GIL's semaphore) with process_vm_readv at
 // jittered intervals and counts held and free samples per process. Its cost depends on the
 // number of processes (capped in total), never on how often their GILs change hands. The
@@ -71,7 +71,10 @@ struct GilSamplerOptions {
   // Reads per second over all processes at most: with more than mean_interval × this many
   // processes each one is sampled less often (see docs/PYTHON.md).
   double max_reads_per_second = 1000;
-  int nice = 10;  // the sampler thread's nice value
+  // The sampler thread's nice value. 0: a lower priority lets other processes delay samples
+  // exactly when they preempt a GIL holder, which biases the estimate on a busy machine
+  // (docs/PYTHON.md); the sampler's CPU is small either way.
+  int nice = 0;
 };
 
 class GilSampler {
