@@ -161,4 +161,67 @@ std::vector<prometheus::MetricFamily> PythonCollector::Collect() const {
   return out;
 }
 
+std::vector<prometheus::MetricFamily> GilUtilizationFamilies(
+    const std::vector<GilUtilization>& rows, const GilSamplerHealth& health, bool pid_label) {
+  struct Sum {
+    uint64_t held = 0, free = 0;
+    double held_seconds = 0;
+  };
+  std::map<std::pair<std::string, pid_t>, Sum> sums;  // (group, pid or 0)
+  for (const GilUtilization& r : rows) {
+    // Per-pid series end with their process; per-group ones keep what left processes counted.
+    if (pid_label && r.pid == 0) continue;
+    Sum& s = sums[{r.group, pid_label ? r.pid : 0}];
+    s.held += r.held;
+    s.free += r.free;
+    s.held_seconds += r.held_seconds;
+  }
+  auto samples = EmptyFamily("gilstat_python_gil_samples_total",
+                             "Samples of the GIL's state (held or free) taken by the GIL sampler "
+                             "at random times; held / all is the GIL's utilization.",
+                             MetricType::Counter);
+  auto held = EmptyFamily("gilstat_python_gil_held_seconds_total",
+                          "Time the GIL was held, estimated by sampling: the intervals before "
+                          "the samples that found it held, summed. Its rate is the utilization.",
+                          MetricType::Counter);
+  for (const auto& [key, s] : sums) {
+    Labels l = {{"process", key.first}};
+    if (pid_label) l.push_back({"pid", std::to_string(key.second)});
+    for (auto [state, n] : {std::pair{"held", s.held}, std::pair{"free", s.free}}) {
+      Labels ls = l;
+      ls.push_back({"state", state});
+      samples.metric.push_back(Sample(MetricType::Counter, std::move(ls), static_cast<double>(n)));
+    }
+    held.metric.push_back(Sample(MetricType::Counter, l, s.held_seconds));
+  }
+  auto errors = EmptyFamily("gilstat_python_gil_sampler_read_errors_total",
+                            "GIL sampler reads that failed: gone (the process had exited), "
+                            "unreadable (other errors, or a value no GIL has). The process is "
+                            "not sampled any more.",
+                            MetricType::Counter);
+  for (auto [reason, v] :
+       {std::pair{"gone", health.gone}, std::pair{"unreadable", health.unreadable}}) {
+    errors.metric.push_back(
+        Sample(MetricType::Counter, {{"reason", reason}}, static_cast<double>(v)));
+  }
+  std::vector<prometheus::MetricFamily> out;
+  if (!samples.metric.empty()) out.push_back(std::move(samples));
+  if (!held.metric.empty()) out.push_back(std::move(held));
+  out.push_back(std::move(errors));
+  out.push_back(SingleValue("gilstat_python_gil_sampler_interval_seconds",
+                            "The GIL sampler's mean time between two samples of one process "
+                            "(longer with many processes: reads are capped per second).",
+                            MetricType::Gauge, health.mean_interval_seconds));
+  return out;
+}
+
+GilUtilizationCollector::GilUtilizationCollector(std::function<std::vector<GilUtilization>()> rows,
+                                                 std::function<GilSamplerHealth()> health,
+                                                 bool pid_label)
+    : rows_(std::move(rows)), health_(std::move(health)), pid_label_(pid_label) {}
+
+std::vector<prometheus::MetricFamily> GilUtilizationCollector::Collect() const {
+  return GilUtilizationFamilies(rows_(), health_(), pid_label_);
+}
+
 }  // namespace gilstat::metrics

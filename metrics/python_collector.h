@@ -66,4 +66,41 @@ class PythonCollector : public prometheus::Collectable {
   std::shared_ptr<CounterTotals> totals_;
 };
 
+// GIL utilization by sampling (daemon/host/gil_sampler.h): the samples of one live process
+// (pid set) or the totals of the processes of a group that left (pid 0).
+struct GilUtilization {
+  std::string group;
+  pid_t pid = 0;
+  uint64_t held = 0;        // samples that found the GIL held
+  uint64_t free = 0;        // samples that found it free
+  double held_seconds = 0;  // the intervals the held samples stand for, summed
+};
+
+// The sampler's own state.
+struct GilSamplerHealth {
+  uint64_t gone = 0;                 // reads that failed because the process was gone
+  uint64_t unreadable = 0;           // reads that failed otherwise (or read a value no GIL has)
+  size_t processes = 0;              // processes being sampled
+  double mean_interval_seconds = 0;  // the mean time between two samples of one process
+};
+
+// gilstat_python_gil_samples_total{state}, gilstat_python_gil_held_seconds_total per group
+// (with `pid_label`: per live process; the totals of processes that left are then not shown)
+// and the sampler's health.
+std::vector<prometheus::MetricFamily> GilUtilizationFamilies(
+    const std::vector<GilUtilization>& rows, const GilSamplerHealth& health, bool pid_label);
+
+class GilUtilizationCollector : public prometheus::Collectable {
+ public:
+  // Both functions are called on scrape threads and must be thread-safe.
+  GilUtilizationCollector(std::function<std::vector<GilUtilization>()> rows,
+                          std::function<GilSamplerHealth()> health, bool pid_label);
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  std::function<std::vector<GilUtilization>()> rows_;
+  std::function<GilSamplerHealth()> health_;
+  bool pid_label_;
+};
+
 }  // namespace gilstat::metrics

@@ -140,6 +140,7 @@ struct Daemon::Impl {
   std::unique_ptr<Naming> naming;
   std::unique_ptr<host::LockProbe> probe;
   std::unique_ptr<probes::PyGilProbe> gil_probe;  // null when it cannot load
+  std::unique_ptr<host::GilSampler> gil_sampler;  // GIL utilization of the Python targets
   std::unique_ptr<host::PythonTargets> python;
   Observers observers;  // naming, then python
   std::unique_ptr<LoggingAttacher> attacher;
@@ -226,6 +227,10 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
   Naming* n = naming.get();
   python = std::make_unique<host::PythonTargets>(gil_probe.get(), env.proc_root,
                                                  [n](pid_t pid) { return n->GroupOf(pid); });
+  gil_sampler = std::make_unique<host::GilSampler>(host::GilSamplerOptions{},
+                                                   [n](pid_t pid) { return n->GroupOf(pid); });
+  gil_sampler->Start();
+  python->SetSampler(gil_sampler.get());
   naming->SetPython(python.get());
   observers = Observers();
   observers.Add(naming.get());
@@ -275,6 +280,7 @@ void Daemon::Impl::StopProbes() {
   if (naming) naming->SetPython(nullptr);
   observers = Observers();
   python.reset();
+  gil_sampler.reset();
   gil_probe.reset();
   events.reset();
   attacher.reset();
@@ -312,6 +318,9 @@ void Daemon::Impl::BuildCollectors() {
                                             h.read_errors};
         },
         pid_label, naming->PythonTotals()));
+    host::GilSampler* sampler = gil_sampler.get();
+    next.push_back(std::make_shared<metrics::GilUtilizationCollector>(
+        [sampler] { return sampler->Rows(); }, [sampler] { return sampler->Health(); }, pid_label));
   }
   std::unique_lock<std::shared_mutex> lock(collectors_mu);
   collectors = std::move(next);

@@ -146,8 +146,23 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
                info.comm, t.plan.info.VersionString(), t.plan.build,
                python::VersionSourceName(t.plan.info.version_source), GilMethodLabel(m),
                t.plan.why);
+  StartSampling(pid, t.plan);
   std::lock_guard lock(mu_);
   targets_[pid] = std::move(t);
+}
+
+// The GIL word the sampler reads: 3.x gil->locked once located; 2.x the GIL's semaphore,
+// looked for until the program creates it.
+void PythonTargets::StartSampling(pid_t pid, const PythonPlan& plan) {
+  if (!sampler_ || !plan.gil_enabled) return;
+  if (plan.gil && plan.gil->locked != 0) {
+    sampler_->Add(pid, GilWord::kLocked, plan.gil->locked);
+  } else if (plan.method == GilMethod::kInterpreterLock) {
+    sampler_->Add(pid, GilWord::kSemaphore, 0, [pid, info = plan.info, root = proc_root_] {
+      auto a = python::ReadInterpreterLock(pid, info, root);
+      return a.ok() ? *a : uint64_t{0};
+    });
+  }
 }
 
 void PythonTargets::Detaching(const tracker::ProcessInfo& info, bool /*exited*/) {
@@ -159,6 +174,7 @@ void PythonTargets::Detaching(const tracker::ProcessInfo& info, bool /*exited*/)
     probed = it->second.probed;
     targets_.erase(it);
   }
+  if (sampler_) sampler_->Remove(info.pid);
   if (probed && probe_) (void)probe_->Detach(info.pid);
 }
 
@@ -167,6 +183,9 @@ void PythonTargets::DetachAll() {
   {
     std::lock_guard lock(mu_);
     all.swap(targets_);
+  }
+  for (const auto& [pid, t] : all) {
+    if (sampler_) sampler_->Remove(pid);
   }
   for (const auto& [pid, t] : all) {
     if (t.probed && probe_) (void)probe_->Detach(pid);

@@ -17,6 +17,7 @@
 
 #include "gilstat/gil_method.h"
 #include "gilstat/result.h"
+#include "host/gil_sampler.h"
 #include "metrics/lock_families.h"
 #include "metrics/python_collector.h"
 #include "probes/pygil_probe.h"
@@ -55,6 +56,8 @@ class PythonTargets : public tracker::TrackerObserver {
   void Attached(const tracker::ProcessInfo& info) override;
   void Detaching(const tracker::ProcessInfo& info, bool exited) override;
   void DetachAll();
+  // The GIL sampler that watched processes are handed to (may be null; set before attaching).
+  void SetSampler(GilSampler* sampler) { sampler_ = sampler; }
 
   // The lock label of semaphore `addr` in `pid`: "gil" (2.x's GIL) or "threading" (with
   // `per_lock`: "threading@0x<addr>") for a CPython process; nullopt for other processes.
@@ -79,6 +82,8 @@ class PythonTargets : public tracker::TrackerObserver {
   mutable std::mutex mu_;
   std::map<pid_t, Target> targets_;
   uint64_t probe_errors_ = 0;
+  GilSampler* sampler_ = nullptr;
+  void StartSampling(pid_t pid, const PythonPlan& plan);
 };
 
 }  // namespace gilstat::host

@@ -189,5 +189,34 @@ TEST(PyGilLockSeriesTest, SemlockCollectorMergesThemIntoItsFamilies) {
             t.rfind("# TYPE gilstat_lock_contended_total"));
 }
 
+// GIL utilization by sampling: per group, the totals of processes that left included; per pid,
+// only live processes; the sampler's health always.
+TEST(GilUtilizationFamiliesTest, GroupsKeepLeftProcessesPidsDoNot) {
+  std::vector<GilUtilization> rows = {{"web", 10, 30, 70, 0.12},
+                                      {"web", 11, 10, 10, 0.04},
+                                      {"web", 0, 5, 5, 0.02},
+                                      {"db", 12, 1, 3, 0.004}};
+  GilSamplerHealth h;
+  h.gone = 2;
+  h.mean_interval_seconds = 0.004;
+  const std::string group = Text(GilUtilizationFamilies(rows, h, false));
+  EXPECT_NE(group.find("gilstat_python_gil_samples_total{process=\"web\",state=\"held\"} 45"),
+            std::string::npos)
+      << group;
+  EXPECT_NE(group.find("gilstat_python_gil_samples_total{process=\"web\",state=\"free\"} 85"),
+            std::string::npos);
+  EXPECT_NE(group.find("gilstat_python_gil_held_seconds_total{process=\"db\"} 0.004"),
+            std::string::npos);
+  EXPECT_NE(group.find("gilstat_python_gil_sampler_read_errors_total{reason=\"gone\"} 2"),
+            std::string::npos);
+  EXPECT_NE(group.find("gilstat_python_gil_sampler_interval_seconds 0.004"), std::string::npos);
+  const std::string pid = Text(GilUtilizationFamilies(rows, h, true));
+  EXPECT_NE(
+      pid.find("gilstat_python_gil_samples_total{process=\"web\",pid=\"11\",state=\"held\"} 10"),
+      std::string::npos)
+      << pid;
+  EXPECT_EQ(pid.find("pid=\"0\""), std::string::npos) << pid;
+}
+
 }  // namespace
 }  // namespace gilstat::metrics
