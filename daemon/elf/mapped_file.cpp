@@ -50,6 +50,7 @@ const char* TypeName(mode_t mode) {
 }
 
 ErrorCode CodeOfErrno(int err) {
+  if (err == ENOENT || err == ESRCH) return ErrorCode::kNotFound;
   return err == EACCES || err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable;
 }
 
@@ -229,8 +230,7 @@ Result<MappedFile> OpenProcessExe(pid_t pid, const std::string& proc_root) {
   if (fd < 0 || n <= 0) {
     const int err = errno;
     if (fd >= 0) close(fd);
-    return MakeError(err == ENOENT || err == ESRCH ? ErrorCode::kNotFound : CodeOfErrno(err),
-                     "cannot open " + link + ": " + std::strerror(err));
+    return MakeError(CodeOfErrno(err), "cannot open " + link + ": " + std::strerror(err));
   }
   return MappedFile::Verify(fd, std::string(buf, static_cast<size_t>(n)), std::nullopt);
 }

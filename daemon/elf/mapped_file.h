@@ -84,9 +84,9 @@ struct MappedFileOptions {
 };
 
 // The file of mapping `e` of process `pid` (see the top of this file). Errors: kInvalidArgument
-// when what the path leads to is not that regular file (refused); kPermissionDenied;
-// kUnavailable when no way reaches it (e.g. the process exited). The message names the pid,
-// the path and why.
+// when what the path leads to is not that regular file (refused); kPermissionDenied; kNotFound
+// when no way reaches it (e.g. the process exited); kUnavailable for other failures. The message
+// names the pid, the path and why.
 Result<MappedFile> OpenMappedFile(pid_t pid, const MapsEntry& e,
                                   const MappedFileOptions& options = {});
 
