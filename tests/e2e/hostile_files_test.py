@@ -58,13 +58,17 @@ class Semops:
         self.lines = []
 
     def expect(self, prefix):
+        for line in self.lines:  # seen already (the lines of two processes interleave)
+            if line.startswith(prefix):
+                self.lines.remove(line)
+                return line
         while True:
             line = self.proc.stdout.readline()
             if not line:
                 raise AssertionError("target ended before %r; got %r" % (prefix, self.lines))
-            self.lines.append(line.strip())
             if line.startswith(prefix):
                 return line.strip()
+            self.lines.append(line.strip())
 
     def go(self):
         self.proc.stdin.write("go\n")
