@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bpf/probe_floor.skel.h"
+#include "elf/mapped_file.h"
 #include "elf/proc_maps.h"
 #include "probes/libbpf_util.h"
 #include "probes/semlock_probe.h"
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
   }  // the probe and its links are gone here
   auto libc = gilstat::probes::FindLibc(pid);
   if (!libc) Die("finding libc: " + libc.status().ToString());
+  auto libc_file = gilstat::probes::OpenMappedFile(pid, libc->entry);
+  if (!libc_file) Die("opening libc: " + libc_file.status().ToString());
 
   // 2. The empty programs at the same places.
   // The same kind of links as the probe: uprobe_multi where the kernel has them.
@@ -121,7 +124,7 @@ int main(int argc, char** argv) {
   for (bool ret : {false, true}) {
     auto l =
         gilstat::probes::AttachUprobes(ret ? skel->progs.floor_uretprobe : skel->progs.floor_uprobe,
-                                       pid, libc->host_path, ret ? returns : entries, ret);
+                                       pid, libc_file->path(), ret ? returns : entries, ret);
     if (!l) Die(l.status().ToString());
     for (auto& link : *l) links.push_back(std::move(link));
   }

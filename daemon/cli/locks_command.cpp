@@ -65,6 +65,8 @@ std::string ReasonText(tracker::AttachError reason) {
       return "permission denied";
     case tracker::AttachError::kVanished:
       return "it exited";
+    case tracker::AttachError::kRefusedFile:
+      return "a file it maps was refused (not the mapped regular file, or out of bounds)";
     case tracker::AttachError::kOther:
       break;
   }

@@ -205,10 +205,11 @@ std::string FormatText(const Report& r) {
     o += "\n";
     if (errors) {
       o += Printf("Attach failures: %" PRIu64 " no_libc, %" PRIu64 " permission, %" PRIu64
-                  " vanished, %" PRIu64 " other\n",
+                  " vanished, %" PRIu64 " refused_file, %" PRIu64 " other\n",
                   t.attach_errors_of(tracker::AttachError::kNoLibc),
                   t.attach_errors_of(tracker::AttachError::kPermission),
                   t.attach_errors_of(tracker::AttachError::kVanished),
+                  t.attach_errors_of(tracker::AttachError::kRefusedFile),
                   t.attach_errors_of(tracker::AttachError::kOther));
     }
     if (r.health.map_full_drops || r.health.lost_events || t.lost_events) {

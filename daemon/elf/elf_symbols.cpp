@@ -13,13 +13,6 @@
 namespace gilstat::probes {
 namespace {
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 Error ElfError(const std::string& path, const char* what) {
   const char* detail = elf_errmsg(elf_errno());  // null when libelf saw no error
   return MakeError(ErrorCode::kInvalidArgument,
@@ -32,31 +25,135 @@ struct Segment {
 
 }  // namespace
 
-Result<OpenedElf> OpenedElf::Open(const std::string& path) {
+namespace {
+
+Error Refuse(const MappedFile& f, const std::string& why) {
+  return MakeError(ErrorCode::kInvalidArgument, f.name() + ": " + why + ": refused");
+}
+
+// The header fields CheckElfBounds needs, from either ELF class.
+struct HeaderFacts {
+  bool is64 = true;
+  uint64_t shoff = 0, phoff = 0, shnum = 0, phnum = 0;
+  unsigned shentsize = 0, phentsize = 0;
+};
+
+Result<HeaderFacts> ReadHeader(const MappedFile& f) {
+  auto ident = f.ReadBytes(0, EI_NIDENT);
+  if (!ident || std::memcmp(ident->data(), ELFMAG, SELFMAG) != 0) {
+    return Refuse(f, "not an ELF file");
+  }
+  HeaderFacts h;
+  h.is64 = (*ident)[EI_CLASS] == ELFCLASS64;
+  if ((!h.is64 && (*ident)[EI_CLASS] != ELFCLASS32) || (*ident)[EI_DATA] != ELFDATA2LSB) {
+    return Refuse(f, "not a little-endian ELF file of a known class");
+  }
+  auto raw = f.ReadBytes(0, h.is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr));
+  if (!raw) return Refuse(f, "truncated ELF header");
+  if (h.is64) {
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, raw->data(), sizeof eh);
+    h = {true, eh.e_shoff, eh.e_phoff, eh.e_shnum, eh.e_phnum, eh.e_shentsize, eh.e_phentsize};
+  } else {
+    Elf32_Ehdr eh;
+    std::memcpy(&eh, raw->data(), sizeof eh);
+    h = {false, eh.e_shoff, eh.e_phoff, eh.e_shnum, eh.e_phnum, eh.e_shentsize, eh.e_phentsize};
+  }
+  return h;
+}
+
+struct SectionFacts {
+  uint32_t type = 0;
+  uint64_t offset = 0, size = 0, link = 0;
+};
+
+SectionFacts SectionAt(const std::vector<uint8_t>& table, size_t i, bool is64) {
+  if (is64) {
+    Elf64_Shdr sh;
+    std::memcpy(&sh, table.data() + i * sizeof sh, sizeof sh);
+    return {sh.sh_type, sh.sh_offset, sh.sh_size, sh.sh_link};
+  }
+  Elf32_Shdr sh;
+  std::memcpy(&sh, table.data() + i * sizeof sh, sizeof sh);
+  return {sh.sh_type, sh.sh_offset, sh.sh_size, sh.sh_link};
+}
+
+// The section header table; extended numbering (e_shnum 0) resolved from section 0.
+Result<std::vector<uint8_t>> ReadSectionTable(const MappedFile& f, HeaderFacts& h) {
+  if (h.shoff == 0) return std::vector<uint8_t>{};
+  const unsigned entsize = h.is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+  if (h.shentsize != entsize) return Refuse(f, "unexpected section header size");
+  if (h.shnum == 0) {
+    auto first = f.ReadBytes(h.shoff, entsize);
+    if (!first) return Refuse(f, "section header table outside the file");
+    h.shnum = SectionAt(*first, 0, h.is64).size;
+  }
+  if (h.shnum > ElfLimits::kMaxSections) {
+    return Refuse(f, std::to_string(h.shnum) + " sections (at most " +
+                         std::to_string(ElfLimits::kMaxSections) + " read)");
+  }
+  auto table = f.ReadBytes(h.shoff, h.shnum * entsize);
+  if (!table) return Refuse(f, "section header table outside the file");
+  return table;
+}
+
+bool IsReadTable(uint32_t type) {
+  return type == SHT_SYMTAB || type == SHT_DYNSYM || type == SHT_STRTAB || type == SHT_DYNAMIC ||
+         type == SHT_GNU_versym || type == SHT_GNU_verdef || type == SHT_GNU_verneed;
+}
+
+}  // namespace
+
+Status CheckElfBounds(const MappedFile& f) {
+  auto h = ReadHeader(f);
+  if (!h) return h.error();
+  if (h->phnum >= PN_XNUM || h->phnum > ElfLimits::kMaxSegments) {
+    return Refuse(f, std::to_string(h->phnum) + " program headers");
+  }
+  const unsigned phentsize = h->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+  if (h->phnum > 0 && (h->phentsize != phentsize || h->phoff > f.size() ||
+                       h->phnum * phentsize > f.size() - h->phoff)) {
+    return Refuse(f, "program header table outside the file");
+  }
+  auto table = ReadSectionTable(f, *h);
+  if (!table) return table.error();
+  uint64_t total = 0;
+  for (size_t i = 0; i < h->shnum; ++i) {
+    const SectionFacts s = SectionAt(*table, i, h->is64);
+    if (!IsReadTable(s.type)) continue;
+    const std::string which = "section " + std::to_string(i) + " (" + std::to_string(s.size) +
+                              " bytes at offset " + std::to_string(s.offset) + ")";
+    if (s.offset > f.size() || s.size > f.size() - s.offset) {
+      return Refuse(f, which + " outside the file (" + std::to_string(f.size()) + " bytes)");
+    }
+    const bool symbols = s.type == SHT_SYMTAB || s.type == SHT_DYNSYM;
+    const uint64_t cap = symbols ? ElfLimits::kMaxSymbolTable : ElfLimits::kMaxOtherTable;
+    total += s.size;
+    if (s.size > cap || total > ElfLimits::kMaxTablesTotal) {
+      return Refuse(f, which + " larger than gilstat reads (" + std::to_string(cap >> 20) +
+                           " MiB a table, " + std::to_string(ElfLimits::kMaxTablesTotal >> 20) +
+                           " MiB in all)");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<OpenedElf> OpenedElf::Open(const MappedFile& file) {
   if (elf_version(EV_CURRENT) == EV_NONE) {
     return MakeError(ErrorCode::kInternal, "libelf initialisation failed");
   }
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    return MakeError(err == ENOENT   ? ErrorCode::kNotFound
-                     : err == EACCES ? ErrorCode::kPermissionDenied
-                                     : ErrorCode::kUnavailable,
-                     path + ": " + std::strerror(err));
-  }
-  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  if (Status st = CheckElfBounds(file); !st.ok()) return st.error();
+  Elf* elf = elf_begin(file.fd(), ELF_C_READ, nullptr);
   if (!elf || elf_kind(elf) != ELF_K_ELF) {
-    Error e = ElfError(path, "not an ELF file");
+    Error e = ElfError(file.name(), "not an ELF file");
     if (elf) elf_end(elf);
-    close(fd);
     return e;
   }
-  return OpenedElf(fd, elf);
+  return OpenedElf(elf);
 }
 
 OpenedElf::~OpenedElf() {
   if (elf_) elf_end(elf_);
-  if (fd_ >= 0) close(fd_);
 }
 
 namespace {
@@ -159,7 +256,10 @@ void ReadFunctions(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, const Versions& ve
     }
     if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
     const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
-    if (!name || !*name) continue;
+    if (!name || !*name || strnlen(name, ElfLimits::kMaxSymbolName) == ElfLimits::kMaxSymbolName) {
+      continue;
+    }
+    if (out.size() >= ElfLimits::kMaxSymbols) return;
     ElfSymbol s;
     s.name = name;
     s.dynamic = dynamic;
@@ -172,23 +272,38 @@ void ReadFunctions(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, const Versions& ve
 
 }  // namespace
 
-Result<ElfFile> ElfFile::Open(const std::string& path) {
-  auto opened = OpenedElf::Open(path);
+Result<ElfFile> ElfFile::Open(std::shared_ptr<const MappedFile> file) {
+  auto opened = OpenedElf::Open(*file);
   if (!opened.ok()) return opened.error();
   Elf* const e = opened->get();
-  auto loads = ExecutableSegments(e, path);
+  auto loads = ExecutableSegments(e, file->name());
   if (!loads.ok()) return loads.error();
   const Versions versions = ReadVersions(e);
-  ElfFile file;
-  file.path_ = path;
+  ElfFile out;
+  out.file_ = std::move(file);
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(e, scn)) != nullptr) {
     GElf_Shdr sh;
     if (!gelf_getshdr(scn, &sh)) continue;
     if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) continue;
-    ReadFunctions(e, scn, sh, versions, *loads, file.symbols_);
+    ReadFunctions(e, scn, sh, versions, *loads, out.symbols_);
   }
-  return file;
+  if (out.symbols_.size() >= ElfLimits::kMaxSymbols) {
+    return MakeError(ErrorCode::kInvalidArgument, out.path() + ": more than " +
+                                                      std::to_string(ElfLimits::kMaxSymbols) +
+                                                      " function symbols: refused");
+  }
+  return out;
+}
+
+Result<ElfFile> ElfFile::Open(MappedFile file) {
+  return Open(std::make_shared<const MappedFile>(std::move(file)));
+}
+
+Result<ElfFile> ElfFile::Open(const std::string& path) {
+  auto file = OpenLocalFile(path);
+  if (!file) return file.error();
+  return Open(std::move(file).value());
 }
 
 Result<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
@@ -218,7 +333,7 @@ Result<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
     }
   }
   if (!best) {
-    return MakeError(ErrorCode::kNotFound, path_ + ": no function " + std::string(name));
+    return MakeError(ErrorCode::kNotFound, path() + ": no function " + std::string(name));
   }
   if (best_rank == 1) {
     // Only non-default versions: unambiguous only if they all are the same code.
@@ -226,31 +341,12 @@ Result<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
       if (c->value != best->value) {
         std::string names;
         for (const ElfSymbol* d : candidates) names += " " + d->name + "@" + d->version;
-        return MakeError(ErrorCode::kNotFound, path_ + ": " + std::string(name) +
+        return MakeError(ErrorCode::kNotFound, path() + ": " + std::string(name) +
                                                    " is ambiguous (no default version):" + names);
       }
     }
   }
   return *best;
-}
-
-Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t file_offset,
-                                           uint64_t size) {
-  FdCloser fd{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) {
-    return MakeError(ErrorCode::kUnavailable, path + ": " + std::strerror(errno));
-  }
-  std::vector<uint8_t> out(size);
-  ssize_t n = pread(fd.fd, out.data(), size, static_cast<off_t>(file_offset));
-  if (n < 0 || static_cast<uint64_t>(n) != size) {
-    return MakeError(ErrorCode::kUnavailable,
-                     path + ": short read at offset " + std::to_string(file_offset));
-  }
-  return out;
-}
-
-Result<std::vector<uint8_t>> ElfFile::ReadBytes(uint64_t file_offset, uint64_t size) const {
-  return ReadFileBytes(path_, file_offset, size);
 }
 
 }  // namespace gilstat::probes

@@ -114,8 +114,8 @@ Result<LibcLocation> FindLibc(pid_t pid, const std::string& proc_root) {
     if (!IsLibcPath(e.path)) continue;
     LibcLocation loc;
     loc.path = e.path;
-    loc.host_path = proc_root + "/" + std::to_string(pid) + "/root" + e.path;
     loc.inode = e.inode;
+    loc.entry = e;
     return loc;
   }
   return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +

@@ -1,5 +1,5 @@
 // /proc/PID/maps: what a process maps, and which libc it actually uses (so probes attach to that
-// file, through /proc/PID/root so processes in containers work).
+// file, opened by OpenMappedFile: elf/mapped_file.h).
 #pragma once
 
 #include <sys/types.h>
@@ -31,9 +31,9 @@ Result<std::vector<MapsEntry>> ReadProcMaps(pid_t pid, const std::string& proc_r
 bool IsLibcPath(std::string_view path);
 
 struct LibcLocation {
-  std::string path;       // in the process's mount namespace, e.g. /lib/x86_64-linux-gnu/libc.so.6
-  std::string host_path;  // the same file reachable from here: PROC_ROOT/PID/root/<path>
+  std::string path;  // as the maps line prints it, e.g. /lib/x86_64-linux-gnu/libc.so.6
   uint64_t inode = 0;
+  MapsEntry entry;  // the mapping: what OpenMappedFile opens (never the path alone)
 };
 
 // The libc mapped (executable) by `pid`. Errors: kNotFound for no such process, or no libc

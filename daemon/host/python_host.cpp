@@ -76,6 +76,7 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
   if (in.gil_method == GilMethod::kTakeGil) {
     plan.method = GilMethod::kTakeGil;
     plan.probe.interpreter_path = in.binary;
+    plan.probe.interpreter_file = in.file;
     for (const auto& [name, sym] : in.symbols) {
       for (auto [fn, offsets] :
            {std::pair{std::string_view("take_gil"), &plan.probe.take_gil_offsets},

@@ -135,23 +135,25 @@ Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
   if (target.cond_addr) {
     auto libc = FindLibc(pid);
     if (!libc) return libc.error();
-    auto elf = ElfFile::Open(libc->host_path);
+    auto file = OpenMappedFile(pid, libc->entry);
+    if (!file) return file.error();
+    auto elf = ElfFile::Open(std::move(file).value());
     if (!elf) return elf.error();
     auto fn = elf->FindFunction("pthread_cond_timedwait");
     if (!fn) return fn.error();
-    Status st = add(s->progs.cond_wait_entry, libc->host_path, {fn->file_offset}, false);
-    if (st.ok()) st = add(s->progs.cond_wait_return, libc->host_path, {fn->file_offset}, true);
+    const std::string libc_path = elf->file().path();  // this very file, while `elf` lives
+    Status st = add(s->progs.cond_wait_entry, libc_path, {fn->file_offset}, false);
+    if (st.ok()) st = add(s->progs.cond_wait_return, libc_path, {fn->file_offset}, true);
     if (!st.ok()) return st;
   }
   if (!target.take_drop()) return Status::Ok();
+  auto interpreter = OpenMappedFileById(pid, target.interpreter_file);
+  if (!interpreter) return interpreter.error();
+  const std::string path = interpreter->path();  // this very file, while `interpreter` lives
   // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
-  Status st = add(s->progs.drop_gil_entry, target.interpreter_path, target.drop_gil_offsets, false);
-  if (st.ok()) {
-    st = add(s->progs.take_gil_entry, target.interpreter_path, target.take_gil_offsets, false);
-  }
-  if (st.ok()) {
-    st = add(s->progs.take_gil_return, target.interpreter_path, target.take_gil_offsets, true);
-  }
+  Status st = add(s->progs.drop_gil_entry, path, target.drop_gil_offsets, false);
+  if (st.ok()) st = add(s->progs.take_gil_entry, path, target.take_gil_offsets, false);
+  if (st.ok()) st = add(s->progs.take_gil_return, path, target.take_gil_offsets, true);
   return st;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bpf/pygil.h"
+#include "elf/mapped_file.h"
 #include "gilstat/histogram.h"
 #include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
@@ -23,9 +24,11 @@ namespace gilstat::probes {
 
 // Where the GIL of one process is and how to observe it.
 struct PyGilTarget {
-  // The ELF holding take_gil/drop_gil, as reachable from here (/proc/PID/root/...), and their
-  // file offsets; empty path: not probed (stripped interpreter).
+  // The ELF holding take_gil/drop_gil: its path for people and its identity in the process's
+  // maps (what is opened and probed: OpenMappedFileById), and their file offsets; empty path:
+  // not probed (stripped interpreter).
   std::string interpreter_path;
+  FileId interpreter_file;
   std::vector<uint64_t> take_gil_offsets;  // every copy of take_gil (compiler clones included)
   std::vector<uint64_t> drop_gil_offsets;
   // Addresses in the process: the condvar take_gil waits on (0: no condvar probe), gil->locked

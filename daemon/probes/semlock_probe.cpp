@@ -230,8 +230,8 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
 // Attaches the kernel-side program (with the first process), registers the process with its
 // flags and attaches the planned uprobes (into `links`).
 Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
-                  std::vector<BpfLinkPtr>& kernel_links, pid_t pid,
-                  const std::string& libc_host_path, const SemlockPlan& plan,
+                  std::vector<BpfLinkPtr>& kernel_links, pid_t pid, const std::string& libc_path,
+                  const SemlockPlan& plan,
                   std::vector<BpfLinkPtr>& links) {
   if (Status st = AttachKernelSide(futex_progs, kernel_links); !st.ok()) return st;
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
@@ -249,7 +249,7 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
     sites_of[{ProgramOf(s, u.program), u.retprobe}].push_back(u.file_offset);
   }
   for (const auto& [what, offsets] : sites_of) {
-    auto attached = AttachUprobes(what.first, pid, libc_host_path, offsets, what.second);
+    auto attached = AttachUprobes(what.first, pid, libc_path, offsets, what.second);
     if (!attached) return attached.error();
     for (auto& l : *attached) links.push_back(std::move(l));
   }
@@ -334,7 +334,9 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   if (Status st = processes.MakeRoom(pid); !st.ok()) return st.error();
   auto libc = FindLibc(pid);
   if (!libc) return libc.error();
-  auto elf = ElfFile::Open(libc->host_path);
+  auto file = OpenMappedFile(pid, libc->entry);
+  if (!file) return file.error();
+  auto elf = ElfFile::Open(std::move(file).value());
   if (!elf) return elf.error();
   auto functions = ReadSemFunctions(*elf);
   if (!functions) return functions.error();
@@ -347,7 +349,7 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   proc.data.libc_path = libc->path;
   proc.data.sites = plan.sites;
   Status st = AttachPlan(*impl_->skel.get(), impl_->futex_progs, impl_->kernel_links, pid,
-                         libc->host_path, plan, proc.links);
+                         elf->file().path(), plan, proc.links);
   if (!st.ok()) {
     proc.links.clear();  // destroyed here: nothing writes the process's slots any more
     RecycleSlots(DeleteProcessEntries(pid));

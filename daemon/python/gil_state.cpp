@@ -2,8 +2,6 @@
 
 #include <gelf.h>
 #include <libelf.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/uio.h>
 
 #include <cerrno>
@@ -133,17 +131,27 @@ Result<uint64_t> ReadU64(pid_t pid, uint64_t addr) {
 }
 
 // Where the ELF file `info.binary` is loaded in `pid`: address in the process minus address in
-// the file. The mapping is found by path (as the process sees it) or by device and inode.
-Result<uint64_t> LoadBias(pid_t pid, const std::string& binary, const std::string& proc_root) {
+// the file. The mapping is the one with the file's device and inode (info.file), and the file's
+// program headers are read from that very mapping (probes::OpenMappedFile).
+Result<uint64_t> LoadBias(pid_t pid, const InterpreterInfo& info, const std::string& proc_root) {
   auto maps = probes::ReadProcMaps(pid, proc_root);
   if (!maps) return maps.error();
-  const std::string root_prefix = proc_root + "/" + std::to_string(pid) + "/root";
-  std::string in_process;  // the path as the process sees it, when the host path shows it
-  if (binary.starts_with(root_prefix + "/")) in_process = binary.substr(root_prefix.size());
-  struct stat st {};
-  const bool have_stat = stat(binary.c_str(), &st) == 0;
-
-  auto opened = probes::OpenedElf::Open(binary);
+  const std::string& binary = info.binary;
+  const probes::MapsEntry* first = nullptr;
+  for (const probes::MapsEntry& e : *maps) {
+    if (!first && !e.path.empty() && e.path[0] == '/' && probes::FileIdOf(e) == info.file) {
+      first = &e;
+    }
+  }
+  if (!first) {
+    return MakeError(ErrorCode::kNotFound, binary + " is not mapped in process " +
+                                               std::to_string(pid) + " (did it exit or exec?)");
+  }
+  probes::MappedFileOptions options;
+  options.proc_root = proc_root;
+  auto file = probes::OpenMappedFile(pid, *first, options);
+  if (!file) return file.error();
+  auto opened = probes::OpenedElf::Open(*file);
   if (!opened) return opened.error();
   struct Load {
     uint64_t vaddr, offset, filesz;
@@ -163,15 +171,7 @@ Result<uint64_t> LoadBias(pid_t pid, const std::string& binary, const std::strin
   }
 
   for (const probes::MapsEntry& e : *maps) {
-    if (e.path.empty() || e.path[0] != '/') continue;
-    bool same = !in_process.empty() && e.path == in_process;
-    if (!same && have_stat && e.inode == st.st_ino) {
-      unsigned maj = 0, min = 0;
-      same = std::sscanf(e.dev.c_str(), "%x:%x", &maj, &min) == 2 && maj == major(st.st_dev) &&
-             min == minor(st.st_dev);
-    }
-    if (!same && in_process.empty() && e.path == binary) same = true;  // same mount namespace
-    if (!same) continue;
+    if (e.path.empty() || e.path[0] != '/' || probes::FileIdOf(e) != info.file) continue;
     // The loader maps each segment from the page holding its p_offset; a mapping that starts
     // further in (split by mprotect, e.g. RELRO) belongs to the last segment starting at or
     // before it. Its first byte is at offset + (p_vaddr - p_offset) in the file's address space.
@@ -184,9 +184,8 @@ Result<uint64_t> LoadBias(pid_t pid, const std::string& binary, const std::strin
     }
     if (seg) return e.start - (e.offset + seg->vaddr - seg->offset);
   }
-  return MakeError(ErrorCode::kNotFound, (in_process.empty() ? binary : in_process) +
-                                             " is not mapped in process " + std::to_string(pid) +
-                                             " (did it exit or exec?)");
+  return MakeError(ErrorCode::kNotFound, binary + " is not mapped in process " +
+                                             std::to_string(pid) + " (did it exit or exec?)");
 }
 
 // `shift`: kFreeThreadedShift for a free-threaded build's state (`enabled` first), else 0.
@@ -356,7 +355,7 @@ Result<GilAddresses> LocateStatics(pid_t pid, const InterpreterInfo& info,
         VersionName(info) + ": the GIL is in static variables found only in .symtab, " + "and " +
             info.binary + (info.stripped ? " is stripped" : " lacks them") + " (" + list + ")");
   }
-  auto bias = LoadBias(pid, info.binary, proc_root);
+  auto bias = LoadBias(pid, info, proc_root);
   if (!bias) return bias.error();
   auto addr = [&](const char* name) { return *bias + info.symbols.at(name).value; };
   GilAddresses a;
@@ -448,7 +447,7 @@ Result<GilAddresses> LocateFromRuntime(pid_t pid, const InterpreterInfo& info,
   if (!size_mismatch.empty() && !try_debug) {
     return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
   }
-  auto bias = LoadBias(pid, info.binary, proc_root);
+  auto bias = LoadBias(pid, info, proc_root);
   if (!bias) return bias.error();
   const uint64_t runtime = *bias + runtime_sym.value;
   std::string debug_failure;
@@ -560,7 +559,7 @@ Result<uint64_t> ReadInterpreterLock(pid_t pid, const InterpreterInfo& info,
                          (info.stripped ? " is stripped: " : ": ") +
                          "no interpreter_lock symbol, the GIL's semaphore cannot be found");
   }
-  auto bias = LoadBias(pid, info.binary, proc_root);
+  auto bias = LoadBias(pid, info, proc_root);
   if (!bias) return bias.error();
   return ReadU64(pid, *bias + it->second.value);
 }

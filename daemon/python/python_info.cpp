@@ -47,13 +47,6 @@ constexpr const char* kInterpreterFunctions[] = {"Py_GetVersion", "Py_Initialize
 constexpr char kDebugCookie[] = "xdebugpy";
 constexpr char kRuntimeSectionName[] = "_PyRuntime (the .PyRuntime section)";
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 std::string BaseName(std::string_view path) {
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
@@ -171,8 +164,12 @@ std::vector<std::string> SearchPaths(const std::string& path, const std::string&
   return out;
 }
 
-Result<ElfFacts> ReadElfFacts(const std::string& path) {
-  auto opened = probes::OpenedElf::Open(path);
+// .rodata is read whole (the version string search): bounded like the tables of ElfLimits.
+constexpr uint64_t kMaxRodata = 16u << 20;
+
+Result<ElfFacts> ReadElfFacts(const probes::MappedFile& file) {
+  const std::string& path = file.name();
+  auto opened = probes::OpenedElf::Open(file);
   if (!opened.ok()) return opened.error();
   Elf* const e = opened->get();
   ElfFacts f;
@@ -186,6 +183,13 @@ Result<ElfFacts> ReadElfFacts(const std::string& path) {
     if (!gelf_getshdr(scn, &sh)) continue;
     const char* sname = shstrndx ? elf_strptr(e, shstrndx, sh.sh_name) : nullptr;
     if (sh.sh_type == SHT_PROGBITS && sname && std::strcmp(sname, ".rodata") == 0) {
+      if (sh.sh_size > kMaxRodata || sh.sh_offset > file.size() ||
+          sh.sh_size > file.size() - sh.sh_offset) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         path + ": .rodata of " + std::to_string(sh.sh_size) +
+                             " bytes is outside the file or larger than gilstat reads (" +
+                             std::to_string(kMaxRodata >> 20) + " MiB): refused");
+      }
       Elf_Data* d = elf_rawdata(scn, nullptr);
       if (d && d->d_buf) {
         const auto* p = static_cast<const uint8_t*>(d->d_buf);
@@ -374,17 +378,17 @@ void AddGilFunctions(const probes::ElfFile& elf, InterpreterInfo& info) {
 
 // Versions 1 and 2 of the order of trust: Py_Version (3.11+), then _Py_DebugOffsets (cookie,
 // then uint64 version; 3.13+), which also sets has_debug_offsets.
-void VersionFromSymbols(const std::string& path, InterpreterInfo& info) {
+void VersionFromSymbols(const probes::MappedFile& file, InterpreterInfo& info) {
   if (auto it = info.symbols.find("Py_Version");
       it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 4) {
-    auto b = probes::ReadFileBytes(path, it->second.file_offset, it->second.size >= 8 ? 8 : 4);
+    auto b = file.ReadBytes(it->second.file_offset, it->second.size >= 8 ? 8 : 4);
     if (b && FromHexVersion(LittleEndian(*b, b->size()), info)) {
       info.version_source = VersionSource::kPyVersion;
     }
   }
   if (auto it = info.symbols.find("_PyRuntime");
       it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 16) {
-    auto b = probes::ReadFileBytes(path, it->second.file_offset, 16);
+    auto b = file.ReadBytes(it->second.file_offset, 16);
     if (b && std::memcmp(b->data(), kDebugCookie, 8) == 0) {
       info.has_debug_offsets = true;
       InterpreterInfo v;
@@ -467,7 +471,7 @@ void DetectFreeThreaded(const probes::ElfFile& elf, const AbiName& abi, Interpre
 void RecoverInterpreterLock(const probes::ElfFile& elf, InterpreterInfo& info) {
   auto fn = FindFunction(elf, "PyEval_ReleaseLock");
   if (!fn || fn->file_offset == 0) return;
-  auto code = probes::ReadFileBytes(elf.path(), fn->file_offset, 16);
+  auto code = elf.ReadBytes(fn->file_offset, 16);
   if (!code) return;
   if (auto addr = RipRelativeLoadTarget(*code, fn->value)) {
     SymbolInfo lock;
@@ -479,10 +483,11 @@ void RecoverInterpreterLock(const probes::ElfFile& elf, InterpreterInfo& info) {
 }
 
 // InspectBinary without following DT_NEEDED.
-Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& facts,
-                                    const probes::ElfFile& elf) {
+Result<InterpreterInfo> InspectFile(const ElfFacts& facts, const probes::ElfFile& elf) {
+  const std::string& path = elf.path();
   InterpreterInfo info;
   info.binary = path;
+  info.file = elf.file().id();
   info.stripped = !facts.has_symtab;
   bool defines = false;
   for (const char* f : kInterpreterFunctions) defines = defines || Defines(elf, f);
@@ -493,7 +498,7 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
   info.kind = InterpreterInfo::Kind::kCPython;
   for (const auto& [name, s] : facts.data) info.symbols[name] = s;
   AddGilFunctions(elf, info);
-  VersionFromSymbols(path, info);
+  VersionFromSymbols(elf.file(), info);
   const AbiName abi = ReadAbiName(path, facts);
   if (info.version_source == VersionSource::kUnknown) VersionFromNames(elf, facts, abi, info);
   DetectFreeThreaded(elf, abi, info);
@@ -502,12 +507,14 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
   return info;
 }
 
-Result<InterpreterInfo> InspectOne(const std::string& path, ElfFacts* facts_out) {
-  auto facts = ReadElfFacts(path);
+Result<InterpreterInfo> InspectOne(Result<probes::MappedFile> opened, ElfFacts* facts_out) {
+  if (!opened) return opened.error();
+  auto file = std::make_shared<const probes::MappedFile>(std::move(opened).value());
+  auto facts = ReadElfFacts(*file);
   if (!facts) return facts.error();
-  auto elf = probes::ElfFile::Open(path);
+  auto elf = probes::ElfFile::Open(file);
   if (!elf) return elf.error();
-  auto info = InspectFile(path, *facts, *elf);
+  auto info = InspectFile(*facts, *elf);
   if (facts_out) *facts_out = std::move(*facts);
   return info;
 }
@@ -566,7 +573,7 @@ bool ParsePythonAbiName(std::string_view name, int& major, int& minor, std::stri
 
 Result<InterpreterInfo> InspectBinary(const std::string& path) {
   ElfFacts facts;
-  auto info = InspectOne(path, &facts);
+  auto info = InspectOne(probes::OpenLocalFile(path), &facts);
   if (!info || info->kind == InterpreterInfo::Kind::kCPython) return info;
   // A launcher: follow the libpython it needs.
   for (const std::string& needed : facts.needed) {
@@ -578,7 +585,7 @@ Result<InterpreterInfo> InspectBinary(const std::string& path) {
     for (const std::string& dir : dirs) {
       const std::string candidate = dir + "/" + needed;
       if (access(candidate.c_str(), R_OK) != 0) continue;
-      auto lib = InspectOne(candidate, nullptr);
+      auto lib = InspectOne(probes::OpenLocalFile(candidate), nullptr);
       if (lib && lib->kind == InterpreterInfo::Kind::kCPython) return lib;
     }
     return MakeError(ErrorCode::kNotFound, path + " needs " + needed +
@@ -591,7 +598,6 @@ Result<InterpreterInfo> InspectBinary(const std::string& path) {
 Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root) {
   auto maps = probes::ReadProcMaps(pid, proc_root);
   if (!maps) return maps.error();
-  const std::string proc_dir = proc_root + "/" + std::to_string(pid);
   std::set<std::string> tried;
   std::optional<Error> lib_error;  // a mapped libpython that could not be read
   for (const probes::MapsEntry& e : *maps) {
@@ -599,28 +605,19 @@ Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root) 
     if (e.path.ends_with(" (deleted)") || !IsLibpythonName(BaseName(e.path))) continue;
     if (!tried.insert(e.path).second) continue;
     // libpython3.so (the stable ABI forwarder) defines nothing: keep looking.
-    auto info = InspectOne(proc_dir + "/root" + e.path, nullptr);
+    probes::MappedFileOptions options;
+    options.proc_root = proc_root;
+    auto info = InspectOne(probes::OpenMappedFile(pid, e, options), nullptr);
     if (info && info->kind == InterpreterInfo::Kind::kCPython) return info;
     if (!info && !lib_error) lib_error = info.error();
   }
-  // The executable, as the process sees it, reached through its root.
-  char buf[4096];
-  const std::string exe_link = proc_dir + "/exe";
-  ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
-  if (n <= 0) {
-    const int err = errno;
-    if (maps->empty()) {
-      return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +
-                                                 " has no executable (kernel thread or exiting)");
-    }
-    return MakeError(
-        err == EACCES || err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
-        "cannot read " + exe_link + ": " + std::strerror(err));
+  // The executable: the kernel's own link to it.
+  auto exe = probes::OpenProcessExe(pid, proc_root);
+  if (!exe && exe.status().code() == ErrorCode::kNotFound && maps->empty()) {
+    return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +
+                                               " has no executable (kernel thread or exiting)");
   }
-  std::string exe(buf, static_cast<size_t>(n));
-  std::string host = proc_dir + "/root" + exe;
-  if (exe.ends_with(" (deleted)") || access(host.c_str(), R_OK) != 0) host = exe_link;
-  auto info = InspectOne(host, nullptr);
+  auto info = InspectOne(std::move(exe), nullptr);
   // A launcher whose libpython could not be read: report why rather than "not Python".
   if (lib_error && (!info || info->kind == InterpreterInfo::Kind::kNotPython)) return *lib_error;
   return info;

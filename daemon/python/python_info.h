@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "elf/mapped_file.h"
 #include "gilstat/gil_method.h"
 #include "gilstat/result.h"
 
@@ -59,8 +60,11 @@ struct InterpreterInfo {
   int major = 0, minor = 0, micro = 0;  // 0.0.0 when unknown
   VersionSource version_source = VersionSource::kUnknown;
   // The ELF file that holds the interpreter: the executable or the libpython it maps. For a
-  // process, reachable from the host: PROC_ROOT/PID/root/<path in the process>.
+  // process, the path its maps print (for people: it is never opened by that path again).
   std::string binary;
+  // Its device and inode: how it is found in a process's maps and opened again
+  // (probes::OpenMappedFileById), so that a process cannot swap the file behind a path.
+  probes::FileId file;
   bool stripped = false;             // no .symtab: static functions such as take_gil are invisible
   bool free_threaded = false;        // PEP 703 build (3.13t): the GIL may be disabled at run time
   std::string free_threaded_marker;  // what showed it: a symbol or the 't' ABI flag
@@ -91,11 +95,13 @@ struct InterpreterInfo {
 Result<InterpreterInfo> InspectBinary(const std::string& path);
 
 // The interpreter of process `pid`: a mapped executable libpython*.so that defines the
-// interpreter, else the executable itself, both read through PROC_ROOT/PID/root so processes in
-// other mount namespaces (containers) work. Errors as ReadProcMaps (kNotFound for no such
-// process, kPermissionDenied without access to its maps) and InspectBinary; a mapped libpython
-// that cannot be read is reported as its error, not as kNotPython. Right after exec a launcher
-// may not have mapped its libpython yet (kNotPython): callers watching new processes retry.
+// interpreter, else the executable itself, each opened as the exact file the process maps
+// (probes::OpenMappedFile, probes::OpenProcessExe), so processes in chroots and other mount
+// namespaces (containers) work and a file the process swapped behind a path is refused. Errors as
+// ReadProcMaps (kNotFound for no such process, kPermissionDenied without access to its maps) and
+// InspectBinary; a mapped libpython that cannot be read is reported as its error, not as
+// kNotPython. Right after exec a launcher may not have mapped its libpython yet (kNotPython):
+// callers watching new processes retry.
 Result<InterpreterInfo> InspectProcess(pid_t pid, const std::string& proc_root = "/proc");
 
 // The address a function starting with `mov disp32(%rip), %rdi` (optionally after endbr64)

@@ -13,6 +13,8 @@ const char* AttachErrorName(AttachError e) {
       return "permission";
     case AttachError::kVanished:
       return "vanished";
+    case AttachError::kRefusedFile:
+      return "refused_file";
     case AttachError::kOther:
       return "other";
   }
@@ -98,6 +100,8 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
     reason = AttachError::kVanished;
   } else if (s.code() == ErrorCode::kPermissionDenied) {
     reason = AttachError::kPermission;
+  } else if (s.code() == ErrorCode::kInvalidArgument) {
+    reason = AttachError::kRefusedFile;
   } else if (s.code() == ErrorCode::kNotFound) {
     reason = AttachError::kNoLibc;
     if (retries_left > 0) {

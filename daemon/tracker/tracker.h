@@ -32,7 +32,9 @@ namespace gilstat::tracker {
 // What the tracker drives: the probes of one kind, attached per process.
 //
 // Contract for Attach errors, so that they are counted by reason: kNotFound when the process
-// maps no libc (nothing to probe), kPermissionDenied when the kernel refused. Anything else is
+// maps no libc (nothing to probe), kPermissionDenied when the kernel refused, kInvalidArgument
+// when a file the process maps was refused (not the mapped regular file, or an ELF file out of
+// bounds: elf/mapped_file.h, elf/elf_symbols.h). Anything else is
 // "other". Whether a failed process had vanished is decided by the tracker itself (it checks
 // /proc after the failure), so an Attacher need not tell that apart.
 class Attacher {
@@ -44,9 +46,9 @@ class Attacher {
 };
 
 // Why an attach failed (label values of the attach-errors counter).
-enum class AttachError : uint8_t { kNoLibc, kPermission, kVanished, kOther };
-inline constexpr size_t kAttachErrorCount = 4;
-// "no_libc", "permission", "vanished", "other".
+enum class AttachError : uint8_t { kNoLibc, kPermission, kVanished, kRefusedFile, kOther };
+inline constexpr size_t kAttachErrorCount = 5;
+// "no_libc", "permission", "vanished", "refused_file", "other".
 const char* AttachErrorName(AttachError e);
 
 // Counters only grow; gauges (attached, pending) are the current state.

@@ -96,7 +96,9 @@ TEST(ElfSymbols, GlibcSemWaitVersions) {
   void* h = dlopen(libc->path.c_str(), RTLD_NOW | RTLD_NOLOAD);
   ASSERT_NE(h, nullptr) << dlerror();
   void* sem_wait_addr = dlsym(h, "sem_wait");
-  auto elf = ElfFile::Open(libc->host_path);
+  auto file = OpenMappedFile(getpid(), libc->entry);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  auto elf = ElfFile::Open(std::move(file).value());
   ASSERT_TRUE(elf.ok()) << elf.status().ToString();
   auto s = elf->FindFunction("sem_wait");
   ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -66,13 +66,14 @@ class FakeProc : public ::testing::Test {
   std::string root_;
 };
 
-TEST_F(FakeProc, FindsLibcThroughRoot) {
+TEST_F(FakeProc, FindsLibcMapping) {
   AddProcess(42, kMaps);
   auto libc = FindLibc(42, root_);
   ASSERT_TRUE(libc.ok()) << libc.status().ToString();
   EXPECT_EQ(libc->path, "/lib/x86_64-linux-gnu/libc.so.6");
-  EXPECT_EQ(libc->host_path, root_ + "/42/root/lib/x86_64-linux-gnu/libc.so.6");
   EXPECT_EQ(libc->inode, 5555u);
+  EXPECT_EQ(libc->entry.path, libc->path);
+  EXPECT_EQ(libc->entry.inode, 5555u);
 }
 
 TEST_F(FakeProc, StaticProgramHasNoLibc) {
@@ -117,7 +118,7 @@ TEST(ProcMaps, OwnProcess) {
   auto libc = FindLibc(getpid());
   ASSERT_TRUE(libc.ok()) << libc.status().ToString();
   EXPECT_TRUE(IsLibcPath(libc->path));
-  EXPECT_TRUE(std::filesystem::exists(libc->host_path)) << libc->host_path;
+  EXPECT_TRUE(std::filesystem::exists(libc->path)) << libc->path;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -338,7 +340,9 @@ void ExpectLiveProcess(const std::string& python, const std::string& binary_name
   std::printf("pid %d (%s): %s\n", child.pid(), python.c_str(), Describe(*info).c_str());
   ASSERT_EQ(info->kind, Kind::kCPython);
   EXPECT_EQ(info->VersionString(), AskVersion(python));
-  EXPECT_TRUE(info->binary.starts_with(root)) << info->binary;
+  // The path its maps print (for people), and the identity it is opened by.
+  EXPECT_TRUE(fs::exists(root + info->binary)) << info->binary;
+  EXPECT_NE(info->file.inode, 0u);
   EXPECT_EQ(fs::path(info->binary).filename(), binary_name);
 }
 
@@ -354,22 +358,29 @@ TEST(InspectProcess, NoSuchProcess) {
   EXPECT_EQ(info.error().code, ErrorCode::kNotFound);
 }
 
-// A process in another mount namespace: its libpython is reached through PROC_ROOT/PID/root.
+// A process in another mount namespace: its libpython is reached through PROC_ROOT/PID/root
+// (no map_files in the fake tree), as the file with the device and inode of its maps line.
 TEST(InspectProcess, FakeProcRootFindsMappedLibpython) {
   const fs::path proc = fs::path(testing::TempDir()) / "python_info_proc";
   fs::remove_all(proc);
   fs::create_directories(proc / "4242" / "root" / "usr" / "lib");
-  fs::copy_file(GILSTAT_FAKE_PYTHON_FT,
-                proc / "4242" / "root" / "usr" / "lib" / "libpython3.13t.so.1.0");
+  const fs::path lib = proc / "4242" / "root" / "usr" / "lib" / "libpython3.13t.so.1.0";
+  fs::copy_file(GILSTAT_FAKE_PYTHON_FT, lib);
+  struct stat st {};
+  ASSERT_EQ(stat(lib.c_str(), &st), 0);
+  char dev[32];
+  std::snprintf(dev, sizeof dev, "%02x:%02x", major(st.st_dev), minor(st.st_dev));
   fs::create_symlink("/usr/bin/python3.13t", proc / "4242" / "exe");
   std::ofstream(proc / "4242" / "maps")
       << "55d0c0a00000-55d0c0a02000 r-xp 00000000 fd:01 11 /usr/bin/python3.13t\n"
          "7f0000000000-7f0000001000 r-xp 00000000 fd:01 12 /usr/lib/libpython3.so\n"
-         "7f0000100000-7f0000200000 r-xp 00000000 fd:01 13 /usr/lib/libpython3.13t.so.1.0\n";
+         "7f0000100000-7f0000200000 r-xp 00000000 "
+      << dev << " " << st.st_ino << " /usr/lib/libpython3.13t.so.1.0\n";
   auto info = InspectProcess(4242, proc.string());
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->kind, Kind::kCPython);
-  EXPECT_EQ(info->binary, (proc / "4242" / "root" / "usr" / "lib" / "libpython3.13t.so.1.0"));
+  EXPECT_EQ(info->binary, "/usr/lib/libpython3.13t.so.1.0");
+  EXPECT_EQ(info->file.inode, static_cast<uint64_t>(st.st_ino));
   EXPECT_TRUE(info->free_threaded);
   EXPECT_EQ(info->VersionString(), "3.13.1");
   fs::remove_all(proc);
