@@ -214,8 +214,9 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
                  g.error().message);
   }
   Naming* n = naming.get();
-  python = std::make_unique<host::PythonTargets>(gil_probe.get(), env.proc_root,
-                                                 [n](pid_t pid) { return n->GroupOf(pid); });
+  python = std::make_unique<host::PythonTargets>(
+      gil_probe.get(), env.proc_root, [n](pid_t pid) { return n->GroupOf(pid); },
+      c.probes.python_exact);
   naming->SetPython(python.get());
   observers = Observers();
   observers.Add(naming.get());
