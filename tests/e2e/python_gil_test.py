@@ -261,6 +261,11 @@ class GilstatdCase(unittest.TestCase):
             with self.subTest(interpreter=path, version=version):
                 fn(path, version)
 
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonGil(GilstatdCase):
+    """Every interpreter found, in the default configuration."""
+
     # --- the scenarios ----------------------------------------------------------------------
 
     def test_cpu_bound_threads(self):
@@ -295,6 +300,13 @@ class GilstatdCase(unittest.TestCase):
                 self.assertGreaterEqual(longer(0.002), 10, f"{msg}: no wait > 2 ms")
                 self.assertGreaterEqual(delta("gilstat_python_gil_drop_requests_total"),
                                         max(20, 0.3 * trips), msg)
+            if method == "gil_condvar":
+                # The I/O thread's waits end in forced releases (its drop requests).
+                handoffs = delta("gilstat_lock_handoffs_total", **gil)
+                forced = delta("gilstat_gil_switches_total", reason="forced", **gil)
+                voluntary = delta("gilstat_gil_switches_total", reason="voluntary", **gil)
+                self.assertEqual(forced + voluntary, handoffs, msg)
+                self.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
         self.for_each_interpreter(check)
 
     def test_threading_lock_is_not_the_gil(self):
