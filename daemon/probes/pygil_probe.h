@@ -1,7 +1,8 @@
-// The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the interpreter's
-// take_gil/drop_gil where its symbols are visible, and on the C library's
-// pthread_cond_timedwait filtered by the GIL condvar's address; the kernel's aggregates read
-// into PyGilStats. What to probe in a process (PyGilTarget) comes from daemon/python.
+// The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the C library's
+// pthread_cond_timedwait filtered by the GIL condvar's address (contended acquisitions only:
+// the default), and on the interpreter's take_gil/drop_gil when the target names them (every
+// acquisition: exact mode); the kernel's aggregates read into PyGilStats. What to probe in a
+// process (PyGilTarget) comes from daemon/host's plan.
 // See docs/PYTHON.md.
 #pragma once
 
@@ -24,7 +25,7 @@ namespace gilstat::probes {
 // Where the GIL of one process is and how to observe it.
 struct PyGilTarget {
   // The ELF holding take_gil/drop_gil, as reachable from here (/proc/PID/root/...), and their
-  // file offsets; empty path: not probed (stripped interpreter).
+  // file offsets; empty path: not probed (default mode, or a stripped interpreter).
   std::string interpreter_path;
   std::vector<uint64_t> take_gil_offsets;  // every copy of take_gil (compiler clones included)
   std::vector<uint64_t> drop_gil_offsets;
