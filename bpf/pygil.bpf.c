@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The GIL of CPython 3.x per process: uprobes on the interpreter's take_gil (entry + return) and
- * drop_gil (entry) where its symbols are visible, and on the C library's pthread_cond_timedwait
- * filtered by the address of the GIL's condvar (stripped interpreters; and, with take_gil, to
- * see drop requests). Aggregated here; user space reads the maps. See docs/PYTHON.md. */
+/* The GIL of CPython 3.x per process. Default: uprobes on the C library's
+ * pthread_cond_timedwait (entry + return) filtered by the address of the GIL's condvar, which a
+ * thread reaches only when the GIL is held by another: an uncontended release and re-take hits
+ * no probe. Exact (opt-in, symbols needed): also take_gil (entry + return) and drop_gil (entry),
+ * every acquisition and release. Aggregated here; user space reads the maps. See
+ * docs/PYTHON.md. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -29,7 +31,16 @@ struct {
 	__type(value, struct pygil_stats);
 } stats SEC(".maps");
 
-/* Key: pid_tgid. */
+/* Thread state at index tid mod PYGIL_THREAD_SLOTS: found without a hash lookup, taken
+ * (compare-and-swap of `owner`) without an insert. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PYGIL_THREAD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pygil_thread);
+} thread_slots SEC(".maps");
+
+/* Key: pid_tgid. Threads whose array entry is busy with another thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PYGIL_MAX_THREADS);
@@ -60,6 +71,81 @@ static __always_inline struct pygil_stats *stats_of(__u32 tgid)
 	return s;
 }
 
+/* The live state of thread `id`, or NULL. */
+static __always_inline struct pygil_thread *thread_find(__u64 id)
+{
+	__u32 i = (__u32)id & (PYGIL_THREAD_SLOTS - 1);
+	struct pygil_thread *t = bpf_map_lookup_elem(&thread_slots, &i);
+
+	if (!t)
+		return 0;
+	if (t->owner == (id | PYGIL_THREAD_BUSY))
+		return t;
+	if (!t->fallback)
+		return 0;
+	return bpf_map_lookup_elem(&threads, &id);
+}
+
+/* Whether array entry `t` (busy with another thread) is stale: its process is no longer
+ * attached, or its thread was forced out over a second ago and never asked again (it exited). */
+static __always_inline int slot_stale(struct pygil_thread *t, __u64 owner, __u64 now)
+{
+	__u32 tgid = (owner & ~PYGIL_THREAD_BUSY) >> 32;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 1;
+	return t->forced_out && now - t->take_start_ns > 1000000000ull;
+}
+
+/* Fresh (zeroed) live state for thread `id`: its array entry when free, stale or its own; else
+ * an entry of the hash. NULL when neither can be had. */
+static __always_inline struct pygil_thread *thread_claim(__u64 id, __u64 now)
+{
+	__u32 i = (__u32)id & (PYGIL_THREAD_SLOTS - 1);
+	struct pygil_thread *t = bpf_map_lookup_elem(&thread_slots, &i);
+	struct pygil_thread fresh = {};
+
+	if (t) {
+		__u64 cur = t->owner;
+
+		if ((!(cur & PYGIL_THREAD_BUSY) || (cur & ~PYGIL_THREAD_BUSY) == id ||
+		     slot_stale(t, cur, now)) &&
+		    __sync_val_compare_and_swap(&t->owner, cur, id | PYGIL_THREAD_BUSY) == cur) {
+			t->take_start_ns = 0;
+			t->wait_start_ns = 0;
+			t->switch_at_wait = 0;
+			t->contended = 0;
+			t->in_cond = 0;
+			t->forced_out = 0;
+			return t;
+		}
+		__sync_fetch_and_add(&t->fallback, 1);
+	}
+	if (bpf_map_update_elem(&threads, &id, &fresh, BPF_ANY)) {
+		count(PYGIL_CNT_THREADS_FULL);
+		if (t)
+			__sync_fetch_and_add(&t->fallback, -1);
+		return 0;
+	}
+	return bpf_map_lookup_elem(&threads, &id);
+}
+
+/* Ends the live state `t` of thread `id` (from thread_find or thread_claim). */
+static __always_inline void thread_end(__u64 id, struct pygil_thread *t)
+{
+	__u32 i = (__u32)id & (PYGIL_THREAD_SLOTS - 1);
+	struct pygil_thread *a;
+
+	if (t->owner == (id | PYGIL_THREAD_BUSY)) {
+		t->owner = id;
+		return;
+	}
+	bpf_map_delete_elem(&threads, &id);
+	a = bpf_map_lookup_elem(&thread_slots, &i);
+	if (a && a->fallback)
+		__sync_fetch_and_add(&a->fallback, -1);
+}
+
 static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)
 {
 	__sync_fetch_and_add(&s->wait_ns, wait_ns);
@@ -76,13 +162,14 @@ int take_gil_entry(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-	struct pygil_thread *prev, t = {};
+	struct pygil_thread *t;
+	__u64 now;
 
 	if (!p)
 		return 0;
-	t.take_start_ns = bpf_ktime_get_ns();
-	prev = bpf_map_lookup_elem(&threads, &id);
-	if (prev && prev->forced_out) {
+	now = bpf_ktime_get_ns();
+	t = thread_find(id);
+	if (t && t->forced_out) {
 		/* Released on a drop request: CPython keeps it in drop_gil until another thread
 		 * has taken the GIL. Asking for the GIL again within two switch intervals, it was
 		 * forced out of the eval loop and has wanted the GIL back since its release; later,
@@ -90,18 +177,23 @@ int take_gil_entry(struct pt_regs *ctx)
 		 * its wait starts now. */
 		__u64 interval_us = 5000;
 
-		prev->forced_out = 0;
+		t->forced_out = 0;
 		if (p->interval_addr &&
 		    bpf_probe_read_user(&interval_us, sizeof(interval_us), (void *)p->interval_addr))
 			interval_us = 5000;
-		if (t.take_start_ns - prev->take_start_ns <= 2 * interval_us * 1000) {
-			prev->contended = 1;
+		if (now - t->take_start_ns <= 2 * interval_us * 1000) {
+			t->contended = 1;
 			return 0;
 		}
+	} else if (!t) {
+		t = thread_claim(id, now);
+		if (!t)
+			return 0;
 	}
-	t.contended = p->holder != 0 && p->holder != id;
-	if (bpf_map_update_elem(&threads, &id, &t, BPF_ANY))
-		count(PYGIL_CNT_THREADS_FULL);
+	t->take_start_ns = now;
+	t->wait_start_ns = 0;
+	t->in_cond = 0;
+	t->contended = p->holder != 0 && p->holder != id;
 	return 0;
 }
 
@@ -111,12 +203,14 @@ int take_gil_return(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-	struct pygil_thread *t = bpf_map_lookup_elem(&threads, &id);
+	struct pygil_thread *t;
 	struct pygil_stats *s;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 
 	if (!p)
 		return 0;
+	now = bpf_ktime_get_ns();
+	t = thread_find(id);
 	if (!t || !t->take_start_ns) {
 		count(PYGIL_CNT_ORPHAN_RETURNS);
 	} else if ((s = stats_of(tgid))) {
@@ -132,7 +226,7 @@ int take_gil_return(struct pt_regs *ctx)
 		}
 	}
 	if (t)
-		bpf_map_delete_elem(&threads, &id);
+		thread_end(id, t);
 	p->holder = id;
 	p->last_holder = id;
 	p->hold_start_ns = now;
@@ -161,10 +255,14 @@ int drop_gil_entry(struct pt_regs *ctx)
 			__sync_fetch_and_add(&s->voluntary, 1);
 	}
 	if (p->drop_requested) {
-		struct pygil_thread t = { .take_start_ns = now, .forced_out = 1 };
+		struct pygil_thread *t = thread_find(id);
 
-		if (bpf_map_update_elem(&threads, &id, &t, BPF_ANY))
-			count(PYGIL_CNT_THREADS_FULL);
+		if (!t)
+			t = thread_claim(id, now);
+		if (t) {
+			t->take_start_ns = now;
+			t->forced_out = 1;
+		}
 	}
 	p->drop_requested = 0;
 	p->holder = 0;
@@ -184,25 +282,20 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_thread *t;
-	struct pygil_thread fresh = {};
-	__u64 sw = 0;
+	__u64 sw = 0, now;
 
 	if (!p || p->cond_addr != (__u64)cond)
 		return 0;
 	if (p->switch_addr && bpf_probe_read_user(&sw, sizeof(sw), (void *)p->switch_addr))
 		count(PYGIL_CNT_READ_ERRORS);
-	t = bpf_map_lookup_elem(&threads, &id);
-	if (!t) {
-		if (bpf_map_update_elem(&threads, &id, &fresh, BPF_ANY)) {
-			count(PYGIL_CNT_THREADS_FULL);
-			return 0;
-		}
-		t = bpf_map_lookup_elem(&threads, &id);
-		if (!t)
-			return 0;
-	}
+	now = bpf_ktime_get_ns();
+	t = thread_find(id);
+	if (!t)
+		t = thread_claim(id, now);
+	if (!t)
+		return 0;
 	if (!t->wait_start_ns)
-		t->wait_start_ns = bpf_ktime_get_ns();
+		t->wait_start_ns = now;
 	t->switch_at_wait = sw;
 	t->in_cond = 1;
 	if (t->take_start_ns)
@@ -223,7 +316,7 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 
 	if (!p)
 		return 0;
-	t = bpf_map_lookup_elem(&threads, &id);
+	t = thread_find(id);
 	if (!t || !t->in_cond)
 		return 0; /* another condvar of the process */
 	t->in_cond = 0;
@@ -245,16 +338,28 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 			p->drop_requested = 1;
 		}
 	}
-	if (!locked && !(p->flags & PYGIL_F_TAKE_DROP)) {
+	if (p->flags & PYGIL_F_TAKE_DROP)
+		return 0;
+	if (!locked) {
 		/* Condvar method: the GIL is free and this thread holds gil->mutex, so it takes the
-		 * GIL now; another thread held it while this one waited. */
+		 * GIL now; another thread held it while this one waited. Every read here is made
+		 * holding gil->mutex: the waiters' returns are ordered. */
 		__u64 now = bpf_ktime_get_ns();
 
 		__sync_fetch_and_add(&s->contended, 1);
 		__sync_fetch_and_add(&s->handoffs, 1);
+		if (p->drop_requested)
+			__sync_fetch_and_add(&s->forced, 1);
+		else
+			__sync_fetch_and_add(&s->voluntary, 1);
+		p->drop_requested = 0;
 		if (now >= t->wait_start_ns)
 			record_wait(s, now - t->wait_start_ns);
-		bpf_map_delete_elem(&threads, &id);
+		thread_end(id, t);
+	} else if (ret == 0) {
+		/* Woken by a release, and another thread has taken the GIL since (the holder again,
+		 * or a thread that did not wait): that acquisition cleared any drop request. */
+		p->drop_requested = 0;
 	}
 	return 0;
 }

@@ -11,6 +11,10 @@
 
 #define PYGIL_MAX_PROCS 1024
 #define PYGIL_MAX_THREADS 16384
+/* Entries of the per-thread array (a power of 2): a thread's state is at tid mod this. */
+#define PYGIL_THREAD_SLOTS 16384
+/* pygil_thread.owner: the entry holds live state of the thread in the low bits. */
+#define PYGIL_THREAD_BUSY (1ull << 63)
 
 /* pygil_proc.flags */
 #define PYGIL_F_TAKE_DROP (1u << 0) /* take_gil/drop_gil are probed: every acquisition is seen */
@@ -39,8 +43,9 @@ struct pygil_stats {
 	__u64 wait_ns;       /* sum of wait times (== wait_hist_sum) */
 	__u64 max_wait_ns;
 	__u64 handoffs;      /* acquisitions by another thread than the last holder */
-	__u64 forced;        /* releases while a drop request was pending */
-	__u64 voluntary;     /* other releases (around blocking calls, thread exit) */
+	__u64 forced;    /* take_gil: releases while a drop request was pending; condvar only:
+			  * handoffs to a waiter while a drop request was pending */
+	__u64 voluntary; /* the other releases (take_gil) or handoffs (condvar only) */
 	__u64 drop_requests; /* condvar waits that timed out with no switch: drop requested */
 	__u64 cond_waits;    /* waits on the GIL condvar (each up to one switch interval) */
 	__u64 cond_timeouts;
@@ -55,14 +60,19 @@ struct pygil_stats {
 	__u64 handoff_hist_count;
 };
 
-/* A thread inside take_gil or waiting on the GIL condvar. */
+/* A thread inside take_gil or waiting on the GIL condvar: an entry of the per-thread array
+ * (owner = its pid_tgid | PYGIL_THREAD_BUSY), or of the hash when its array entry is busy with
+ * another thread (owner 0; the array entry's `fallback` counts such threads). */
 struct pygil_thread {
+	__u64 owner;         /* array entries: pid_tgid, | PYGIL_THREAD_BUSY while in use */
 	__u64 take_start_ns; /* take_gil entry; 0: not in take_gil (condvar method) */
 	__u64 wait_start_ns; /* first condvar wait of this acquisition (condvar method) */
 	__u64 switch_at_wait; /* switch_number when the current condvar wait began */
 	__u32 contended;
 	__u16 in_cond;      /* inside pthread_cond_timedwait on the GIL condvar */
 	__u16 forced_out;   /* released by a drop request: it waits from that release on */
+	__u32 fallback;     /* array entries: threads of this index keeping their state in the hash */
+	__u32 pad;
 };
 
 enum pygil_counter {

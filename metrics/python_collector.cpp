@@ -128,11 +128,12 @@ LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool 
   if (st.take_drop) {
     s.hold = st.hold;
     s.handoff_latency = st.handoff_latency;
-    // Forced releases are told from voluntary ones by the drop requests the condvar probe sees.
-    if (st.condvar) {
-      s.forced_switches = st.forced;
-      s.voluntary_switches = st.voluntary;
-    }
+  }
+  // Forced releases are told from voluntary ones by the drop requests the condvar probe sees:
+  // every release (take_gil method) or every handoff to a waiting thread (condvar only).
+  if (st.condvar) {
+    s.forced_switches = st.forced;
+    s.voluntary_switches = st.voluntary;
   }
   return s;
 }

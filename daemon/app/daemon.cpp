@@ -225,8 +225,9 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
                  g.error().message);
   }
   Naming* n = naming.get();
-  python = std::make_unique<host::PythonTargets>(gil_probe.get(), env.proc_root,
-                                                 [n](pid_t pid) { return n->GroupOf(pid); });
+  python = std::make_unique<host::PythonTargets>(
+      gil_probe.get(), env.proc_root, [n](pid_t pid) { return n->GroupOf(pid); },
+      c.probes.python_exact);
   gil_sampler = std::make_unique<host::GilSampler>(host::GilSamplerOptions{},
                                                    [n](pid_t pid) { return n->GroupOf(pid); });
   gil_sampler->Start();

@@ -46,6 +46,9 @@ struct RuntimeConfig {
 struct ProbesConfig {
   ProbeMode mode = ProbeMode::kDefault;
   uint32_t max_locks = SEMLOCK_MAX_LOCKS;  // entries of the per-(process, lock) map
+  // `python: exact`: CPython 3's GIL through take_gil/drop_gil, every acquisition and release
+  // (interpreters with symbols); `default`: the GIL condvar's waits only (docs/PYTHON.md).
+  bool python_exact = false;
 
   bool operator==(const ProbesConfig&) const = default;
 };

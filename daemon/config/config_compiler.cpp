@@ -171,6 +171,13 @@ Result<ProbesConfig> CompileProbes(const std::string& source, const ir::Probes& 
     if (!v) return v.error();
     out.max_locks = static_cast<uint32_t>(*v);
   }
+  if (in.python) {
+    const std::string& v = in.python->text;
+    if (v != "default" && v != "exact") {
+      return r.At(in.python->at, "'python' must be default or exact, not '" + v + "'");
+    }
+    out.python_exact = v == "exact";
+  }
   return out;
 }
 

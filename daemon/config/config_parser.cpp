@@ -154,7 +154,9 @@ Result<ir::Runtime> TreeReader::Runtime(const YAML::Node& n) const {
 
 Result<ir::Probes> TreeReader::Probes(const YAML::Node& n) const {
   ir::Probes p;
-  if (Status s = ScalarMap(n, "probes", {{"mode", &p.mode}, {"max_locks", &p.max_locks}}); !s) {
+  if (Status s = ScalarMap(n, "probes",
+                           {{"mode", &p.mode}, {"max_locks", &p.max_locks}, {"python", &p.python}});
+      !s) {
     return s.error();
   }
   p.at = LocationOf(n.Mark());

@@ -37,7 +37,60 @@ bool GilForcedOn(const std::string& environ, const std::string& cmdline) {
   return false;
 }
 
-Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root) {
+namespace {
+
+// take_gil/drop_gil and their compiler copies in the interpreter: the exact method's sites.
+void AddTakeDropSites(const python::InterpreterInfo& in, probes::PyGilTarget& probe) {
+  probe.interpreter_path = in.binary;
+  probe.interpreter_file = in.file;
+  for (const auto& [name, sym] : in.symbols) {
+    for (auto [fn, offsets] : {std::pair{std::string_view("take_gil"), &probe.take_gil_offsets},
+                               std::pair{std::string_view("drop_gil"), &probe.drop_gil_offsets}}) {
+      if (python::IsSymbolOrClone(name, fn) && sym.file_offset != 0)
+        offsets->push_back(sym.file_offset);
+    }
+  }
+}
+
+}  // namespace
+
+// CPython 3 with a GIL: the condvar's waits (default) wherever the GIL state is located;
+// take_gil/drop_gil in exact mode, or when the state is not located but the symbols are there.
+void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& plan) {
+  const python::InterpreterInfo& in = plan.info;
+  auto gil = python::LocateGil(pid, in, proc_root);
+  if (gil.ok()) plan.gil = *gil;
+  const bool symbols = in.gil_method == GilMethod::kTakeGil;
+  if (symbols && (exact || !gil.ok())) {
+    plan.method = GilMethod::kTakeGil;
+    AddTakeDropSites(in, plan.probe);
+    plan.why = exact ? "exact mode: take_gil/drop_gil uprobes"
+                     : "take_gil/drop_gil uprobes (the GIL condvar cannot be located)";
+    const size_t copies = plan.probe.take_gil_offsets.size() + plan.probe.drop_gil_offsets.size();
+    if (copies > 2) plan.why += " (and " + std::to_string(copies - 2) + " compiler copies)";
+  } else if (gil.ok()) {
+    plan.method = GilMethod::kGilCondvar;
+    plan.why = std::string(exact ? "exact mode without take_gil/drop_gil symbols: " : "") +
+               "waits on the GIL condvar only (contended acquisitions; no hold times)";
+  } else {
+    plan.why =
+        "no take_gil/drop_gil symbols and the GIL state cannot be located: " + gil.error().message;
+    return;
+  }
+  if (gil.ok()) {
+    plan.probe.cond_addr = gil->cond;
+    plan.probe.locked_addr = gil->locked;
+    plan.probe.switch_addr = gil->switch_number;
+    plan.probe.interval_addr = gil->interval;
+    plan.why += "; GIL state at " + HexAddress(gil->state ? gil->state : gil->locked) + " (" +
+                gil->how + ")";
+  } else {
+    plan.why += "; GIL state not located (" + gil.error().message +
+                "): forced and voluntary releases are not told apart";
+  }
+}
+
+Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root, bool exact) {
   auto info = python::InspectProcess(pid, proc_root);
   if (!info.ok()) return info.error();
   if (info->kind != python::InterpreterInfo::Kind::kCPython) return std::optional<PythonPlan>();
@@ -71,49 +124,16 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     return std::optional<PythonPlan>(std::move(plan));
   }
 
-  auto gil = python::LocateGil(pid, in, proc_root);
-  if (gil.ok()) plan.gil = *gil;
-  if (in.gil_method == GilMethod::kTakeGil) {
-    plan.method = GilMethod::kTakeGil;
-    plan.probe.interpreter_path = in.binary;
-    plan.probe.interpreter_file = in.file;
-    for (const auto& [name, sym] : in.symbols) {
-      for (auto [fn, offsets] :
-           {std::pair{std::string_view("take_gil"), &plan.probe.take_gil_offsets},
-            std::pair{std::string_view("drop_gil"), &plan.probe.drop_gil_offsets}}) {
-        if (python::IsSymbolOrClone(name, fn) && sym.file_offset != 0) {
-          offsets->push_back(sym.file_offset);
-        }
-      }
-    }
-    plan.why = "take_gil/drop_gil uprobes";
-    const size_t copies = plan.probe.take_gil_offsets.size() + plan.probe.drop_gil_offsets.size();
-    if (copies > 2) plan.why += " (and " + std::to_string(copies - 2) + " compiler copies)";
-  } else if (gil.ok()) {
-    plan.method = GilMethod::kGilCondvar;
-    plan.why = "stripped: waits on the GIL condvar only (contended acquisitions; no hold times)";
-  } else {
-    plan.why =
-        "no take_gil/drop_gil symbols and the GIL state cannot be located: " + gil.error().message;
-    return std::optional<PythonPlan>(std::move(plan));
-  }
-  if (gil.ok()) {
-    plan.probe.cond_addr = gil->cond;
-    plan.probe.locked_addr = gil->locked;
-    plan.probe.switch_addr = gil->switch_number;
-    plan.probe.interval_addr = gil->interval;
-    plan.why += "; GIL state at " + HexAddress(gil->state ? gil->state : gil->locked) + " (" +
-                gil->how + ")";
-  } else {
-    plan.why += "; GIL state not located (" + gil.error().message +
-                "): forced and voluntary releases are not told apart";
-  }
+  PlanGil3(pid, proc_root, exact, plan);
   return std::optional<PythonPlan>(std::move(plan));
 }
 
 PythonTargets::PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
-                             std::function<std::optional<std::string>(pid_t)> group_of)
-    : probe_(probe), proc_root_(std::move(proc_root)), group_of_(std::move(group_of)) {}
+                             std::function<std::optional<std::string>(pid_t)> group_of, bool exact)
+    : probe_(probe),
+      proc_root_(std::move(proc_root)),
+      group_of_(std::move(group_of)),
+      exact_(exact) {}
 
 void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   const pid_t pid = info.pid;
@@ -123,7 +143,7 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
     std::lock_guard lock(mu_);
     if (targets_.count(pid)) return;
   }
-  auto plan = PlanPython(pid, proc_root_);
+  auto plan = PlanPython(pid, proc_root_, exact_);
   if (!plan.ok()) {
     spdlog::warn("pid {} ({}): cannot identify its interpreter: {}", pid, info.comm,
                  plan.error().message);

@@ -38,8 +38,13 @@ struct PythonPlan {
 };
 
 // The plan for process `pid`; nullopt when it does not run CPython. Errors: the process
-// vanished or cannot be read.
-Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root = "/proc");
+// vanished or cannot be read. CPython 3: `exact` (probes.python: exact) asks for take_gil/
+// drop_gil where the symbols are; otherwise the GIL condvar's waits wherever the GIL state is
+// located (no probe hit by an uncontended release and re-take). See docs/PYTHON.md "Modes".
+Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root = "/proc",
+                                             bool exact = false);
+// The CPython 3 part of PlanPython (a GIL-enabled 3.x in `plan.info`). Exposed for tests.
+void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& plan);
 
 // Whether a free-threaded process was started with the GIL forced on (PYTHON_GIL=1 in its
 // environment or -X gil=1 on its command line). Exposed for tests.
@@ -49,9 +54,9 @@ bool GilForcedOn(const std::string& environ_nul_separated,
 class PythonTargets : public tracker::TrackerObserver {
  public:
   // `probe` may be null (GIL probes unavailable): then only 2.x's semaphore labelling and the
-  // state read from memory remain.
+  // state read from memory remain. `exact`: probes.python: exact (see PlanPython).
   PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
-                std::function<std::optional<std::string>(pid_t)> group_of);
+                std::function<std::optional<std::string>(pid_t)> group_of, bool exact = false);
 
   void Attached(const tracker::ProcessInfo& info) override;
   void Detaching(const tracker::ProcessInfo& info, bool exited) override;
@@ -79,6 +84,7 @@ class PythonTargets : public tracker::TrackerObserver {
   probes::PyGilProbe* probe_;
   std::string proc_root_;
   std::function<std::optional<std::string>(pid_t)> group_of_;
+  bool exact_ = false;
   mutable std::mutex mu_;
   std::map<pid_t, Target> targets_;
   uint64_t probe_errors_ = 0;

@@ -1,7 +1,8 @@
-// The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the interpreter's
-// take_gil/drop_gil where its symbols are visible, and on the C library's
-// pthread_cond_timedwait filtered by the GIL condvar's address; the kernel's aggregates read
-// into PyGilStats. What to probe in a process (PyGilTarget) comes from daemon/python.
+// The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the C library's
+// pthread_cond_timedwait filtered by the GIL condvar's address (contended acquisitions only:
+// the default), and on the interpreter's take_gil/drop_gil when the target names them (every
+// acquisition: exact mode); the kernel's aggregates read into PyGilStats. What to probe in a
+// process (PyGilTarget) comes from daemon/host's plan.
 // See docs/PYTHON.md.
 #pragma once
 
@@ -26,7 +27,7 @@ namespace gilstat::probes {
 struct PyGilTarget {
   // The ELF holding take_gil/drop_gil: its path for people and its identity in the process's
   // maps (what is opened and probed: OpenMappedFileById), and their file offsets; empty path:
-  // not probed (stripped interpreter).
+  // not probed (default mode, or a stripped interpreter).
   std::string interpreter_path;
   FileId interpreter_file;
   std::vector<uint64_t> take_gil_offsets;  // every copy of take_gil (compiler clones included)

@@ -5,10 +5,12 @@ install locations (pyenv, /usr/local, /opt). For each one three scripts run unde
 (targets by command line, per-pid labels), and the scraped deltas are checked against what the
 workload implies:
 
-- pygil_cpu.py, two CPU-bound threads: GIL waits, contention and handoffs under lock="gil"; with
-  take_gil probes each thread waits about as long as the other holds (wait sum ~ hold sum),
-  releases are forced, and the interpreter's own switch counter (gil->switch_number, read from
-  its memory) agrees with the probes' handoff count within 10% + 5;
+- pygil_cpu.py, two CPU-bound threads: GIL waits, contention and handoffs under lock="gil", the
+  handoffs forced, and the interpreter's own switch counter (gil->switch_number, read from its
+  memory) agrees with the probes' handoff count within 10% + 5; in the default mode (method
+  gil_condvar for every CPython 3) there is no acquisition count and no hold histogram; in
+  exact mode (probes.python: exact, one interpreter with symbols under a second gilstatd,
+  method take_gil) each thread waits about as long as the other holds (wait sum ~ hold sum);
 - pygil_convoy.py, an I/O thread answering requests (1 ms apart, from another process) over a
   socketpair while a CPU-bound thread runs: every request finds the GIL held; on 3.x the I/O
   thread's waits are long (a switch interval, 5 ms) and come with drop requests;
@@ -113,8 +115,73 @@ rescan_interval: 500ms
 """
 
 
-@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
-class PythonGil(unittest.TestCase):
+CONFIG_EXACT = CONFIG + """\
+probes:
+  python: exact
+"""
+
+
+def check_cpu_bound(case, py, version):
+    """pygil_cpu.py's checks, per method (see the module's docstring)."""
+    info, out, delta, _ = case.measure(py, "pygil_cpu.py", 2, 1.5)
+    method = info["method"]
+    elapsed = out["elapsed"]
+    case.report.append(f"{version:8} {py}: build {info['build']}, method {method}")
+    gil = dict(lock="gil", source="ebpf")
+    contended = delta("gilstat_lock_contended_total", **gil)
+    handoffs = delta("gilstat_lock_handoffs_total", **gil)
+    wait = delta("gilstat_lock_wait_seconds_sum", **gil)
+    msg = (f"{py} ({method}): contended {contended}, handoffs {handoffs}, wait {wait}, "
+           f"script output {out}")
+    if method == "none" or method == "gil_disabled":
+        case.assertIsNone(contended, msg)
+        return method
+    case.assertGreater(contended, 20, msg)
+    case.assertGreater(handoffs, 20, msg)
+    # One of the two spinners waits while the other holds, all the time: with a CPU each.
+    # 2.x: when other processes keep one CPU busy, the scheduler runs the two spinners
+    # in turns on the other one, and the GIL changes hands with the time slice (~1k
+    # handoffs/s instead of ~30k): the thread waiting for its turn is runnable, not
+    # blocked on the GIL, and no GIL probe can see that wait.
+    if method == "interpreter_lock" and handoffs < 5000 * elapsed:
+        print(f"\n  {py}: {handoffs:.0f} handoffs in {elapsed:.1f} s: the spinners shared "
+              "one CPU (the machine is busy); GIL wait not checked", file=sys.stderr)
+    else:
+        case.assertGreater(wait, 0.4 * elapsed, msg)
+    if method in ("take_gil", "gil_condvar"):
+        switches = delta("gilstat_python_gil_switches_total")
+        case.assertIsNotNone(switches, msg)
+        case.assertLessEqual(abs(switches - handoffs), 0.1 * max(switches, handoffs) + 5,
+                             f"{msg}, interpreter's switch_number {switches}")
+        case.assertGreater(delta("gilstat_python_gil_drop_requests_total"), 20, msg)
+        case.report[-1] += f", handoffs {handoffs:.0f} vs switch_number {switches:.0f}"
+        forced = delta("gilstat_gil_switches_total", reason="forced", **gil)
+        voluntary = delta("gilstat_gil_switches_total", reason="voluntary", **gil)
+        case.assertIsNotNone(forced, msg)
+        case.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
+    if method == "take_gil":
+        hold = delta("gilstat_gil_hold_seconds_sum", **gil)
+        ratio = wait / hold
+        case.assertTrue(0.5 < ratio < 2.0, f"{msg}, hold {hold}: wait/hold {ratio:.2f}")
+        case.assertGreater(delta("gilstat_lock_acquisitions_total", **gil), handoffs)
+        case.report[-1] += f", wait/hold {ratio:.2f}"
+    if method == "gil_condvar":
+        # Every switch was to a waiting thread: the handoffs split into forced and voluntary.
+        case.assertEqual(forced + voluntary, handoffs, msg)
+        case.assertIsNone(delta("gilstat_gil_hold_seconds_sum", **gil), msg)
+    if method in ("gil_condvar", "interpreter_lock"):
+        # Only contended acquisitions are seen (the condvar; the semaphore probe in
+        # default mode, which probes only sem_wait's slow path): no acquisition count is
+        # exported.
+        case.assertIsNone(delta("gilstat_lock_acquisitions_total", **gil), msg)
+    return method
+
+
+class GilstatdCase(unittest.TestCase):
+    """One gilstatd (configuration CONFIG) for the class's tests; no tests of its own."""
+
+    CONFIG = CONFIG
+
     @classmethod
     def setUpClass(cls):
         if not TESTPROGS:
@@ -126,10 +193,15 @@ class PythonGil(unittest.TestCase):
         print("\nCPython interpreters found:", file=sys.stderr)
         for path, version in cls.interpreters:
             print(f"  {version:8} {path}", file=sys.stderr)
+        cls.interpreters = cls.choose(cls.interpreters)
         cls.tmp = tempfile.TemporaryDirectory(prefix="gilstat-py-")
-        cls.d = start_gilstatd(cls.tmp.name, CONFIG)
+        cls.d = start_gilstatd(cls.tmp.name, cls.CONFIG)
         cls.d.wait_serving()
         cls.report = []
+
+    @classmethod
+    def choose(cls, interpreters):
+        return interpreters
 
     @classmethod
     def tearDownClass(cls):
@@ -189,57 +261,15 @@ class PythonGil(unittest.TestCase):
             with self.subTest(interpreter=path, version=version):
                 fn(path, version)
 
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonGil(GilstatdCase):
+    """Every interpreter found, in the default configuration."""
+
     # --- the scenarios ----------------------------------------------------------------------
 
     def test_cpu_bound_threads(self):
-        def check(py, version):
-            info, out, delta, _ = self.measure(py, "pygil_cpu.py", 2, 1.5)
-            method = info["method"]
-            elapsed = out["elapsed"]
-            self.report.append(f"{version:8} {py}: build {info['build']}, method {method}")
-            gil = dict(lock="gil", source="ebpf")
-            contended = delta("gilstat_lock_contended_total", **gil)
-            handoffs = delta("gilstat_lock_handoffs_total", **gil)
-            wait = delta("gilstat_lock_wait_seconds_sum", **gil)
-            msg = (f"{py} ({method}): contended {contended}, handoffs {handoffs}, wait {wait}, "
-                   f"script output {out}")
-            if method == "none" or method == "gil_disabled":
-                self.assertIsNone(contended, msg)
-                return
-            self.assertGreater(contended, 20, msg)
-            self.assertGreater(handoffs, 20, msg)
-            # One of the two spinners waits while the other holds, all the time: with a CPU each.
-            # 2.x: when other processes keep one CPU busy, the scheduler runs the two spinners
-            # in turns on the other one, and the GIL changes hands with the time slice (~1k
-            # handoffs/s instead of ~30k): the thread waiting for its turn is runnable, not
-            # blocked on the GIL, and no GIL probe can see that wait.
-            if method == "interpreter_lock" and handoffs < 5000 * elapsed:
-                print(f"\n  {py}: {handoffs:.0f} handoffs in {elapsed:.1f} s: the spinners shared "
-                      "one CPU (the machine is busy); GIL wait not checked", file=sys.stderr)
-            else:
-                self.assertGreater(wait, 0.4 * elapsed, msg)
-            if method in ("take_gil", "gil_condvar"):
-                switches = delta("gilstat_python_gil_switches_total")
-                self.assertIsNotNone(switches, msg)
-                self.assertLessEqual(abs(switches - handoffs), 0.1 * max(switches, handoffs) + 5,
-                                     f"{msg}, interpreter's switch_number {switches}")
-                self.assertGreater(delta("gilstat_python_gil_drop_requests_total"), 20, msg)
-                self.report[-1] += f", handoffs {handoffs:.0f} vs switch_number {switches:.0f}"
-            if method == "take_gil":
-                hold = delta("gilstat_gil_hold_seconds_sum", **gil)
-                ratio = wait / hold
-                self.assertTrue(0.5 < ratio < 2.0, f"{msg}, hold {hold}: wait/hold {ratio:.2f}")
-                forced = delta("gilstat_gil_switches_total", reason="forced", **gil)
-                voluntary = delta("gilstat_gil_switches_total", reason="voluntary", **gil)
-                self.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
-                self.assertGreater(delta("gilstat_lock_acquisitions_total", **gil), handoffs)
-                self.report[-1] += f", wait/hold {ratio:.2f}"
-            if method in ("gil_condvar", "interpreter_lock"):
-                # Only contended acquisitions are seen (the condvar; the semaphore probe in
-                # default mode, which probes only sem_wait's slow path): no acquisition count is
-                # exported.
-                self.assertIsNone(delta("gilstat_lock_acquisitions_total", **gil), msg)
-        self.for_each_interpreter(check)
+        self.for_each_interpreter(lambda py, version: check_cpu_bound(self, py, version))
 
     def test_convoy(self):
         def check(py, version):
@@ -270,6 +300,13 @@ class PythonGil(unittest.TestCase):
                 self.assertGreaterEqual(longer(0.002), 10, f"{msg}: no wait > 2 ms")
                 self.assertGreaterEqual(delta("gilstat_python_gil_drop_requests_total"),
                                         max(20, 0.3 * trips), msg)
+            if method == "gil_condvar":
+                # The I/O thread's waits end in forced releases (its drop requests).
+                handoffs = delta("gilstat_lock_handoffs_total", **gil)
+                forced = delta("gilstat_gil_switches_total", reason="forced", **gil)
+                voluntary = delta("gilstat_gil_switches_total", reason="voluntary", **gil)
+                self.assertEqual(forced + voluntary, handoffs, msg)
+                self.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
         self.for_each_interpreter(check)
 
     def test_threading_lock_is_not_the_gil(self):
@@ -288,6 +325,26 @@ class PythonGil(unittest.TestCase):
             self.assertLess(gil_wait, 0.25 * wait, msg)
             self.assertIsNone(delta("gilstat_lock_handoffs_total", lock="other", source="ebpf"),
                               msg)
+        self.for_each_interpreter(check)
+
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonGilExact(GilstatdCase):
+    """probes.python: exact on one interpreter with symbols: every acquisition (take_gil)."""
+
+    CONFIG = CONFIG_EXACT
+
+    @classmethod
+    def choose(cls, interpreters):
+        preferred = [i for i in interpreters if "/3.12" in i[0]] + [
+            i for i in interpreters if i[1].startswith("3.") and i[0] != "/usr/bin/python3"]
+        return preferred[:1]
+
+    def test_cpu_bound_threads_exact(self):
+        def check(py, version):
+            method = check_cpu_bound(self, py, version)
+            if self.report and "build unstripped" in self.report[-1]:
+                self.assertEqual(method, "take_gil", self.report[-1])
         self.for_each_interpreter(check)
 
 

@@ -98,6 +98,22 @@ TEST(CompileProbes, MaxLocksDefaultsToTheProbesOwnSize) {
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->max_locks, uint32_t{SEMLOCK_MAX_LOCKS});
   EXPECT_EQ(p->mode, ProbeMode::kDefault);
+  EXPECT_FALSE(p->python_exact);
+}
+
+TEST(CompileProbes, PythonModeIsDefaultOrExact) {
+  ir::Probes in;
+  in.python = At("exact", 4, 11);
+  auto p = CompileProbes("f.yml", in);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_TRUE(p->python_exact);
+  in.python = At("default", 4, 11);
+  p = CompileProbes("f.yml", in);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_FALSE(p->python_exact);
+  in.python = At("counting", 4, 11);
+  EXPECT_THAT(CompileProbes("f.yml", in).error().message,
+              HasSubstr("f.yml:4:11: 'python' must be default or exact, not 'counting'"));
 }
 
 TEST(CompileLabels, PlaceholdersAndFlags) {

@@ -32,6 +32,16 @@ TEST(ParseTree, EveryNodeKeepsItsPlace) {
   ASSERT_TRUE(t->probes->max_locks.has_value());
   EXPECT_EQ(t->probes->max_locks->text, "64");
   EXPECT_FALSE(t->probes->mode.has_value());
+  EXPECT_FALSE(t->probes->python.has_value());
+}
+
+TEST(ParseTree, ProbesPythonKeepsItsPlace) {
+  auto t = ParseTree("probes:\n  python: exact\n", "g.yml");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  ASSERT_TRUE(t->probes && t->probes->python);
+  EXPECT_EQ(t->probes->python->text, "exact");
+  EXPECT_EQ(t->probes->python->at.line, 2);
+  EXPECT_EQ(t->probes->python->at.column, 11);
 }
 
 TEST(ParseTree, ValuesStayTextUntilCompiled) {

@@ -35,6 +35,7 @@ runtime:
   switch_interval: 2ms
 probes:
   mode: exact
+  python: exact
 labels:
   process: "{comm}"
   pid: false
@@ -53,6 +54,7 @@ labels:
   EXPECT_EQ(c->runtime.params.at("cpu_threads"), "2");
   EXPECT_EQ(c->runtime.switch_interval, std::chrono::milliseconds(2));
   EXPECT_EQ(c->probes.mode, ProbeMode::kExact);
+  EXPECT_TRUE(c->probes.python_exact);
   EXPECT_FALSE(c->labels.pid);
   EXPECT_TRUE(c->labels.lock_address);
   EXPECT_EQ(c->labels.max_lock_series, 50);
@@ -106,6 +108,7 @@ TEST(Config, BadValuesAreErrorsWithLineAndReason) {
   EXPECT_THAT(ErrorOf("runtime:\n  switch_interval: 5\n"), HasSubstr("with a unit"));
   EXPECT_THAT(ErrorOf("runtime:\n  check_interval: 0\n"), HasSubstr("from 1 to"));
   EXPECT_THAT(ErrorOf("probes:\n  mode: fast\n"), HasSubstr("default, counting or exact"));
+  EXPECT_THAT(ErrorOf("probes:\n  python: fast\n"), HasSubstr("'python' must be default or exact"));
   EXPECT_THAT(ErrorOf("labels:\n  process: \"{name}\"\n"), HasSubstr("unknown placeholder"));
   EXPECT_THAT(ErrorOf("labels:\n  lock_address: maybe\n"), HasSubstr("lock_address"));
   EXPECT_THAT(ErrorOf("labels:\n  max_lock_series: 0\n"),

@@ -35,12 +35,10 @@ TEST(PlanPython, VanishedProcessIsAnError) {
   EXPECT_FALSE(PlanPython(child).ok());
 }
 
-// Debian's stripped python3: the GIL through its condvar, located from _PyRuntime.
-TEST(PlanPython, DebianPython3UsesTheGilCondvar) {
-  const char* python = "/usr/bin/python3";
-  if (access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
+// Plans a running `python` (idle, reading stdin) in the given mode; nullopt when not planned.
+std::optional<PythonPlan> PlanRunning(const char* python, bool exact) {
   int in[2];
-  ASSERT_EQ(pipe(in), 0);
+  if (pipe(in) != 0) return std::nullopt;
   pid_t child = fork();
   if (child == 0) {
     dup2(in[0], 0);
@@ -52,21 +50,50 @@ TEST(PlanPython, DebianPython3UsesTheGilCondvar) {
   // The interpreter is mapped once exec is done; retry briefly.
   Result<std::optional<PythonPlan>> plan = std::optional<PythonPlan>();
   for (int i = 0; i < 100; ++i) {
-    plan = PlanPython(child);
+    plan = PlanPython(child, "/proc", exact);
     if (plan.ok() && plan->has_value()) break;
     usleep(20'000);
   }
   close(in[1]);
   waitpid(child, nullptr, 0);
-  ASSERT_TRUE(plan.ok() && plan->has_value());
-  const PythonPlan& p = **plan;
-  if (!p.info.stripped) GTEST_SKIP() << python << " is not stripped here";
-  EXPECT_EQ(p.method, GilMethod::kGilCondvar) << p.why;
-  EXPECT_EQ(p.build, "stripped");
-  EXPECT_TRUE(p.gil.has_value());
-  EXPECT_FALSE(p.probe.take_drop());
-  EXPECT_NE(p.probe.cond_addr, 0u);
-  EXPECT_EQ(p.probe.cond_addr, p.gil->cond);
+  if (!plan.ok() || !plan->has_value()) return std::nullopt;
+  return **plan;
+}
+
+// Debian's stripped python3: the GIL through its condvar, located from _PyRuntime, in either mode.
+TEST(PlanPython, DebianPython3UsesTheGilCondvar) {
+  const char* python = "/usr/bin/python3";
+  if (access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
+  for (bool exact : {false, true}) {
+    auto p = PlanRunning(python, exact);
+    ASSERT_TRUE(p.has_value());
+    if (!p->info.stripped) GTEST_SKIP() << python << " is not stripped here";
+    EXPECT_EQ(p->method, GilMethod::kGilCondvar) << p->why;
+    EXPECT_EQ(p->build, "stripped");
+    EXPECT_TRUE(p->gil.has_value());
+    EXPECT_FALSE(p->probe.take_drop());
+    EXPECT_NE(p->probe.cond_addr, 0u);
+    EXPECT_EQ(p->probe.cond_addr, p->gil->cond);
+  }
+}
+
+// An interpreter with symbols: the condvar by default (no probe on take_gil/drop_gil), the
+// take_gil method when exact mode asks for it.
+TEST(PlanPython, WithSymbolsTheModeChoosesTheMethod) {
+  const char* python = "/root/.pyenv/versions/3.12.1/bin/python3.12";
+  if (access(python, X_OK) != 0) GTEST_SKIP() << python << " not installed";
+  auto def = PlanRunning(python, false);
+  ASSERT_TRUE(def.has_value());
+  EXPECT_EQ(def->method, GilMethod::kGilCondvar) << def->why;
+  EXPECT_FALSE(def->probe.take_drop());
+  EXPECT_TRUE(def->probe.take_gil_offsets.empty());
+  EXPECT_NE(def->probe.cond_addr, 0u);
+  auto exact = PlanRunning(python, true);
+  ASSERT_TRUE(exact.has_value());
+  EXPECT_EQ(exact->method, GilMethod::kTakeGil) << exact->why;
+  EXPECT_TRUE(exact->probe.take_drop());
+  EXPECT_EQ(exact->probe.cond_addr, def->probe.cond_addr == 0 ? 0 : exact->gil->cond);
+  EXPECT_NE(exact->why.find("exact mode"), std::string::npos) << exact->why;
 }
 
 }  // namespace

@@ -147,6 +147,9 @@ TEST(PyGilLockSeriesTest, CondvarOnlyLeavesOutAcquisitionsAndHold) {
   const std::string t = Text(b.Build());
   EXPECT_EQ(t.find("gilstat_lock_acquisitions_total"), std::string::npos) << t;
   EXPECT_EQ(t.find("gilstat_gil_hold_seconds"), std::string::npos);
+  // The handoffs to a waiter, classified by the drop request pending at the time.
+  EXPECT_NE(t.find("reason=\"forced\"} 25"), std::string::npos);
+  EXPECT_NE(t.find("reason=\"voluntary\"} 75"), std::string::npos);
   EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"deb\",source=\"ebpf\"} 40"),
             std::string::npos);
   EXPECT_NE(t.find("gilstat_lock_wait_seconds_count{lock=\"gil\",process=\"deb\",source=\"ebpf\"} "
