@@ -24,7 +24,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
   std::map<std::pair<std::string, std::string>, Group> groups;  // (group, pid or "")
   for (const PythonProcess& p : procs) {
     const std::string pid = pid_label ? std::to_string(p.pid) : "";
-    info[{p.group, pid, p.version, p.build, p.method}] += 1;
+    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method)}] += 1;
     Group& g = groups[{p.group, pid}];
     g.gil_enabled = g.gil_enabled && p.gil_enabled;
     // Several processes: the largest interval (the one that makes threads wait longest).

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/gil_method.h"
 #include "gilstat/lock_stats.h"
 #include "metrics/lock_families.h"
 
@@ -21,10 +22,10 @@ namespace gilstat::metrics {
 // One watched CPython process as the collector sees it.
 struct PythonProcess {
   pid_t pid = 0;
-  std::string group;    // process label
-  std::string version;  // "3.11.2"
-  std::string build;    // "unstripped", "stripped", "free-threaded"
-  std::string method;   // "take_gil", "gil_condvar", "interpreter_lock", "gil_disabled", "none"
+  std::string group;                    // process label
+  std::string version;                  // "3.11.2"
+  std::string build;                    // "unstripped", "stripped", "free-threaded"
+  GilMethod method = GilMethod::kNone;  // label `method`: GilMethodLabel
   bool gil_enabled = true;
   std::optional<uint64_t> switch_interval_us;    // read from the process (3.x)
   std::optional<uint64_t> interpreter_switches;  // gil->switch_number, read from the process

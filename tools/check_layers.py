@@ -58,7 +58,9 @@ ALLOWED = {
     "elf": {"common", "elf"},
     "tracker": {"common", "tracker"},
     "web": {"common", "web"},
-    "config": {"common", "runtime", "config"},
+    # config takes the probes' map-size defaults from their one definition (bpf/semlock.h) and
+    # compiles the targets into the tracker's matchers.
+    "config": {"common", "runtime", "bpf", "tracker", "config"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

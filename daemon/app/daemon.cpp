@@ -9,16 +9,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <shared_mutex>
 
 #include "app/log.h"
 #include "app/naming.h"
 #include "app/notify.h"
+#include "config/config_compiler.h"
 #include "gilstat/rt/workloads.h"
 #include "host/probe_host.h"
 #include "host/python_host.h"
-#include "metrics/family_util.h"
+#include "metrics/daemon_collector.h"
 #include "metrics/process_collector.h"
 #include "metrics/python_collector.h"
 #include "metrics/runtime_collector.h"
@@ -31,77 +31,8 @@
 namespace gilstat {
 namespace {
 
-using prometheus::MetricType;
-
 // The process-group label of the hosted runtime's series.
 constexpr const char* kRuntimeGroupDefault = "gilstatd";
-
-Error ConfigError(const config::Config& cfg, int line, const std::string& reason) {
-  std::string where = cfg.source;
-  if (line > 0) where += ":" + std::to_string(line);
-  return MakeError(ErrorCode::kInvalidArgument, where + ": " + reason);
-}
-
-// Turns the configured targets into compiled matchers; errors name the line.
-Result<tracker::TargetSet> CompileTargets(const config::Config& cfg, pid_t self) {
-  std::vector<tracker::MatchSpec> specs;
-  for (const auto& t : cfg.targets) {
-    tracker::MatchSpec s;
-    switch (t.kind) {
-      case config::TargetConfig::Kind::kSelf:
-        s.self = true;
-        break;
-      case config::TargetConfig::Kind::kPid:
-        s.pids.push_back(std::stoi(t.value));
-        break;
-      case config::TargetConfig::Kind::kComm:
-        s.comm_regex = t.value;
-        break;
-      case config::TargetConfig::Kind::kExe:
-        s.exe_regex = t.value;
-        break;
-      case config::TargetConfig::Kind::kCmdline:
-        s.cmdline_regex = t.value;
-        break;
-      case config::TargetConfig::Kind::kCgroup:
-        if (!t.value.empty() && t.value.front() == '/') {
-          s.cgroup_prefix = t.value;
-        } else {
-          s.cgroup_regex = t.value;
-        }
-        break;
-      case config::TargetConfig::Kind::kUnit:
-        s.systemd_unit = t.value;
-        break;
-    }
-    if (auto one = tracker::TargetSet::Compile({s}, self); !one.ok()) {
-      return ConfigError(cfg, t.line, one.error().message);
-    }
-    specs.push_back(std::move(s));
-  }
-  auto set = tracker::TargetSet::Compile(specs, self);
-  if (!set.ok()) return ConfigError(cfg, 0, set.error().message);
-  return set;
-}
-
-// The workload of the runtime section, to run continuously; nullopt when there is none.
-Result<std::optional<rt::WorkloadSpec>> CompileWorkload(const config::Config& cfg) {
-  if (!cfg.runtime.enabled || cfg.runtime.workload.empty()) {
-    return std::optional<rt::WorkloadSpec>();
-  }
-  auto spec = rt::ParseWorkload(cfg.runtime.workload, cfg.runtime.params);
-  if (!spec.ok()) return ConfigError(cfg, 0, "runtime: " + spec.error().message);
-  spec->continuous = true;
-  return std::optional<rt::WorkloadSpec>(*spec);
-}
-
-rt::RuntimeOptions RuntimeOptionsOf(const config::RuntimeConfig& rc) {
-  rt::RuntimeOptions o;
-  o.policy = rc.policy;
-  if (rc.check_interval) o.check_interval = *rc.check_interval;
-  if (rc.switch_interval) o.switch_interval = *rc.switch_interval;
-  return o;
-}
 
 probes::SemlockOptions ProbeOptionsOf(const config::ProbesConfig& p) {
   probes::SemlockOptions o;
@@ -168,73 +99,30 @@ class Observers : public tracker::TrackerObserver {
 
 struct DaemonState {
   tracker::TrackerStats tracker;
-  bool probes_loaded = false;
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   bool last_reload_ok = true;
-  uint64_t scrapes = 0;
 };
 
-class DaemonCollector : public prometheus::Collectable {
- public:
-  DaemonCollector(std::mutex& mu, const DaemonState& state) : mu_(mu), state_(state) {}
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    DaemonState s;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      s = state_;
-    }
-    std::vector<prometheus::MetricFamily> out;
-    const auto& t = s.tracker;
-    out.push_back(metrics::SingleValue(
-        "gilstat_targets", "Processes matching the targets (attached or retrying).",
-        MetricType::Gauge, static_cast<double>(t.attached + t.pending)));
-    out.push_back(metrics::SingleValue("gilstat_probes_attached",
-                                       "Processes with the lock probes attached.",
-                                       MetricType::Gauge, static_cast<double>(t.attached)));
-    auto errors = metrics::EmptyFamily("gilstat_attach_errors_total",
-                                       "Failed attaches to matching processes, by reason.",
-                                       MetricType::Counter);
-    for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
-      errors.metric.push_back(metrics::Sample(
-          MetricType::Counter,
-          {{"reason", tracker::AttachErrorName(static_cast<tracker::AttachError>(i))}},
-          static_cast<double>(t.attach_errors[i])));
-    }
-    out.push_back(std::move(errors));
-    auto events =
-        metrics::EmptyFamily("gilstat_process_events_total",
-                             "Process events seen by the tracker, by type.", MetricType::Counter);
-    for (auto [type, v] : {std::pair{"exec", t.exec_events}, std::pair{"exit", t.exit_events},
-                           std::pair{"fork", t.fork_events}}) {
-      events.metric.push_back(
-          metrics::Sample(MetricType::Counter, {{"type", type}}, static_cast<double>(v)));
-    }
-    out.push_back(std::move(events));
-    out.push_back(metrics::SingleValue("gilstat_lost_events_total",
-                                       "Process events the kernel ring buffer dropped.",
-                                       MetricType::Counter, static_cast<double>(t.lost_events)));
-    out.push_back(metrics::SingleValue("gilstat_detaches_total",
-                                       "Detaches from processes (exit, exec or reload).",
-                                       MetricType::Counter, static_cast<double>(t.detaches)));
-    auto reloads =
-        metrics::EmptyFamily("gilstat_config_reloads_total",
-                             "Configuration reloads (SIGHUP), by result.", MetricType::Counter);
-    reloads.metric.push_back(metrics::Sample(MetricType::Counter, {{"result", "success"}},
-                                             static_cast<double>(s.reloads_ok)));
-    reloads.metric.push_back(metrics::Sample(MetricType::Counter, {{"result", "failure"}},
-                                             static_cast<double>(s.reloads_failed)));
-    out.push_back(std::move(reloads));
-    out.push_back(metrics::SingleValue("gilstat_config_last_reload_successful",
-                                       "Whether the last configuration reload succeeded.",
-                                       MetricType::Gauge, s.last_reload_ok ? 1 : 0));
-    return out;
+// The daemon's own series read this, copied under the state lock.
+metrics::DaemonStats DaemonStatsOf(const DaemonState& s) {
+  metrics::DaemonStats d;
+  d.attached = s.tracker.attached;
+  d.pending = s.tracker.pending;
+  for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
+    d.attach_errors.emplace_back(tracker::AttachErrorName(static_cast<tracker::AttachError>(i)),
+                                 s.tracker.attach_errors[i]);
   }
-
- private:
-  std::mutex& mu_;
-  const DaemonState& state_;
-};
+  d.exec_events = s.tracker.exec_events;
+  d.exit_events = s.tracker.exit_events;
+  d.fork_events = s.tracker.fork_events;
+  d.lost_events = s.tracker.lost_events;
+  d.detaches = s.tracker.detaches;
+  d.reloads_ok = s.reloads_ok;
+  d.reloads_failed = s.reloads_failed;
+  d.last_reload_ok = s.last_reload_ok;
+  return d;
+}
 
 struct Daemon::Impl {
   DaemonFlags flags;
@@ -282,10 +170,10 @@ struct Daemon::Impl {
 
 Status Daemon::Impl::StartRuntime(const config::Config& c) {
   if (!c.runtime.enabled) return Status::Ok();
-  auto w = CompileWorkload(c);
+  auto w = config::CompileWorkload(c);
   if (!w.ok()) return w.error();
-  auto r = rt::Runtime::Create(RuntimeOptionsOf(c.runtime));
-  if (!r.ok()) return ConfigError(c, 0, "runtime: " + r.error().message);
+  auto r = rt::Runtime::Create(config::RuntimeOptionsOf(c.runtime));
+  if (!r.ok()) return config::ConfigErrorAt(c.source, {}, "runtime: " + r.error().message);
   runtime = std::move(r).value();
   workload_name = c.runtime.workload;
   if (*w) {
@@ -348,7 +236,7 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
 // A new tracker for the targets of `c`, on the same probe: processes that still match keep
 // their probes and counters; the others are detached.
 Status Daemon::Impl::Retarget(const config::Config& c) {
-  auto targets = CompileTargets(c, self);
+  auto targets = config::CompileMatchers(c, self);
   if (!targets.ok()) return targets.error();
   std::vector<pid_t> before;
   if (tracker) {
@@ -387,7 +275,10 @@ void Daemon::Impl::BuildCollectors() {
   std::vector<std::shared_ptr<prometheus::Collectable>> next;
   next.push_back(std::make_shared<metrics::BuildInfoCollector>(env.version, "unknown"));
   next.push_back(std::make_shared<metrics::ProcessCollector>());
-  next.push_back(std::make_shared<DaemonCollector>(state_mu, state));
+  next.push_back(std::make_shared<metrics::DaemonCollector>([this] {
+    std::lock_guard<std::mutex> lock(state_mu);
+    return DaemonStatsOf(state);
+  }));
   if (runtime) {
     rt::Runtime* r = runtime.get();
     // The same group name the eBPF series of this process get, so the two sources line up.
@@ -420,7 +311,6 @@ void Daemon::Impl::PublishState() {
   if (runtime && naming) naming->SetRuntimeLocks(self, runtime->TakeSnapshot());
   std::lock_guard<std::mutex> lock(state_mu);
   if (tracker) state.tracker = tracker->stats();
-  state.probes_loaded = probe != nullptr;
 }
 
 std::string Daemon::Impl::StatusLine() const {
@@ -446,8 +336,8 @@ void Daemon::Impl::Reload() {
   auto next = config::LoadConfigFile(*flags.config_file);
   if (!next.ok()) return fail(next.error().message);
   // Check everything that can be checked before changing anything.
-  if (auto t = CompileTargets(*next, self); !t.ok()) return fail(t.error().message);
-  if (auto w = CompileWorkload(*next); !w.ok()) return fail(w.error().message);
+  if (auto t = config::CompileMatchers(*next, self); !t.ok()) return fail(t.error().message);
+  if (auto w = config::CompileWorkload(*next); !w.ok()) return fail(w.error().message);
 
   // From here on parts may be replaced: no scrape may reach an object being destroyed, so the
   // collectors go first and come back (for whatever then runs) on every way out.
@@ -508,8 +398,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config:
   const config::Config& c = impl->cfg;
 
   // Configuration errors first, before anything starts.
-  if (auto t = CompileTargets(c, impl->self); !t.ok()) return t.error();
-  if (auto w = CompileWorkload(c); !w.ok()) return w.error();
+  if (auto t = config::CompileMatchers(c, impl->self); !t.ok()) return t.error();
+  if (auto w = config::CompileWorkload(c); !w.ok()) return w.error();
 
   impl->naming = std::make_unique<Naming>(c.labels, impl->env.proc_root);
   std::unique_ptr<Daemon> d(new Daemon(std::move(impl)));

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/cli11_glue.h"
+#include "gilstat/privileges.h"
 
 #ifndef GILSTAT_VERSION
 #define GILSTAT_VERSION "unknown"
@@ -123,8 +124,8 @@ Parser MakeParser(LocksOptions& o, Switches& sw) {
   Parser p;
   p.app = std::make_unique<CLI::App>(
       "Measures lock contention (semaphores such as the GIL of Python-style runtimes) in\n"
-      "running processes with eBPF. Needs root (or CAP_BPF and CAP_PERFMON) and a kernel\n"
-      "with BTF.\n",
+      "running processes with eBPF. Needs a kernel with BTF; " +
+          std::string(kPrivilegeAdvice) + ".\n",
       "gilstat");
   CLI::App& app = *p.app;
   app.get_formatter()->label("SUBCOMMAND", "COMMAND");

@@ -1,14 +1,17 @@
-// gilstatd's configuration: a YAML file parsed into this intermediate representation, checked
-// strictly (unknown keys and bad values are errors that name the file, line and reason). The
-// daemon compiles it into matchers, a runtime and probes; nothing here touches the system.
+// gilstatd's configuration as the daemon uses it: every value checked and typed. It is compiled
+// from a YAML file in two steps, YAML -> intermediate representation (config_parser.h, the
+// file's shape) -> Config (config_compiler.h, the values), and errors name the file, line and
+// reason. Nothing here touches the system but a basic-auth password_file.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "bpf/semlock.h"  // SEMLOCK_MAX_LOCKS: the one default of the map sizes
 #include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
 #include "gilstat/rt/runtime.h"
@@ -22,28 +25,33 @@ struct TargetConfig {
   std::string value;  // the pid, regex, cgroup path or unit name ("" for self)
   int line = 0;       // 1-based line in the file, for messages
 };
-const char* TargetKindName(TargetConfig::Kind kind);
+// The key of a `targets:` entry that names each kind.
+inline constexpr std::pair<const char*, TargetConfig::Kind> kTargetKeys[] = {
+    {"self", TargetConfig::Kind::kSelf},       {"pid", TargetConfig::Kind::kPid},
+    {"comm", TargetConfig::Kind::kComm},       {"exe", TargetConfig::Kind::kExe},
+    {"cmdline", TargetConfig::Kind::kCmdline}, {"cgroup", TargetConfig::Kind::kCgroup},
+    {"unit", TargetConfig::Kind::kUnit}};
 
 struct RuntimeConfig {
   bool enabled = true;
   rt::Policy policy = rt::Policy::kClassic;
   std::string workload = "convoy";            // "" or "none": the runtime idles
-  std::map<std::string, std::string> params;  // workload parameters (see ParseWorkload)
+  std::map<std::string, std::string> params;  // workload parameters (see rt::ParseWorkload)
   std::optional<int> check_interval;
   std::optional<std::chrono::nanoseconds> switch_interval;
 
   bool operator==(const RuntimeConfig&) const = default;
 };
 
-using gilstat::ProbeMode;
-using gilstat::ProbeModeName;
-
 struct ProbesConfig {
   ProbeMode mode = ProbeMode::kDefault;
-  uint32_t max_locks = 16384;  // entries of the per-(process, lock) map
+  uint32_t max_locks = SEMLOCK_MAX_LOCKS;  // entries of the per-(process, lock) map
 
   bool operator==(const ProbesConfig&) const = default;
 };
+
+// The placeholders of labels.process; ExpandGroupTemplate (app/naming.h) expands each.
+inline constexpr const char* kProcessPlaceholders[] = {"comm", "exe", "unit", "pid"};
 
 struct LabelsConfig {
   std::string process = "{comm}";  // group-name template: {comm}, {exe}, {unit}, {pid}
@@ -78,7 +86,8 @@ struct Config {
 // workload) and watch the daemon's own process.
 Config EmbeddedDefault();
 
-// Parses YAML text; `filename` only names the source in messages ("file:line:col: reason").
+// ParseTree then Compile: YAML text to a Config; `filename` only names the source in messages
+// ("file:line:col: reason").
 Result<Config> ParseConfig(const std::string& text, const std::string& filename);
 Result<Config> LoadConfigFile(const std::string& path);
 

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
+#include "gilstat/privileges.h"
 #include "probes/probe_lifecycle.h"
 #include "probes/proctrack_probe.h"
 #include "tracker/proc.h"
@@ -68,8 +70,7 @@ Status CheckPrivileges(const std::string& self_status_path) {
   if (!found) cap_eff = ::geteuid() == 0 ? ~uint64_t{0} : 0;  // no status file: go by the uid
   if (CapabilitiesSuffice(cap_eff)) return Status::Ok();
   return MakeError(ErrorCode::kPermissionDenied,
-                   "missing privileges: run as root or with CAP_SYS_ADMIN (uprobes need it on "
-                   "current kernels; older ones accept CAP_BPF and CAP_PERFMON)");
+                   std::string("missing privileges: ") + kPrivilegeAdvice);
 }
 
 Status CheckBtf(const std::string& btf_path) { return probes::CheckKernelBtf(btf_path); }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gilstat/lock_stats.h"
+#include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
 #include "probes/semlock_probe.h"
 #include "tracker/tracker.h"

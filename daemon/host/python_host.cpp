@@ -9,22 +9,6 @@
 
 namespace gilstat::host {
 
-const char* PythonMethodLabel(PythonMethod m) {
-  switch (m) {
-    case PythonMethod::kTakeGil:
-      return "take_gil";
-    case PythonMethod::kGilCondvar:
-      return "gil_condvar";
-    case PythonMethod::kInterpreterLock:
-      return "interpreter_lock";
-    case PythonMethod::kGilDisabled:
-      return "gil_disabled";
-    case PythonMethod::kNone:
-      return "none";
-  }
-  return "none";
-}
-
 namespace {
 
 std::vector<std::string> SplitNul(const std::string& s) {
@@ -68,7 +52,7 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     auto cmd = tracker::ReadSmallFile(dir + "/cmdline");
     plan.gil_enabled = GilForcedOn(env.ok() ? *env : "", cmd.ok() ? *cmd : "");
     if (!plan.gil_enabled) {
-      plan.method = PythonMethod::kGilDisabled;
+      plan.method = GilMethod::kGilDisabled;
       plan.why = "free-threaded build (" + in.free_threaded_marker +
                  ") running without the GIL: there is no GIL to wait for";
       return std::optional<PythonPlan>(std::move(plan));
@@ -78,8 +62,8 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
   // What the binary allows was decided by InspectProcess (info.gil_method); the process's memory
   // decides the rest (where the GIL state is).
   if (in.major == 2) {
-    if (in.gil_method == python::GilMethod::kInterpreterLock) {
-      plan.method = PythonMethod::kInterpreterLock;
+    if (in.gil_method == GilMethod::kInterpreterLock) {
+      plan.method = GilMethod::kInterpreterLock;
       plan.why = "the GIL is the semaphore `interpreter_lock` points to (semaphore probes)";
     } else {
       plan.why = in.method;
@@ -89,8 +73,8 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
 
   auto gil = python::LocateGil(pid, in, proc_root);
   if (gil.ok()) plan.gil = *gil;
-  if (in.gil_method == python::GilMethod::kTakeDropGil) {
-    plan.method = PythonMethod::kTakeGil;
+  if (in.gil_method == GilMethod::kTakeGil) {
+    plan.method = GilMethod::kTakeGil;
     plan.probe.interpreter_path = in.binary;
     for (const auto& [name, sym] : in.symbols) {
       for (auto [fn, offsets] :
@@ -105,7 +89,7 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
     const size_t copies = plan.probe.take_gil_offsets.size() + plan.probe.drop_gil_offsets.size();
     if (copies > 2) plan.why += " (and " + std::to_string(copies - 2) + " compiler copies)";
   } else if (gil.ok()) {
-    plan.method = PythonMethod::kGilCondvar;
+    plan.method = GilMethod::kGilCondvar;
     plan.why = "stripped: waits on the GIL condvar only (contended acquisitions; no hold times)";
   } else {
     plan.why =
@@ -147,8 +131,8 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   if (!*plan) return;  // not CPython
   Target t;
   t.plan = std::move(**plan);
-  const PythonMethod m = t.plan.method;
-  if ((m == PythonMethod::kTakeGil || m == PythonMethod::kGilCondvar) && probe_) {
+  const GilMethod m = t.plan.method;
+  if ((m == GilMethod::kTakeGil || m == GilMethod::kGilCondvar) && probe_) {
     Status s = probe_->Attach(pid, t.plan.probe);
     if (s.ok()) {
       t.probed = true;
@@ -158,8 +142,10 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
       spdlog::warn("pid {} ({}): GIL probes not attached: {}", pid, info.comm, s.message());
     }
   }
-  spdlog::info("pid {} ({}): CPython {} ({}), GIL measured by {}: {}", pid, info.comm,
-               t.plan.info.VersionString(), t.plan.build, PythonMethodLabel(m), t.plan.why);
+  spdlog::info("pid {} ({}): CPython {} ({}, version from {}), GIL measured by {}: {}", pid,
+               info.comm, t.plan.info.VersionString(), t.plan.build,
+               python::VersionSourceName(t.plan.info.version_source), GilMethodLabel(m),
+               t.plan.why);
   std::lock_guard lock(mu_);
   targets_[pid] = std::move(t);
 }
@@ -192,7 +178,7 @@ std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr, bool 
   auto it = targets_.find(pid);
   if (it == targets_.end()) return std::nullopt;
   Target& t = it->second;
-  if (t.plan.method == PythonMethod::kInterpreterLock) {
+  if (t.plan.method == GilMethod::kInterpreterLock) {
     // 2.x creates the GIL with the first thread: look again now and then until it exists.
     const auto now = std::chrono::steady_clock::now();
     if (t.gil_sem == 0 && now >= t.next_gil_sem_read) {
@@ -225,7 +211,7 @@ std::vector<metrics::PythonProcess> PythonTargets::Processes() {
     p.group = *group;
     p.version = t.plan.info.VersionString();
     p.build = t.plan.build;
-    p.method = PythonMethodLabel(t.plan.method);
+    p.method = t.plan.method;
     p.gil_enabled = t.plan.gil_enabled;
     if (t.plan.gil) {
       if (auto st = python::ReadGilState(pid, *t.plan.gil); st.ok()) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/gil_method.h"
 #include "gilstat/result.h"
 #include "metrics/lock_families.h"
 #include "metrics/python_collector.h"
@@ -25,20 +26,10 @@
 
 namespace gilstat::host {
 
-// How the GIL of one process is measured (label `method` of gilstat_python_info).
-enum class PythonMethod {
-  kTakeGil,          // 3.x: uprobes on take_gil/drop_gil (+ the GIL condvar for drop requests)
-  kGilCondvar,       // 3.x stripped: waits on the GIL condvar only (contended acquisitions)
-  kInterpreterLock,  // 2.x: the semaphore probes, the GIL's sem_t labelled "gil"
-  kGilDisabled,      // free-threaded build running without the GIL
-  kNone,             // nothing identifies the GIL; see PythonPlan::why
-};
-const char* PythonMethodLabel(PythonMethod m);  // "take_gil", "gil_condvar", ...
-
 struct PythonPlan {
   python::InterpreterInfo info;
-  PythonMethod method = PythonMethod::kNone;
-  std::string build;  // "unstripped", "stripped", "free-threaded"
+  GilMethod method = GilMethod::kNone;  // kNone: see `why`
+  std::string build;                    // "unstripped", "stripped", "free-threaded"
   bool gil_enabled = true;
   std::optional<python::GilAddresses> gil;  // 3.x: where the GIL state is
   probes::PyGilTarget probe;                // for kTakeGil / kGilCondvar

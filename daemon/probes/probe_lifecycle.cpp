@@ -1,4 +1,5 @@
 #include "probes/probe_lifecycle.h"
+#include "gilstat/privileges.h"
 
 #include <unistd.h>
 
@@ -23,8 +24,7 @@ Error SkeletonLoadError(std::string_view name, int err, std::string_view libbpf_
   if (err == -EPERM || err == -EACCES) {
     return MakeError(ErrorCode::kPermissionDenied,
                      "loading the " + std::string(name) + " BPF programs was refused (" +
-                         std::strerror(-err) +
-                         "): run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; " +
+                         std::strerror(-err) + "): " + kPrivilegeAdvice + "; " +
                          SummarizeLoadFailure(libbpf_log, err));
   }
   return MakeError(ErrorCode::kInternal,

@@ -11,6 +11,7 @@
 
 #include "bpf/proctrack.h"
 #include "bpf/proctrack.skel.h"
+#include "gilstat/privileges.h"
 
 namespace gilstat::probes {
 namespace {
@@ -20,7 +21,7 @@ Error BpfError(int err, const std::string& what) {
   ErrorCode code = ErrorCode::kUnavailable;
   if (err == EPERM || err == EACCES) code = ErrorCode::kPermissionDenied;
   std::string msg = what + ": " + std::generic_category().message(err);
-  if (code == ErrorCode::kPermissionDenied) msg += " (needs root or CAP_BPF and CAP_PERFMON)";
+  if (code == ErrorCode::kPermissionDenied) msg += std::string(" (") + kPrivilegeAdvice + ")";
   return MakeError(code, msg);
 }
 

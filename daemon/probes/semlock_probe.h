@@ -59,7 +59,7 @@ class SemlockProbe : public LockStatsSource {
   // Loads and verifies the BPF programs. The kernel-side futex programs (raw syscall
   // tracepoints: they run for every syscall on the host, returning at once for other syscalls
   // and processes) are attached with the first process and detached with the last. Errors:
-  // kUnavailable (no BTF, kernel too old), kPermissionDenied (not root / no CAP_BPF+CAP_PERFMON),
+  // kUnavailable (no BTF, kernel too old), kPermissionDenied (gilstat/privileges.h),
   // kInternal (verifier: the message holds the end of the verifier log).
   static Result<std::unique_ptr<SemlockProbe>> Open(const SemlockOptions& options = {});
   ~SemlockProbe() override;

@@ -249,8 +249,8 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
   return a;
 }
 
-Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::string& proc_root,
-                            bool use_debug_offsets) {
+// The reasons a process's GIL cannot be located whatever its memory holds.
+Status CheckLocatable(const InterpreterInfo& info) {
   if (info.kind != InterpreterInfo::Kind::kCPython) {
     return MakeError(ErrorCode::kUnavailable, info.binary + " is not a CPython interpreter");
   }
@@ -260,7 +260,7 @@ Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::s
                          " has the old GIL (a semaphore behind interpreter_lock): "
                          "use ReadInterpreterLock");
   }
-  if (info.major != 3 || (info.minor == 0 && info.version_source == "symbols (major only)")) {
+  if (info.major != 3 || (info.minor == 0 && info.version_source == VersionSource::kMajorOnly)) {
     return MakeError(ErrorCode::kUnavailable,
                      "the Python version of " + info.binary + " is unknown: GIL layout unknown");
   }
@@ -269,38 +269,68 @@ Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::s
                      VersionName(info) + " free-threaded build (" + info.free_threaded_marker +
                          "): its GIL state has another layout and may be disabled");
   }
-
   if (info.minor < 2) {
     return MakeError(ErrorCode::kUnavailable,
                      VersionName(info) + " has the old GIL (before 3.2): not supported");
   }
-  if (info.minor < 7) {  // 3.2 .. 3.6: static variables
-    std::vector<std::string> missing;
-    for (const char* s : kStatics) {
-      if (!info.has(s)) missing.emplace_back(s);
-    }
-    if (!missing.empty()) {
-      std::string list;
-      for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
-      return MakeError(
-          ErrorCode::kUnavailable,
-          VersionName(info) + ": the GIL is in static variables found only in .symtab, and " +
-              info.binary + (info.stripped ? " is stripped" : " lacks them") + " (" + list + ")");
-    }
-    auto bias = LoadBias(pid, info.binary, proc_root);
-    if (!bias) return bias.error();
-    auto addr = [&](const char* name) { return *bias + info.symbols.at(name).value; };
-    GilAddresses a;
-    a.locked = addr("gil_locked");
-    a.last_holder = addr("gil_last_holder");
-    a.switch_number = addr("gil_switch_number");
-    a.interval = addr("gil_interval");
-    a.cond = addr("gil_cond");
-    a.mutex = addr("gil_mutex");
-    a.how = VersionName(info) + " statics (.symtab gil_locked, gil_last_holder, ...)";
-    return a;
-  }
+  return Status::Ok();
+}
 
+// 3.2 .. 3.6: the static variables of ceval_gil.h, from .symtab.
+Result<GilAddresses> LocateStatics(pid_t pid, const InterpreterInfo& info,
+                                   const std::string& proc_root) {
+  std::vector<std::string> missing;
+  for (const char* s : kStatics) {
+    if (!info.has(s)) missing.emplace_back(s);
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return MakeError(
+        ErrorCode::kUnavailable,
+        VersionName(info) + ": the GIL is in static variables found only in .symtab, " + "and " +
+            info.binary + (info.stripped ? " is stripped" : " lacks them") + " (" + list + ")");
+  }
+  auto bias = LoadBias(pid, info.binary, proc_root);
+  if (!bias) return bias.error();
+  auto addr = [&](const char* name) { return *bias + info.symbols.at(name).value; };
+  GilAddresses a;
+  a.locked = addr("gil_locked");
+  a.last_holder = addr("gil_last_holder");
+  a.switch_number = addr("gil_switch_number");
+  a.interval = addr("gil_interval");
+  a.cond = addr("gil_cond");
+  a.mutex = addr("gil_mutex");
+  a.how = VersionName(info) + " statics (.symtab gil_locked, gil_last_holder, ...)";
+  return a;
+}
+
+// 3.7 .. 3.13 from the built-in table, at `runtime` (the target's _PyRuntime); 3.12+ checked
+// against the main interpreter's ceval.gil. `debug_failure`: why _Py_DebugOffsets were not used.
+Result<GilAddresses> FromTable(pid_t pid, const InterpreterInfo& info, uint64_t runtime,
+                               const GilLayout& layout, const std::string& debug_failure) {
+  GilAddresses a = FromState(runtime + layout.gil_from_runtime, layout.locked, layout.last_holder);
+  if (layout.main_gil_ptr != 0) {
+    // 3.12+: the main interpreter's ceval.gil points at its _gil once the GIL exists.
+    auto ptr = ReadU64(pid, runtime + layout.main_gil_ptr);
+    if (!ptr) return ptr.error();
+    if (*ptr != 0 && *ptr != a.state) {
+      return MakeError(ErrorCode::kUnavailable,
+                       VersionName(info) + ": the main interpreter's ceval.gil is " +
+                           HexAddress(*ptr) + ", " + layout.source + " expects " +
+                           HexAddress(a.state) + " (layout mismatch)");
+    }
+  }
+  a.how = "_PyRuntime + " + layout.source;
+  if (layout.main_gil_ptr != 0) a.how += " (checked against interp->ceval.gil)";
+  if (!debug_failure.empty()) a.how += "; _Py_DebugOffsets not used: " + debug_failure;
+  return a;
+}
+
+// 3.7+: the GIL state reached from the exported _PyRuntime, through _Py_DebugOffsets (3.13+,
+// when `use_debug_offsets`) or the built-in table.
+Result<GilAddresses> LocateFromRuntime(pid_t pid, const InterpreterInfo& info,
+                                       const std::string& proc_root, bool use_debug_offsets) {
   auto runtime_it = info.symbols.find("_PyRuntime");
   if (runtime_it == info.symbols.end()) {
     return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + info.binary +
@@ -328,16 +358,13 @@ Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::s
                     layout->source + " expects " + std::to_string(layout->runtime_size) +
                     " (a debug or custom build?)";
   }
-
   const bool try_debug = debug != nullptr && use_debug_offsets;
   if (!size_mismatch.empty() && !try_debug) {
     return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
   }
-
   auto bias = LoadBias(pid, info.binary, proc_root);
   if (!bias) return bias.error();
   const uint64_t runtime = *bias + runtime_sym.value;
-
   std::string debug_failure;
   if (try_debug) {
     auto a = FromDebugOffsets(pid, info, runtime, *debug);
@@ -355,23 +382,14 @@ Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::s
   if (!size_mismatch.empty()) {
     return MakeError(ErrorCode::kUnavailable, VersionName(info) + ": " + size_mismatch);
   }
-  GilAddresses a =
-      FromState(runtime + layout->gil_from_runtime, layout->locked, layout->last_holder);
-  if (layout->main_gil_ptr != 0) {
-    // 3.12+: the main interpreter's ceval.gil points at its _gil once the GIL exists.
-    auto ptr = ReadU64(pid, runtime + layout->main_gil_ptr);
-    if (!ptr) return ptr.error();
-    if (*ptr != 0 && *ptr != a.state) {
-      return MakeError(ErrorCode::kUnavailable,
-                       VersionName(info) + ": the main interpreter's ceval.gil is " +
-                           HexAddress(*ptr) + ", " + layout->source + " expects " +
-                           HexAddress(a.state) + " (layout mismatch)");
-    }
-  }
-  a.how = "_PyRuntime + " + layout->source;
-  if (layout->main_gil_ptr != 0) a.how += " (checked against interp->ceval.gil)";
-  if (!debug_failure.empty()) a.how += "; _Py_DebugOffsets not used: " + debug_failure;
-  return a;
+  return FromTable(pid, info, runtime, *layout, debug_failure);
+}
+
+Result<GilAddresses> Locate(pid_t pid, const InterpreterInfo& info, const std::string& proc_root,
+                            bool use_debug_offsets) {
+  if (Status s = CheckLocatable(info); !s) return s.error();
+  if (info.minor < 7) return LocateStatics(pid, info, proc_root);
+  return LocateFromRuntime(pid, info, proc_root, use_debug_offsets);
 }
 
 }  // namespace

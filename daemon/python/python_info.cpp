@@ -87,20 +87,94 @@ struct ElfFacts {
   }
 };
 
+void ReadLoads(Elf* e, ElfFacts& f) {
+  size_t nphdr = 0;
+  if (elf_getphdrnum(e, &nphdr) != 0) return;
+  for (size_t i = 0; i < nphdr; ++i) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) {
+      f.loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
+    }
+  }
+}
+
+// DT_SONAME, DT_NEEDED, DT_RPATH and DT_RUNPATH of a SHT_DYNAMIC section.
+void ReadDynamic(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, ElfFacts& f, std::string& rpath,
+                 std::string& runpath) {
+  Elf_Data* d = elf_getdata(scn, nullptr);
+  if (!d || sh.sh_entsize == 0) return;
+  for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
+    GElf_Dyn dyn;
+    if (!gelf_getdyn(d, static_cast<int>(i), &dyn)) continue;
+    if (dyn.d_tag != DT_SONAME && dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RPATH &&
+        dyn.d_tag != DT_RUNPATH) {
+      continue;
+    }
+    const char* s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
+    if (!s) continue;
+    if (dyn.d_tag == DT_SONAME) f.soname = s;
+    if (dyn.d_tag == DT_NEEDED) f.needed.emplace_back(s);
+    if (dyn.d_tag == DT_RPATH) rpath = s;
+    if (dyn.d_tag == DT_RUNPATH) runpath = s;
+  }
+}
+
+// The kDataSymbols objects of a .symtab or .dynsym section.
+void ReadDataSymbols(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, ElfFacts& f) {
+  const bool dynamic = sh.sh_type == SHT_DYNSYM;
+  if (!dynamic) f.has_symtab = true;
+  Elf_Data* d = elf_getdata(scn, nullptr);
+  if (!d || sh.sh_entsize == 0) return;
+  for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
+    GElf_Sym sym;
+    if (!gelf_getsym(d, static_cast<int>(i), &sym)) continue;
+    if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_shndx == SHN_UNDEF) continue;
+    const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
+    if (!name) continue;
+    const std::string_view key = DataSymbolKey(name);
+    if (key.empty()) continue;
+    auto [it, inserted] = f.data.try_emplace(std::string(key));
+    if (!inserted) {  // in both tables: remember that it is exported
+      it->second.dynamic = it->second.dynamic || dynamic;
+      continue;
+    }
+    it->second.name = name;
+    it->second.dynamic = dynamic;
+    it->second.value = sym.st_value;
+    it->second.size = sym.st_size;
+  }
+}
+
+// The library search path of file `path`: DT_RUNPATH, else DT_RPATH, split at ':', with
+// $ORIGIN replaced by the directory of the file itself (symbolic links resolved).
+std::vector<std::string> SearchPaths(const std::string& path, const std::string& rpath,
+                                     const std::string& runpath) {
+  std::vector<std::string> out;
+  // The dynamic loader ignores DT_RPATH when DT_RUNPATH is present.
+  std::string_view paths = runpath.empty() ? rpath : runpath;
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::canonical(path, ec);
+  const std::string origin_dir = DirName(ec ? path : real.string());
+  while (!paths.empty()) {
+    size_t colon = paths.find(':');
+    std::string p(paths.substr(0, colon));
+    paths = colon == std::string_view::npos ? std::string_view{} : paths.substr(colon + 1);
+    for (const char* origin : {"$ORIGIN", "${ORIGIN}"}) {
+      for (size_t at; (at = p.find(origin)) != std::string::npos;) {
+        p.replace(at, std::strlen(origin), origin_dir);
+      }
+    }
+    if (!p.empty()) out.push_back(p);
+  }
+  return out;
+}
+
 Result<ElfFacts> ReadElfFacts(const std::string& path) {
   auto opened = probes::OpenedElf::Open(path);
   if (!opened.ok()) return opened.error();
   Elf* const e = opened->get();
   ElfFacts f;
-  size_t nphdr = 0;
-  if (elf_getphdrnum(e, &nphdr) == 0) {
-    for (size_t i = 0; i < nphdr; ++i) {
-      GElf_Phdr ph;
-      if (gelf_getphdr(e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD) {
-        f.loads.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
-      }
-    }
-  }
+  ReadLoads(e, f);
   size_t shstrndx = 0;
   if (elf_getshdrstrndx(e, &shstrndx) != 0) shstrndx = 0;
   std::string rpath, runpath;
@@ -116,67 +190,15 @@ Result<ElfFacts> ReadElfFacts(const std::string& path) {
         f.rodata.assign(p, p + d->d_size);
       }
     } else if (sh.sh_type == SHT_DYNAMIC) {
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (!d || sh.sh_entsize == 0) continue;
-      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
-        GElf_Dyn dyn;
-        if (!gelf_getdyn(d, static_cast<int>(i), &dyn)) continue;
-        if (dyn.d_tag != DT_SONAME && dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RPATH &&
-            dyn.d_tag != DT_RUNPATH) {
-          continue;
-        }
-        const char* s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
-        if (!s) continue;
-        if (dyn.d_tag == DT_SONAME) f.soname = s;
-        if (dyn.d_tag == DT_NEEDED) f.needed.emplace_back(s);
-        if (dyn.d_tag == DT_RPATH) rpath = s;
-        if (dyn.d_tag == DT_RUNPATH) runpath = s;
-      }
+      ReadDynamic(e, scn, sh, f, rpath, runpath);
     } else if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
-      const bool dynamic = sh.sh_type == SHT_DYNSYM;
-      if (!dynamic) f.has_symtab = true;
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (!d || sh.sh_entsize == 0) continue;
-      for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; ++i) {
-        GElf_Sym sym;
-        if (!gelf_getsym(d, static_cast<int>(i), &sym)) continue;
-        if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_shndx == SHN_UNDEF) continue;
-        const char* name = elf_strptr(e, sh.sh_link, sym.st_name);
-        if (!name) continue;
-        const std::string_view key = DataSymbolKey(name);
-        if (key.empty()) continue;
-        auto [it, inserted] = f.data.try_emplace(std::string(key));
-        if (!inserted) {  // in both tables: remember that it is exported
-          it->second.dynamic = it->second.dynamic || dynamic;
-          continue;
-        }
-        it->second.name = name;
-        it->second.dynamic = dynamic;
-        it->second.value = sym.st_value;
-        it->second.size = sym.st_size;
-      }
+      ReadDataSymbols(e, scn, sh, f);
     }
   }
   for (auto& [name, s] : f.data) {
     if (auto off = f.FileOffset(s.value, s.size ? s.size : 1)) s.file_offset = *off;
   }
-  // The dynamic loader ignores DT_RPATH when DT_RUNPATH is present.
-  std::string_view paths = runpath.empty() ? rpath : runpath;
-  // $ORIGIN is the directory of the file itself, symbolic links resolved.
-  std::error_code ec;
-  std::filesystem::path real = std::filesystem::canonical(path, ec);
-  const std::string origin_dir = DirName(ec ? path : real.string());
-  while (!paths.empty()) {
-    size_t colon = paths.find(':');
-    std::string p(paths.substr(0, colon));
-    paths = colon == std::string_view::npos ? std::string_view{} : paths.substr(colon + 1);
-    for (const char* origin : {"$ORIGIN", "${ORIGIN}"}) {
-      for (size_t at; (at = p.find(origin)) != std::string::npos;) {
-        p.replace(at, std::strlen(origin), origin_dir);
-      }
-    }
-    if (!p.empty()) f.search_paths.push_back(p);
-  }
+  f.search_paths = SearchPaths(path, rpath, runpath);
   return f;
 }
 
@@ -302,13 +324,13 @@ void ChooseMethod(InterpreterInfo& info) {
                     "no interpreter_lock symbol (GIL semaphore not identifiable)";
     }
   } else if (take_drop) {
-    info.gil_method = GilMethod::kTakeDropGil;
+    info.gil_method = GilMethod::kTakeGil;
     info.method = "take_gil/drop_gil uprobes";
   } else if (info.has_debug_offsets && info.has("_PyRuntime")) {
-    info.gil_method = GilMethod::kDebugOffsets;
+    info.gil_method = GilMethod::kGilCondvar;
     info.method = "GIL state via _Py_DebugOffsets in _PyRuntime (condvar waits)";
   } else if (info.has("_PyRuntime")) {
-    info.gil_method = GilMethod::kRuntimeCondvar;
+    info.gil_method = GilMethod::kGilCondvar;
     info.method = info.major == 3 && info.minor < 12
                       ? "GIL condvar in _PyRuntime.ceval.gil (offset from the internal headers)"
                       : "GIL condvar via _PyRuntime -> interpreter state (offsets from the "
@@ -319,6 +341,129 @@ void ChooseMethod(InterpreterInfo& info) {
                   "no take_gil/drop_gil, no _PyRuntime";
   }
   if (info.free_threaded) info.method += "; free-threaded build: the GIL may be disabled";
+}
+
+// take_gil and drop_gil, and every other copy of them the compiler made (3.8:
+// take_gil.constprop.0 serves PyEval_RestoreThread while take_gil serves the eval loop): each
+// must be probed too, under its own name.
+void AddGilFunctions(const probes::ElfFile& elf, InterpreterInfo& info) {
+  for (const char* f : {"take_gil", "drop_gil"}) {
+    auto best = FindFunction(elf, f);
+    if (!best) continue;
+    info.symbols[f] = *best;
+    for (const probes::ElfSymbol& s : elf.symbols()) {
+      if (!IsSymbolOrClone(s.name, f) || s.file_offset == best->file_offset || s.file_offset == 0) {
+        continue;
+      }
+      info.symbols[s.name] = FunctionInfo(s);
+    }
+  }
+}
+
+// Versions 1 and 2 of the order of trust: Py_Version (3.11+), then _Py_DebugOffsets (cookie,
+// then uint64 version; 3.13+), which also sets has_debug_offsets.
+void VersionFromSymbols(const std::string& path, InterpreterInfo& info) {
+  if (auto it = info.symbols.find("Py_Version");
+      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 4) {
+    auto b = probes::ReadFileBytes(path, it->second.file_offset, it->second.size >= 8 ? 8 : 4);
+    if (b && FromHexVersion(LittleEndian(*b, b->size()), info)) {
+      info.version_source = VersionSource::kPyVersion;
+    }
+  }
+  if (auto it = info.symbols.find("_PyRuntime");
+      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 16) {
+    auto b = probes::ReadFileBytes(path, it->second.file_offset, 16);
+    if (b && std::memcmp(b->data(), kDebugCookie, 8) == 0) {
+      info.has_debug_offsets = true;
+      InterpreterInfo v;
+      if (FromHexVersion(LittleEndian({b->begin() + 8, b->end()}, 8), v) &&
+          info.version_source == VersionSource::kUnknown) {
+        info.major = v.major;
+        info.minor = v.minor;
+        info.micro = v.micro;
+        info.version_source = VersionSource::kDebugOffsets;
+      }
+    }
+  }
+}
+
+// The name that carries the ABI: major.minor and its flags ('t' = free-threaded).
+struct AbiName {
+  std::string name;  // the DT_SONAME, else the file name
+  bool parsed = false;
+  int major = 0, minor = 0;
+  std::string flags;
+};
+
+AbiName ReadAbiName(const std::string& path, const ElfFacts& facts) {
+  AbiName abi;
+  abi.name = facts.soname.empty() ? BaseName(path) : facts.soname;
+  abi.parsed = ParsePythonAbiName(abi.name, abi.major, abi.minor, abi.flags) ||
+               ParsePythonAbiName(BaseName(path), abi.major, abi.minor, abi.flags);
+  return abi;
+}
+
+// Version 3 of the order of trust: the ABI name and .rodata, else the symbols and .rodata.
+void VersionFromNames(const probes::ElfFile& elf, const ElfFacts& facts, const AbiName& abi,
+                      InterpreterInfo& info) {
+  const std::vector<Version3> found = RodataVersions(facts.rodata);
+  if (abi.parsed) {
+    info.major = abi.major;
+    info.minor = abi.minor;
+    info.version_source = VersionSource::kAbiName;
+    for (const Version3& v : found) {
+      if (v.major == abi.major && v.minor == abi.minor) {
+        info.micro = v.micro;
+        info.version_source = VersionSource::kRodataAndAbiName;
+        break;
+      }
+    }
+    return;
+  }
+  const int major = Defines(elf, "PyString_FromString") ? 2 : 3;
+  std::optional<Version3> only;
+  bool unique = true;
+  for (const Version3& v : found) {
+    if (v.major != major) continue;
+    if (only && (only->minor != v.minor || only->micro != v.micro)) unique = false;
+    only = v;
+  }
+  info.major = major;
+  info.version_source = VersionSource::kMajorOnly;
+  if (only && unique) {
+    info.minor = only->minor;
+    info.micro = only->micro;
+    info.version_source = VersionSource::kRodata;
+  }
+}
+
+void DetectFreeThreaded(const probes::ElfFile& elf, const AbiName& abi, InterpreterInfo& info) {
+  for (const char* f : kFreeThreadedFunctions) {
+    if (Defines(elf, f)) {
+      info.free_threaded = true;
+      info.free_threaded_marker = f;
+      return;
+    }
+  }
+  if (abi.parsed && abi.flags.find('t') != std::string::npos) {
+    info.free_threaded = true;
+    info.free_threaded_marker = "'t' ABI flag in " + abi.name;
+  }
+}
+
+// Stripped 2.x: the exported PyEval_ReleaseLock loads the interpreter_lock pointer first.
+void RecoverInterpreterLock(const probes::ElfFile& elf, InterpreterInfo& info) {
+  auto fn = FindFunction(elf, "PyEval_ReleaseLock");
+  if (!fn || fn->file_offset == 0) return;
+  auto code = probes::ReadFileBytes(elf.path(), fn->file_offset, 16);
+  if (!code) return;
+  if (auto addr = RipRelativeLoadTarget(*code, fn->value)) {
+    SymbolInfo lock;
+    lock.name = "interpreter_lock (from PyEval_ReleaseLock)";
+    lock.value = *addr;
+    lock.size = 8;
+    info.symbols["interpreter_lock"] = lock;
+  }
 }
 
 // InspectBinary without following DT_NEEDED.
@@ -334,108 +479,13 @@ Result<InterpreterInfo> InspectFile(const std::string& path, const ElfFacts& fac
     return info;  // kNotPython
   }
   info.kind = InterpreterInfo::Kind::kCPython;
-
   for (const auto& [name, s] : facts.data) info.symbols[name] = s;
-  for (const char* f : {"take_gil", "drop_gil"}) {
-    auto best = FindFunction(elf, f);
-    if (!best) continue;
-    info.symbols[f] = *best;
-    // Other copies the compiler made (3.8: take_gil.constprop.0 serves PyEval_RestoreThread
-    // while take_gil serves the eval loop): each must be probed too, under its own name.
-    for (const probes::ElfSymbol& s : elf.symbols()) {
-      if (!IsSymbolOrClone(s.name, f) || s.file_offset == best->file_offset || s.file_offset == 0) {
-        continue;
-      }
-      info.symbols[s.name] = FunctionInfo(s);
-    }
-  }
-
-  // Version 1: Py_Version (3.11+).
-  if (auto it = info.symbols.find("Py_Version");
-      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 4) {
-    auto b = probes::ReadFileBytes(path, it->second.file_offset, it->second.size >= 8 ? 8 : 4);
-    if (b && FromHexVersion(LittleEndian(*b, b->size()), info)) info.version_source = "Py_Version";
-  }
-  // _Py_DebugOffsets: cookie, then uint64 version (3.13+).
-  if (auto it = info.symbols.find("_PyRuntime");
-      it != info.symbols.end() && it->second.file_offset != 0 && it->second.size >= 16) {
-    auto b = probes::ReadFileBytes(path, it->second.file_offset, 16);
-    if (b && std::memcmp(b->data(), kDebugCookie, 8) == 0) {
-      info.has_debug_offsets = true;
-      InterpreterInfo v;
-      if (FromHexVersion(LittleEndian({b->begin() + 8, b->end()}, 8), v) &&
-          info.version_source.empty()) {
-        info.major = v.major;
-        info.minor = v.minor;
-        info.micro = v.micro;
-        info.version_source = "_Py_DebugOffsets";
-      }
-    }
-  }
-  // ABI name: major.minor and flags ('t' = free-threaded).
-  int abi_major = 0, abi_minor = 0;
-  std::string flags;
-  const std::string abi_name = facts.soname.empty() ? BaseName(path) : facts.soname;
-  const bool have_abi = ParsePythonAbiName(abi_name, abi_major, abi_minor, flags) ||
-                        ParsePythonAbiName(BaseName(path), abi_major, abi_minor, flags);
-  if (info.version_source.empty()) {
-    const std::vector<Version3> found = RodataVersions(facts.rodata);
-    if (have_abi) {
-      info.major = abi_major;
-      info.minor = abi_minor;
-      info.version_source = "ABI name";
-      for (const Version3& v : found) {
-        if (v.major == abi_major && v.minor == abi_minor) {
-          info.micro = v.micro;
-          info.version_source = ".rodata version string + ABI name";
-          break;
-        }
-      }
-    } else {
-      const int major = Defines(elf, "PyString_FromString") ? 2 : 3;
-      std::optional<Version3> only;
-      bool unique = true;
-      for (const Version3& v : found) {
-        if (v.major != major) continue;
-        if (only && (only->minor != v.minor || only->micro != v.micro)) unique = false;
-        only = v;
-      }
-      info.major = major;
-      info.version_source = "symbols (major only)";
-      if (only && unique) {
-        info.minor = only->minor;
-        info.micro = only->micro;
-        info.version_source = ".rodata version string";
-      }
-    }
-  }
-
-  for (const char* f : kFreeThreadedFunctions) {
-    if (Defines(elf, f)) {
-      info.free_threaded = true;
-      info.free_threaded_marker = f;
-      break;
-    }
-  }
-  if (!info.free_threaded && have_abi && flags.find('t') != std::string::npos) {
-    info.free_threaded = true;
-    info.free_threaded_marker = "'t' ABI flag in " + abi_name;
-  }
-  if (info.major == 2 && !info.has("interpreter_lock")) {
-    // Stripped 2.x: the exported PyEval_ReleaseLock loads the lock pointer first.
-    if (auto fn = FindFunction(elf, "PyEval_ReleaseLock"); fn && fn->file_offset != 0) {
-      auto code = probes::ReadFileBytes(elf.path(), fn->file_offset, 16);
-      if (code) {
-        if (auto addr = RipRelativeLoadTarget(*code, fn->value)) {
-          SymbolInfo lock;
-          lock.name = "interpreter_lock (from PyEval_ReleaseLock)";
-          lock.value = *addr;
-          lock.size = 8;
-          info.symbols["interpreter_lock"] = lock;
-        }
-      }
-    }
-  }
+  AddGilFunctions(elf, info);
+  VersionFromSymbols(path, info);
+  const AbiName abi = ReadAbiName(path, facts);
+  if (info.version_source == VersionSource::kUnknown) VersionFromNames(elf, facts, abi, info);
+  DetectFreeThreaded(elf, abi, info);
+  if (info.major == 2 && !info.has("interpreter_lock")) RecoverInterpreterLock(elf, info);
   ChooseMethod(info);
   return info;
 }
@@ -458,25 +508,29 @@ bool IsLibpythonName(std::string_view base) {
 
 }  // namespace
 
-const char* GilMethodName(GilMethod m) {
-  switch (m) {
-    case GilMethod::kNone:
-      return "none";
-    case GilMethod::kTakeDropGil:
-      return "take_gil/drop_gil";
-    case GilMethod::kInterpreterLock:
-      return "interpreter_lock";
-    case GilMethod::kRuntimeCondvar:
-      return "_PyRuntime condvar";
-    case GilMethod::kDebugOffsets:
+const char* VersionSourceName(VersionSource s) {
+  switch (s) {
+    case VersionSource::kUnknown:
+      return "unknown";
+    case VersionSource::kPyVersion:
+      return "Py_Version";
+    case VersionSource::kDebugOffsets:
       return "_Py_DebugOffsets";
+    case VersionSource::kRodataAndAbiName:
+      return ".rodata version string + ABI name";
+    case VersionSource::kAbiName:
+      return "ABI name";
+    case VersionSource::kRodata:
+      return ".rodata version string";
+    case VersionSource::kMajorOnly:
+      return "symbols (major only)";
   }
   return "unknown";
 }
 
 std::string InterpreterInfo::VersionString() const {
   if (major == 0) return "";
-  if (version_source == "symbols (major only)") return std::to_string(major);
+  if (version_source == VersionSource::kMajorOnly) return std::to_string(major);
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(micro);
 }
 

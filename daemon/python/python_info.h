@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "gilstat/gil_method.h"
 #include "gilstat/result.h"
 
 namespace gilstat::python {
@@ -39,21 +40,24 @@ struct SymbolInfo {
   uint64_t file_offset = 0;
 };
 
-// How the GIL of this interpreter can be observed with what the file offers.
-enum class GilMethod {
-  kNone,             // nothing identifies the GIL (stripped 2.x, stripped 3.x without _PyRuntime)
-  kTakeDropGil,      // 3.x: uprobes on the static take_gil/drop_gil (.symtab)
-  kInterpreterLock,  // 2.x: the semaphore behind the static `interpreter_lock` pointer
-  kRuntimeCondvar,   // 3.x: the GIL state reached from the exported `_PyRuntime` (condvar waits)
-  kDebugOffsets,     // 3.13+: the GIL state located through _Py_DebugOffsets in `_PyRuntime`
+// Where the version of an interpreter came from (the order of trust in the comment above).
+enum class VersionSource {
+  kUnknown,           // not a Python interpreter
+  kPyVersion,         // the Py_Version constant (3.11+)
+  kDebugOffsets,      // _Py_DebugOffsets.version (3.13+)
+  kRodataAndAbiName,  // major.minor from the ABI name, the micro version from .rodata
+  kAbiName,           // major.minor from the ABI name only (micro 0)
+  kRodata,            // the single version string of the right major in .rodata
+  kMajorOnly,         // the major version implied by the symbols only (minor, micro unknown)
 };
-const char* GilMethodName(GilMethod m);  // "take_gil/drop_gil", "interpreter_lock", ...
+// For people: "Py_Version", "_Py_DebugOffsets", ".rodata version string + ABI name", ...
+const char* VersionSourceName(VersionSource s);
 
 struct InterpreterInfo {
   enum class Kind { kNotPython, kCPython };
   Kind kind = Kind::kNotPython;
   int major = 0, minor = 0, micro = 0;  // 0.0.0 when unknown
-  std::string version_source;           // "Py_Version", "_Py_DebugOffsets", ".rodata+soname", ...
+  VersionSource version_source = VersionSource::kUnknown;
   // The ELF file that holds the interpreter: the executable or the libpython it maps. For a
   // process, reachable from the host: PROC_ROOT/PID/root/<path in the process>.
   std::string binary;
@@ -68,6 +72,8 @@ struct InterpreterInfo {
   // copies of take_gil/drop_gil are entries under their own names ("take_gil.constprop.0" on
   // 3.8 serves PyEval_RestoreThread): every copy must be probed.
   std::map<std::string, SymbolInfo> symbols;
+  // What the file allows: kTakeGil, kGilCondvar (the GIL state reachable from _PyRuntime),
+  // kInterpreterLock or kNone; whether the process runs without the GIL is decided later.
   GilMethod gil_method = GilMethod::kNone;
   std::string method;  // for people, e.g. "take_gil/drop_gil uprobes", "none: stripped, ..."
 

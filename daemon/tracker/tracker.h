@@ -62,7 +62,6 @@ struct TrackerStats {
   uint64_t attach_retries = 0;   // attaches retried because libc was not mapped yet
   uint64_t detaches = 0;         // detaches of any cause (exit, exec, shutdown)
   uint64_t exited_detaches = 0;  // of which because the process exited
-  uint64_t detach_errors = 0;
   std::array<uint64_t, kAttachErrorCount> attach_errors{};  // by AttachError
 
   uint64_t attach_errors_of(AttachError e) const { return attach_errors[static_cast<size_t>(e)]; }

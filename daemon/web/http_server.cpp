@@ -194,13 +194,11 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
     return 405;
   }
   if (!Authorized(conn)) {
-    stats_.unauthorized.fetch_add(1, std::memory_order_relaxed);
     Send(conn, 401, "Unauthorized", "text/plain; charset=utf-8", "unauthorized\n",
          "WWW-Authenticate: Basic realm=\"gilstatd\"\r\n");
     return 401;
   }
   if (uri == options_.telemetry_path) {
-    stats_.scrapes.fetch_add(1, std::memory_order_relaxed);
     Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_());
     return 200;
   }
@@ -213,7 +211,6 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
     Send(conn, 200, "OK", "text/html; charset=utf-8", body);
     return 200;
   }
-  stats_.not_found.fetch_add(1, std::memory_order_relaxed);
   Send(conn, 404, "Not Found", "text/plain; charset=utf-8", "not found\n");
   return 404;
 }

@@ -2,7 +2,6 @@
 // optional basic auth, bounded request sizes. A thin layer over civetweb's C API.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,12 +29,6 @@ struct ServerOptions {
   int threads = 4;
 };
 
-struct ServerStats {
-  std::atomic<uint64_t> scrapes{0};
-  std::atomic<uint64_t> unauthorized{0};
-  std::atomic<uint64_t> not_found{0};
-};
-
 // Turns "host:port" forms into civetweb's listening_ports syntax; errors name the problem.
 Result<std::string> CivetListenSpec(const std::string& listen_address);
 
@@ -51,7 +44,6 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   int port() const { return port_; }  // the bound port (useful with port 0)
-  const ServerStats& stats() const { return stats_; }
 
  private:
   MetricsServer(ServerOptions options, Render render);
@@ -63,7 +55,6 @@ class MetricsServer {
   Render render_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
-  ServerStats stats_;
 };
 
 // Base64 decoding of a basic-auth credential; nullopt when malformed.

@@ -24,7 +24,7 @@ namespace gilstat::testing {
 
 // Why BPF tests cannot run here, or empty when they can.
 inline std::string BpfUnavailableReason() {
-  if (geteuid() != 0) return "BPF tests need root (CAP_BPF, CAP_PERFMON)";
+  if (geteuid() != 0) return "BPF tests need root (CAP_SYS_ADMIN)";
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) return "kernel has no BTF";
   return {};
 }

@@ -34,7 +34,7 @@ std::string UnstrippedPython3() {
 struct ScriptRun {
   PyGilStats stats;
   uint64_t switches = 0;  // the interpreter's own, over the same span
-  host::PythonMethod method = host::PythonMethod::kNone;
+  GilMethod method = GilMethod::kNone;
 };
 
 // Runs pygil_cpu.py (2 threads, 1 s) under the GIL probes as gilstatd would plan them.
@@ -88,7 +88,7 @@ TEST(PyGilProbeTest, TakeGilCountsEveryAcquisitionAndAgreesWithTheInterpreter) {
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
   const auto links_before = testing::LinkIdsHeldBy(getpid());
   ScriptRun r = RunCpuScript(**probe, python);
-  ASSERT_EQ(r.method, host::PythonMethod::kTakeGil);
+  ASSERT_EQ(r.method, GilMethod::kTakeGil);
   const PyGilStats& s = r.stats;
   EXPECT_TRUE(s.take_drop && s.condvar);
   // Two spinners for 1 s at a 5 ms switch interval: ~200 holder changes.
@@ -124,8 +124,8 @@ TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
   auto probe = PyGilProbe::Open();
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
   ScriptRun r = RunCpuScript(**probe, python);
-  if (r.method == host::PythonMethod::kTakeGil) GTEST_SKIP() << python << " is not stripped here";
-  ASSERT_EQ(r.method, host::PythonMethod::kGilCondvar);
+  if (r.method == GilMethod::kTakeGil) GTEST_SKIP() << python << " is not stripped here";
+  ASSERT_EQ(r.method, GilMethod::kGilCondvar);
   const PyGilStats& s = r.stats;
   EXPECT_FALSE(s.take_drop);
   EXPECT_EQ(s.acquisitions, 0u);  // not seen by this method

@@ -20,7 +20,6 @@ enum class ErrorCode {
   kPermissionDenied,
   kResourceExhausted,  // a bounded table or queue is full
   kUnavailable,        // the environment lacks something (kernel feature, file, process)
-  kTimeout,
   kInternal,
 };
 
@@ -108,8 +107,6 @@ inline const char* ErrorCodeName(ErrorCode code) {
       return "resource exhausted";
     case ErrorCode::kUnavailable:
       return "unavailable";
-    case ErrorCode::kTimeout:
-      return "timeout";
     case ErrorCode::kInternal:
       return "internal";
   }

@@ -20,6 +20,15 @@ tracker::ProcessInfo Info(pid_t pid, std::string comm, std::string exe, std::str
   return i;
 }
 
+// Every placeholder the configuration accepts is expanded (none stays literal).
+TEST(ExpandGroupTemplate, EveryConfiguredPlaceholderIsExpanded) {
+  const auto i = Info(42, "python3", "/usr/bin/python3.11", "/system.slice/web.service");
+  for (const char* p : config::kProcessPlaceholders) {
+    const std::string literal = "{" + std::string(p) + "}";
+    EXPECT_EQ(ExpandGroupTemplate(literal, i).find('{'), std::string::npos) << literal;
+  }
+}
+
 TEST(ExpandGroupTemplate, Placeholders) {
   const auto i = Info(42, "python3", "/usr/bin/python3.11", "/system.slice/web.service");
   EXPECT_EQ(ExpandGroupTemplate("{comm}", i), "python3");

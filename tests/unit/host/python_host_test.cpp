@@ -22,14 +22,6 @@ TEST(GilForcedOn, EnvironmentOrXOption) {
   EXPECT_FALSE(GilForcedOn(""s, ""s));
 }
 
-TEST(PythonMethodLabel, Names) {
-  EXPECT_STREQ(PythonMethodLabel(PythonMethod::kTakeGil), "take_gil");
-  EXPECT_STREQ(PythonMethodLabel(PythonMethod::kGilCondvar), "gil_condvar");
-  EXPECT_STREQ(PythonMethodLabel(PythonMethod::kInterpreterLock), "interpreter_lock");
-  EXPECT_STREQ(PythonMethodLabel(PythonMethod::kGilDisabled), "gil_disabled");
-  EXPECT_STREQ(PythonMethodLabel(PythonMethod::kNone), "none");
-}
-
 TEST(PlanPython, NotPythonIsNoPlan) {
   auto plan = PlanPython(getpid());
   ASSERT_TRUE(plan.ok()) << plan.error().message;
@@ -69,7 +61,7 @@ TEST(PlanPython, DebianPython3UsesTheGilCondvar) {
   ASSERT_TRUE(plan.ok() && plan->has_value());
   const PythonPlan& p = **plan;
   if (!p.info.stripped) GTEST_SKIP() << python << " is not stripped here";
-  EXPECT_EQ(p.method, PythonMethod::kGilCondvar) << p.why;
+  EXPECT_EQ(p.method, GilMethod::kGilCondvar) << p.why;
   EXPECT_EQ(p.build, "stripped");
   EXPECT_TRUE(p.gil.has_value());
   EXPECT_FALSE(p.probe.take_drop());

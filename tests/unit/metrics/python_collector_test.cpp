@@ -12,25 +12,34 @@ std::string Text(const std::vector<prometheus::MetricFamily>& f) {
   return prometheus::TextSerializer().Serialize(f);
 }
 
-PythonProcess Proc(pid_t pid, std::string group, std::string version, std::string method) {
+PythonProcess Proc(pid_t pid, std::string group, std::string version, GilMethod method) {
   PythonProcess p;
   p.pid = pid;
   p.group = std::move(group);
   p.version = std::move(version);
   p.build = "unstripped";
-  p.method = std::move(method);
+  p.method = method;
   return p;
 }
 
+// The label values of `method` are part of the metrics' contract (docs/METRICS.md).
+TEST(GilMethodLabel, Names) {
+  EXPECT_STREQ(GilMethodLabel(GilMethod::kTakeGil), "take_gil");
+  EXPECT_STREQ(GilMethodLabel(GilMethod::kGilCondvar), "gil_condvar");
+  EXPECT_STREQ(GilMethodLabel(GilMethod::kInterpreterLock), "interpreter_lock");
+  EXPECT_STREQ(GilMethodLabel(GilMethod::kGilDisabled), "gil_disabled");
+  EXPECT_STREQ(GilMethodLabel(GilMethod::kNone), "none");
+}
+
 TEST(PythonFamiliesTest, InfoCountsProcessesPerLabelSetAndGroupsSum) {
-  auto a = Proc(10, "web", "3.12.1", "take_gil");
+  auto a = Proc(10, "web", "3.12.1", GilMethod::kTakeGil);
   a.switch_interval_us = 5000;
   a.interpreter_switches = 100;
   a.drop_requests = 7;
-  auto b = Proc(11, "web", "3.12.1", "take_gil");
+  auto b = Proc(11, "web", "3.12.1", GilMethod::kTakeGil);
   b.switch_interval_us = 10000;
   b.interpreter_switches = 50;
-  auto c = Proc(12, "batch", "2.7.18", "interpreter_lock");
+  auto c = Proc(12, "batch", "2.7.18", GilMethod::kInterpreterLock);
   const std::string t = Text(PythonFamilies({a, b, c}, false));
   EXPECT_NE(t.find("gilstat_python_info{process=\"web\",version=\"3.12.1\",build=\"unstripped\","
                    "method=\"take_gil\"} 2"),
@@ -50,8 +59,8 @@ TEST(PythonFamiliesTest, InfoCountsProcessesPerLabelSetAndGroupsSum) {
 }
 
 TEST(PythonFamiliesTest, GilDisabledAnywhereInTheGroupIsZero) {
-  auto a = Proc(10, "ft", "3.13.0", "take_gil");
-  auto b = Proc(11, "ft", "3.13.0", "gil_disabled");
+  auto a = Proc(10, "ft", "3.13.0", GilMethod::kTakeGil);
+  auto b = Proc(11, "ft", "3.13.0", GilMethod::kGilDisabled);
   b.build = "free-threaded";
   b.gil_enabled = false;
   const std::string t = Text(PythonFamilies({a, b}, false));
@@ -60,8 +69,9 @@ TEST(PythonFamiliesTest, GilDisabledAnywhereInTheGroupIsZero) {
 }
 
 TEST(PythonFamiliesTest, PidLabelSeparatesProcesses) {
-  const std::string t = Text(PythonFamilies(
-      {Proc(10, "web", "3.12.1", "take_gil"), Proc(11, "web", "3.12.1", "take_gil")}, true));
+  const std::string t = Text(PythonFamilies({Proc(10, "web", "3.12.1", GilMethod::kTakeGil),
+                                             Proc(11, "web", "3.12.1", GilMethod::kTakeGil)},
+                                            true));
   EXPECT_NE(t.find("gilstat_python_info{process=\"web\",pid=\"10\""), std::string::npos) << t;
   EXPECT_NE(t.find("gilstat_python_info{process=\"web\",pid=\"11\""), std::string::npos);
 }

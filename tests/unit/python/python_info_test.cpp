@@ -40,8 +40,8 @@ std::string AskVersion(const std::string& python) {
 }
 
 std::string Describe(const InterpreterInfo& i) {
-  std::string s = i.VersionString() + " (" + i.version_source + ") binary=" + i.binary +
-                  " stripped=" + (i.stripped ? "yes" : "no") +
+  std::string s = i.VersionString() + " (" + VersionSourceName(i.version_source) +
+                  ") binary=" + i.binary + " stripped=" + (i.stripped ? "yes" : "no") +
                   " free_threaded=" + (i.free_threaded ? "yes" : "no") +
                   " debug_offsets=" + (i.has_debug_offsets ? "yes" : "no") + " symbols:";
   for (const auto& [name, sym] : i.symbols) s += " " + name;
@@ -114,14 +114,15 @@ TEST(InspectBinary, SyntheticFreeThreaded) {
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->kind, Kind::kCPython);
   EXPECT_EQ(info->VersionString(), "3.13.1");
-  EXPECT_EQ(info->version_source, "Py_Version");
+  EXPECT_EQ(info->version_source, VersionSource::kPyVersion);
   EXPECT_TRUE(info->free_threaded);
   EXPECT_EQ(info->free_threaded_marker, "_Py_MergeZeroLocalRefcount");
   EXPECT_TRUE(info->has_debug_offsets);
   EXPECT_TRUE(info->has("_PyRuntime"));
   EXPECT_TRUE(info->symbols.at("_PyRuntime").dynamic);
   EXPECT_FALSE(info->has("take_gil"));
-  EXPECT_EQ(info->gil_method, GilMethod::kDebugOffsets);
+  EXPECT_EQ(info->gil_method, GilMethod::kGilCondvar);
+  EXPECT_NE(info->method.find("_Py_DebugOffsets"), std::string::npos) << info->method;
   EXPECT_NE(info->method.find("free-threaded"), std::string::npos) << info->method;
 }
 
@@ -131,7 +132,7 @@ TEST(InspectBinary, SyntheticOldLayoutVersionFromRodataTail) {
   EXPECT_EQ(info->kind, Kind::kCPython);
   // "3.2.0" is in .rodata too; the ABI name (SONAME libpython3.9.so) selects 3.9.x.
   EXPECT_EQ(info->VersionString(), "3.9.18");
-  EXPECT_EQ(info->version_source, ".rodata version string + ABI name");
+  EXPECT_EQ(info->version_source, VersionSource::kRodataAndAbiName);
   EXPECT_FALSE(info->free_threaded);
   EXPECT_FALSE(info->has_debug_offsets);
   EXPECT_EQ(info->gil_method, GilMethod::kNone);
@@ -151,7 +152,7 @@ TEST(InspectBinary, DebianPython3) {
   ASSERT_TRUE(info->has("_PyRuntime")) << "Debian exports _PyRuntime in .dynsym";
   EXPECT_TRUE(info->symbols.at("_PyRuntime").dynamic);
   EXPECT_FALSE(info->symbols.at("_PyRuntime").function);
-  EXPECT_EQ(info->gil_method, GilMethod::kRuntimeCondvar);
+  EXPECT_EQ(info->gil_method, GilMethod::kGilCondvar);
 }
 
 // Every pyenv interpreter present: the version the interpreter reports, and on unstripped builds
@@ -182,7 +183,7 @@ TEST(InspectBinary, PyenvInterpreters) {
     } else {
       ExpectStartsWithPush(*info, "take_gil");
       ExpectStartsWithPush(*info, "drop_gil");
-      EXPECT_EQ(info->gil_method, GilMethod::kTakeDropGil);
+      EXPECT_EQ(info->gil_method, GilMethod::kTakeGil);
       EXPECT_EQ(info->has_debug_offsets, info->minor >= 13);
       EXPECT_EQ(info->has("Py_Version"), info->minor >= 11);
     }
@@ -242,7 +243,7 @@ TEST(InspectBinary, Pyenv313DebugOffsets) {
   EXPECT_EQ(info->VersionString(), "3.13.0");
   EXPECT_TRUE(info->has_debug_offsets);
   EXPECT_TRUE(info->has("_PyRuntime"));
-  EXPECT_EQ(info->gil_method, GilMethod::kTakeDropGil);
+  EXPECT_EQ(info->gil_method, GilMethod::kTakeGil);
 }
 
 // A child that has exec'd `argv` (the close-on-exec pipe reports the exec) and sleeps.

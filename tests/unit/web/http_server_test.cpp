@@ -67,8 +67,6 @@ TEST(MetricsServer, ServesExpositionLandingPageAnd404) {
   EXPECT_THAT(Get(s->port(), "/metrics"), StartsWith("HTTP/1.1 404"));
   EXPECT_THAT(Exchange(s->port(), "POST /custom-metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
               StartsWith("HTTP/1.1 405"));
-  EXPECT_EQ(s->stats().scrapes.load(), 1u);
-  EXPECT_EQ(s->stats().not_found.load(), 1u);
 }
 
 TEST(MetricsServer, BasicAuthIsEnforced) {
@@ -82,7 +80,6 @@ TEST(MetricsServer, BasicAuthIsEnforced) {
               StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(Get(s->port(), "/custom-metrics", "Authorization: Basic !!!!\r\n"),
               StartsWith("HTTP/1.1 401"));
-  EXPECT_EQ(s->stats().unauthorized.load(), 3u);
 }
 
 TEST(MetricsServer, MalformedAndOversizedRequestsDoNotStopIt) {
