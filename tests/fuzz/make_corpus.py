@@ -11,6 +11,9 @@ the code expects:
   labels       group templates and names with quotes, backslashes, newlines, non-UTF-8 bytes
   report_json  process names and executables, the same kinds
   config       systemd/gilstatd.yml and the configurations of tests/unit/config
+
+Other files in the corpus directories are inputs that once crashed or hung a target (named
+after what they found): they are kept.
 """
 import pathlib
 import re
@@ -114,16 +117,15 @@ def fields(parts):
 
 def config_seeds():
     write("config", "gilstatd.yml", (ROOT / "systemd/gilstatd.yml").read_bytes())
-    src = (ROOT / "tests/unit/config/config_test.cpp").read_text()
-    for i, text in enumerate(re.findall(r'R"\((.*?)\)"', src, re.S)):
-        write("config", f"unit_test_{i}.yml", text)
-    for i, text in enumerate(re.findall(r'ErrorOf\("((?:[^"\\]|\\.)*)"\)', src)):
-        write("config", f"error_{i}.yml", text.encode().decode("unicode_escape"))
+    for test in sorted((ROOT / "tests/unit/config").glob("*.cpp")):
+        src = test.read_text()
+        for i, text in enumerate(re.findall(r'R"\((.*?)\)"', src, re.S)):
+            write("config", f"{test.stem}_{i}.yml", text)
+        for i, text in enumerate(re.findall(r'ErrorOf\("((?:[^"\\]|\\.)*)"\)', src)):
+            write("config", f"{test.stem}_error_{i}.yml", text.encode().decode("unicode_escape"))
 
 
 def main():
-    if CORPUS.exists():
-        shutil.rmtree(CORPUS)
     code = glibc_code()
     elf_seeds(code)
     for name, text in MAPS.items():
