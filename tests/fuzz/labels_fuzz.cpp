@@ -17,20 +17,9 @@
 
 #include "app/naming.h"
 #include "metrics/lock_families.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
-
-std::vector<std::string> SplitFields(std::string_view in) {
-  std::vector<std::string> fields;
-  while (fields.size() < 16) {
-    const size_t nul = in.find('\0');
-    fields.emplace_back(in.substr(0, nul));
-    if (nul == std::string_view::npos) break;
-    in.remove_prefix(nul + 1);
-  }
-  while (fields.size() < 5) fields.emplace_back();
-  return fields;
-}
 
 void CheckExposition(const std::string& text) {
   std::istringstream lines(text);
@@ -44,7 +33,8 @@ void CheckExposition(const std::string& text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto fields = SplitFields(std::string_view(reinterpret_cast<const char*>(data), size));
+  const auto fields =
+      gilstat::fuzz::SplitFields(std::string_view(reinterpret_cast<const char*>(data), size), 5);
   gilstat::config::LabelsConfig labels;
   labels.process = fields[0];
   gilstat::Naming naming(labels, "/nonexistent-proc");  // nothing more to read: the input only

@@ -13,22 +13,11 @@
 #include <vector>
 
 #include "cli/report.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
 using gilstat::cli::ProcessMeta;
-
-std::vector<std::string> SplitFields(std::string_view in) {
-  std::vector<std::string> fields;
-  while (fields.size() < 16) {
-    const size_t nul = in.find('\0');
-    fields.emplace_back(in.substr(0, nul));
-    if (nul == std::string_view::npos) break;
-    in.remove_prefix(nul + 1);
-  }
-  if (fields.size() % 2) fields.emplace_back();
-  return fields;
-}
 
 gilstat::SemLockStats LockOf(pid_t pid, const std::string& bytes) {
   gilstat::SemLockStats lock;
@@ -48,7 +37,9 @@ gilstat::SemLockStats LockOf(pid_t pid, const std::string& bytes) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto fields = SplitFields(std::string_view(reinterpret_cast<const char*>(data), size));
+  auto fields =
+      gilstat::fuzz::SplitFields(std::string_view(reinterpret_cast<const char*>(data), size), 0);
+  if (fields.size() % 2) fields.emplace_back();  // comm, exe pairs
   std::map<pid_t, ProcessMeta> meta;
   std::vector<gilstat::SemLockStats> locks;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
