@@ -10,6 +10,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev python3
   # BPF: programs, skeletons, loader, symbol resolution
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  # the fuzz build (tests/fuzz): libFuzzer and the sanitizer runtimes of clang (only recommended
+  # by the clang package, so not installed with it here)
+  libclang-rt-14-dev
   # daemon
   prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libsystemd-dev
   # argument parsing, JSON output, linear-time regexes for untrusted input

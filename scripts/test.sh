@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds, and runs the whole suite twice — a normal
 # build (unit, BPF and end-to-end tests) and sanitizer builds (ASan+UBSan for everything,
-# TSan for the runtime tests). BPF and end-to-end tests need root and a kernel with BTF; they
+# TSan for the runtime tests) — and each fuzz target for a bounded time (clang, libFuzzer,
+# ASan+UBSan; docs/FUZZING.md). BPF and end-to-end tests need root and a kernel with BTF; they
 # print why when they skip.
 #
 #   scripts/test.sh            everything
@@ -38,6 +39,8 @@ if [[ -z "${GILSTAT_QUICK:-}" ]]; then
     -DGILSTAT_BUILD_BENCH=OFF || failures+=(asan)
   run_build tsan "-L runtime" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGILSTAT_SANITIZE=thread \
     -DGILSTAT_RUNTIME_ONLY=ON || failures+=(tsan)
+  run_build fuzz "-L fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGILSTAT_FUZZ=ON \
+    -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang || failures+=(fuzz)
 fi
 echo "=== test command finished in $(($(date +%s) - start)) s"
 if ((${#failures[@]})); then

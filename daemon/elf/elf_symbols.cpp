@@ -190,7 +190,9 @@ void ReadVerdefs(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, Versions& out) {
       const char* vname = elf_strptr(e, sh.sh_link, aux.vda_name);
       if (vname) out.verdefs[vd.vd_ndx] = vname;
     }
-    if (vd.vd_next == 0) break;
+    // The next entry lies after this one, inside the section: a wrapping offset (libelf takes
+    // an int) would visit entries again, up to sh_info (any number) times.
+    if (vd.vd_next == 0 || vd.vd_next >= d->d_size - off) break;
     off += vd.vd_next;
   }
 }

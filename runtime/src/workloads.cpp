@@ -337,7 +337,7 @@ Result<WorkloadSpec> ParseWorkload(std::string_view name,
     }
     Result<int64_t> v = ParseIntParam(key, value);
     if (!v) return v.error();
-    auto as_int = [&](int& field) -> Status {
+    auto as_int = [&v, &key = key](int& field) -> Status {  // clang 14 captures no binding
       if (*v < INT32_MIN || *v > INT32_MAX) {
         return Status(Invalid("workload parameter " + key + " out of range"));
       }
