@@ -231,8 +231,7 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
 // flags and attaches the planned uprobes (into `links`).
 Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
                   std::vector<BpfLinkPtr>& kernel_links, pid_t pid, const std::string& libc_path,
-                  const SemlockPlan& plan,
-                  std::vector<BpfLinkPtr>& links) {
+                  const SemlockPlan& plan, std::vector<BpfLinkPtr>& links) {
   if (Status st = AttachKernelSide(futex_progs, kernel_links); !st.ok()) return st;
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
   // flags when it is given.
