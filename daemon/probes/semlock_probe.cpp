@@ -296,7 +296,7 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   Impl& impl = *probe->impl_;
   semlock* s = impl.skel.get();
   impl.futex = std::move(futex);
-  impl.futex_progs = impl.futex.program == kFutexScheduler
+  impl.futex_progs = std::string_view(impl.futex.program) == kFutexScheduler
                          ? std::vector{s->progs.futex_sleep, s->progs.futex_wakeup}
                          : std::vector{s->progs.futex_enter};
   impl.maps = std::make_unique<BpfSemlockMaps>(

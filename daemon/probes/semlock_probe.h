@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf/semlock.h"
@@ -44,7 +45,8 @@ inline constexpr const char* kFutexSysEnter = "tp_btf/sys_enter";
 struct FutexProgramInfo {
   const char* program = kFutexScheduler;
   std::string fallback_reason;  // why not the scheduler's (empty with them)
-  int links() const { return program == kFutexScheduler ? 2 : 1; }
+  // By content: each translation unit may hold its own copy of the literal.
+  int links() const { return std::string_view(program) == kFutexScheduler ? 2 : 1; }
 };
 
 // Map access behind an interface so the aggregation can be tested with fakes.

@@ -201,7 +201,13 @@ wait
         self.assertIn("larger than gilstat reads", out)
         self.assertEqual(out.count("cannot attach to pid %d" % a.pid), 1, out)
         hwm = proc_status_bytes(g.pid, "VmHWM")
-        self.assertLessEqual(hwm, RSS_LIMIT, "peak RSS %d MB" % (hwm >> 20))
+        if os.environ.get("GILSTAT_SANITIZE"):
+            # A sanitizer's shadow memory and quarantine are not gilstatd's: the bound is checked
+            # on the normal build of the same test command.
+            print("peak RSS %d MB not checked against the 64 MB bound: a %s build" %
+                  (hwm >> 20, os.environ["GILSTAT_SANITIZE"]))
+        else:
+            self.assertLessEqual(hwm, RSS_LIMIT, "peak RSS %d MB" % (hwm >> 20))
         self.stop_promptly(g)
         for p in (a, b):
             p.stdout.close()
