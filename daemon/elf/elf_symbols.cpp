@@ -80,7 +80,10 @@ SectionFacts SectionAt(const std::vector<uint8_t>& table, size_t i, bool is64) {
 
 // The section header table; extended numbering (e_shnum 0) resolved from section 0.
 Result<std::vector<uint8_t>> ReadSectionTable(const MappedFile& f, HeaderFacts& h) {
-  if (h.shoff == 0) return std::vector<uint8_t>{};
+  if (h.shoff == 0) {
+    h.shnum = 0;  // no table, whatever e_shnum claims
+    return std::vector<uint8_t>{};
+  }
   const unsigned entsize = h.is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
   if (h.shentsize != entsize) return Refuse(f, "unexpected section header size");
   if (h.shnum == 0) {
