@@ -24,7 +24,7 @@ Config EmbeddedDefault() {
   // every 2 ms, so the demo costs well under one CPU (about a third here) while the GIL is still
   // contended, handed off and switched every second (tests/e2e/embedded_default_test.py).
   c.runtime.params = {
-      {"cpu_burst_steps", "1000000"}, {"cpu_rest", "10ms"}, {"client_period", "2ms"}};
+      {"cpu_burst", "5ms"}, {"cpu_rest", "10ms"}, {"client_period", "2ms"}};
   return c;
 }
 

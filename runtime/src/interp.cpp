@@ -67,6 +67,7 @@ constexpr OpInfo kOps[] = {
     {"ADDC", true, false, Env_::kCell, false, false},
     {"LOADC", true, false, Env_::kCell, false, false},
     {"STOPPED", true, false, Env_::kNone, false, false},
+    {"CLOCK", true, false, Env_::kNone, false, false},
 };
 static_assert(sizeof(kOps) / sizeof(kOps[0]) == static_cast<size_t>(Op::kNumOps));
 
@@ -409,6 +410,12 @@ Status RunCallingOp(ThreadState& ts, const Instr& in, const Env& env, int64_t* r
     case Op::kStopped:
       r[in.a] = env.stop->load(std::memory_order_relaxed) ? 1 : 0;
       return Status::Ok();
+    case Op::kClock: {
+      struct timespec now;
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      r[in.a] = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+      return Status::Ok();
+    }
     default:
       break;
   }

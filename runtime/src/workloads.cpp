@@ -67,7 +67,7 @@ const std::set<std::string>& KeysOf(WorkloadKind k) {
   static const std::set<std::string> countdown{"threads", "steps"};
   static const std::set<std::string> echo{"duration", "round_trips", "request_steps"};
   static const std::set<std::string> convoy{"cpu_threads", "duration",      "round_trips",
-                                            "warmup",      "request_steps", "cpu_burst_steps",
+                                            "warmup",      "request_steps", "cpu_burst",
                                             "cpu_rest",    "client_period"};
   static const std::set<std::string> lock{"threads", "critical_steps", "outside_steps",
                                           "iterations", "duration"};
@@ -126,17 +126,17 @@ Program CpuProgram(int64_t chunk_steps) {
   return MustBuild(b);
 }
 
-Program PacedCpuProgram(int64_t chunk_steps, int64_t burst_steps, int64_t rest_ns) {
-  // r5 chunks left in this burst, r4 steps left in this chunk, r6 chunk size, r7 chunks per
-  // burst. The burst is rounded up to whole chunks.
-  const int64_t chunk = std::max<int64_t>(1, std::min(chunk_steps, burst_steps));
+Program PacedCpuProgram(int64_t chunk_steps, int64_t burst_ns, int64_t rest_ns) {
+  // r5 the burst's deadline, r4 steps left in this chunk, r3 now, r6 chunk size, r7 burst
+  // length. A burst is timed, not counted, so the duty cycle is the same on a slow (sanitizer)
+  // build; it computes whole chunks, at least one.
   ProgramBuilder b("paced-cpu");
   auto burst = b.NewLabel(), chunk_l = b.NewLabel(), inner = b.NewLabel(), done = b.NewLabel();
-  b.LoadI(6, chunk).LoadI(7, std::max<int64_t>(1, (burst_steps + chunk - 1) / chunk));
-  b.Bind(burst).Mov(5, 7);
+  b.LoadI(6, std::max<int64_t>(1, chunk_steps)).LoadI(7, burst_ns);
+  b.Bind(burst).Clock(5).Add(5, 7);
   b.Bind(chunk_l).Mov(4, 6);
   b.Bind(inner).Mix(1, 4).Djnz(4, inner);
-  b.AddC(kCellCpuSteps, 6).Stopped(2).Jnz(2, done).Djnz(5, chunk_l);
+  b.AddC(kCellCpuSteps, 6).Stopped(2).Jnz(2, done).Clock(3).Jlt(3, 5, chunk_l);
   b.Sleep(rest_ns).Stopped(2).Jz(2, burst);
   b.Bind(done).Halt();
   return MustBuild(b);
@@ -263,7 +263,6 @@ Status ValidateWorkload(const WorkloadSpec& s) {
     case WorkloadKind::kConvoy:
       if (!(st = range("cpu_threads", s.cpu_threads, 0, kMaxThreads))) return st;
       if (!(st = range("round_trips", s.round_trips, 0, kMaxSteps))) return st;
-      if (!(st = range("cpu_burst_steps", s.cpu_burst_steps, 0, kMaxSteps))) return st;
       break;
     case WorkloadKind::kLockContention:
       if (!(st = range("threads", s.threads, 1, kMaxThreads))) return st;
@@ -280,11 +279,12 @@ Status ValidateWorkload(const WorkloadSpec& s) {
   if (!(st = range("request_steps", s.request_steps, 0, 1'000'000'000))) return st;
   if (s.duration.count() <= 0) return Status(Invalid("workload parameter duration must be > 0"));
   if (s.warmup.count() < 0) return Status(Invalid("workload parameter warmup must be >= 0"));
-  if (s.cpu_rest.count() < 0 || s.client_period.count() < 0) {
-    return Status(Invalid("workload parameters cpu_rest and client_period must be >= 0"));
+  if (s.cpu_burst.count() < 0 || s.cpu_rest.count() < 0 || s.client_period.count() < 0) {
+    return Status(
+        Invalid("workload parameters cpu_burst, cpu_rest and client_period must be >= 0"));
   }
-  if (s.cpu_burst_steps > 0 && s.cpu_rest.count() == 0) {
-    return Status(Invalid("workload parameter cpu_burst_steps needs a cpu_rest > 0"));
+  if (s.cpu_burst.count() > 0 && s.cpu_rest.count() == 0) {
+    return Status(Invalid("workload parameter cpu_burst needs a cpu_rest > 0"));
   }
   return Status::Ok();
 }
@@ -303,6 +303,7 @@ namespace {
 std::chrono::nanoseconds* DurationField(WorkloadSpec& s, const std::string& key) {
   if (key == "duration") return &s.duration;
   if (key == "warmup") return &s.warmup;
+  if (key == "cpu_burst") return &s.cpu_burst;
   if (key == "cpu_rest") return &s.cpu_rest;
   if (key == "client_period") return &s.client_period;
   return nullptr;
@@ -353,8 +354,6 @@ Result<WorkloadSpec> ParseWorkload(std::string_view name,
       st = as_int(s.cpu_threads);
     } else if (key == "round_trips") {
       s.round_trips = *v;
-    } else if (key == "cpu_burst_steps") {
-      s.cpu_burst_steps = *v;
     } else if (key == "critical_steps") {
       st = as_int(s.critical_steps);
     } else if (key == "outside_steps") {
@@ -504,10 +503,10 @@ void Workload::StartThreads() {
     case WorkloadKind::kConvoy:
       StartInterp("echo-server", Own(EchoServerProgram()), server_regs);
       if (s.kind == WorkloadKind::kConvoy) {
-        StartCpuThreads(s.cpu_threads,
-                        s.cpu_burst_steps > 0
-                            ? Own(PacedCpuProgram(kCpuChunk, s.cpu_burst_steps, s.cpu_rest.count()))
-                            : cpu);
+        StartCpuThreads(s.cpu_threads, s.cpu_burst.count() > 0
+                                           ? Own(PacedCpuProgram(kCpuChunk, s.cpu_burst.count(),
+                                                                 s.cpu_rest.count()))
+                                           : cpu);
       }
       StartClient();
       break;

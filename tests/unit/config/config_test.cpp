@@ -76,7 +76,7 @@ TEST(Config, EmbeddedDefaultHostsTheConvoyUnderClassicAndWatchesItself) {
   EXPECT_EQ(c.runtime.workload, "convoy");
   auto spec = CompileWorkload(c);  // paced: the demo leaves most of a CPU idle
   ASSERT_TRUE(spec.ok() && spec->has_value());
-  EXPECT_GT((*spec)->cpu_burst_steps, 0);
+  EXPECT_GT((*spec)->cpu_burst.count(), 0);
   EXPECT_GT((*spec)->client_period.count(), 0);
   ASSERT_EQ(c.targets.size(), 1u);
   EXPECT_EQ(c.targets[0].kind, TargetConfig::Kind::kSelf);

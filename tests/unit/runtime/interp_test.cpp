@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -116,7 +117,8 @@ TEST(InterpTest, FastInstructionsDoNotTickOthersTickOnce) {
   EXPECT_EQ(a.rt->TakeSnapshot().ticks, before);
   EXPECT_EQ(a.ts->stats().ticks.Load(), before_ts);
 
-  // LOADI (fast), 1000 × (MIX + DJNZ), ADD, SUB, ADDI, SETUP, POPH, JMP, STOPPED, ADDC, LOADC.
+  // LOADI (fast), 1000 × (MIX + DJNZ), ADD, SUB, ADDI, SETUP, POPH, JMP, STOPPED, ADDC, LOADC,
+  // CLOCK.
   std::atomic<bool> stop{false};
   std::array<std::atomic<int64_t>, 1> cells{};
   Env env;
@@ -127,12 +129,18 @@ TEST(InterpTest, FastInstructionsDoNotTickOthersTickOnce) {
   slow.LoadI(0, 1000).Bind(loop).Mix(1, 0).Djnz(0, loop);
   slow.Add(1, 1).Sub(1, 1).AddI(1, 1).Setup(h, 6).PopH().Jmp(next);
   slow.Bind(h).Halt();
-  slow.Bind(next).Stopped(2).AddC(0, 2).LoadC(3, 0);
+  slow.Bind(next).Stopped(2).AddC(0, 2).LoadC(3, 0).Clock(4);
   const uint64_t before2 = a.rt->TakeSnapshot().ticks;
   const uint64_t before2_ts = a.ts->stats().ticks.Load();
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   RunResult s = MustRun(*a.ts, MustBuild(slow), env);
-  const uint64_t expect = 2000 + 6 + 3;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  const uint64_t expect = 2000 + 6 + 4;
   EXPECT_EQ(s.ticks, expect);
+  // CLOCK reads CLOCK_MONOTONIC in ns: between the readings taken around the run.
+  EXPECT_GE(s.regs[4], int64_t{t0.tv_sec} * 1000000000 + t0.tv_nsec);
+  EXPECT_LE(s.regs[4], int64_t{t1.tv_sec} * 1000000000 + t1.tv_nsec);
   EXPECT_EQ(a.rt->TakeSnapshot().ticks - before2, expect);
   EXPECT_EQ(a.ts->stats().ticks.Load() - before2_ts, expect);
 }

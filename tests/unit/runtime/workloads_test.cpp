@@ -143,14 +143,14 @@ double ProcessCpuSeconds() {
 // rests between bursts, so the process uses well under one CPU, and the server still finds the
 // GIL held during bursts (contended acquisitions, forced releases, handoffs).
 TEST(WorkloadsTest, PacedConvoyContendsWithoutTakingACpu) {
-  WorkloadSpec p = MustParse("convoy", {{"cpu_burst_steps", "200000"},
-                                        {"cpu_rest", "4ms"},
-                                        {"client_period", "2ms"},
-                                        {"duration", "400ms"}});
-  EXPECT_EQ(p.cpu_burst_steps, 200000);
+  WorkloadSpec p = MustParse(
+      "convoy",
+      {{"cpu_burst", "2ms"}, {"cpu_rest", "4ms"}, {"client_period", "2ms"}, {"duration", "400ms"}});
+  EXPECT_EQ(p.cpu_burst, milliseconds(2));
   EXPECT_EQ(p.cpu_rest, milliseconds(4));
   EXPECT_EQ(p.client_period, milliseconds(2));
-  EXPECT_FALSE(ParseWorkload("convoy", {{"cpu_burst_steps", "1000"}}).ok());  // no rest
+  EXPECT_FALSE(ParseWorkload("convoy", {{"cpu_burst", "1ms"}}).ok());  // no rest
+  EXPECT_FALSE(ParseWorkload("convoy", {{"cpu_burst", "-1ms"}, {"cpu_rest", "1ms"}}).ok());
   EXPECT_FALSE(ParseWorkload("convoy", {{"client_period", "-1ms"}}).ok());
   EXPECT_FALSE(ParseWorkload("echo", {{"cpu_rest", "1ms"}}).ok());
 

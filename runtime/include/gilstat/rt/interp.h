@@ -90,6 +90,7 @@ enum class Op : uint8_t {
   kAddC,     // cell[b] += ra (atomic)
   kLoadC,    // ra = cell[b]
   kStopped,  // ra = 1 if the environment's stop flag is set, else 0
+  kClock,    // ra = CLOCK_MONOTONIC in ns (paces work by time whatever the build's speed)
   kNumOps,
 };
 
@@ -238,6 +239,7 @@ class ProgramBuilder {
   ProgramBuilder& AddC(int cell, int ra) { return Emit(Op::kAddC, ra, cell); }
   ProgramBuilder& LoadC(int ra, int cell) { return Emit(Op::kLoadC, ra, cell); }
   ProgramBuilder& Stopped(int ra) { return Emit(Op::kStopped, ra); }
+  ProgramBuilder& Clock(int ra) { return Emit(Op::kClock, ra); }
 
   // Validates and returns the program (kInvalidArgument naming the instruction on error): bad
   // register, negative environment index, unbound or unknown label, a jump outside the program,

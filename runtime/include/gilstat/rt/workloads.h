@@ -62,11 +62,11 @@ struct WorkloadSpec {
   int request_steps = 0;
   // convoy, mixed: time the CPU threads run before the echo client starts measuring.
   std::chrono::nanoseconds warmup = std::chrono::milliseconds(20);
-  // convoy: a CPU thread computes this many steps, then sleeps `cpu_rest` without the GIL, and
-  // again (0: it never rests). With `client_period` this paces the convoy: the echo server
-  // still finds the GIL held during a burst (contention, a drop request, a forced switch, a
-  // handoff), but the workload leaves most of a CPU idle.
-  int64_t cpu_burst_steps = 0;
+  // convoy: a CPU thread computes for this long (whole chunks of 10,000 steps, at least one),
+  // then sleeps `cpu_rest` without the GIL, and again (0: it never rests). With `client_period`
+  // this paces the convoy: the echo server still finds the GIL held during a burst (contention, a
+  // drop request, a forced switch, a handoff), but the workload leaves most of a CPU idle.
+  std::chrono::nanoseconds cpu_burst{0};
   std::chrono::nanoseconds cpu_rest{0};
   // convoy: the client sends one request per period, on a fixed schedule (0: the next request
   // as soon as the answer arrives).
@@ -90,7 +90,7 @@ WorkloadSpec DefaultWorkload(WorkloadKind kind);
 //   countdown        threads, steps
 //   echo             duration, round_trips, request_steps
 //   convoy           cpu_threads, duration, round_trips, warmup, request_steps,
-//                    cpu_burst_steps, cpu_rest, client_period
+//                    cpu_burst, cpu_rest, client_period (durations)
 //   lock-contention  threads, critical_steps, outside_steps, iterations, duration
 //   mixed            cpu_threads, lock_threads, critical_steps, outside_steps, pending_every,
 //                    duration, warmup, request_steps
