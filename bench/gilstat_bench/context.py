@@ -29,7 +29,8 @@ class Sizes:
     sample_s: float = 0.25       # one micro-loop sample (section 1)
     py_rounds: int = 7           # rounds of the interleaved section 2 (CPython 3)
     py27_rounds: int = 7         # rounds of section 2 for CPython 2.7 (4 configurations)
-    py_steps: int = 6000000      # countdown iterations (section 2, CPython 3)
+    py_steps: int = 24000000     # countdown iterations (section 2, CPython 3; ~0.6 s: shorter
+                                 # runs measured scheduling noise of ±10%)
     py27_steps: int = 10000000   # countdown iterations, CPython 2.7 (section 2)
     py_pace_ms: float = 0        # paced convoy period (0: 2.5 x the switch interval)
     py_paced_n: int = 60         # paced convoy requests
@@ -45,8 +46,8 @@ class Sizes:
     idle_s: float = 10           # section 4
     stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
     demo_s: float = 5            # section 4: the embedded default's CPU, sampled this long
-    io_rounds: int = 2           # section 5: interleaved rounds per interpreter
-    io_s: float = 0.5            # section 5: one echo measurement
+    io_rounds: int = 3           # section 5: interleaved rounds per interpreter
+    io_s: float = 1.0            # section 5: one echo measurement
     io_http_s: int = 1           # section 5: one HTTP measurement (ab: whole seconds)
     io_settle_s: float = 0.3     # section 5: wait after gilstatd attached
     io_http_max: int = 20000     # section 5: most requests of one ab run
