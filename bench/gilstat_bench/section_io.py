@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from .procs import Child, Gilstatd
+from .section_host import bpf_stats_enabled, prog_ids, prog_stats
 from .stats import bracketed_slowdowns, median, rotate
 
 # The interpreters: every CPython installed by pyenv, and Debian's.
@@ -55,6 +56,8 @@ class IoRun:
     per_round: list = field(default_factory=list)
     releases: dict = field(default_factory=dict)
     sites: dict = field(default_factory=dict)
+    # program_ns[config][workload]: ns of gilstatd's BPF programs per request (kernel stats)
+    program_ns: dict = field(default_factory=dict)
 
     def values(self, config, w):
         if config == "none":
@@ -160,6 +163,35 @@ def measure_python(ctx, run, pid, ports, exact_key):
         run.per_round.append({c: measure_config(ctx, run, c, pid, ports, exact_key)
                               for c in rotate(list(CONFIGS), r)})
     run.nones.append(measure_config(ctx, run, "none", pid, ports, exact_key))
+    for c in CONFIGS:
+        run.program_ns[c] = program_time(ctx, c, pid, ports, exact_key)
+
+
+def program_time(ctx, config, pid, ports, exact_key):
+    """{workload: ns of gilstatd's BPF programs per request}: one measurement per workload
+    with the kernel's BPF statistics on (not during the rounds: they slow every program a
+    little). The time the programs run, wherever the kernel runs them (the target's threads,
+    its clients, the scheduler); a uprobe's trap and a uretprobe's return trampoline are not
+    in it."""
+    ctx.log("  kernel BPF statistics: %s" % config)
+    probes = EXACT_PROBES if config == "gilstatd-exact" and exact_key else DEFAULT_PROBES
+    gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, probes))
+    out = {}
+    try:
+        gd.wait_attached(1)
+        time.sleep(ctx.sizes.io_settle_s)
+        ids = prog_ids(gd.pid)
+        with bpf_stats_enabled():
+            for w in WORKLOADS:
+                before = prog_stats(ids)
+                _, requests = measure_workload(ctx, w, ports, ctx.sizes.io_s)
+                after = prog_stats(ids)
+                ns = sum(t - before.get(n, (0, 0))[1] for n, (_, t) in after.items())
+                out[w] = ns / requests if requests else None
+    finally:
+        gd.stop(timeout=60)
+        gd.close()
+    return out
 
 
 def measure_config(ctx, run, config, pid, ports, exact_key):
