@@ -17,8 +17,14 @@ workload implies:
 - pylock.py, two threads handing threading.Locks to each other: the waits are threading-lock
   waits (lock="threading"), not GIL waits.
 
+The Debian sid root of scripts/sid_root.sh (CPython 3.14, 3.15 and 3.14's debug build, as the
+distribution ships them) adds each of its interpreters twice: run in a chroot, and in a container
+(its own mount and pid namespace, `unshare --mount --pid --fork` then chroot: the interpreter is
+pid 1 there); the test scripts are copied into the root. When the root is absent those runs are
+skipped, saying why.
+
 It prints which interpreters were found and which measurement method each used. Needs root and
-BTF (skips saying why otherwise). Environment: GILSTATD, TESTPROGS_DIR.
+BTF (skips saying why otherwise). Environment: GILSTATD, TESTPROGS_DIR, GILSTAT_SID_ROOT.
 """
 import glob
 import os
@@ -27,12 +33,62 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import bpf_unavailable, start_gilstatd, wait_for  # noqa: E402
 
 TESTPROGS = os.environ.get("TESTPROGS_DIR", "")
+SID_ROOT = os.environ.get("GILSTAT_SID_ROOT", "/var/cache/gilstat/sid-root")
+SID_PYTHONS = ("/usr/bin/python3.14", "/usr/bin/python3.15", "/usr/bin/python3.14-dbg")
+SID_PROGS = "/tmp/gilstat-testprogs"  # the test scripts, inside the sid root
+# How to start an interpreter that is not a plain path: {label: (argv prefix, scripts dir)}.
+LAUNCH = {}
+
+
+def sid_interpreters():
+    """The sid root's interpreters, each in a chroot and in a container, registered in LAUNCH;
+    (interpreters, why none) ."""
+    if not os.path.isdir(SID_ROOT):
+        return [], f"{SID_ROOT} absent (scripts/sid_root.sh provisions it)"
+    chroot, unshare = shutil.which("chroot"), shutil.which("unshare")
+    if not chroot or not unshare:
+        return [], "chroot or unshare missing"
+    dest = SID_ROOT + SID_PROGS
+    os.makedirs(dest, exist_ok=True)
+    for f in glob.glob(os.path.join(TESTPROGS, "*.py")):
+        shutil.copy(f, dest)
+    out = []
+    for exe in SID_PYTHONS:
+        if not os.access(SID_ROOT + exe, os.X_OK):
+            continue
+        v = subprocess.run([chroot, SID_ROOT, exe, "-c", "import sys; print('%d.%d.%d' % "
+                            "sys.version_info[:3])"], capture_output=True, text=True, timeout=30)
+        if v.returncode != 0:
+            continue
+        for how, prefix in (("chroot", [chroot, SID_ROOT, exe]),
+                            ("container", [unshare, "--mount", "--pid", "--fork", "--kill-child",
+                                           chroot, SID_ROOT, exe])):
+            label = f"sid:{exe} ({how})"
+            LAUNCH[label] = (prefix, SID_PROGS)
+            out.append((label, v.stdout.strip()))
+    return out, "" if out else f"no interpreter runs in {SID_ROOT}"
+
+
+def child_pid(pid, timeout=10):
+    """The first child of process `pid` (the interpreter under `unshare --fork`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} started no child")
 
 
 def find_interpreters():
@@ -70,8 +126,11 @@ class Script:
     """A test script speaking the testprogs protocol: "ready", a line on stdin, output, "done"."""
 
     def __init__(self, interpreter, script, *args):
-        self.proc = subprocess.Popen([interpreter, os.path.join(TESTPROGS, script), *map(str, args)],
+        prefix, progs = LAUNCH.get(interpreter, ([interpreter], TESTPROGS))
+        self.proc = subprocess.Popen([*prefix, os.path.join(progs, script), *map(str, args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # The interpreter's own pid: under unshare --fork, the child (chroot execs it).
+        self.pid = child_pid(self.proc.pid) if "--fork" in prefix else self.proc.pid
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             raise AssertionError(f"{interpreter} {script}: expected 'ready', got {line!r}")
@@ -187,6 +246,10 @@ class GilstatdCase(unittest.TestCase):
         if not TESTPROGS:
             raise unittest.SkipTest("TESTPROGS_DIR not set (run through ctest)")
         cls.interpreters = find_interpreters()
+        sid, why = sid_interpreters()
+        if why:
+            print(f"\nthe sid root's interpreters are not tested: {why}", file=sys.stderr)
+        cls.interpreters += sid
         only = os.environ.get("PYGIL_ONLY")  # a substring of the paths to test, for debugging
         if only:
             cls.interpreters = [i for i in cls.interpreters if only in i[0]]
@@ -218,7 +281,7 @@ class GilstatdCase(unittest.TestCase):
     def start(self, interpreter, script, *args):
         """Starts a script and waits until gilstatd has identified and attached to it."""
         s = Script(interpreter, script, *args)
-        pid = s.proc.pid
+        pid = s.pid
 
         def info():
             return self.d.scrape().labels_of("gilstat_python_info", pid=pid)
@@ -330,7 +393,8 @@ class PythonGil(GilstatdCase):
 
 @unittest.skipIf(bpf_unavailable(), bpf_unavailable())
 class PythonGilExact(GilstatdCase):
-    """probes.python: exact on one interpreter with symbols: every acquisition (take_gil)."""
+    """probes.python: exact on one interpreter with symbols: every acquisition (take_gil); and on
+    the sid root's 3.14 debug build (symbols) in a container, when there."""
 
     CONFIG = CONFIG_EXACT
 
@@ -338,7 +402,7 @@ class PythonGilExact(GilstatdCase):
     def choose(cls, interpreters):
         preferred = [i for i in interpreters if "/3.12" in i[0]] + [
             i for i in interpreters if i[1].startswith("3.") and i[0] != "/usr/bin/python3"]
-        return preferred[:1]
+        return preferred[:1] + [i for i in interpreters if "python3.14-dbg (container)" in i[0]]
 
     def test_cpu_bound_threads_exact(self):
         def check(py, version):
