@@ -46,12 +46,13 @@ void KeepGroupCounters(const std::vector<PythonProcess>& procs, bool pid_label,
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
                                                      bool pid_label, CounterTotals* totals) {
   // Summed per label set: several processes of one group are one series.
-  using InfoKey = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  using InfoKey =
+      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
   std::map<InfoKey, double> info;
   std::map<GroupKey, Group> groups;
   for (const PythonProcess& p : procs) {
     const std::string pid = pid_label ? std::to_string(p.pid) : "";
-    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method)}] += 1;
+    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method), p.layout}] += 1;
     Group& g = groups[{p.group, pid}];
     g.gil_enabled = g.gil_enabled && p.gil_enabled;
     // Several processes: the largest interval (the one that makes threads wait longest).
@@ -68,14 +69,16 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
   };
   auto info_f = EmptyFamily("gilstat_python_info",
                             "Watched CPython processes by interpreter version, build (unstripped, "
-                            "stripped, free-threaded) and GIL measurement method.",
+                            "stripped, free-threaded), GIL measurement method and GIL layout "
+                            "(known, or assumed for a version newer than the known ones).",
                             MetricType::Gauge);
   for (const auto& [k, n] : info) {
-    const auto& [group, pid, version, build, method] = k;
+    const auto& [group, pid, version, build, method, layout] = k;
     Labels l = labels_of(group, pid);
     l.push_back({"version", version});
     l.push_back({"build", build});
     l.push_back({"method", method});
+    if (!layout.empty()) l.push_back({"layout", layout});
     info_f.metric.push_back(Sample(MetricType::Gauge, std::move(l), n));
   }
   auto enabled = EmptyFamily("gilstat_python_gil_enabled",

@@ -28,6 +28,9 @@ struct PythonProcess {
   std::string version;                  // "3.11.2"
   std::string build;                    // "unstripped", "stripped", "free-threaded"
   GilMethod method = GilMethod::kNone;  // label `method`: GilMethodLabel
+  // label `layout`: "known", "assumed" (a newer minor version read with an older layout), or
+  // "" (no GIL layout read: 2.x, method none) for no label
+  std::string layout;
   bool gil_enabled = true;
   std::optional<uint64_t> switch_interval_us;    // read from the process (3.x)
   std::optional<uint64_t> interpreter_switches;  // gil->switch_number, read from the process

@@ -100,16 +100,11 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
   plan.build = in.free_threaded ? "free-threaded" : in.stripped ? "stripped" : "unstripped";
 
   if (in.free_threaded) {
+    // How it was started: what is reported until (or where) the GIL's `enabled` word is read.
     const std::string dir = proc_root + "/" + std::to_string(pid);
     auto env = tracker::ReadSmallFile(dir + "/environ");
     auto cmd = tracker::ReadSmallFile(dir + "/cmdline");
     plan.gil_enabled = GilForcedOn(env.ok() ? *env : "", cmd.ok() ? *cmd : "");
-    if (!plan.gil_enabled) {
-      plan.method = GilMethod::kGilDisabled;
-      plan.why = "free-threaded build (" + in.free_threaded_marker +
-                 ") running without the GIL: there is no GIL to wait for";
-      return std::optional<PythonPlan>(std::move(plan));
-    }
   }
 
   // What the binary allows was decided by InspectProcess (info.gil_method); the process's memory
@@ -125,7 +120,31 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
   }
 
   PlanGil3(pid, proc_root, exact, plan);
+  if (in.free_threaded && plan.gil) {
+    // The GIL can be switched on at run time: probed either way, reported from `enabled`.
+    plan.why = "free-threaded build (" + in.free_threaded_marker +
+               "): the GIL is probed, and whether it is on is read from its `enabled` word at "
+               "every scrape; " +
+               plan.why;
+  } else if (in.free_threaded && !plan.gil_enabled) {
+    plan.method = GilMethod::kGilDisabled;
+    plan.probe = {};
+    plan.why = "free-threaded build (" + in.free_threaded_marker +
+               ") started without the GIL, whose state cannot be located: there is no GIL to "
+               "wait for unless it is switched on later (not followed: " +
+               plan.why + ")";
+  }
   return std::optional<PythonPlan>(std::move(plan));
+}
+
+GilAtScrape GilNow(const PythonPlan& plan, const python::GilState* state) {
+  GilAtScrape g{plan.method, plan.gil_enabled};
+  if (!plan.info.free_threaded) return g;
+  if (state) g.enabled = state->enabled != 0;
+  if (plan.method == GilMethod::kTakeGil || plan.method == GilMethod::kGilCondvar) {
+    g.method = g.enabled ? plan.method : GilMethod::kGilDisabled;
+  }
+  return g;
 }
 
 PythonTargets::PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
@@ -172,10 +191,10 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   targets_[pid] = std::move(t);
 }
 
-// The GIL word the sampler reads: 3.x gil->locked once located; 2.x the GIL's semaphore,
-// looked for until the program creates it.
+// The GIL word the sampler reads: 3.x gil->locked once located (a free-threaded build's too,
+// free while its GIL is off); 2.x the GIL's semaphore, looked for until the program creates it.
 void PythonTargets::StartSampling(pid_t pid, const PythonPlan& plan) {
-  if (!sampler_ || !plan.gil_enabled) return;
+  if (!sampler_) return;
   if (plan.gil && plan.gil->locked != 0) {
     sampler_->Add(pid, GilWord::kLocked, plan.gil->locked);
   } else if (plan.method == GilMethod::kInterpreterLock) {
@@ -251,14 +270,18 @@ std::vector<metrics::PythonProcess> PythonTargets::Processes() {
     p.group = *group;
     p.version = t.plan.info.VersionString();
     p.build = t.plan.build;
-    p.method = t.plan.method;
-    p.gil_enabled = t.plan.gil_enabled;
+    std::optional<python::GilState> state;
     if (t.plan.gil) {
+      p.layout = t.plan.gil->layout_assumed ? "assumed" : "known";
       if (auto st = python::ReadGilState(pid, *t.plan.gil); st.ok()) {
+        state = *st;
         p.switch_interval_us = st->interval_us;
         p.interpreter_switches = st->switch_number;
       }
     }
+    const GilAtScrape now = GilNow(t.plan, state ? &*state : nullptr);
+    p.method = now.method;
+    p.gil_enabled = now.enabled;
     if (auto d = drops.find(pid); d != drops.end()) p.drop_requests = d->second;
     out.push_back(std::move(p));
   }

@@ -43,6 +43,16 @@ struct PythonPlan {
 // located (no probe hit by an uncontended release and re-take). See docs/PYTHON.md "Modes".
 Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root = "/proc",
                                              bool exact = false);
+// What a scrape reports of a planned process, given its GIL state just read (null: not read). A
+// free-threaded build's GIL can be switched on at run time (an extension not marked
+// free-threading-safe): its `enabled` word decides, 0 giving method gil_disabled; without a
+// reading, how the process was started (PYTHON_GIL=1, -X gil=1). Other builds: the plan's.
+struct GilAtScrape {
+  GilMethod method = GilMethod::kNone;
+  bool enabled = true;
+};
+GilAtScrape GilNow(const PythonPlan& plan, const python::GilState* state);
+
 // The CPython 3 part of PlanPython (a GIL-enabled 3.x in `plan.info`). Exposed for tests.
 void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& plan);
 

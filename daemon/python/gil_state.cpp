@@ -305,6 +305,7 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
           "; interval/switch_number/cond/mutex from the struct layout";
   if (ft) a.how += " (free-threaded: `enabled` first)";
   if (assumed) {
+    a.layout_assumed = true;
     a.how += "; NOT KNOWN: the layout of " + VersionName(info) +
              "'s _Py_DebugOffsets and GIL state, those of 3." + std::to_string(d.minor) +
              " assumed (checked: cookie, version, runtime size, GIL pointer, locked/last_holder)";

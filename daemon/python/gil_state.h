@@ -58,6 +58,8 @@ struct GilAddresses {
   // number of transient requests; it can change at run time). 0 for other builds.
   uint64_t enabled = 0;
   std::string how;  // "_PyRuntime + table 3.11", "3.6 statics (.symtab)", ...
+  // Read with the layout of an older minor version (a version newer than every known one).
+  bool layout_assumed = false;
 };
 
 // Locates the GIL of a 3.x process whose interpreter `info` describes (from InspectProcess).

@@ -22,6 +22,44 @@ TEST(GilForcedOn, EnvironmentOrXOption) {
   EXPECT_FALSE(GilForcedOn(""s, ""s));
 }
 
+// A free-threaded build's GIL is reported from its `enabled` word at every scrape: it can be
+// switched on at run time, whatever the environment said at start.
+TEST(GilNow, FreeThreadedFollowsTheEnabledWord) {
+  PythonPlan plan;
+  plan.info.free_threaded = true;
+  plan.method = GilMethod::kGilCondvar;
+  plan.gil_enabled = false;  // started without PYTHON_GIL=1
+  python::GilState st;
+  st.enabled = 0;
+  EXPECT_EQ(GilNow(plan, &st).method, GilMethod::kGilDisabled);
+  EXPECT_FALSE(GilNow(plan, &st).enabled);
+  st.enabled = 1;  // an extension switched it on
+  EXPECT_EQ(GilNow(plan, &st).method, GilMethod::kGilCondvar);
+  EXPECT_TRUE(GilNow(plan, &st).enabled);
+  // Not read this time: how the process was started.
+  EXPECT_EQ(GilNow(plan, nullptr).method, GilMethod::kGilDisabled);
+  plan.gil_enabled = true;
+  EXPECT_EQ(GilNow(plan, nullptr).method, GilMethod::kGilCondvar);
+  // Exact mode's take_gil likewise; a GIL that could not be located stays as planned.
+  plan.method = GilMethod::kTakeGil;
+  st.enabled = 0;
+  EXPECT_EQ(GilNow(plan, &st).method, GilMethod::kGilDisabled);
+  plan.method = GilMethod::kGilDisabled;
+  st.enabled = 1;
+  EXPECT_EQ(GilNow(plan, &st).method, GilMethod::kGilDisabled);
+  EXPECT_TRUE(GilNow(plan, &st).enabled);
+}
+
+// Other builds: the plan's method and an enabled GIL, whatever the (unused) word holds.
+TEST(GilNow, DefaultBuildsKeepThePlan) {
+  PythonPlan plan;
+  plan.method = GilMethod::kGilCondvar;
+  python::GilState st;
+  st.enabled = 0;
+  EXPECT_EQ(GilNow(plan, &st).method, GilMethod::kGilCondvar);
+  EXPECT_TRUE(GilNow(plan, &st).enabled);
+}
+
 TEST(PlanPython, NotPythonIsNoPlan) {
   auto plan = PlanPython(getpid());
   ASSERT_TRUE(plan.ok()) << plan.error().message;

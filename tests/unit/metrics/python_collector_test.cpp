@@ -92,6 +92,28 @@ TEST(PythonFamiliesTest, GilDisabledAnywhereInTheGroupIsZero) {
   EXPECT_NE(t.find("build=\"free-threaded\",method=\"gil_disabled\"} 1"), std::string::npos);
 }
 
+// A version newer than the known ones, read with an older layout, says so in its own series.
+TEST(PythonFamiliesTest, AnAssumedLayoutIsALabel) {
+  auto a = Proc(10, "app", "3.15.2", GilMethod::kGilCondvar);
+  a.layout = "known";
+  auto b = Proc(11, "app", "3.16.0", GilMethod::kGilCondvar);
+  b.layout = "assumed";
+  auto c = Proc(12, "app", "2.7.18", GilMethod::kInterpreterLock);  // no GIL layout read
+  const std::string t = Text(PythonFamilies({a, b, c}, false));
+  EXPECT_NE(
+      t.find("version=\"3.15.2\",build=\"unstripped\",method=\"gil_condvar\",layout=\"known\"} 1"),
+      std::string::npos)
+      << t;
+  EXPECT_NE(
+      t.find(
+          "version=\"3.16.0\",build=\"unstripped\",method=\"gil_condvar\",layout=\"assumed\"} 1"),
+      std::string::npos)
+      << t;
+  EXPECT_NE(t.find("version=\"2.7.18\",build=\"unstripped\",method=\"interpreter_lock\"} 1"),
+            std::string::npos)
+      << t;
+}
+
 TEST(PythonFamiliesTest, PidLabelSeparatesProcesses) {
   const std::string t = Text(PythonFamilies({Proc(10, "web", "3.12.1", GilMethod::kTakeGil),
                                              Proc(11, "web", "3.12.1", GilMethod::kTakeGil)},

@@ -213,6 +213,7 @@ void CheckLiveGil(std::vector<std::string> python, double set_interval, uint64_t
   if (info->has_debug_offsets && info->minor >= 13) {
     EXPECT_TRUE(addrs->how.starts_with("_Py_DebugOffsets")) << addrs->how;
     EXPECT_EQ(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
+    EXPECT_FALSE(addrs->layout_assumed);
   } else if (info->minor >= 7) {
     EXPECT_TRUE(addrs->how.starts_with("_PyRuntime + table 3.")) << addrs->how;
   } else {
@@ -627,6 +628,7 @@ TEST(LocateGil, FreeThreadedThroughDebugOffsets) {
   ExpectStateAt(*addrs, reinterpret_cast<uintptr_t>(lib.state()), 8);
   EXPECT_NE(addrs->how.find("free-threaded"), std::string::npos) << addrs->how;
   EXPECT_EQ(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
+  EXPECT_FALSE(addrs->layout_assumed);
 
   auto off = ReadGilState(getpid(), *addrs);
   ASSERT_TRUE(off.ok()) << off.status().ToString();
@@ -700,6 +702,7 @@ TEST(LocateGil, NewerMinorThroughSectionAndDebugOffsets) {
   ASSERT_TRUE(addrs.ok()) << addrs.status().ToString();
   ExpectStateAt(*addrs, reinterpret_cast<uintptr_t>(lib.state()), 0);
   EXPECT_NE(addrs->how.find("NOT KNOWN"), std::string::npos) << addrs->how;
+  EXPECT_TRUE(addrs->layout_assumed);
   EXPECT_NE(addrs->how.find("those of 3.15 assumed"), std::string::npos) << addrs->how;
   lib.set(1, 42, 777);
   auto g = ReadGilState(getpid(), *addrs);
