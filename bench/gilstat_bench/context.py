@@ -9,6 +9,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field, fields
 
+from .sid import sid_pythons, why_absent as sid_why_absent
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The interpreters of sections 2 and 3: (label, glob pattern; the last match is used).
@@ -128,7 +130,8 @@ class Context:
 
     def pythons(self, py_only=False):
         """[(label, path)] of the installed interpreters (a note for each one missing when
-        `py_only`: the interpreters of section 2, restricted by PY_ONLY)."""
+        `py_only`: the interpreters of section 2, restricted by PY_ONLY, with the sid root's
+        3.14 and 3.15, run through sid.command)."""
         out = []
         for label, pattern in PYTHONS:
             if py_only and self.py_only and label.split()[0] not in self.py_only:
@@ -139,6 +142,12 @@ class Context:
                     self.note("CPython %s: `%s` not found, skipped." % (label, pattern))
                 continue
             out.append((label, found[-1]))
+        if py_only:
+            sid = [(l, p) for l, p in sid_pythons()
+                   if not self.py_only or l.split()[0] in self.py_only]
+            if not sid_pythons():
+                self.note("CPython 3.14 and 3.15 (sid): %s, skipped." % sid_why_absent())
+            out += sid
         return out
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .attach import Attached
 from .procs import Child
+from .sid import command
 from .stats import bracketed_slowdowns, median, rotate
 
 PY2_CONFIGS = ("floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting")
@@ -122,7 +123,7 @@ def measure_python(ctx, py):
     """One interpreter: every round measures each configuration (rotated order) between two
     measurements with no daemon (the last of a round is the first of the next)."""
     z = ctx.sizes
-    target = Child([py, ctx.cpython_table, "--serve"], "python", ctx.tmp)
+    target = Child(command(py, ctx.cpython_table, "--serve"), "python", ctx.tmp)
     m = target.expect(r"ready (\d+) (\S+)", 20)
     pid, version = int(m.group(1)), m.group(2)
     py2 = version.startswith("2.")

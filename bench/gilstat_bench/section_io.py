@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .procs import Child, Gilstatd
 from .section_host import bpf_stats_enabled, prog_ids, prog_stats
+from .sid import command, sid_pythons
 from .stats import bracketed_slowdowns, median, rotate
 
 # The interpreters: every CPython installed by pyenv, and Debian's.
@@ -106,7 +107,8 @@ def interpreters(ctx):
         if ctx.py_only and not any(label.startswith(o) for o in ctx.py_only):
             continue
         out.append((label, p))
-    return out
+    return out + [(label, p) for label, p in sid_pythons()
+                  if not ctx.py_only or any(label.startswith(o) for o in ctx.py_only)]
 
 
 def exact_key_accepted(ctx, pid):
@@ -136,7 +138,7 @@ def measure(ctx):
                   z.io_settle_s, z.io_http_max, z.io_http_s)
     first = True
     for label, py in interpreters(ctx):
-        target = Child(pinned(0, [py, ctx.io_server, "serve"]), "io-" + label.split()[0],
+        target = Child(pinned(0, command(py, ctx.io_server, "serve")), "io-" + label.split()[0],
                        ctx.tmp)
         try:
             m = target.expect(r"ready (\d+) (\S+) (\d+) (\d+)", 30)

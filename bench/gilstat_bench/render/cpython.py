@@ -5,7 +5,9 @@ from ..attach import config_label
 from ..goals import Goal
 
 INTRO = (
-    "Each interpreter runs `bench/cpython_table.py --serve` as one long-lived process; "
+    "Each interpreter (pyenv's 2.7, 3.12 and 3.13, Debian's python3, and Debian sid's 3.14 "
+    "and 3.15, run in a chroot of scripts/sid_root.sh's root) runs `bench/cpython_table.py "
+    "--serve` as one long-lived process; "
     "gilstatd (`runtime: {enabled: false}`, target `pid`: whatever the daemon attaches to "
     "a Python process is measured) is started and stopped around it. After one unrecorded "
     "warm-up pass, every round measures each configuration, in an order rotated from round "

@@ -6,8 +6,9 @@ from ..section_io import AB_CONCURRENCY, WORKLOADS
 from ..stats import cost_per_release_us, median
 
 INTRO = (
-    "Each interpreter (every CPython under `/root/.pyenv/versions/`, and Debian's "
-    "`/usr/bin/python3.11`, stripped: no `take_gil` symbol) runs `bench/io_server.py serve` "
+    "Each interpreter (every CPython under `/root/.pyenv/versions/`, Debian's "
+    "`/usr/bin/python3.11`, stripped: no `take_gil` symbol, and Debian sid's 3.14 and 3.15, "
+    "stripped, run in a chroot of scripts/sid_root.sh's root: `sid:/usr/bin/python3.X`) runs `bench/io_server.py serve` "
     "as one long-lived process holding two servers on 127.0.0.1, measured one after the "
     "other: a **single-thread TCP echo server** (one thread: `recv`, `sendall`), driven by a "
     "client in another process sending 64-byte messages one at a time on one connection "
