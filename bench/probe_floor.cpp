@@ -8,8 +8,10 @@
 // The sites are the semaphore probe's own choice: the probe (daemon/probes) is attached to PID
 // once, its AttachResult (per function: entry+return, entry, branch sites, file offsets) is
 // kept, the probe is destroyed, and the empty programs go to the same file offsets, plus the
-// raw syscall entry tracepoint the probe uses for futex calls. Prints one "site …" line per probed
-// function, then "ready LINKS", and holds the links until stdin is closed.
+// kernel-side programs the probe uses for futex calls (the scheduler's tracepoints, or the raw
+// syscall entry tracepoint). Prints one "site …" line per probed
+// function (METHOD "slow-path+return" when the slow path has a return probe), then
+// "ready LINKS KERNEL" (KERNEL: scheduler or syscall), and holds the links until stdin is closed.
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
 
   // 1. Where the semaphore probe puts its programs in this process, in this mode.
   gilstat::probes::AttachResult plan;
+  std::string futex_program;
   {
     gilstat::probes::SemlockOptions opts;
     opts.mode = *gilstat::ParseProbeMode(mode);
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
     auto r = (*probe)->Attach(pid);
     if (!r) Die("attaching the semaphore probe: " + r.status().ToString());
     plan = *r;
+    futex_program = (*probe)->futex_program().program;
   }  // the probe and its links are gone here
   auto libc = gilstat::probes::FindLibc(pid);
   if (!libc) Die("finding libc: " + libc.status().ToString());
@@ -84,14 +88,25 @@ int main(int argc, char** argv) {
   std::unique_ptr<probe_floor, SkelDeleter> skel(probe_floor__open());
   if (!skel) Die(std::string("opening the floor programs: ") + std::strerror(errno));
   gilstat::probes::PrepareUprobeMulti(skel->obj);
+  {
+    const bool sched = futex_program == gilstat::probes::kFutexScheduler;
+    bpf_program__set_autoload(skel->progs.floor_sched_switch, sched);
+    bpf_program__set_autoload(skel->progs.floor_sched_waking, sched);
+    bpf_program__set_autoload(skel->progs.floor_sys_enter, !sched);
+  }
   if (probe_floor__load(skel.get()) != 0) {
     Die(std::string("loading the floor programs: ") + std::strerror(errno));
   }
   std::vector<BpfLinkPtr> links;
   std::vector<uint64_t> entries, returns;
-  for (bpf_program* p : {skel->progs.floor_sys_enter}) {
+  // The kernel-side programs the probe used: the scheduler's tracepoints, or the syscall entry.
+  const std::vector<bpf_program*> kernel_side =
+      futex_program == gilstat::probes::kFutexScheduler
+          ? std::vector{skel->progs.floor_sched_switch, skel->progs.floor_sched_waking}
+          : std::vector{skel->progs.floor_sys_enter};
+  for (bpf_program* p : kernel_side) {
     BpfLinkPtr l(bpf_program__attach(p));
-    if (!l) Die(std::string("attaching a syscall tracepoint: ") + std::strerror(errno));
+    if (!l) Die(std::string("attaching a kernel tracepoint: ") + std::strerror(errno));
     links.push_back(std::move(l));
   }
   for (const auto& site : plan.sites) {
@@ -101,15 +116,15 @@ int main(int argc, char** argv) {
       std::snprintf(b, sizeof b, " 0x%llx", static_cast<unsigned long long>(off));
       where += b;
     }
-    std::printf("site %s %s%s\n", site.function.c_str(), SiteMethodName(site.method),
-                where.c_str());
+    const bool slow_return = site.method == SiteMethod::kSlowPath && site.return_probe;
+    std::printf("site %s %s%s%s\n", site.function.c_str(), SiteMethodName(site.method),
+                slow_return ? "+return" : "", where.c_str());
     switch (site.method) {
       case SiteMethod::kSlowPath:
-        if (!site.note.empty()) break;  // shares another function's slow path, probed once
-        [[fallthrough]];
       case SiteMethod::kEntryReturn:
+        if (site.shared) break;  // another function's slow path, probed once
         entries.push_back(site.file_offsets.at(0));
-        returns.push_back(site.file_offsets.at(0));
+        if (site.return_probe) returns.push_back(site.file_offsets.at(0));
         break;
       case SiteMethod::kEntry:
       case SiteMethod::kBranch:
@@ -128,7 +143,8 @@ int main(int argc, char** argv) {
     if (!l) Die(l.status().ToString());
     for (auto& link : *l) links.push_back(std::move(link));
   }
-  std::printf("ready %zu\n", links.size());
+  std::printf("ready %zu %s\n", links.size(),
+              futex_program == gilstat::probes::kFutexScheduler ? "scheduler" : "syscall");
   std::fflush(stdout);
   std::string line;
   while (std::getline(std::cin, line)) {

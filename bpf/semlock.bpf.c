@@ -109,8 +109,9 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Threads inside probed calls that have slept in a futex wait on their semaphore during the
- * call (scheduler programs; the return, or the thread's next call, takes them off): while there
+/* Threads inside probed calls asleep in a futex wait on their semaphore (scheduler programs; the
+ * thread running again (calls without a return probe), the return, or the thread's next call
+ * takes them off): while there
  * is none, a wake-up on the host returns after reading this. Never below the true number (a
  * thread whose entry is dropped while marked asleep stays counted: wake-ups then take the
  * longer path, nothing is missed). */
@@ -264,11 +265,47 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 	}
 }
 
-static __always_inline int begin_call(__u64 addr, __u32 op)
+/* Ends a call without a return probe (SEMLOCK_T_KEND), seen from the scheduler or from the
+ * thread's next call. A call that slept and ran again took the semaphore when a futex wake on its
+ * word ended its last sleep (a thread that loses the semaphore to another after the wake sleeps
+ * again in the same call, which clears the wake), else it failed: a timeout (timed waits) or an
+ * interruption. Its wait runs from the call's entry to the moment the thread ran again. A call
+ * that never slept took the semaphore in the slow path without blocking: not a contended
+ * acquisition, not counted (the default mode exports contended waits only). */
+static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
+{
+	__u32 slot = t->slot, flags = t->flags;
+	struct semlock_stats *s;
+
+	if ((flags & SEMLOCK_T_RESUMED) && (s = bpf_map_lookup_elem(&locks, &slot))) {
+		__u64 wait = t->end_ns >= t->start_ns ? t->end_ns - t->start_ns : 0;
+
+		__sync_fetch_and_add(&s->blocked_ns, wait);
+		if (flags & SEMLOCK_T_WOKEN) {
+			record_acquisition(s, wait);
+			__sync_fetch_and_add(&s->contended, 1);
+			if (flags & SEMLOCK_T_HANDOFF)
+				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
+					 &s->handoff_hist_count, t->handoff_ns);
+		} else if (t->op == SEMLOCK_OP_TIMED) {
+			__sync_fetch_and_add(&s->timeouts, 1);
+		}
+	}
+	if (flags & SEMLOCK_T_ASLEEP)
+		__sync_fetch_and_add(&asleep_in_waits, -1);
+	t->flags = 0;
+	thread_end(id, t);
+}
+
+static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t = thread_begin(id);
+	struct semlock_thread *t = thread_in_call(id);
 
+	/* The previous call without a return probe ended before this one began. */
+	if (t && (t->flags & SEMLOCK_T_KEND))
+		end_kernel_call(id, t);
+	t = thread_begin(id);
 	if (!t)
 		return 0;
 	/* Only this thread writes its state while it is in a call. */
@@ -277,7 +314,7 @@ static __always_inline int begin_call(__u64 addr, __u32 op)
 	/* A call whose return was never seen no longer counts as asleep. */
 	if (t->flags & SEMLOCK_T_ASLEEP)
 		__sync_fetch_and_add(&asleep_in_waits, -1);
-	t->flags = 0;
+	t->flags = kernel_end ? SEMLOCK_T_KEND : 0;
 	t->op = op;
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
 	if (!slot_if_of(t->slot, id >> 32, addr))
@@ -359,19 +396,35 @@ static __always_inline void stamp_wake(struct semlock_slot *st, __u64 id)
 SEC("uprobe")
 int BPF_KPROBE(sem_wait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_WAIT);
+	return begin_call((__u64)sem, SEMLOCK_OP_WAIT, false);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sem_timedwait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_TIMED);
+	return begin_call((__u64)sem, SEMLOCK_OP_TIMED, false);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sem_trywait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_TRY);
+	return begin_call((__u64)sem, SEMLOCK_OP_TRY, false);
+}
+
+/* --- blocking waits: entry only (default mode with the scheduler programs) -----------------
+ * No return probe: the scheduler programs see the wait's sleep, its wake and the moment the
+ * thread runs again, and end the call (end_kernel_call). One uprobe per contended wait. */
+
+SEC("uprobe")
+int BPF_KPROBE(sem_wait_entry_kend, void *sem)
+{
+	return begin_call((__u64)sem, SEMLOCK_OP_WAIT, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sem_timedwait_entry_kend, void *sem)
+{
+	return begin_call((__u64)sem, SEMLOCK_OP_TIMED, true);
 }
 
 SEC("uretprobe")
@@ -462,7 +515,9 @@ int sem_post_ok_branch(struct pt_regs *ctx)
  * A wait costs an array lookup (is the thread inside a probed call on that word?); a wake, from
  * the scheduler, the same lookup for the woken thread, from the syscall tracepoint a cache
  * lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing is done
- * at the syscall's exit: the return of the wait call sees how it ended. */
+ * at the syscall's exit: the return of the wait call sees how it ended, or, for a call without
+ * a return probe, the scheduler programs (the thread running again, then leaving the CPU for
+ * something else or entering its next call: end_kernel_call). */
 
 #define NR_futex 202 /* x86-64 */
 #define FUTEX_WAIT 0
@@ -532,28 +587,74 @@ static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
 	return regs && regs->orig_ax == NR_futex ? regs : 0;
 }
 
-/* A thread going to sleep: contended when it sleeps in a futex wait on the word of the probed
- * call it is in. Most switches are rejected by the attached-process mask, the others by the
- * thread array's entry (not in a call). */
+/* A thread going off the CPU: contended when it sleeps in a futex wait on the word of the probed
+ * call it is in. */
+static __always_inline void thread_switches_out(__u64 id, struct task_struct *prev, bool preempt,
+						unsigned int prev_state)
+{
+	struct semlock_thread *t = thread_in_call(id);
+	struct pt_regs *regs;
+
+	if (!t)
+		return;
+	if (!preempt && (prev_state & TASK_INTERRUPTIBLE)) {
+		regs = futex_regs(prev);
+		if (regs && is_wait(regs->si) && futex_wait_of(t, regs->di)) {
+			if (!(t->flags & SEMLOCK_T_ASLEEP)) {
+				t->flags |= SEMLOCK_T_ASLEEP;
+				__sync_fetch_and_add(&asleep_in_waits, 1);
+			}
+			/* Asleep again in the same call: its last wake did not give it the semaphore. */
+			t->flags &= ~(SEMLOCK_T_WOKEN | SEMLOCK_T_RESUMED | SEMLOCK_T_HANDOFF);
+			return;
+		}
+	}
+	/* Off the CPU for another reason: a call without a return probe is over once the thread has
+	 * run after its sleep, or when it blocks on something else; a thread preempted before it
+	 * slept is still in its call. */
+	if ((t->flags & SEMLOCK_T_KEND) && (!preempt || (t->flags & SEMLOCK_T_RESUMED)))
+		end_kernel_call(id, t);
+}
+
+/* Thread `id` runs again: the end of its sleep in a call without a return probe, and the end of
+ * the handoff when a post's wake ended that sleep (the stamp is taken: one wake, one waiter). */
+static __always_inline void thread_resumes(__u64 id)
+{
+	struct semlock_thread *t = thread_in_call(id);
+	struct semlock_slot *st;
+	__u64 now;
+
+	if (!t || (t->flags & (SEMLOCK_T_KEND | SEMLOCK_T_ASLEEP)) !=
+			  (SEMLOCK_T_KEND | SEMLOCK_T_ASLEEP))
+		return;
+	now = bpf_ktime_get_ns();
+	t->end_ns = now;
+	t->flags = (t->flags & ~(SEMLOCK_T_ASLEEP | SEMLOCK_T_HANDOFF)) | SEMLOCK_T_RESUMED;
+	__sync_fetch_and_add(&asleep_in_waits, -1);
+	if (!(t->flags & SEMLOCK_T_WOKEN))
+		return;
+	st = bpf_map_lookup_elem(&slots, &t->slot);
+	if (st && st->ts_ns >= t->start_ns && st->waker_tid != (__u32)id && now >= st->ts_ns) {
+		t->handoff_ns = now - st->ts_ns;
+		t->flags |= SEMLOCK_T_HANDOFF;
+		st->ts_ns = 0;
+	}
+}
+
+/* A thread going off the CPU: asleep in a futex wait on the word of the probed call it is in
+ * (contended), or the end of a call without a return probe. Switches of processes that are not
+ * attached are rejected by the attached-process mask, the others by the thread array's entry
+ * (not in a call). The thread switched to is checked only while some thread sleeps in a call. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t;
-	struct pt_regs *regs;
 
-	if (preempt || !(prev_state & TASK_INTERRUPTIBLE) || !maybe_attached(id >> 32))
-		return 0;
-	t = thread_in_call(id);
-	if (!t)
-		return 0;
-	regs = futex_regs(prev);
-	if (regs && is_wait(regs->si) && futex_wait_of(t, regs->di) &&
-	    !(t->flags & SEMLOCK_T_ASLEEP)) {
-		t->flags |= SEMLOCK_T_ASLEEP;
-		__sync_fetch_and_add(&asleep_in_waits, 1);
-	}
+	if (maybe_attached(id >> 32))
+		thread_switches_out(id, prev, preempt, prev_state);
+	if (asleep_in_waits > 0 && maybe_attached(next->tgid))
+		thread_resumes(((__u64)next->tgid << 32) | (__u32)next->pid);
 	return 0;
 }
 
@@ -581,6 +682,10 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	regs = futex_regs(bpf_get_current_task_btf());
 	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
 		return 0;
+	/* Its sleep ends by this wake (a call without a return probe reads it when it runs). A plain
+	 * write: the waiter, asleep, writes its flags again only once it runs after this wake, and
+	 * only one wake-up is traced per sleep. */
+	t->flags |= SEMLOCK_T_WOKEN;
 	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
 	if (sk)
 		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);

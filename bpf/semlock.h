@@ -52,6 +52,12 @@ enum semlock_op {
 
 #define SEMLOCK_T_CONTENDED (1u << 0) /* entered (slept in) futex_wait on the sem word */
 #define SEMLOCK_T_ASLEEP (1u << 1)    /* asleep in that futex_wait now (scheduler programs) */
+/* Calls without a return probe (default mode with the scheduler programs): the call's end is
+ * seen from the scheduler. */
+#define SEMLOCK_T_KEND (1u << 2)    /* the call has no return probe */
+#define SEMLOCK_T_WOKEN (1u << 3)   /* its last sleep was ended by a futex wake on its word */
+#define SEMLOCK_T_RESUMED (1u << 4) /* running again after that sleep (end_ns) */
+#define SEMLOCK_T_HANDOFF (1u << 5) /* that wake was a handoff to it (handoff_ns) */
 
 /* In the thread array: the owner's pid_tgid, with this bit while it is inside a call. */
 #define SEMLOCK_THREAD_BUSY (1ull << 63)
@@ -67,7 +73,9 @@ struct semlock_thread {
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
 	__u32 op;
 	__u32 flags;
-	__u64 pad[3]; /* one cache line per thread: threads on other CPUs share none */
+	__u64 end_ns;     /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
+	__u64 handoff_ns; /* SEMLOCK_T_HANDOFF: from the waking post to end_ns */
+	__u64 pad;        /* one cache line per thread: threads on other CPUs share none */
 };
 
 /* Whose a slot is (`slot_keys`, read-mostly: written when the slot is given or freed). A free

@@ -72,7 +72,7 @@ def floor_sites(child):
     """Reads the floor tool's site lines up to "ready N": (uprobes, description)."""
     sites, offsets, uprobes = [], set(), 0
     while True:
-        m = child.expect(r"(site (\S+) (\S+)(.*)|ready (\d+))$", 60)
+        m = child.expect(r"(site (\S+) (\S+)(.*)|ready (\d+) (\S+))$", 60)
         if m.group(5):
             break
         fn, method, offs = m.group(2), m.group(3), m.group(4).split()
@@ -81,9 +81,11 @@ def floor_sites(child):
             if (off, method) in offsets:  # a slow path shared with another function
                 continue
             offsets.add((off, method))
-            uprobes += 2 if method in ("entry+return", "slow-path") else 1
-    return uprobes, "%d uprobes (%s; %s BPF links with the syscall entry tracepoint)" % (
-        uprobes, ", ".join(sites), m.group(5))
+            uprobes += 2 if method in ("entry+return", "slow-path+return") else 1
+    kernel = {"scheduler": "the scheduler's switch and wake-up tracepoints",
+              "syscall": "the syscall entry tracepoint"}.get(m.group(6), m.group(6))
+    return uprobes, "%d uprobes (%s; %s BPF links with %s)" % (
+        uprobes, ", ".join(sites), m.group(5), kernel)
 
 
 class Attached:

@@ -33,8 +33,8 @@ namespace {
 // Plans one function after another; wait functions sharing a slow path are probed there once.
 class Planner {
  public:
-  Planner(ProbeMode mode, const ReadCodeAt& read_code_at)
-      : mode_(mode), read_code_at_(read_code_at) {}
+  Planner(ProbeMode mode, const ReadCodeAt& read_code_at, bool waits_end_in_kernel)
+      : mode_(mode), read_code_at_(read_code_at), kernel_end_(waits_end_in_kernel) {}
 
   void Plan(const SemFunctionCode& fn) {
     SiteStatus site;
@@ -66,6 +66,7 @@ class Planner {
     Add(SemlockProgram::kWaitReturn, fn.file_offset, true);
     site.method = SiteMethod::kEntryReturn;
     site.file_offsets = {fn.file_offset};
+    site.return_probe = true;
     site.single_stepped = !IsEmulatedInstruction(fn.code);
   }
 
@@ -89,11 +90,20 @@ class Planner {
       site.file_offsets = {*at};
       if (auto it = slow_paths_.find(*at); it != slow_paths_.end()) {
         site.note = "shares the slow path of " + it->second;
+        site.shared = true;
         return;
       }
       slow_paths_.emplace(*at, fn.name);
+      if (kernel_end_) {
+        Add(fn.name == "sem_wait" ? SemlockProgram::kWaitEntryKend
+                                  : SemlockProgram::kTimedwaitEntryKend,
+            *at);
+        site.note = "entry only: the scheduler programs see the wait end";
+        return;
+      }
       Add(entry, *at);
       Add(SemlockProgram::kWaitReturn, *at, true);
+      site.return_probe = true;
       return;
     }
     EntryReturn(fn, entry, site);
@@ -153,6 +163,7 @@ class Planner {
 
   const ProbeMode mode_;
   const ReadCodeAt& read_code_at_;
+  const bool kernel_end_;
   SemlockPlan plan_;
   // Slow paths already probed (file offset -> the wait function that owns it): two wait
   // functions sharing one must not count its calls twice.
@@ -167,8 +178,8 @@ std::string SymbolName(const ElfSymbol& s) {
 }  // namespace
 
 SemlockPlan PlanSemlockSites(ProbeMode mode, const std::vector<SemFunctionCode>& functions,
-                             const ReadCodeAt& read_code_at) {
-  Planner planner(mode, read_code_at);
+                             const ReadCodeAt& read_code_at, bool waits_end_in_kernel) {
+  Planner planner(mode, read_code_at, waits_end_in_kernel);
   for (const SemFunctionCode& fn : functions) planner.Plan(fn);
   return planner.Take();
 }

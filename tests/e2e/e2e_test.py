@@ -115,14 +115,15 @@ class ScrapedByPrometheus(unittest.TestCase):
         self.assertEqual(self.prom.value('up{job="gilstat"}'), 1.0)
 
     def test_both_sources_have_rates(self):
-        # The convoy makes ~1M GIL acquisitions/s, ~10% of them contended. The probes in
-        # default mode see the contended ones (wait histogram), the runtime all of them.
-        for name, source in (("gilstat_lock_acquisitions_total", "runtime"),
-                             ("gilstat_lock_wait_seconds_count", "ebpf")):
+        # The convoy makes ~1M GIL acquisitions/s, ~10% of them find the GIL taken, and a few
+        # per cent of those block in the kernel. The probes in default mode see the blocked
+        # ones (wait histogram), the runtime all of them.
+        for name, source, least in (("gilstat_lock_acquisitions_total", "runtime", 1000),
+                                    ("gilstat_lock_wait_seconds_count", "ebpf", 50)):
             q = f'rate({name}{{{HOSTED},lock="gil",source="{source}"}}[5s])'
             v = self.prom.value(q)
             self.assertIsNotNone(v, q)
-            self.assertGreater(v, 1000, q)
+            self.assertGreater(v, least, q)
         for name in ("gilstat_gil_switches_total", "gilstat_lock_handoffs_total",
                      "gilstat_lock_contended_total", "gilstat_runtime_ticks_total"):
             r = self.prom.query(f"rate({name}[5s]) > 0")
@@ -150,19 +151,19 @@ class ScrapedByPrometheus(unittest.TestCase):
         runtime = self.prom.value(
             f'gilstat_lock_acquisitions_total{{{HOSTED},lock="gil",source="runtime"}}')
         self.assertGreater(runtime, 10000)
-        # The slow path is entered when the semaphore is 0: the acquisitions that found the GIL
-        # held, which is the runtime's "contended" (it reads the value just before sem_wait).
-        # They differ by races in that window; measured 1.07 x on this machine kind under the
-        # convoy, stated tolerance +-40%.
-        slow = self.prom.value(
+        # The runtime's "contended" are the acquisitions that found the GIL held (it reads the
+        # value just before sem_wait): they enter the slow path, where most still get the GIL
+        # without blocking. The probes' are narrower: blocked in the kernel (a futex wait that
+        # slept), and the wait histogram counts those same acquisitions.
+        waits = self.prom.value(
             f'gilstat_lock_wait_seconds_count{{{HOSTED},lock="gil",source="ebpf"}}')
         c = {s: self.prom.value(f'gilstat_lock_contended_total{{{HOSTED},lock="gil",source="{s}"}}')
              for s in ("ebpf", "runtime")}
         self.assertGreater(c["runtime"], 1000, c)
-        self.assertLess(abs(slow - c["runtime"]) / c["runtime"], 0.4, (slow, c))
-        # The probes' "contended" is narrower (blocked in the kernel): only slow-path calls.
         self.assertGreater(c["ebpf"], 0, c)
-        self.assertLessEqual(c["ebpf"], slow, (slow, c))
+        self.assertLessEqual(c["ebpf"], c["runtime"], c)
+        self.assertLessEqual(c["ebpf"], waits, (waits, c))
+        self.assertLessEqual(waits, c["runtime"], (waits, c))
         # Handoffs: the probes count a blocked waiter woken by another thread's post, the
         # runtime any change of holder, so the probes' count can only be lower (docs/PROBES.md).
         h = {s: self.prom.value(f'gilstat_lock_handoffs_total{{{HOSTED},lock="gil",source="{s}"}}')

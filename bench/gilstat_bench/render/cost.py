@@ -20,13 +20,15 @@ CONFIGS = (
     "- **floor**: empty BPF programs (bench/bpf/probe_floor.bpf.c) at exactly the sites the "
     "semaphore probe uses in that mode, found by the probe's own code "
     "(`gilstat_bench_floor`: attaches the probe, keeps its site list, detaches it, attaches "
-    "the empty programs there), plus the raw syscall entry tracepoint: what the kernel "
-    "charges for the probes themselves.\n"
+    "the empty programs there), plus the same kernel tracepoints (the scheduler's switch and "
+    "wake-up, or the raw syscall entry where those cannot load): what the kernel charges for "
+    "the probes themselves.\n"
     "- **gilstatd**: the daemon (`runtime: {enabled: false}`, target `pid`, `probes: {mode: "
     "…}`), measured once `gilstat_probes_attached` is 1. The modes (docs/PROBES.md): "
-    "`default` probes the slow paths only — entry + return of glibc's internal "
+    "`default` probes the slow paths only — the entry of glibc's internal "
     "`__new_sem_wait_slow64`, which `sem_wait`/`sem_timedwait`/`sem_clockwait` reach only "
-    "when the semaphore is 0, and the futex syscalls' entry (posts are counted from the "
+    "when the semaphore is 0, and the futex waits and wakes from the scheduler's "
+    "tracepoints, which also see the wait end (no return probe; posts are counted from the "
     "wakes); an uncontended `sem_post` or `sem_wait` hits no probe at all, and "
     "`gilstat_lock_acquisitions_total` is not exported. `counting` probes `sem_wait`'s "
     "entry + return and emulated branch sites inside `sem_post` and `sem_trywait`: every "
@@ -125,12 +127,14 @@ def render(d):
         lines.append("| %s | %s |" % (label, " | ".join(ratio_text(costs, a, b, op)
                                                          for a, b in cols)))
     lines.append("")
-    return "\n".join(lines), [default_goal(d), bpftrace_goal(d)]
+    return "\n".join(lines), [default_goal(d), bpftrace_goal(d), handoff_goal(d)]
 
 
 DEFAULT_GOAL = ("default-mode cost per `sem_wait` ≤ 1.25× the empty-program floor at the same "
                 "sites (on every operation the sites see)")
 BPFTRACE_GOAL = "≥ 10× cheaper per post+wait pair than the bpftrace one-liner"
+HANDOFF_GOAL = ("a contended handoff in default mode adds ≤ 1/10 of what the bpftrace one-liner "
+                "adds")
 
 
 def default_goal(d):
@@ -174,3 +178,17 @@ def bpftrace_goal(d):
                     if costs.negligible(gd, "pair") else "",
                     ratio_text(costs, "bpftrace", gc, "pair"),
                     fmt.added(costs.median_added(gc, "pair"))))
+
+
+def handoff_goal(d):
+    """The contended handoff (pingpong): bpftrace's added time over gilstatd default's."""
+    costs, gd = d.costs, "gilstatd-default"
+    if not costs.has("bpftrace"):
+        return Goal(None, HANDOFF_GOAL, "not measured: bpftrace missing")
+    q = costs.ratio("bpftrace", gd, "pingpong").value
+    return Goal(goals.bpftrace_cheaper(q), HANDOFF_GOAL,
+                "%s (bpftrace %s, gilstatd default %s; empty programs at the default sites %s)"
+                % (ratio_text(costs, "bpftrace", gd, "pingpong"),
+                   fmt.added(costs.median_added("bpftrace", "pingpong")),
+                   fmt.added(costs.median_added(gd, "pingpong")),
+                   fmt.added(costs.median_added("floor-default", "pingpong"))))

@@ -5,7 +5,7 @@ import unittest
 import _path  # noqa: F401
 from gilstat_bench import goals
 from gilstat_bench.goals import Goal
-from gilstat_bench.render.cost import bpftrace_goal
+from gilstat_bench.render.cost import bpftrace_goal, handoff_goal
 from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
 from gilstat_bench.section_host import HostData, charge
@@ -85,6 +85,19 @@ class FromSectionOneData(unittest.TestCase):
     def test_bpftrace_not_installed_is_not_measured(self):
         d = cost_data({"none": self.NONE, "gilstatd-default": [120, 120, 120]})
         self.assertIsNone(bpftrace_goal(d).ok)
+        self.assertIsNone(handoff_goal(d).ok)
+
+    def test_a_handoff_adding_a_tenth_of_bpftrace_passes(self):
+        # Every operation costs the same here: the handoff adds 100 ns against bpftrace's 1 µs.
+        d = cost_data({"none": self.NONE, "gilstatd-default": [200, 200, 200],
+                       "floor-default": [180, 180, 180], "bpftrace": [1100, 1100, 1100]})
+        self.assertIs(handoff_goal(d).ok, True)
+        self.assertIn("10.00×", handoff_goal(d).measured)
+
+    def test_a_handoff_adding_a_fifth_of_bpftrace_misses(self):
+        d = cost_data({"none": self.NONE, "gilstatd-default": [300, 300, 300],
+                       "bpftrace": [1100, 1100, 1100]})
+        self.assertIs(handoff_goal(d).ok, False)
 
 
 class Thresholds(unittest.TestCase):
