@@ -92,6 +92,10 @@ class Observers : public tracker::TrackerObserver {
   void Detaching(const tracker::ProcessInfo& info, bool exited) override {
     for (auto* o : list_) o->Detaching(info, exited);
   }
+  void Missing(pid_t pid) override {
+    spdlog::warn("target pid {}: no such process", pid);
+    for (auto* o : list_) o->Missing(pid);
+  }
 
  private:
   std::vector<tracker::TrackerObserver*> list_;
