@@ -133,6 +133,7 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
     failed_[pid] = Failure{info, reason, s.message()};
   }
   UpdateGauges();
+  if (observer_) observer_->AttachFailed(pid, reason, s.message());
 }
 
 void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point now) {
@@ -195,7 +196,7 @@ void Tracker::NoteMissing(const std::set<pid_t>& seen) {
     }
     if (!missing_.insert(pid).second) continue;
     ++stats_.attach_errors[static_cast<size_t>(AttachError::kNoSuchProcess)];
-    if (observer_) observer_->Missing(pid);
+    if (observer_) observer_->AttachFailed(pid, AttachError::kNoSuchProcess, "no such process");
   }
 }
 

@@ -93,8 +93,14 @@ class TrackerObserver {
     (void)info;
     (void)exited;
   }
-  // A pid named by the targets does not exist (told once, until it appears).
-  virtual void Missing(pid_t pid) { (void)pid; }
+  // An attach failure was counted (not when it is retried): `message` is the Attacher's, or
+  // "no such process" for a pid named by the targets that does not exist (told once, until it
+  // appears).
+  virtual void AttachFailed(pid_t pid, AttachError reason, const std::string& message) {
+    (void)pid;
+    (void)reason;
+    (void)message;
+  }
 };
 
 struct TrackerOptions {

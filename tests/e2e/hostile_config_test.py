@@ -10,10 +10,13 @@
   enables the runtime to an empty one stops the workload; a reload to a FIFO is refused at once
   and the daemon keeps serving;
 - a `pid` target that does not exist: logged once and counted once in
-  gilstat_attach_errors_total{reason="no_such_process"}, however many rescans.
+  gilstat_attach_errors_total{reason="no_such_process"}, however many rescans;
+- a dynamically linked process held right after its exec, before its loader mapped libc (a
+  ptrace stop): retried, then counted as libc_not_loaded, never as a statically linked no_libc.
 
 Environment: GILSTATD.
 """
+import ctypes
 import os
 import shutil
 import signal
@@ -173,6 +176,36 @@ class HostileConfigTest(unittest.TestCase):
         self.assertIn("warn", lines[0])
         self.assertIn("no such process", lines[0])
         self.assertEqual(d.stop(), 0)
+
+    def test_a_process_caught_before_its_loader_is_not_called_static(self):
+        why = bpf_unavailable()
+        if why:
+            self.skipTest(why)
+        libc = ctypes.CDLL(None, use_errno=True)
+        # PTRACE_TRACEME: the child stops (SIGTRAP) as its exec completes, before the dynamic
+        # loader has run: it maps /bin/sleep and ld.so, no libc, and stays so.
+        child = subprocess.Popen(["/bin/sleep", "60"], preexec_fn=lambda: libc.ptrace(0, 0, 0, 0))
+        try:
+            def stopped():
+                with open("/proc/%d/stat" % child.pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] in ("t", "T")
+            wait_for("the child stopped after exec", stopped, timeout=10)
+            with open("/proc/%d/maps" % child.pid) as f:
+                self.assertNotIn("libc.so", f.read())
+            d = self.start("targets:\n  - pid: %d\n" % child.pid)
+            d.wait_serving(timeout=30)
+            wait_for("the failure counted", lambda: d.scrape().get(
+                "gilstat_attach_errors_total", reason="libc_not_loaded") == 1, timeout=30)
+            s = d.scrape()
+            self.assertEqual(s.get("gilstat_attach_errors_total", reason="no_libc"), 0)
+            lines = [l for l in d.output().splitlines() if "pid %d" % child.pid in l]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("has not mapped libc yet", lines[0])
+            self.assertNotIn("statically linked", d.output())
+            self.assertEqual(d.stop(), 0)
+        finally:
+            child.kill()
+            child.wait()
 
 
 if __name__ == "__main__":

@@ -65,7 +65,11 @@ class Recorder : public TrackerObserver {
   void Detaching(const ProcessInfo& info, bool exited) override {
     log.push_back((exited ? "x" : "-") + info.comm);
   }
+  void AttachFailed(pid_t pid, AttachError reason, const std::string& message) override {
+    failures.push_back(std::to_string(pid) + " " + AttachErrorName(reason) + ": " + message);
+  }
   std::vector<std::string> log;
+  std::vector<std::string> failures;  // counted attach failures
 };
 
 Error NoLibc() { return MakeError(ErrorCode::kNotFound, "no libc mapped"); }
@@ -300,6 +304,7 @@ TEST_F(TrackerTest, AProcessStillLoadingIsRetriedNotCountedAsStatic) {
   EXPECT_EQ(t->stats().attach_retries, 2u);
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kLibcNotLoaded), 0u);
+  EXPECT_TRUE(observer_.failures.empty());
 }
 
 TEST_F(TrackerTest, ALoaderThatNeverMapsLibcIsCountedAsNotLoaded) {
@@ -317,6 +322,8 @@ TEST_F(TrackerTest, ALoaderThatNeverMapsLibcIsCountedAsNotLoaded) {
   EXPECT_STREQ(AttachErrorName(AttachError::kLibcNotLoaded), "libc_not_loaded");
   t->Rescan(t0_ + milliseconds(10));  // failed and unchanged: not tried again
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kLibcNotLoaded), 1u);
+  // Told once, when counted, not at every retry.
+  EXPECT_EQ(observer_.failures, std::vector<std::string>{"104 libc_not_loaded: no libc mapped"});
 }
 
 TEST_F(TrackerTest, AStaticallyLinkedProgramIsNotRetriedEvenAfterAnExec) {
@@ -332,7 +339,11 @@ TEST_F(TrackerTest, AStaticallyLinkedProgramIsNotRetriedEvenAfterAnExec) {
 
 class MissingRecorder : public TrackerObserver {
  public:
-  void Missing(pid_t pid) override { missing.push_back(pid); }
+  void AttachFailed(pid_t pid, AttachError reason, const std::string& message) override {
+    if (reason == AttachError::kNoSuchProcess && message == "no such process") {
+      missing.push_back(pid);
+    }
+  }
   std::vector<pid_t> missing;
 };
 
