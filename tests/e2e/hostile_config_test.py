@@ -181,6 +181,12 @@ class HostileConfigTest(unittest.TestCase):
         why = bpf_unavailable()
         if why:
             self.skipTest(why)
+        try:
+            with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+                if f.read().strip() == "3":
+                    self.skipTest("ptrace disabled (kernel.yama.ptrace_scope = 3)")
+        except OSError:
+            pass
         libc = ctypes.CDLL(None, use_errno=True)
         # PTRACE_TRACEME: the child stops (SIGTRAP) as its exec completes, before the dynamic
         # loader has run: it maps /bin/sleep and ld.so, no libc, and stays so.
