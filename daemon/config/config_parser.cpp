@@ -25,7 +25,7 @@ std::string Join(const std::set<std::string>& keys) {
 
 // What yaml-cpp's node API lets pass silently, found from the parser's events: a key twice in
 // one mapping (the node API keeps one of them) and a second document (YAML::Load reads only the
-// first). Remembers the first problem; the caller throws nothing and reads error().
+// first). Remembers the first problem in `error`.
 class StructureCheck : public YAML::EventHandler {
  public:
   std::optional<std::pair<Location, std::string>> error;
