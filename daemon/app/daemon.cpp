@@ -15,6 +15,7 @@
 #include "app/naming.h"
 #include "app/notify.h"
 #include "config/config_compiler.h"
+#include "gilstat/auxv.h"
 #include "gilstat/rt/workloads.h"
 #include "host/probe_host.h"
 #include "host/python_host.h"
@@ -56,13 +57,23 @@ void BlockSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+// A dynamically linked process caught before its loader mapped libc (gilstat/auxv.h).
+bool LibcNotLoadedYet(pid_t pid, const Status& s) {
+  if (s.code() != ErrorCode::kNotFound) return false;
+  auto dynamic = HasInterpreter(pid);
+  return dynamic.ok() && *dynamic;
+}
+
 // Forwards to the probe and logs each process's attach failure once (the tracker counts them).
 class LoggingAttacher : public tracker::Attacher {
  public:
   LoggingAttacher(host::LockProbe& probe, LogOnce& once) : probe_(probe), once_(once) {}
   Status Attach(pid_t pid) override {
     Status s = probe_.Attach(pid);
-    if (!s.ok() && once_.First("attach " + std::to_string(pid))) {
+    if (!s.ok() && LibcNotLoadedYet(pid, s)) {
+      // Retried by the tracker; told (Observers::AttachFailed) only if it never loads.
+      spdlog::debug("pid {}: {}; retrying", pid, s.message());
+    } else if (!s.ok() && once_.First("attach " + std::to_string(pid))) {
       spdlog::warn("cannot attach to pid {}: {}", pid, s.message());
     } else if (s.ok()) {
       once_.Forget("attach " + std::to_string(pid));
@@ -91,6 +102,16 @@ class Observers : public tracker::TrackerObserver {
   }
   void Detaching(const tracker::ProcessInfo& info, bool exited) override {
     for (auto* o : list_) o->Detaching(info, exited);
+  }
+  // The failures LoggingAttacher does not log: a missing pid target, a loader that never
+  // mapped libc (one line each).
+  void AttachFailed(pid_t pid, tracker::AttachError reason, const std::string& message) override {
+    if (reason == tracker::AttachError::kNoSuchProcess) {
+      spdlog::warn("target pid {}: no such process", pid);
+    } else if (reason == tracker::AttachError::kLibcNotLoaded) {
+      spdlog::warn("cannot attach to pid {}: {}", pid, message);
+    }
+    for (auto* o : list_) o->AttachFailed(pid, reason, message);
   }
 
  private:

@@ -60,7 +60,11 @@ class RunObserver final : public tracker::TrackerObserver {
 std::string ReasonText(tracker::AttachError reason) {
   switch (reason) {
     case tracker::AttachError::kNoLibc:
-      return "it maps no libc (statically linked, or not started yet?)";
+      return "it maps no libc (statically linked?)";
+    case tracker::AttachError::kLibcNotLoaded:
+      return "its dynamic loader had not mapped libc yet";
+    case tracker::AttachError::kNoSuchProcess:
+      return "no such process";
     case tracker::AttachError::kPermission:
       return "permission denied";
     case tracker::AttachError::kVanished:

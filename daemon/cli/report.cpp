@@ -204,13 +204,12 @@ std::string FormatText(const Report& r) {
   if (errors || r.health.map_full_drops || r.health.lost_events || t.lost_events) {
     o += "\n";
     if (errors) {
-      o += Printf("Attach failures: %" PRIu64 " no_libc, %" PRIu64 " permission, %" PRIu64
-                  " vanished, %" PRIu64 " refused_file, %" PRIu64 " other\n",
-                  t.attach_errors_of(tracker::AttachError::kNoLibc),
-                  t.attach_errors_of(tracker::AttachError::kPermission),
-                  t.attach_errors_of(tracker::AttachError::kVanished),
-                  t.attach_errors_of(tracker::AttachError::kRefusedFile),
-                  t.attach_errors_of(tracker::AttachError::kOther));
+      std::string line;
+      for (size_t i = 0; i < tracker::kAttachErrorCount; ++i) {
+        line += Printf("%s%" PRIu64 " %s", line.empty() ? "" : ", ", t.attach_errors[i],
+                       tracker::AttachErrorName(static_cast<tracker::AttachError>(i)));
+      }
+      o += "Attach failures: " + line + "\n";
     }
     if (r.health.map_full_drops || r.health.lost_events || t.lost_events) {
       o += Printf("Dropped: %" PRIu64 " events (map full), %" PRIu64 " probe events lost, %" PRIu64

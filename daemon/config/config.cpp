@@ -1,9 +1,7 @@
 #include "config/config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "config/config_compiler.h"
+#include "config/config_file.h"
 #include "config/config_parser.h"
 #include "config/config_types.h"
 
@@ -35,13 +33,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& filename)
 }
 
 Result<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) {
-    return MakeError(ErrorCode::kNotFound, path + ": cannot open the configuration file");
-  }
-  std::stringstream buf;
-  buf << f.rdbuf();
-  return ParseConfig(buf.str(), path);
+  auto text = ReadRegularFile(path, kMaxConfigFileBytes, "a configuration file");
+  if (!text) return text.error();
+  return ParseConfig(*text, path);
 }
 
 }  // namespace gilstat::config

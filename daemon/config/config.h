@@ -95,6 +95,9 @@ Config EmbeddedDefault();
 // ParseTree then Compile: YAML text to a Config; `filename` only names the source in messages
 // ("file:line:col: reason").
 Result<Config> ParseConfig(const std::string& text, const std::string& filename);
+// Reads `path` with ReadRegularFile (config_file.h: a regular file of at most 1 MiB, never
+// blocking; errors name the file and the reason) and parses it. ParseConfig also refuses
+// duplicate keys and a second YAML document, with file:line:col.
 Result<Config> LoadConfigFile(const std::string& path);
 
 }  // namespace gilstat::config

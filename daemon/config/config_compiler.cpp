@@ -1,9 +1,9 @@
 #include "config/config_compiler.h"
 
 #include <algorithm>
-#include <fstream>
 #include <regex>
 
+#include "config/config_file.h"
 #include "gilstat/parse.h"
 
 namespace gilstat::config {
@@ -83,13 +83,9 @@ Result<std::string> Password(const ValueReader& r, const ir::BasicAuth& a) {
   }
   if (a.password) return a.password->text;
   if (!a.password_file) return r.At(a.at, "'basic_auth' needs 'password' or 'password_file'");
-  std::ifstream f(a.password_file->text);
-  if (!f) {
-    return r.At(a.password_file->at, "cannot read password_file '" + a.password_file->text + "'");
-  }
-  std::string password;
-  std::getline(f, password);
-  return password;
+  auto text = ReadRegularFile(a.password_file->text, kMaxPasswordFileBytes, "a password_file");
+  if (!text) return r.At(a.password_file->at, "password_file: " + text.error().message);
+  return text->substr(0, text->find('\n'));
 }
 
 // Compiles section `in`, when the file has it, with `step` into `out`.

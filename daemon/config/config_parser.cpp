@@ -1,8 +1,11 @@
 #include "config/config_parser.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "config/config.h"
 
@@ -18,6 +21,77 @@ std::string Join(const std::set<std::string>& keys) {
   std::string out;
   for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
   return out;
+}
+
+// What yaml-cpp's node API lets pass silently, found from the parser's events: a key twice in
+// one mapping (the node API keeps one of them) and a second document (YAML::Load reads only the
+// first). Remembers the first problem in `error`.
+class StructureCheck : public YAML::EventHandler {
+ public:
+  std::optional<std::pair<Location, std::string>> error;
+
+  void SecondDocument(const YAML::Mark& m) {
+    Fail(m, "a second YAML document: a configuration file holds one (remove the '---')");
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Node(m, "~"); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { Node(m, std::nullopt); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string& value) override {
+    Node(m, value);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Node(m, std::nullopt);
+    frames_.push_back({});
+  }
+  void OnSequenceEnd() override { frames_.pop_back(); }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Node(m, std::nullopt);
+    frames_.push_back({.map = true});
+  }
+  void OnMapEnd() override { frames_.pop_back(); }
+
+ private:
+  struct Frame {
+    bool map = false;
+    bool want_key = true;             // in a mapping: the next node is a key
+    std::map<std::string, int> keys;  // scalar keys seen, with their line
+  };
+
+  void Fail(const YAML::Mark& m, const std::string& reason) {
+    if (!error) error.emplace(LocationOf(m), reason);
+  }
+
+  // A node starts; `key` is its text when it is a scalar (or null).
+  void Node(const YAML::Mark& m, const std::optional<std::string>& key) {
+    if (frames_.empty() || !frames_.back().map) return;
+    Frame& f = frames_.back();
+    f.want_key = !f.want_key;
+    if (f.want_key || !key) return;  // a value, or a key that is not a scalar
+    const int line = LocationOf(m).line;
+    auto [it, added] = f.keys.emplace(*key, line);
+    if (!added) {
+      Fail(m, "duplicate key '" + *key + "' (first at line " + std::to_string(it->second) + ")");
+    }
+  }
+
+  std::vector<Frame> frames_;
+};
+
+// Runs StructureCheck over every document of `text`.
+std::optional<std::pair<Location, std::string>> CheckStructure(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  StructureCheck check;
+  if (!parser.HandleNextDocument(check) || check.error) return check.error;
+  struct SecondStart : StructureCheck {
+    void OnDocumentStart(const YAML::Mark& m) override { SecondDocument(m); }
+  } second;
+  if (parser.HandleNextDocument(second)) return second.error;
+  return std::nullopt;
 }
 
 // Reads one file's YAML nodes into the IR; every error names the file and the node's place.
@@ -225,6 +299,9 @@ Status TreeReader::Sections(const YAML::Node& root, ir::File& out) const {
 Result<ir::File> ParseTree(const std::string& text, const std::string& filename) {
   YAML::Node root;
   try {
+    if (auto problem = CheckStructure(text)) {
+      return ConfigErrorAt(filename, problem->first, problem->second);
+    }
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     return ConfigErrorAt(filename, LocationOf(e.mark), "YAML syntax error: " + e.msg);

@@ -10,8 +10,9 @@
 namespace gilstat::config {
 
 // kInvalidArgument "file:line:col: reason" for a YAML syntax error, an unknown key (the message
-// lists the allowed ones), a mapping or list where a single value belongs and the reverse, or a
-// target entry without exactly one key. `filename` only names the source in messages.
+// lists the allowed ones), a mapping or list where a single value belongs and the reverse, a
+// target entry without exactly one key, a key twice in one mapping (the message gives the line
+// of the first), or a second YAML document. `filename` only names the source in messages.
 Result<ir::File> ParseTree(const std::string& text, const std::string& filename);
 
 }  // namespace gilstat::config

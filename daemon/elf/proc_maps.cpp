@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "gilstat/auxv.h"
+
 namespace gilstat::probes {
 namespace {
 
@@ -117,6 +119,11 @@ Result<LibcLocation> FindLibc(pid_t pid, const std::string& proc_root) {
     loc.inode = e.inode;
     loc.entry = e;
     return loc;
+  }
+  if (auto dynamic = HasInterpreter(pid, proc_root); dynamic.ok() && *dynamic) {
+    return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +
+                                               " has not mapped libc yet (dynamically linked, "
+                                               "its loader is still starting it)");
   }
   return MakeError(ErrorCode::kNotFound, "process " + std::to_string(pid) +
                                              " maps no libc (statically linked?): nothing to "

@@ -37,7 +37,9 @@ struct LibcLocation {
 };
 
 // The libc mapped (executable) by `pid`. Errors: kNotFound for no such process, or no libc
-// mapped (e.g. a statically linked program); kPermissionDenied when its maps cannot be read.
+// mapped: a statically linked program, or a dynamically linked one caught just after exec,
+// before its loader mapped libc (HasInterpreter, gilstat/auxv.h, tells them apart; the messages
+// differ); kPermissionDenied when its maps cannot be read.
 Result<LibcLocation> FindLibc(pid_t pid, const std::string& proc_root = "/proc");
 
 }  // namespace gilstat::probes

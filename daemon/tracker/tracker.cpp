@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "gilstat/auxv.h"
+
 namespace gilstat::tracker {
 
 const char* AttachErrorName(AttachError e) {
@@ -17,6 +19,10 @@ const char* AttachErrorName(AttachError e) {
       return "refused_file";
     case AttachError::kOther:
       return "other";
+    case AttachError::kLibcNotLoaded:
+      return "libc_not_loaded";
+    case AttachError::kNoSuchProcess:
+      return "no_such_process";
   }
   return "other";
 }
@@ -83,7 +89,29 @@ void Tracker::DetachOne(pid_t pid, bool exited) {
   UpdateGauges();
 }
 
-void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now) {
+std::optional<AttachError> Tracker::Classify(const ProcessInfo& info, const Status& s,
+                                             int retries_left, Clock::time_point now, bool first) {
+  const pid_t pid = info.pid;
+  if (!procfs_->Alive(pid, info.start_time)) return AttachError::kVanished;
+  if (s.code() == ErrorCode::kPermissionDenied) return AttachError::kPermission;
+  if (s.code() == ErrorCode::kInvalidArgument) return AttachError::kRefusedFile;
+  if (s.code() != ErrorCode::kNotFound) return AttachError::kOther;
+  // No libc: a dynamically linked program caught before its loader mapped libc is tried again
+  // (also when a scan, not an exec event, found it); a statically linked one never will be.
+  const auto dynamic = HasInterpreter(pid, procfs_->root());
+  const bool loading = dynamic.ok() && *dynamic;
+  if (loading && first && retries_left == 0) retries_left = options_.exec_retries;
+  if (retries_left > 0 && !(dynamic.ok() && !*dynamic)) {
+    ++stats_.attach_retries;
+    pending_[pid] = Pending{info, retries_left - 1, now + options_.exec_retry_delay, false};
+    UpdateGauges();
+    return std::nullopt;
+  }
+  return loading ? AttachError::kLibcNotLoaded : AttachError::kNoLibc;
+}
+
+void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now,
+                        bool first) {
   const pid_t pid = info.pid;
   pending_.erase(pid);
   Status s = attacher_->Attach(pid);
@@ -95,22 +123,9 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
     if (observer_) observer_->Attached(info);
     return;
   }
-  AttachError reason = AttachError::kOther;
-  if (!procfs_->Alive(pid, info.start_time)) {
-    reason = AttachError::kVanished;
-  } else if (s.code() == ErrorCode::kPermissionDenied) {
-    reason = AttachError::kPermission;
-  } else if (s.code() == ErrorCode::kInvalidArgument) {
-    reason = AttachError::kRefusedFile;
-  } else if (s.code() == ErrorCode::kNotFound) {
-    reason = AttachError::kNoLibc;
-    if (retries_left > 0) {
-      ++stats_.attach_retries;
-      pending_[pid] = Pending{info, retries_left - 1, now + options_.exec_retry_delay, false};
-      UpdateGauges();
-      return;
-    }
-  }
+  const auto reason_or_retry = Classify(info, s, retries_left, now, first);
+  if (!reason_or_retry) return;  // retried later
+  const AttachError reason = *reason_or_retry;
   ++stats_.attach_errors[static_cast<size_t>(reason)];
   if (reason == AttachError::kVanished) {
     failed_.erase(pid);
@@ -118,6 +133,7 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
     failed_[pid] = Failure{info, reason, s.message()};
   }
   UpdateGauges();
+  if (observer_) observer_->AttachFailed(pid, reason, s.message());
 }
 
 void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point now) {
@@ -168,7 +184,20 @@ void Tracker::Rescan(Clock::time_point now) {
     if (!seen.count(pid)) gone_pending.push_back(pid);
   }
   for (pid_t pid : gone_pending) DropPending(pid);
+  NoteMissing(seen);
   UpdateGauges();
+}
+
+void Tracker::NoteMissing(const std::set<pid_t>& seen) {
+  for (pid_t pid : targets_.ExplicitPids()) {
+    if (seen.count(pid) || procfs_->Alive(pid)) {
+      missing_.erase(pid);  // there (a process that does not match is no error)
+      continue;
+    }
+    if (!missing_.insert(pid).second) continue;
+    ++stats_.attach_errors[static_cast<size_t>(AttachError::kNoSuchProcess)];
+    if (observer_) observer_->AttachFailed(pid, AttachError::kNoSuchProcess, "no such process");
+  }
 }
 
 void Tracker::HandleEvent(const ProcEvent& event, Clock::time_point now) {
@@ -217,7 +246,7 @@ void Tracker::Tick(Clock::time_point now) {
   }
   for (const auto& p : due) {
     if (!p.fork) {
-      TryAttach(p.info, p.retries_left, now);
+      TryAttach(p.info, p.retries_left, now, /*first=*/false);
       continue;
     }
     pending_.erase(p.info.pid);

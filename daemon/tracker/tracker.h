@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,22 @@ class Attacher {
   virtual Status Detach(pid_t pid) = 0;
 };
 
-// Why an attach failed (label values of the attach-errors counter).
-enum class AttachError : uint8_t { kNoLibc, kPermission, kVanished, kRefusedFile, kOther };
-inline constexpr size_t kAttachErrorCount = 5;
-// "no_libc", "permission", "vanished", "refused_file", "other".
+// Why an attach failed (label values of the attach-errors counter). kNoLibc: a statically linked
+// program (or one whose loader could not be told apart); kLibcNotLoaded: a dynamically linked
+// program whose loader had not mapped libc after every retry; kNoSuchProcess: a `pid` target
+// that does not exist (counted once until it appears).
+enum class AttachError : uint8_t {
+  kNoLibc,
+  kPermission,
+  kVanished,
+  kRefusedFile,
+  kOther,
+  kLibcNotLoaded,
+  kNoSuchProcess
+};
+inline constexpr size_t kAttachErrorCount = 7;
+// "no_libc", "permission", "vanished", "refused_file", "other", "libc_not_loaded",
+// "no_such_process".
 const char* AttachErrorName(AttachError e);
 
 // Counters only grow; gauges (attached, pending) are the current state.
@@ -80,13 +93,23 @@ class TrackerObserver {
     (void)info;
     (void)exited;
   }
+  // An attach failure was counted (not when it is retried): `message` is the Attacher's, or
+  // "no such process" for a pid named by the targets that does not exist (told once, until it
+  // appears).
+  virtual void AttachFailed(pid_t pid, AttachError reason, const std::string& message) {
+    (void)pid;
+    (void)reason;
+    (void)message;
+  }
 };
 
 struct TrackerOptions {
   std::chrono::milliseconds rescan_interval{10000};
   // Right after an exec the new image has no libc mapped yet (the dynamic loader maps it a
-  // moment later): an attach after an exec that finds no libc is retried this many times, this
-  // far apart, before it counts as no_libc.
+  // moment later): an attach after an exec, or of a dynamically linked process (an ELF
+  // interpreter, gilstat/auxv.h) found by a scan, that finds no libc is retried this
+  // many times, this far apart, before it counts as an error. A statically linked program is
+  // not retried.
   int exec_retries = 20;
   std::chrono::milliseconds exec_retry_delay{25};
   // A forked process (a copy of its parent, libc mapped) is looked at after this delay, unless
@@ -146,7 +169,14 @@ class Tracker {
 
   unsigned ScanFields() const { return targets_.NeededFields() | kProcComm | kProcExe; }
   void Consider(const ProcessInfo& info, int retries, Clock::time_point now);
-  void TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now);
+  // `first`: not a retry (a process a scan finds still loading gets exec_retries).
+  void TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now,
+                 bool first = true);
+  // The reason of a failed attach; may schedule a retry instead (then nullopt).
+  std::optional<AttachError> Classify(const ProcessInfo& info, const Status& s, int retries_left,
+                                      Clock::time_point now, bool first);
+  // Counts, once, the explicit pids of the targets that a scan did not find.
+  void NoteMissing(const std::set<pid_t>& seen);
   void DetachOne(pid_t pid, bool exited);
   void Forget(pid_t pid);
   // Drops a pending attach of a process that has gone; an attach retry counts as vanished.
@@ -162,6 +192,7 @@ class Tracker {
   std::map<pid_t, ProcessInfo> attached_;
   std::map<pid_t, Pending> pending_;
   std::map<pid_t, Failure> failed_;
+  std::set<pid_t> missing_;  // explicit target pids found absent (counted once)
   Clock::time_point next_rescan_{};
   uint64_t seen_lost_ = 0;
   TrackerStats stats_;

@@ -156,7 +156,7 @@ for l in locks:
     assert l['wait_ns'] >= l['acquisitions'] * 50000, l
 assert p['total_wait_ns'] == sum(l['wait_ns'] for l in p['locks']), p
 assert [l['wait_ns'] for l in p['locks']] == sorted([l['wait_ns'] for l in p['locks']], reverse=True)
-assert d['tracker']['attach_errors'] == {'no_libc': 0, 'permission': 0, 'vanished': 0, 'refused_file': 0, 'other': 0}
+assert d['tracker']['attach_errors'] == {'no_libc': 0, 'permission': 0, 'vanished': 0, 'refused_file': 0, 'other': 0, 'libc_not_loaded': 0, 'no_such_process': 0}
 )";
   EXPECT_EQ(CheckJson(tool.out(), checks), "") << tool.out();
 }

@@ -106,8 +106,10 @@ TEST(FormatText, TableAndHistograms) {
   EXPECT_NE(s.find("lock 0x7f00deadbeef: wait time per acquisition"), std::string::npos);
   EXPECT_NE(s.find("       513 -> 1024       : 1"), std::string::npos) << s;
   EXPECT_NE(s.find("lock 0x7f00deadbeef: handoff latency"), std::string::npos);
-  EXPECT_NE(s.find("Attach failures: 2 no_libc, 0 permission, 0 vanished, 0 refused_file, 0 other"),
-            std::string::npos);
+  EXPECT_NE(s.find("Attach failures: 2 no_libc, 0 permission, 0 vanished, 0 refused_file, 0 other, "
+                   "0 libc_not_loaded, 0 no_such_process\n"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("4 probe events lost"), std::string::npos);
 }
 
@@ -169,7 +171,8 @@ TEST(FormatJson, SchemaKeysTypesAndValues) {
                      "exit_events", "lost_events", "attach_errors"}));
   EXPECT_EQ(j["tracker"]["attached"], 1);
   EXPECT_EQ(j["tracker"]["attach_errors"].dump(),
-            R"({"no_libc":2,"permission":0,"vanished":0,"refused_file":0,"other":0})");
+            R"({"no_libc":2,"permission":0,"vanished":0,"refused_file":0,"other":0,)"
+            R"("libc_not_loaded":0,"no_such_process":0})");
   EXPECT_EQ(j["health"].dump(),
             R"({"map_full_drops":0,"lost_events":4,"locks_full":0,"threads_full":0,)"
             R"("orphan_returns":0,"read_errors":0})");

@@ -154,7 +154,8 @@ TEST(CompileWeb, ErrorsPointAtTheBasicAuthSection) {
   in.basic_auth->password.reset();
   in.basic_auth->password_file = At("/nonexistent/pw", 5, 20);
   EXPECT_THAT(CompileWeb("f.yml", in).error().message,
-              HasSubstr("f.yml:5:20: cannot read password_file '/nonexistent/pw'"));
+              HasSubstr("f.yml:5:20: password_file: cannot open /nonexistent/pw: No such file or "
+                        "directory"));
 }
 
 TEST(Compile, AbsentRuntimeSectionMeansNoRuntime) {

@@ -82,6 +82,31 @@ TEST(ParseTree, ShapeErrorsNameThePlace) {
   EXPECT_THAT(ErrorOf("[1, 2]\n"), HasSubstr("g.yml:1:1: 'top level' must be a mapping"));
 }
 
+TEST(ParseTree, DuplicateKeysAreRefusedWithBothLines) {
+  EXPECT_EQ(ErrorOf("targets: []\nrescan_interval: 1s\ntargets:\n  - comm: x\n"),
+            "g.yml:3:1: duplicate key 'targets' (first at line 1)");
+  EXPECT_EQ(ErrorOf("web:\n  basic_auth:\n    username: a\n    password: p\n    username: b\n"),
+            "g.yml:5:5: duplicate key 'username' (first at line 3)");
+  EXPECT_EQ(ErrorOf("targets:\n  - {pid: 1, pid: 2}\n"),
+            "g.yml:2:14: duplicate key 'pid' (first at line 2)");
+  EXPECT_EQ(ErrorOf("runtime:\n  params:\n    threads: 1\n    threads: 2\n"),
+            "g.yml:4:5: duplicate key 'threads' (first at line 3)");
+  // The same key in different mappings, or list entries alike, are no duplicates.
+  EXPECT_EQ(ErrorOf("targets:\n  - pid: 1\n  - pid: 1\nprobes: {mode: default}\n"), "(parsed)");
+  EXPECT_EQ(ErrorOf("runtime: {params: {a: 1}}\nlabels: {pid: true}\n"), "(parsed)");
+}
+
+TEST(ParseTree, ASecondDocumentIsRefusedWithItsLine) {
+  EXPECT_EQ(ErrorOf("targets: []\n---\nrescan_interval: 1s\n"),
+            "g.yml:2:1: a second YAML document: a configuration file holds one (remove the '---')");
+  EXPECT_THAT(ErrorOf("---\ntargets: []\n---\n"), HasSubstr("g.yml:3:1: a second YAML document"));
+  EXPECT_THAT(ErrorOf("targets: []\n...\n---\ntargets: [{pid: 1}]\n"),
+              HasSubstr("g.yml:3:1: a second YAML document"));
+  // One document, with or without its markers, is fine.
+  EXPECT_EQ(ErrorOf("---\ntargets: []\n...\n"), "(parsed)");
+  EXPECT_EQ(ErrorOf("# nothing but a comment\n"), "(parsed)");
+}
+
 TEST(ParseTree, SyntaxErrorNamesThePlace) {
   EXPECT_THAT(ErrorOf("targets: [\n"), HasSubstr("g.yml:2:1: YAML syntax error"));
 }

@@ -84,6 +84,27 @@ TEST_F(FakeProc, StaticProgramHasNoLibc) {
   EXPECT_NE(libc.error().message.find("no libc"), std::string::npos);
 }
 
+// Just after exec a dynamically linked program maps only itself and its loader: that is not a
+// statically linked program, and the message says so (AT_BASE of its auxiliary vector).
+TEST_F(FakeProc, AProgramWhoseLoaderHasNotMappedLibcIsNotCalledStatic) {
+  const std::string maps =
+      "00400000-00401000 r-xp 00000000 fd:01 77 /usr/bin/sleep\n"
+      "7f0000001000-7f0000002000 r-xp 00000000 fd:01 78 /lib64/ld-linux-x86-64.so.2\n";
+  for (bool dynamic : {true, false}) {
+    AddProcess(45, maps);
+    const uint64_t auxv[] = {7, dynamic ? 0x7f0000001000u : 0u, 0, 0};  // AT_BASE, AT_NULL
+    std::ofstream(root_ + "/45/auxv", std::ios::binary)
+        .write(reinterpret_cast<const char*>(auxv), sizeof(auxv));
+    auto libc = FindLibc(45, root_);
+    ASSERT_FALSE(libc.ok());
+    EXPECT_EQ(libc.error().code, ErrorCode::kNotFound);
+    EXPECT_EQ(libc.error().message.find("statically linked") == std::string::npos, dynamic)
+        << libc.error().message;
+    EXPECT_EQ(libc.error().message.find("has not mapped libc yet") != std::string::npos, dynamic)
+        << libc.error().message;
+  }
+}
+
 TEST_F(FakeProc, DeletedLibcIsSkipped) {
   AddProcess(44, "7f00-7f01 r-xp 0 fd:01 1 /lib/libc.so.6 (deleted)\n");
   EXPECT_EQ(FindLibc(44, root_).status().code(), ErrorCode::kNotFound);

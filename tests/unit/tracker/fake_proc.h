@@ -4,9 +4,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct FakeProcess {
   char state = 'S';
   int num_threads = 1;
   int uid = 1000;
+  // The auxiliary vector: AT_BASE set (a dynamic loader) or 0 (statically linked); none when
+  // unset (the tracker cannot tell then).
+  std::optional<bool> dynamic;
 };
 
 class FakeProc {
@@ -58,6 +63,11 @@ class FakeProc {
     Write(dir / "cgroup", "0::" + p.cgroup + "\n");
     Write(dir / "status", "Name:\t" + p.comm + "\nTgid:\t" + std::to_string(p.pid) + "\nUid:\t" +
                               std::to_string(p.uid) + "\t" + std::to_string(p.uid) + "\t0\t0\n");
+    if (p.dynamic) {
+      // (AT_PHDR, x) (AT_BASE, loader or 0) (AT_NULL, 0), 64-bit words as the kernel writes them.
+      const uint64_t auxv[] = {3, 0x400040, 7, *p.dynamic ? 0x7f0000001000u : 0u, 0, 0};
+      Write(dir / "auxv", std::string(reinterpret_cast<const char*>(auxv), sizeof(auxv)));
+    }
     std::error_code ec;
     std::filesystem::remove(dir / "exe", ec);
     if (!p.exe.empty()) std::filesystem::create_symlink(p.exe, dir / "exe");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "gilstat/auxv.h"
 #include "tests/unit/tracker/fake_proc.h"
 
 namespace gilstat::tracker {
@@ -10,6 +11,23 @@ namespace {
 
 using testing::FakeProc;
 using testing::FakeProcess;
+
+// AT_BASE of the auxiliary vector: a dynamic loader or none (statically linked).
+TEST(HasInterpreter, TellsADynamicallyLinkedProgramFromAStaticOne) {
+  auto self = HasInterpreter(getpid());  // this test is dynamically linked
+  ASSERT_TRUE(self.ok()) << self.error().message;
+  EXPECT_TRUE(*self);
+  FakeProc proc;
+  proc.Add({.pid = 10, .dynamic = true});
+  proc.Add({.pid = 11, .dynamic = false});
+  proc.Add({.pid = 12});  // no auxv file
+  EXPECT_EQ(HasInterpreter(10, proc.root()).value(), true);
+  EXPECT_EQ(HasInterpreter(11, proc.root()).value(), false);
+  EXPECT_EQ(HasInterpreter(12, proc.root()).error().code, ErrorCode::kNotFound);
+  proc.WriteFile(12, "auxv", std::string(16, '\0'));  // AT_NULL only
+  EXPECT_EQ(HasInterpreter(12, proc.root()).error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(HasInterpreter(13, proc.root()).error().code, ErrorCode::kNotFound);
+}
 
 TEST(ParseStat, CommWithSpacesAndParentheses) {
   ProcessInfo info;

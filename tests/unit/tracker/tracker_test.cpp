@@ -65,7 +65,11 @@ class Recorder : public TrackerObserver {
   void Detaching(const ProcessInfo& info, bool exited) override {
     log.push_back((exited ? "x" : "-") + info.comm);
   }
+  void AttachFailed(pid_t pid, AttachError reason, const std::string& message) override {
+    failures.push_back(std::to_string(pid) + " " + AttachErrorName(reason) + ": " + message);
+  }
   std::vector<std::string> log;
+  std::vector<std::string> failures;  // counted attach failures
 };
 
 Error NoLibc() { return MakeError(ErrorCode::kNotFound, "no libc mapped"); }
@@ -281,6 +285,93 @@ TEST_F(TrackerTest, ExecRetriesEndInNoLibc) {
   EXPECT_EQ(t->stats().attach_retries, 2u);
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 1u);
   EXPECT_EQ(t->stats().pending, 0u);
+}
+
+// A dynamically linked program caught after its exec but before its loader mapped libc is not
+// a statically linked one: it is retried, also when a scan (not an exec event) found it.
+TEST_F(TrackerTest, AProcessStillLoadingIsRetriedNotCountedAsStatic) {
+  TrackerOptions opts;
+  opts.exec_retries = 3;
+  opts.exec_retry_delay = milliseconds(1);
+  proc_.Add({.pid = 104, .comm = "python3", .dynamic = true});
+  attacher_.attach_results[104] = {NoLibc(), NoLibc(), Status::Ok()};
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  t->Rescan(t0_);
+  EXPECT_FALSE(t->IsAttached(104));
+  EXPECT_EQ(t->stats().pending, 1u);
+  for (int i = 1; i <= 5; ++i) t->Tick(t0_ + milliseconds(i));
+  EXPECT_TRUE(t->IsAttached(104));
+  EXPECT_EQ(t->stats().attach_retries, 2u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kLibcNotLoaded), 0u);
+  EXPECT_TRUE(observer_.failures.empty());
+}
+
+TEST_F(TrackerTest, ALoaderThatNeverMapsLibcIsCountedAsNotLoaded) {
+  TrackerOptions opts;
+  opts.exec_retries = 2;
+  opts.exec_retry_delay = milliseconds(1);
+  proc_.Add({.pid = 104, .comm = "python3", .dynamic = true});
+  attacher_.attach_results[104] = {NoLibc()};
+  auto t = Make({{.pids = {104}}}, opts);
+  t->Rescan(t0_);
+  for (int i = 1; i <= 5; ++i) t->Tick(t0_ + milliseconds(i));
+  EXPECT_EQ(t->stats().attach_retries, 2u);  // retried once per budget, not again and again
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kLibcNotLoaded), 1u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 0u);
+  EXPECT_STREQ(AttachErrorName(AttachError::kLibcNotLoaded), "libc_not_loaded");
+  t->Rescan(t0_ + milliseconds(10));  // failed and unchanged: not tried again
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kLibcNotLoaded), 1u);
+  // Told once, when counted, not at every retry.
+  EXPECT_EQ(observer_.failures, std::vector<std::string>{"104 libc_not_loaded: no libc mapped"});
+}
+
+TEST_F(TrackerTest, AStaticallyLinkedProgramIsNotRetriedEvenAfterAnExec) {
+  auto t = Make({{.comm_regex = "^static"}});
+  t->Rescan(t0_);
+  proc_.Add({.pid = 101, .comm = "static-app", .dynamic = false});
+  attacher_.attach_results[101] = {NoLibc()};
+  t->HandleEvent({ProcEvent::Type::kExec, 101}, t0_);
+  EXPECT_EQ(t->stats().attach_retries, 0u);
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kNoLibc), 1u);
+}
+
+class MissingRecorder : public TrackerObserver {
+ public:
+  void AttachFailed(pid_t pid, AttachError reason, const std::string& message) override {
+    if (reason == AttachError::kNoSuchProcess && message == "no such process") {
+      missing.push_back(pid);
+    }
+  }
+  std::vector<pid_t> missing;
+};
+
+// A pid target that does not exist: told once and counted once, however many scans; again
+// only after it has existed in between.
+TEST_F(TrackerTest, ANonexistentPidTargetIsCountedAndToldOnce) {
+  MissingRecorder rec;
+  for (bool pids_only : {true, false}) {
+    rec.missing.clear();
+    std::vector<MatchSpec> specs = {{.pids = {999999}}};
+    if (!pids_only) specs.push_back({.comm_regex = "^python"});
+    auto set = TargetSet::Compile(specs, kSelf);
+    ASSERT_TRUE(set.ok());
+    Tracker t(&fs_, std::move(set).value(), &attacher_, {}, &rec);
+    t.Rescan(t0_);
+    t.Rescan(t0_ + milliseconds(1));
+    t.Tick(t0_ + std::chrono::hours(1));
+    EXPECT_EQ(rec.missing, std::vector<pid_t>{999999}) << pids_only;
+    EXPECT_EQ(t.stats().attach_errors_of(AttachError::kNoSuchProcess), 1u) << pids_only;
+    EXPECT_STREQ(AttachErrorName(AttachError::kNoSuchProcess), "no_such_process");
+    proc_.Add({.pid = 999999, .comm = "late"});
+    t.Rescan(t0_ + std::chrono::hours(2));
+    EXPECT_TRUE(t.IsAttached(999999));
+    proc_.Remove(999999);
+    t.Rescan(t0_ + std::chrono::hours(3));
+    EXPECT_EQ(t.stats().attach_errors_of(AttachError::kNoSuchProcess), 2u);
+    EXPECT_EQ(rec.missing.size(), 2u);
+  }
 }
 
 TEST_F(TrackerTest, ForkedProcessIsAttached) {
