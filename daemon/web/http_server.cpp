@@ -134,12 +134,18 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const ServerOptions&
 
   std::unique_ptr<MetricsServer> server(new MetricsServer(options, std::move(render)));
   const std::string threads = std::to_string(options.threads);
+  const std::string head_timeout = std::to_string(options.request_timeout_ms);
+  const std::string queue = std::to_string(options.queue);
   const char* opts[] = {"listening_ports",
                         spec->c_str(),
                         "num_threads",
                         threads.c_str(),
                         "request_timeout_ms",
-                        "10000",
+                        head_timeout.c_str(),
+                        "connection_queue",
+                        queue.c_str(),
+                        "listen_backlog",
+                        queue.c_str(),
                         "max_request_size",
                         "16384",
                         "enable_keep_alive",

@@ -26,7 +26,17 @@ struct ServerOptions {
   std::optional<BasicAuth> basic_auth;
   std::string landing_title = "gilstatd";
   std::string landing_details;  // extra HTML-escaped lines for the landing page
-  int threads = 4;
+  // civetweb serves one connection per worker thread, from accept to close, and a worker
+  // reading a request head waits for it until request_timeout_ms (a deadline for the whole head,
+  // not reset by each byte). So `threads` is how many slow or idle connections can be open
+  // before a scrape waits, and request_timeout_ms how long it then waits for each wave of them.
+  // Measured (docs/SECURITY.md "HTTP"): 256 workers add 4.7 MB resident; with 200 slowloris
+  // connections a scrape answers in milliseconds. Accepted connections beyond the idle workers
+  // wait in a queue of `queue` entries, and the kernel's listen backlog is as long (capped by
+  // net.core.somaxconn), so 500 simultaneous scrapes are all answered.
+  int threads = 256;
+  int request_timeout_ms = 5000;
+  int queue = 1024;
 };
 
 // Turns "host:port" forms into civetweb's listening_ports syntax; errors name the problem.
