@@ -176,17 +176,26 @@ int MetricsServer::Handle(mg_connection* conn, void* self) {
   return static_cast<MetricsServer*>(self)->HandleRequest(conn);
 }
 
+void MetricsServer::SetBasicAuth(std::optional<BasicAuth> auth) {
+  std::lock_guard<std::mutex> lock(auth_mu_);
+  options_.basic_auth = std::move(auth);
+}
+
 bool MetricsServer::Authorized(mg_connection* conn) const {
-  if (!options_.basic_auth) return true;
+  std::optional<BasicAuth> auth;
+  {
+    std::lock_guard<std::mutex> lock(auth_mu_);
+    auth = options_.basic_auth;
+  }
+  if (!auth) return true;
   const char* h = mg_get_header(conn, "Authorization");
   if (!h || std::strncmp(h, "Basic ", 6) != 0) return false;
   auto decoded = DecodeBase64(h + 6);
   if (!decoded) return false;
   const auto colon = decoded->find(':');
   if (colon == std::string::npos) return false;
-  const bool user_ok = ConstantTimeEquals(decoded->substr(0, colon), options_.basic_auth->username);
-  const bool pass_ok =
-      ConstantTimeEquals(decoded->substr(colon + 1), options_.basic_auth->password);
+  const bool user_ok = ConstantTimeEquals(decoded->substr(0, colon), auth->username);
+  const bool pass_ok = ConstantTimeEquals(decoded->substr(colon + 1), auth->password);
   return user_ok && pass_ok;
 }
 

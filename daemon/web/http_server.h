@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -55,13 +56,18 @@ class MetricsServer {
 
   int port() const { return port_; }  // the bound port (useful with port 0)
 
+  // Replaces the credentials (nullopt: no auth) for every request whose head is read from now
+  // on; a configuration reload calls this.
+  void SetBasicAuth(std::optional<BasicAuth> auth);
+
  private:
   MetricsServer(ServerOptions options, Render render);
   static int Handle(mg_connection* conn, void* self);
   int HandleRequest(mg_connection* conn);
   bool Authorized(mg_connection* conn) const;
 
-  ServerOptions options_;
+  ServerOptions options_;  // basic_auth read and written under auth_mu_
+  mutable std::mutex auth_mu_;
   Render render_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;

@@ -82,6 +82,24 @@ TEST(MetricsServer, BasicAuthIsEnforced) {
               StartsWith("HTTP/1.1 401"));
 }
 
+// A reload's credentials apply to the next request: changed, added, removed.
+TEST(MetricsServer, BasicAuthCanBeReplacedWhileServing) {
+  auto s = StartServer(BasicAuth{"prom", "pa:ss"});
+  ASSERT_TRUE(s);
+  const std::string old_pass = "Authorization: Basic cHJvbTpwYTpzcw==\r\n";  // prom:pa:ss
+  const std::string new_pass = "Authorization: Basic cHJvbTpuZXc=\r\n";      // prom:new
+  s->SetBasicAuth(BasicAuth{"prom", "new"});
+  EXPECT_THAT(Get(s->port(), "/custom-metrics", old_pass), StartsWith("HTTP/1.1 401"));
+  EXPECT_THAT(Get(s->port(), "/custom-metrics", new_pass), StartsWith("HTTP/1.1 200"));
+  s->SetBasicAuth(std::nullopt);
+  EXPECT_THAT(Get(s->port(), "/custom-metrics"), StartsWith("HTTP/1.1 200"));
+  auto open = StartServer();
+  ASSERT_TRUE(open);
+  open->SetBasicAuth(BasicAuth{"prom", "new"});
+  EXPECT_THAT(Get(open->port(), "/custom-metrics"), StartsWith("HTTP/1.1 401"));
+  EXPECT_THAT(Get(open->port(), "/custom-metrics", new_pass), StartsWith("HTTP/1.1 200"));
+}
+
 TEST(MetricsServer, MalformedAndOversizedRequestsDoNotStopIt) {
   auto s = StartServer();
   ASSERT_TRUE(s);
