@@ -616,9 +616,10 @@ bool Daemon::Impl::HandleSignal(const signalfd_siginfo& si) {
   }
   spdlog::info("{}: stopping", strsignal(static_cast<int>(si.ssi_signo)));
   notifier.Stopping();
-  server.reset();
+  // The reload uses the server (its credentials): it finishes first.
   if (reloading.load()) spdlog::info("waiting for the reload under way to finish");
   JoinReload();
+  server.reset();
   StopProbes();
   StopRuntime();
   return false;
