@@ -45,7 +45,8 @@ def timed_get(port, path="/metrics", timeout=30.0, extra_headers=""):
 
 def concurrent_scrapes(port, n, timeout):
     """`n` GETs of /metrics at once: every connection started (non-blocking connect) before any
-    is read. [(status line, body has gilstat_build_info, seconds)]."""
+    is read. [(status line, body has gilstat_build_info, seconds to connect, seconds to the
+    end of the answer)]."""
     request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
     sel = selectors.DefaultSelector()
     start = time.monotonic()
@@ -54,23 +55,23 @@ def concurrent_scrapes(port, n, timeout):
         s = socket.socket()
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
-        state[s] = [False, []]
+        state[s] = [None, []]
         sel.register(s, selectors.EVENT_WRITE)
     results = []
     while state and time.monotonic() - start < timeout:
         for key, _ in sel.select(timeout=1.0):
             s = key.fileobj
-            sent, chunks = state[s]
-            if not sent:
+            connected, chunks = state[s]
+            if connected is None:
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
-                    results.append(("connect: " + os.strerror(err), False, 0))
+                    results.append(("connect: " + os.strerror(err), False, 0, 0))
                     sel.unregister(s)
                     s.close()
                     del state[s]
                     continue
                 s.sendall(request)
-                state[s][0] = True
+                state[s][0] = time.monotonic() - start
                 sel.modify(s, selectors.EVENT_READ)
                 continue
             b = s.recv(65536)
@@ -80,12 +81,12 @@ def concurrent_scrapes(port, n, timeout):
             data = b"".join(chunks)
             head, _, body = data.partition(b"\r\n\r\n")
             results.append((head.split(b"\r\n", 1)[0].decode(errors="replace"),
-                            b"gilstat_build_info" in body, time.monotonic() - start))
+                            b"gilstat_build_info" in body, connected, time.monotonic() - start))
             sel.unregister(s)
             s.close()
             del state[s]
     for s in state:
-        results.append(("no answer within %g s" % timeout, False, timeout))
+        results.append(("no answer within %g s" % timeout, False, timeout, timeout))
         s.close()
     sel.close()
     return results
@@ -169,9 +170,12 @@ class HostileHttp(unittest.TestCase):
         failed = [r for r in results if not ("200" in r[0] and r[1])]
         self.assertEqual(failed, [], "%d of %d scrapes failed" % (len(failed), len(results)))
         # A connection whose SYN the kernel dropped (listen backlog full) is retried after 1 s:
-        # with a backlog of 200, 500 simultaneous connections lost dozens of SYNs.
-        self.assertEqual(listen_drops() - drops_before, 0, "SYNs dropped by a full listen queue")
-        slowest = max(r[2] for r in results)
+        # with a backlog of 200, 500 simultaneous connections lost a few hundred SYNs.
+        slowest_connect = max(r[2] for r in results)
+        self.assertLess(slowest_connect, 1.0, "a connection took %.2f s (a SYN retry); "
+                        "ListenDrops grew by %d" % (slowest_connect,
+                                                    listen_drops() - drops_before))
+        slowest = max(r[3] for r in results)
         self.assertLess(slowest, 3.0, "slowest of %d concurrent scrapes: %.2f s"
                         % (CONCURRENT_SCRAPES, slowest))
 
