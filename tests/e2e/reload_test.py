@@ -21,7 +21,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PYTHON, bpf_unavailable, start_gilstatd, wait_for  # noqa: E402
+from harness import (PYTHON, NotifySocket, bpf_unavailable, start_gilstatd,  # noqa: E402
+                     wait_for)
 from gilstat_bench.exposition import Exposition  # noqa: E402
 
 STATIC_TARGET = os.environ.get("STATIC_TARGET")
@@ -53,8 +54,8 @@ def get(port, creds=None):
 class Daemon:
     """gilstatd and what a test needs of it: scrapes with the credentials in force."""
 
-    def __init__(self, workdir, config_text, creds=None):
-        self.g = start_gilstatd(workdir, config_text)
+    def __init__(self, workdir, config_text, creds=None, env=None):
+        self.g = start_gilstatd(workdir, config_text, env=env)
         self.creds = creds
         self.reloads = 0
         wait_for("gilstatd serving", lambda: self.alive() and get(self.g.port, creds)[0] == 200,
@@ -107,6 +108,19 @@ class BasicAuthReload(unittest.TestCase):
         self.assertEqual(get(d.g.port, ("prom", "secret"))[0], 200)
         d.reload(auth_config(), creds=None)
         self.assertEqual(get(d.g.port)[0], 200, "auth removed by reload still asked for")
+
+    def test_the_service_manager_is_told_when_a_reload_is_done(self):
+        notify = NotifySocket(self.workdir)
+        self.addCleanup(notify.close)
+        d = Daemon(self.workdir, auth_config(), env=notify.env())
+        self.addCleanup(d.close)
+        wait_for("READY=1", lambda: any(m.startswith("READY=1") for m in notify.drain()))
+        notify.messages.clear()
+        d.reload(auth_config("prom", "x"), creds=("prom", "x"))
+        # RELOADING=1 then READY=1 (without it systemd would show the unit reloading forever).
+        wait_for("READY=1 after RELOADING=1", lambda: [
+            m.split("\n")[0] for m in notify.drain() if m.startswith(("RELOADING=1", "READY=1"))
+        ] == ["RELOADING=1", "READY=1"], timeout=30)
 
 
 @unittest.skipIf(bpf_unavailable(), bpf_unavailable())
