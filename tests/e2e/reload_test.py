@@ -1,7 +1,8 @@
-"""Configuration reloads (SIGHUP) as an operator sees them (docs/OPERATIONS.md "Reload").
+"""Configuration reloads (SIGHUP) as an operator sees them (docs/OPERATIONS.md, "What a reload does").
 
 - `web.basic_auth` changed by a reload is applied: a new password works and the old one is
-  refused; auth added protects the endpoint; auth removed opens it.
+  refused; auth added protects the endpoint; auth removed opens it. The service manager hears
+  RELOADING=1 then READY=1.
 - Counters never decrease across reloads (an unchanged file, a changed one), and after a reload
   to `targets: []` the gauges `gilstat_targets` and `gilstat_probes_attached` are 0.
 - Reloads that reload the probes run off the main loop: SIGHUPs during one are coalesced into
