@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <shared_mutex>
 #include <thread>
@@ -36,6 +37,9 @@ namespace {
 
 // The process-group label of the hosted runtime's series.
 constexpr const char* kRuntimeGroupDefault = "gilstatd";
+
+// How long SIGTERM waits for a reload under way (the unit's TimeoutStopSec is 20 s).
+constexpr std::chrono::seconds kStopWaitForReload{10};
 
 probes::SemlockOptions ProbeOptionsOf(const config::ProbesConfig& p) {
   probes::SemlockOptions o;
@@ -616,8 +620,21 @@ bool Daemon::Impl::HandleSignal(const signalfd_siginfo& si) {
   }
   spdlog::info("{}: stopping", strsignal(static_cast<int>(si.ssi_signo)));
   notifier.Stopping();
-  // The reload uses the server (its credentials): it finishes first.
-  if (reloading.load()) spdlog::info("waiting for the reload under way to finish");
+  // The reload uses the server (its credentials) and the probes: it finishes first, within
+  // half of the unit's stop timeout; past that the process ends as it is (the kernel removes
+  // its probes with its file descriptors).
+  if (reloading.load()) {
+    spdlog::info("waiting for the reload under way to finish");
+    const auto deadline = std::chrono::steady_clock::now() + kStopWaitForReload;
+    while (reloading.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (reloading.load()) {
+      spdlog::error("the reload did not finish within {} s: exiting without detaching",
+                    kStopWaitForReload.count());
+      std::_Exit(kExitRuntimeError);
+    }
+  }
   JoinReload();
   server.reset();
   StopProbes();

@@ -6,7 +6,8 @@
 - Counters never decrease across reloads (an unchanged file, a changed one), and after a reload
   to `targets: []` the gauges `gilstat_targets` and `gilstat_probes_attached` are 0.
 - Reloads that reload the probes run off the main loop: SIGHUPs during one are coalesced into
-  one more reload (the last file is applied), scrapes answer meanwhile, SIGTERM stops the daemon.
+  one more reload (the last file is applied), scrapes answer meanwhile, SIGTERM stops the daemon,
+  even while a reload is stuck (a FIFO as the configuration file).
 
 Environment: GILSTATD, STATIC_TARGET (tests/testprogs semops_static), PYTHON_TARGET.
 """
@@ -243,6 +244,25 @@ class SlowReloads(unittest.TestCase):
         d.g.proc.send_signal(signal.SIGTERM)
         self.assertEqual(d.g.proc.wait(timeout=20), 0, d.g.output_tail(10))
         self.assertLess(time.monotonic() - start, 10)
+
+
+class StuckReload(unittest.TestCase):
+    def test_sigterm_ends_the_daemon_while_a_reload_is_stuck(self):
+        # A configuration path that now leads to a FIFO with no writer: a reload that opens it
+        # blocks (or is refused, where opening never blocks). Either way scrapes go on and
+        # SIGTERM ends the daemon: it waits at most 10 s for the reload.
+        workdir = tempfile.mkdtemp(prefix="gilstat-reload-")
+        d = Daemon(workdir, auth_config())
+        self.addCleanup(d.close)
+        os.unlink(d.g.config)
+        os.mkfifo(d.g.config)
+        d.g.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertIsNotNone(d.scrape().get("gilstat_build_info"))
+        start = time.monotonic()
+        d.g.proc.send_signal(signal.SIGTERM)
+        self.assertIn(d.g.proc.wait(timeout=30), (0, 1), d.g.output_tail(5))
+        self.assertLess(time.monotonic() - start, 15, d.g.output_tail(5))
 
 
 if __name__ == "__main__":
