@@ -1,5 +1,6 @@
 #include "app/daemon.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <prometheus/text_serializer.h>
 #include <signal.h>
@@ -37,6 +38,9 @@ namespace {
 
 // The process-group label of the hosted runtime's series.
 constexpr const char* kRuntimeGroupDefault = "gilstatd";
+
+// malloc arenas for the whole process (Daemon::Create).
+constexpr int kMallocArenas = 2;
 
 // How long SIGTERM waits for a reload under way (the unit's TimeoutStopSec is 20 s).
 constexpr std::chrono::seconds kStopWaitForReload{10};
@@ -534,6 +538,11 @@ Daemon::~Daemon() {
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config::Config cfg,
                                                DaemonEnv env) {
+  // Before any thread starts: every thread that allocates would otherwise get a malloc arena of
+  // its own (up to 8 per CPU), each keeping the memory of the scrapes it rendered. With the HTTP
+  // server's 256 workers that made the peak RSS 57 MB instead of 23 MB (100 targets, 20
+  // scrapes); two arenas give back the 23 MB.
+  mallopt(M_ARENA_MAX, kMallocArenas);
   auto impl = std::make_unique<Impl>();
   impl->flags = flags;
   impl->env = std::move(env);

@@ -199,6 +199,16 @@ bool MetricsServer::Authorized(mg_connection* conn) const {
   return user_ok && pass_ok;
 }
 
+std::shared_ptr<const std::string> MetricsServer::Exposition() {
+  const auto asked = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(render_mu_);
+  if (last_render_ && last_render_started_ >= asked) return last_render_;
+  last_render_.reset();  // not two old texts at once
+  last_render_started_ = std::chrono::steady_clock::now();
+  last_render_ = std::make_shared<const std::string>(render_());
+  return last_render_;
+}
+
 int MetricsServer::HandleRequest(mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   const std::string method = info->request_method ? info->request_method : "";
@@ -214,7 +224,7 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
     return 401;
   }
   if (uri == options_.telemetry_path) {
-    Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_());
+    Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", *Exposition());
     return 200;
   }
   if (uri == "/") {

@@ -2,6 +2,7 @@
 // optional basic auth, bounded request sizes. A thin layer over civetweb's C API.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,7 +35,8 @@ struct ServerOptions {
   // Measured (docs/SECURITY.md "HTTP"): 256 workers add 4.7 MB resident; with 200 slowloris
   // connections a scrape answers in milliseconds. Accepted connections beyond the idle workers
   // wait in a queue of `queue` entries, and the kernel's listen backlog is as long (capped by
-  // net.core.somaxconn), so 500 simultaneous scrapes are all answered.
+  // net.core.somaxconn), so 500 simultaneous scrapes are all answered. They share renders
+  // (MetricsServer::Exposition): many workers do not mean many copies of the exposition.
   int threads = 256;
   int request_timeout_ms = 5000;
   int queue = 1024;
@@ -65,10 +67,17 @@ class MetricsServer {
   static int Handle(mg_connection* conn, void* self);
   int HandleRequest(mg_connection* conn);
   bool Authorized(mg_connection* conn) const;
+  // The exposition for a request that arrived now: renders one at a time, and a render that
+  // started after the request arrived serves it too, so a burst of scrapes costs one or two
+  // renders and shares their text (not one copy per worker thread).
+  std::shared_ptr<const std::string> Exposition();
 
   ServerOptions options_;  // basic_auth read and written under auth_mu_
   mutable std::mutex auth_mu_;
   Render render_;
+  std::mutex render_mu_;
+  std::shared_ptr<const std::string> last_render_;
+  std::chrono::steady_clock::time_point last_render_started_{};
   mg_context* ctx_ = nullptr;
   int port_ = 0;
 };
