@@ -32,7 +32,7 @@ struct ServerOptions {
   // reading a request head waits for it until request_timeout_ms (a deadline for the whole head,
   // not reset by each byte). So `threads` is how many slow or idle connections can be open
   // before a scrape waits, and request_timeout_ms how long it then waits for each wave of them.
-  // Measured (docs/SECURITY.md "HTTP"): 256 workers add 4.7 MB resident; with 200 slowloris
+  // Measured (docs/SECURITY.md "HTTP"): 256 workers add 4.6 MB resident; with 200 slowloris
   // connections a scrape answers in milliseconds. Accepted connections beyond the idle workers
   // wait in a queue of `queue` entries, and the kernel's listen backlog is as long (capped by
   // net.core.somaxconn), so 500 simultaneous scrapes are all answered. They share renders
