@@ -18,8 +18,10 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Every (process, semaphore) seen gets a slot: its per-CPU statistics are `locks[slot]`, its
  * owner key `slot_keys[slot]`, its shared state (last wake, sleepers) `slots[slot]`.
- * `lock_index` maps the key to the slot; free slots wait in `free_slots` (filled and refilled by
- * user space, which zeroes a slot before it goes back). A thread caches the slot of the
+ * `lock_index` maps the key to the slot. Slots never used are handed out in order from
+ * `fresh_slots` (no filling at load: one system call per slot took 38 s at the largest
+ * `max_locks`); freed slots wait in `free_slots` (refilled by user space, which zeroes a slot
+ * before it goes back) and are taken first. A thread caches the slot of the
  * semaphore it waits on, so a return finds the statistics and the wake by array index: no hash
  * lookup. */
 struct {
@@ -71,6 +73,30 @@ struct {
 	__uint(max_entries, SEMLOCK_MAX_LOCKS);
 	__type(value, __u32);
 } free_slots SEC(".maps");
+
+/* The number of slots, set by the loader, and how many of them were ever handed out. */
+const volatile __u32 max_locks = SEMLOCK_MAX_LOCKS;
+__u64 fresh_slots = 0;
+
+/* A free slot into *slot: a freed one first, else the next one never used (compare-and-swap:
+ * a CPU that loses a race tries again, a few times). Nonzero when none is left. */
+static __always_inline int take_slot(__u32 *slot)
+{
+	if (!bpf_map_pop_elem(&free_slots, slot))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		__u64 next = *(volatile __u64 *)&fresh_slots;
+
+		if (next >= max_locks)
+			return -1;
+		if (__sync_val_compare_and_swap(&fresh_slots, next, next + 1) == next) {
+			*slot = (__u32)next;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 /* The thread array's size - 1 (a power of 2 - 1), set by the loader. */
 const volatile __u32 thread_slot_mask = SEMLOCK_THREAD_SLOTS - 1;
@@ -161,7 +187,7 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	proc = bpf_map_lookup_elem(&procs, &tgid);
 	if (!proc)
 		return SEMLOCK_NO_SLOT;
-	if (bpf_map_pop_elem(&free_slots, &slot)) {
+	if (take_slot(&slot)) {
 		count(SEMLOCK_CNT_LOCKS_FULL);
 		return SEMLOCK_NO_SLOT;
 	}

@@ -11,6 +11,10 @@
 
 /* Default map sizes; the loader may change them before load. */
 #define SEMLOCK_MAX_LOCKS 10240   /* (process, semaphore) slots */
+/* The most slots the configuration accepts: each costs sizeof(struct semlock_stats) (848 bytes)
+ * on every CPU, allocated when the map is created: 2^18 slots take ~0.5 s and 212 MiB per CPU;
+ * 2^22 took 8 s and 3.3 GiB per CPU. */
+#define SEMLOCK_MAX_LOCKS_LIMIT (1u << 18)
 #define SEMLOCK_MAX_THREADS 16384 /* threads whose array entry is taken, in a call at once */
 #define SEMLOCK_THREAD_SLOTS 16384 /* the thread array: entry = tid mod this (a power of 2) */
 #define SEMLOCK_MAX_PROCS 1024

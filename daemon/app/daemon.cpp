@@ -1,15 +1,20 @@
 #include "app/daemon.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <prometheus/text_serializer.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <shared_mutex>
+#include <thread>
 
 #include "app/log.h"
 #include "app/naming.h"
@@ -35,11 +40,40 @@ namespace {
 // The process-group label of the hosted runtime's series.
 constexpr const char* kRuntimeGroupDefault = "gilstatd";
 
+// malloc arenas for the whole process (Daemon::Create).
+constexpr int kMallocArenas = 2;
+
+// How long SIGTERM waits for a reload under way (the unit's TimeoutStopSec is 20 s).
+constexpr std::chrono::seconds kStopWaitForReload{10};
+
 probes::SemlockOptions ProbeOptionsOf(const config::ProbesConfig& p) {
   probes::SemlockOptions o;
   o.mode = p.mode;
   o.max_locks = p.max_locks;
   return o;
+}
+
+std::optional<web::BasicAuth> BasicAuthOf(const config::Config& c) {
+  if (!c.web.basic_auth) return std::nullopt;
+  return web::BasicAuth{c.web.basic_auth->username, c.web.basic_auth->password};
+}
+
+// The counters of `from` added to `into`; the gauges (attached, pending) are left alone. A
+// reload replaces the tracker: the counters of the one replaced are kept this way, so the
+// exported totals never go down.
+void AddCounters(tracker::TrackerStats& into, const tracker::TrackerStats& from) {
+  into.scans += from.scans;
+  into.fork_events += from.fork_events;
+  into.exec_events += from.exec_events;
+  into.exit_events += from.exit_events;
+  into.lost_events += from.lost_events;
+  into.attaches += from.attaches;
+  into.attach_retries += from.attach_retries;
+  into.detaches += from.detaches;
+  into.exited_detaches += from.exited_detaches;
+  for (size_t i = 0; i < into.attach_errors.size(); ++i) {
+    into.attach_errors[i] += from.attach_errors[i];
+  }
 }
 
 }  // namespace
@@ -168,6 +202,7 @@ struct Daemon::Impl {
   std::unique_ptr<ProcEventSource> events;
   std::unique_ptr<tracker::ProcFs> procfs;
   std::unique_ptr<tracker::Tracker> tracker;
+  tracker::TrackerStats retired;  // counters of the trackers replaced or stopped (no gauges)
 
   // What a scrape reads; swapped as a whole on reload.
   mutable std::shared_mutex collectors_mu;
@@ -179,14 +214,27 @@ struct Daemon::Impl {
   Notifier notifier;
   int sigfd = -1;
 
+  // A reload runs on a thread of its own (attaching probes can take seconds) while the main
+  // loop goes on answering signals and pinging the watchdog; the loop leaves the probes, the
+  // tracker and the runtime to it meanwhile. A SIGHUP during a reload queues one more.
+  std::thread reload_thread;
+  std::atomic<bool> reloading{false};
+  bool reload_queued = false;
+  int reload_done_fd = -1;  // eventfd: the reload thread is done
+
   Status StartRuntime(const config::Config& c);
   void StopRuntime();
   Status StartProbes(const config::Config& c);
   void StopProbes();
   Status Retarget(const config::Config& c);
+  std::vector<std::shared_ptr<prometheus::Collectable>> OwnCollectors();
   void BuildCollectors();
   void PublishState();
   void Reload();
+  void StartReload();
+  void ReloadDone();
+  void JoinReload();
+  bool HandleSignal(const signalfd_siginfo& si);
   std::string StatusLine() const;
 };
 
@@ -281,6 +329,7 @@ Status Daemon::Impl::Retarget(const config::Config& c) {
   }
   tracker::TrackerOptions topts;
   topts.rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(c.rescan_interval);
+  if (tracker) AddCounters(retired, tracker->stats());
   tracker = std::make_unique<tracker::Tracker>(procfs.get(), std::move(targets).value(),
                                                attacher.get(), topts, &observers);
   tracker->Rescan();
@@ -290,13 +339,17 @@ Status Daemon::Impl::Retarget(const config::Config& c) {
       gone.pid = pid;
       observers.Detaching(gone, false);
       (void)attacher->Detach(pid);
+      ++retired.detaches;
     }
   }
   return Status::Ok();
 }
 
 void Daemon::Impl::StopProbes() {
-  if (tracker) tracker->DetachAll();
+  if (tracker) {
+    tracker->DetachAll();
+    AddCounters(retired, tracker->stats());
+  }
   tracker.reset();
   if (python) python->DetachAll();
   if (naming) naming->SetPython(nullptr);
@@ -309,14 +362,20 @@ void Daemon::Impl::StopProbes() {
   probe.reset();
 }
 
-void Daemon::Impl::BuildCollectors() {
-  std::vector<std::shared_ptr<prometheus::Collectable>> next;
-  next.push_back(std::make_shared<metrics::BuildInfoCollector>(env.version, "unknown"));
-  next.push_back(std::make_shared<metrics::ProcessCollector>());
-  next.push_back(std::make_shared<metrics::DaemonCollector>([this] {
+// The daemon's own series: they reference nothing a reload replaces.
+std::vector<std::shared_ptr<prometheus::Collectable>> Daemon::Impl::OwnCollectors() {
+  std::vector<std::shared_ptr<prometheus::Collectable>> own;
+  own.push_back(std::make_shared<metrics::BuildInfoCollector>(env.version, "unknown"));
+  own.push_back(std::make_shared<metrics::ProcessCollector>());
+  own.push_back(std::make_shared<metrics::DaemonCollector>([this] {
     std::lock_guard<std::mutex> lock(state_mu);
     return DaemonStatsOf(state);
   }));
+  return own;
+}
+
+void Daemon::Impl::BuildCollectors() {
+  std::vector<std::shared_ptr<prometheus::Collectable>> next = OwnCollectors();
   if (runtime) {
     rt::Runtime* r = runtime.get();
     // The same group name the eBPF series of this process get, so the two sources line up.
@@ -351,7 +410,13 @@ void Daemon::Impl::BuildCollectors() {
 void Daemon::Impl::PublishState() {
   if (runtime && naming) naming->SetRuntimeLocks(self, runtime->TakeSnapshot());
   std::lock_guard<std::mutex> lock(state_mu);
-  if (tracker) state.tracker = tracker->stats();
+  state.tracker = retired;  // gauges 0: nothing attached without a tracker
+  if (tracker) {
+    const tracker::TrackerStats& now = tracker->stats();
+    AddCounters(state.tracker, now);
+    state.tracker.attached = now.attached;
+    state.tracker.pending = now.pending;
+  }
 }
 
 std::string Daemon::Impl::StatusLine() const {
@@ -361,6 +426,8 @@ std::string Daemon::Impl::StatusLine() const {
   return s;
 }
 
+// Runs on the reload thread (StartReload). Everything is checked before anything changes; then
+// the credentials, the runtime, the labels and the targets are applied in that order.
 void Daemon::Impl::Reload() {
   notifier.Reloading();
   auto fail = [this](const std::string& why) {
@@ -371,7 +438,6 @@ void Daemon::Impl::Reload() {
   };
   if (!flags.config_file) {
     spdlog::info("SIGHUP: running on the embedded default, nothing to reload");
-    notifier.Status(StatusLine());
     return;
   }
   auto next = config::LoadConfigFile(*flags.config_file);
@@ -380,12 +446,27 @@ void Daemon::Impl::Reload() {
   if (auto t = config::CompileMatchers(*next, self); !t.ok()) return fail(t.error().message);
   if (auto w = config::CompileWorkload(*next); !w.ok()) return fail(w.error().message);
 
-  // From here on parts may be replaced: no scrape may reach an object being destroyed, so the
-  // collectors go first and come back (for whatever then runs) on every way out.
-  {
-    std::unique_lock<std::shared_mutex> lock(collectors_mu);
-    collectors.clear();
+  // The credentials first: from the next request on, only the new ones are accepted.
+  const auto auth = BasicAuthOf(*next);
+  const auto old_auth = BasicAuthOf(cfg);
+  if (auth.has_value() != old_auth.has_value() ||
+      (auth && (auth->username != old_auth->username || auth->password != old_auth->password))) {
+    server->SetBasicAuth(auth);
+    spdlog::info("web.basic_auth: {}", auth ? "new credentials in force" : "none, open endpoint");
   }
+  cfg.web = next->web;
+
+  // A scrape must not reach an object being destroyed or relabelled: before the runtime, the
+  // labels or the probes change, only the daemon's own collectors stay; all come back on every
+  // way out. A reload that only retargets keeps them all, so scrapes stay whole meanwhile.
+  bool collectors_gone = false;
+  auto drop_collectors = [&] {
+    if (collectors_gone) return;
+    auto own = OwnCollectors();
+    std::unique_lock<std::shared_mutex> lock(collectors_mu);
+    collectors = std::move(own);
+    collectors_gone = true;
+  };
   struct Rebuild {
     Impl* m;
     ~Rebuild() {
@@ -396,16 +477,23 @@ void Daemon::Impl::Reload() {
 
   // A failure past this point leaves what was already applied in place and says so.
   if (!(next->runtime == cfg.runtime)) {
+    drop_collectors();
     StopRuntime();
     if (Status s = StartRuntime(*next); !s.ok()) {
       return fail(s.message() + " (the hosted runtime is stopped)");
     }
     cfg.runtime = next->runtime;
   }
-  if (!(next->labels == cfg.labels)) naming->SetLabels(next->labels);
+  if (!(next->labels == cfg.labels)) {
+    drop_collectors();
+    naming->SetLabels(next->labels);
+  }
   cfg.labels = next->labels;  // BuildCollectors names the runtime's group from it
   const bool probes_changed = !(next->probes == cfg.probes);
-  if (next->targets.empty() || probes_changed) StopProbes();
+  if (next->targets.empty() || probes_changed) {
+    if (probe) drop_collectors();
+    StopProbes();
+  }
   if (!next->targets.empty()) {
     Status s = probe ? Retarget(*next) : StartProbes(*next);
     if (!s.ok()) return fail(s.message() + " (probes not attached)");
@@ -417,21 +505,65 @@ void Daemon::Impl::Reload() {
     state.last_reload_ok = true;
   }
   spdlog::info("configuration reloaded from {}", cfg.source);
-  notifier.Status(StatusLine());
+}
+
+void Daemon::Impl::StartReload() {
+  if (reloading.load()) {
+    if (!reload_queued) spdlog::info("SIGHUP during a reload: reloading again once it is done");
+    reload_queued = true;
+    return;
+  }
+  spdlog::info("SIGHUP: reloading");
+  JoinReload();
+  reloading.store(true);
+  reload_thread = std::thread([this] {
+    Reload();
+    reloading.store(false);
+    const uint64_t one = 1;
+    if (write(reload_done_fd, &one, sizeof one) < 0) {
+      spdlog::warn("reload: cannot wake the main loop: {}", std::strerror(errno));
+    }
+  });
+}
+
+// On the main loop, when the reload thread has signalled its end.
+void Daemon::Impl::ReloadDone() {
+  uint64_t n = 0;
+  if (read(reload_done_fd, &n, sizeof n) < 0 && errno != EAGAIN) {
+    spdlog::warn("reload: {}", std::strerror(errno));
+  }
+  if (reloading.load()) return;
+  JoinReload();
+  notifier.Ready(StatusLine());  // ends the RELOADING=1 state
+  if (reload_queued) {
+    reload_queued = false;
+    StartReload();
+  }
+}
+
+void Daemon::Impl::JoinReload() {
+  if (reload_thread.joinable()) reload_thread.join();
 }
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Daemon::~Daemon() {
   if (!impl_) return;
+  impl_->JoinReload();
   impl_->server.reset();
   impl_->StopProbes();
   impl_->StopRuntime();
   if (impl_->sigfd >= 0) close(impl_->sigfd);
+  if (impl_->reload_done_fd >= 0) close(impl_->reload_done_fd);
 }
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config::Config cfg,
                                                DaemonEnv env) {
+  // Before any thread starts: every thread that allocates would otherwise get a malloc arena of
+  // its own (up to 8 per CPU), each keeping the memory of the scrapes it rendered. With the HTTP
+  // server's 256 workers that made the peak RSS 57 MB instead of 23 MB (100 targets, 20
+  // scrapes); two arenas give back the 23 MB.
+  mallopt(M_ARENA_MAX, kMallocArenas);
   auto impl = std::make_unique<Impl>();
   impl->flags = flags;
   impl->env = std::move(env);
@@ -455,8 +587,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config:
   web::ServerOptions so;
   so.listen_address = flags.listen_address;
   so.telemetry_path = flags.telemetry_path;
-  if (c.web.basic_auth)
-    so.basic_auth = web::BasicAuth{c.web.basic_auth->username, c.web.basic_auth->password};
+  so.basic_auth = BasicAuthOf(c);
   so.landing_details = "<p>Configuration: " + c.source + "</p>\n";
   Daemon* self = d.get();
   auto server = web::MetricsServer::Start(so, [self] { return self->Render(); });
@@ -474,6 +605,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config:
   m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (m.sigfd < 0) {
     return MakeError(ErrorCode::kInternal, std::string("signalfd: ") + std::strerror(errno));
+  }
+  m.reload_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (m.reload_done_fd < 0) {
+    return MakeError(ErrorCode::kInternal, std::string("eventfd: ") + std::strerror(errno));
   }
   spdlog::info("listening on {} (port {}), metrics at {}", flags.listen_address, m.server->port(),
                flags.telemetry_path);
@@ -507,41 +642,69 @@ std::string Daemon::Render() const {
   return prometheus::TextSerializer().Serialize(merged);
 }
 
+// One signal from the signalfd; false when it asks to stop.
+bool Daemon::Impl::HandleSignal(const signalfd_siginfo& si) {
+  if (si.ssi_signo == SIGHUP) {
+    StartReload();
+    return true;
+  }
+  spdlog::info("{}: stopping", strsignal(static_cast<int>(si.ssi_signo)));
+  notifier.Stopping();
+  // The reload uses the server (its credentials) and the probes: it finishes first, within
+  // half of the unit's stop timeout; past that the process ends as it is (the kernel removes
+  // its probes with its file descriptors).
+  if (reloading.load()) {
+    spdlog::info("waiting for the reload under way to finish");
+    const auto deadline = std::chrono::steady_clock::now() + kStopWaitForReload;
+    while (reloading.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (reloading.load()) {
+      spdlog::error("the reload did not finish within {} s: exiting without detaching",
+                    kStopWaitForReload.count());
+      std::_Exit(kExitRuntimeError);
+    }
+  }
+  JoinReload();
+  server.reset();
+  StopProbes();
+  StopRuntime();
+  return false;
+}
+
 int Daemon::Run() {
   Impl& m = *impl_;
   m.notifier.Ready(m.StatusLine());
   spdlog::info("ready: {}", m.StatusLine());
   for (;;) {
+    // While a reload runs, the tracker, the probes and the runtime are its own.
+    const bool reloading = m.reloading.load();
     auto timeout = std::chrono::milliseconds(1000);
-    if (m.tracker) {
+    if (m.tracker && !reloading) {
       const auto until = m.tracker->NextDeadline() - tracker::Tracker::Clock::now();
       timeout = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
                            std::chrono::milliseconds(0), timeout);
     }
-    pollfd fds[2] = {{m.sigfd, POLLIN, 0}, {m.events ? m.events->fd() : -1, POLLIN, 0}};
-    const int n = poll(fds, m.events ? 2 : 1, static_cast<int>(timeout.count()));
+    const bool events = m.events && !reloading;
+    pollfd fds[3] = {{m.sigfd, POLLIN, 0},
+                     {m.reload_done_fd, POLLIN, 0},
+                     {events ? m.events->fd() : -1, POLLIN, 0}};
+    const int n = poll(fds, events ? 3 : 2, static_cast<int>(timeout.count()));
     if (n < 0 && errno != EINTR) {
       spdlog::error("poll: {}", std::strerror(errno));
       return kExitRuntimeError;
     }
+    if (n > 0 && (fds[1].revents & POLLIN)) m.ReloadDone();
     if (n > 0 && (fds[0].revents & POLLIN)) {
       signalfd_siginfo si;
       while (read(m.sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        if (si.ssi_signo == SIGHUP) {
-          spdlog::info("SIGHUP: reloading");
-          m.Reload();
-        } else {
-          spdlog::info("{}: stopping", strsignal(static_cast<int>(si.ssi_signo)));
-          m.notifier.Stopping();
-          m.server.reset();
-          m.StopProbes();
-          m.StopRuntime();
-          return kExitOk;
-        }
+        if (!m.HandleSignal(si)) return kExitOk;
       }
     }
-    if (m.tracker) m.tracker->Pump(m.events.get());
-    m.PublishState();
+    if (!m.reloading.load()) {
+      if (m.tracker) m.tracker->Pump(m.events.get());
+      m.PublishState();
+    }
     m.notifier.MaybeWatchdog();
   }
 }

@@ -3,8 +3,9 @@
 //
 // Start-up order: configuration compiled (errors: exit 2) → probes loaded and the tracker's
 // first scan (errors: exit 1) → runtime and workload started → HTTP listening (exit 1) →
-// READY=1. SIGHUP reloads (a bad file is logged and counted; the old configuration stays);
-// SIGTERM/SIGINT detach everything and return 0.
+// READY=1. SIGHUP reloads on a thread of its own while the loop goes on (a bad file is logged
+// and counted, the old configuration stays; a SIGHUP during a reload queues one more);
+// SIGTERM/SIGINT wait for a reload under way, detach everything and return 0.
 #pragma once
 
 #include <sys/types.h>

@@ -163,7 +163,7 @@ Result<ProbesConfig> CompileProbes(const std::string& source, const ir::Probes& 
     out.mode = *mode;
   }
   if (in.max_locks) {
-    auto v = r.Int(*in.max_locks, "max_locks", 16, 1 << 22);
+    auto v = r.Int(*in.max_locks, "max_locks", 16, SEMLOCK_MAX_LOCKS_LIMIT);
     if (!v) return v.error();
     out.max_locks = static_cast<uint32_t>(*v);
   }

@@ -134,17 +134,8 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
   bpf_map__set_max_entries(s.maps.wake_cache, options.wake_cache);
   s.rodata->wake_cache_mask = options.wake_cache - 1;
   bpf_map__set_max_entries(s.maps.procs, options.max_processes);
-}
-
-// Every slot is free.
-Status FillFreeSlots(semlock& s, uint32_t max_locks) {
-  for (uint32_t slot = 0; slot < max_locks; ++slot) {
-    if (bpf_map_update_elem(bpf_map__fd(s.maps.free_slots), nullptr, &slot, BPF_ANY) != 0) {
-      return MakeError(ErrorCode::kInternal,
-                       std::string("filling the free lock slots failed: ") + std::strerror(errno));
-    }
-  }
-  return Status::Ok();
+  // The programs hand out never-used slots below this in order: nothing to fill at load.
+  s.rodata->max_locks = options.max_locks;
 }
 
 // The kernel-side futex programs are attached only while some process is attached.
@@ -294,7 +285,6 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
   FutexProgramInfo futex;
   auto skel = LoadWithFutexPrograms(options, futex);
   if (!skel.ok()) return skel.error();
-  if (Status st = FillFreeSlots(*skel->get(), options.max_locks); !st.ok()) return st.error();
   std::unique_ptr<SemlockProbe> probe(new SemlockProbe(options));
   probe->impl_ = std::make_unique<Impl>(std::move(skel).value());
   Impl& impl = *probe->impl_;

@@ -134,12 +134,18 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const ServerOptions&
 
   std::unique_ptr<MetricsServer> server(new MetricsServer(options, std::move(render)));
   const std::string threads = std::to_string(options.threads);
+  const std::string head_timeout = std::to_string(options.request_timeout_ms);
+  const std::string queue = std::to_string(options.queue);
   const char* opts[] = {"listening_ports",
                         spec->c_str(),
                         "num_threads",
                         threads.c_str(),
                         "request_timeout_ms",
-                        "10000",
+                        head_timeout.c_str(),
+                        "connection_queue",
+                        queue.c_str(),
+                        "listen_backlog",
+                        queue.c_str(),
                         "max_request_size",
                         "16384",
                         "enable_keep_alive",
@@ -170,18 +176,37 @@ int MetricsServer::Handle(mg_connection* conn, void* self) {
   return static_cast<MetricsServer*>(self)->HandleRequest(conn);
 }
 
+void MetricsServer::SetBasicAuth(std::optional<BasicAuth> auth) {
+  std::lock_guard<std::mutex> lock(auth_mu_);
+  options_.basic_auth = std::move(auth);
+}
+
 bool MetricsServer::Authorized(mg_connection* conn) const {
-  if (!options_.basic_auth) return true;
+  std::optional<BasicAuth> auth;
+  {
+    std::lock_guard<std::mutex> lock(auth_mu_);
+    auth = options_.basic_auth;
+  }
+  if (!auth) return true;
   const char* h = mg_get_header(conn, "Authorization");
   if (!h || std::strncmp(h, "Basic ", 6) != 0) return false;
   auto decoded = DecodeBase64(h + 6);
   if (!decoded) return false;
   const auto colon = decoded->find(':');
   if (colon == std::string::npos) return false;
-  const bool user_ok = ConstantTimeEquals(decoded->substr(0, colon), options_.basic_auth->username);
-  const bool pass_ok =
-      ConstantTimeEquals(decoded->substr(colon + 1), options_.basic_auth->password);
+  const bool user_ok = ConstantTimeEquals(decoded->substr(0, colon), auth->username);
+  const bool pass_ok = ConstantTimeEquals(decoded->substr(colon + 1), auth->password);
   return user_ok && pass_ok;
+}
+
+std::shared_ptr<const std::string> MetricsServer::Exposition() {
+  const auto asked = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(render_mu_);
+  if (last_render_ && last_render_started_ >= asked) return last_render_;
+  last_render_.reset();  // not two old texts at once
+  last_render_started_ = std::chrono::steady_clock::now();
+  last_render_ = std::make_shared<const std::string>(render_());
+  return last_render_;
 }
 
 int MetricsServer::HandleRequest(mg_connection* conn) {
@@ -199,7 +224,7 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
     return 401;
   }
   if (uri == options_.telemetry_path) {
-    Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_());
+    Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", *Exposition());
     return 200;
   }
   if (uri == "/") {

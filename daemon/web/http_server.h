@@ -2,9 +2,11 @@
 // optional basic auth, bounded request sizes. A thin layer over civetweb's C API.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -26,7 +28,18 @@ struct ServerOptions {
   std::optional<BasicAuth> basic_auth;
   std::string landing_title = "gilstatd";
   std::string landing_details;  // extra HTML-escaped lines for the landing page
-  int threads = 4;
+  // civetweb serves one connection per worker thread, from accept to close, and a worker
+  // reading a request head waits for it until request_timeout_ms (a deadline for the whole head,
+  // not reset by each byte). So `threads` is how many slow or idle connections can be open
+  // before a scrape waits, and request_timeout_ms how long it then waits for each wave of them.
+  // Measured (docs/SECURITY.md "HTTP"): 256 workers add 4.6 MB resident; with 200 slowloris
+  // connections a scrape answers in milliseconds. Accepted connections beyond the idle workers
+  // wait in a queue of `queue` entries, and the kernel's listen backlog is as long (capped by
+  // net.core.somaxconn), so 500 simultaneous scrapes are all answered. They share renders
+  // (MetricsServer::Exposition): many workers do not mean many copies of the exposition.
+  int threads = 256;
+  int request_timeout_ms = 5000;
+  int queue = 1024;
 };
 
 // Turns "host:port" forms into civetweb's listening_ports syntax; errors name the problem.
@@ -45,14 +58,26 @@ class MetricsServer {
 
   int port() const { return port_; }  // the bound port (useful with port 0)
 
+  // Replaces the credentials (nullopt: no auth) for every request whose head is read from now
+  // on; a configuration reload calls this.
+  void SetBasicAuth(std::optional<BasicAuth> auth);
+
  private:
   MetricsServer(ServerOptions options, Render render);
   static int Handle(mg_connection* conn, void* self);
   int HandleRequest(mg_connection* conn);
   bool Authorized(mg_connection* conn) const;
+  // The exposition for a request that arrived now: renders one at a time, and a render that
+  // started after the request arrived serves it too, so a burst of scrapes costs one or two
+  // renders and shares their text (not one copy per worker thread).
+  std::shared_ptr<const std::string> Exposition();
 
-  ServerOptions options_;
+  ServerOptions options_;  // basic_auth read and written under auth_mu_
+  mutable std::mutex auth_mu_;
   Render render_;
+  std::mutex render_mu_;
+  std::shared_ptr<const std::string> last_render_;
+  std::chrono::steady_clock::time_point last_render_started_{};
   mg_context* ctx_ = nullptr;
   int port_ = 0;
 };

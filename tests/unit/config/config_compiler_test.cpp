@@ -91,6 +91,11 @@ TEST(CompileProbes, ModeAndMaxLocks) {
   in.max_locks = At("8", 3);
   EXPECT_THAT(CompileProbes("f.yml", in).error().message,
               HasSubstr("f.yml:3:3: 'max_locks' must be a whole number from 16"));
+  // At most SEMLOCK_MAX_LOCKS_LIMIT: each slot costs 848 bytes per CPU (bpf/semlock.h).
+  in.max_locks = At("262144", 3);
+  EXPECT_EQ(CompileProbes("f.yml", in).value().max_locks, 262144u);
+  in.max_locks = At("262145", 3);
+  EXPECT_THAT(CompileProbes("f.yml", in).error().message, HasSubstr("262144"));
 }
 
 TEST(CompileProbes, MaxLocksDefaultsToTheProbesOwnSize) {

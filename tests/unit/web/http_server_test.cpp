@@ -7,7 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <latch>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace gilstat::web {
 namespace {
@@ -80,6 +85,53 @@ TEST(MetricsServer, BasicAuthIsEnforced) {
               StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(Get(s->port(), "/custom-metrics", "Authorization: Basic !!!!\r\n"),
               StartsWith("HTTP/1.1 401"));
+}
+
+// A reload's credentials apply to the next request: changed, added, removed.
+TEST(MetricsServer, BasicAuthCanBeReplacedWhileServing) {
+  auto s = StartServer(BasicAuth{"prom", "pa:ss"});
+  ASSERT_TRUE(s);
+  const std::string old_pass = "Authorization: Basic cHJvbTpwYTpzcw==\r\n";  // prom:pa:ss
+  const std::string new_pass = "Authorization: Basic cHJvbTpuZXc=\r\n";      // prom:new
+  s->SetBasicAuth(BasicAuth{"prom", "new"});
+  EXPECT_THAT(Get(s->port(), "/custom-metrics", old_pass), StartsWith("HTTP/1.1 401"));
+  EXPECT_THAT(Get(s->port(), "/custom-metrics", new_pass), StartsWith("HTTP/1.1 200"));
+  s->SetBasicAuth(std::nullopt);
+  EXPECT_THAT(Get(s->port(), "/custom-metrics"), StartsWith("HTTP/1.1 200"));
+  auto open = StartServer();
+  ASSERT_TRUE(open);
+  open->SetBasicAuth(BasicAuth{"prom", "new"});
+  EXPECT_THAT(Get(open->port(), "/custom-metrics"), StartsWith("HTTP/1.1 401"));
+  EXPECT_THAT(Get(open->port(), "/custom-metrics", new_pass), StartsWith("HTTP/1.1 200"));
+}
+
+// Scrapes at once share renders (one at a time; one that started after a request arrived
+// serves it): 32 simultaneous scrapes of a 200 ms render cost a few renders, not 32, and every
+// one gets the text. A scrape after they are done gets a render of its own.
+TEST(MetricsServer, SimultaneousScrapesShareRenders) {
+  std::atomic<int> renders{0};
+  ServerOptions o;
+  o.listen_address = "127.0.0.1:0";
+  auto s = MetricsServer::Start(o, [&renders] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return "gilstat_render " + std::to_string(++renders) + "\n";
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const int port = (*s)->port();
+  std::vector<std::string> answers(32);
+  std::vector<std::thread> clients;
+  std::latch start(static_cast<std::ptrdiff_t>(answers.size()));
+  for (auto& a : answers) {
+    clients.emplace_back([&a, &start, port] {
+      start.arrive_and_wait();
+      a = Get(port, "/metrics");
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (const auto& a : answers) EXPECT_THAT(a, HasSubstr("\r\n\r\ngilstat_render "));
+  EXPECT_LE(renders.load(), 4);
+  const int before = renders.load();
+  EXPECT_THAT(Get(port, "/metrics"), HasSubstr("gilstat_render " + std::to_string(before + 1)));
 }
 
 TEST(MetricsServer, MalformedAndOversizedRequestsDoNotStopIt) {
