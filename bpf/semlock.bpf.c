@@ -143,6 +143,10 @@ struct {
  * longer path, nothing is missed). */
 __s64 asleep_in_waits = 0;
 
+/* Threads inside calls without a return probe (default mode with the scheduler programs): while
+ * there is none and none asleep, a wake-up on the host returns after reading these. */
+__s64 kernel_end_calls = 0;
+
 /* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
  * detach): a context switch or wake-up of a process whose bit is clear returns after reading
  * it, without touching the thread array. */
@@ -292,12 +296,12 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 }
 
 /* Ends a call without a return probe (SEMLOCK_T_KEND), seen from the scheduler or from the
- * thread's next call. A call that slept and ran again took the semaphore when a futex wake on its
- * word ended its last sleep (a thread that loses the semaphore to another after the wake sleeps
- * again in the same call, which clears the wake), else it failed: a timeout (timed waits) or an
- * interruption. Its wait runs from the call's entry to the moment the thread ran again. A call
- * that never slept took the semaphore in the slow path without blocking: not a contended
- * acquisition, not counted (the default mode exports contended waits only). */
+ * thread's next call. A call that slept and ran again took the semaphore (a thread that loses it
+ * to another after the wake sleeps again in the same call, which goes on), unless its last sleep
+ * was ended by no futex wake at all: the timer of a timed wait (a timeout) or a signal (EINTR).
+ * Its wait runs from the call's entry to the moment the thread ran again. A call that never
+ * slept took the semaphore in the slow path without blocking: not a contended acquisition, not
+ * counted (the default mode exports contended waits only). */
 static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
 {
 	__u32 slot = t->slot, flags = t->flags;
@@ -307,18 +311,19 @@ static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
 		__u64 wait = t->end_ns >= t->start_ns ? t->end_ns - t->start_ns : 0;
 
 		__sync_fetch_and_add(&s->blocked_ns, wait);
-		if (flags & SEMLOCK_T_WOKEN) {
+		if (!(flags & SEMLOCK_T_OTHER_WAKE)) {
 			record_acquisition(s, wait);
 			__sync_fetch_and_add(&s->contended, 1);
 			if (flags & SEMLOCK_T_HANDOFF)
 				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
-					 &s->handoff_hist_count, t->handoff_ns);
+					 &s->handoff_hist_count, t->end_ns - t->wake_ns);
 		} else if (t->op == SEMLOCK_OP_TIMED) {
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
 	}
 	if (flags & SEMLOCK_T_ASLEEP)
 		__sync_fetch_and_add(&asleep_in_waits, -1);
+	__sync_fetch_and_add(&kernel_end_calls, -1);
 	t->flags = 0;
 	thread_end(id, t);
 }
@@ -341,7 +346,10 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 	if (t->flags & SEMLOCK_T_ASLEEP)
 		__sync_fetch_and_add(&asleep_in_waits, -1);
 	t->flags = kernel_end ? SEMLOCK_T_KEND : 0;
+	t->wake_kind = 0;
 	t->op = op;
+	if (kernel_end)
+		__sync_fetch_and_add(&kernel_end_calls, 1);
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
 	if (!slot_if_of(t->slot, id >> 32, addr))
 		t->slot = lock_slot(id >> 32, addr);
@@ -551,6 +559,7 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
 #define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+#define TASK_RUNNING 0x0
 #define TASK_INTERRUPTIBLE 0x1
 #define PF_KTHREAD 0x00200000
 
@@ -631,40 +640,44 @@ static __always_inline void thread_switches_out(__u64 id, struct task_struct *pr
 				__sync_fetch_and_add(&asleep_in_waits, 1);
 			}
 			/* Asleep again in the same call: its last wake did not give it the semaphore. */
-			t->flags &= ~(SEMLOCK_T_WOKEN | SEMLOCK_T_RESUMED | SEMLOCK_T_HANDOFF);
+			t->flags &= ~(SEMLOCK_T_OTHER_WAKE | SEMLOCK_T_RESUMED | SEMLOCK_T_HANDOFF);
 			return;
 		}
 	}
 	/* Off the CPU for another reason: a call without a return probe is over once the thread has
-	 * run after its sleep, or when it blocks on something else; a thread preempted before it
-	 * slept is still in its call. */
-	if ((t->flags & SEMLOCK_T_KEND) && (!preempt || (t->flags & SEMLOCK_T_RESUMED)))
+	 * run after its sleep, or when it blocks on something else. A thread that stays runnable
+	 * (preempted, or woken on its way into the futex wait: its state is running again) before
+	 * it slept is still in its call. */
+	if ((t->flags & SEMLOCK_T_KEND) &&
+	    ((t->flags & SEMLOCK_T_RESUMED) || !(preempt || prev_state == TASK_RUNNING)))
 		end_kernel_call(id, t);
 }
 
-/* Thread `id` runs again: the end of its sleep in a call without a return probe, and the end of
- * the handoff when a post's wake ended that sleep (the stamp is taken: one wake, one waiter). */
+/* Thread `id` runs again: the end of its sleep in a call without a return probe, and how that
+ * sleep ended (its wake record: a futex wake of its word by another thread is a handoff, from
+ * that wake to now; no futex wake, a timeout or a signal). The wake may have come just before
+ * the thread left the CPU (it was woken on its way into the futex wait): the record says so. */
 static __always_inline void thread_resumes(__u64 id)
 {
 	struct semlock_thread *t = thread_in_call(id);
-	struct semlock_slot *st;
+	__u32 kind, flags;
 	__u64 now;
 
-	if (!t || (t->flags & (SEMLOCK_T_KEND | SEMLOCK_T_ASLEEP)) !=
-			  (SEMLOCK_T_KEND | SEMLOCK_T_ASLEEP))
+	if (!t || !(t->flags & SEMLOCK_T_KEND) || !(t->flags & SEMLOCK_T_ASLEEP))
 		return;
 	now = bpf_ktime_get_ns();
+	kind = t->wake_kind;
+	t->wake_kind = 0;
+	flags = (t->flags & ~(SEMLOCK_T_ASLEEP | SEMLOCK_T_HANDOFF | SEMLOCK_T_OTHER_WAKE)) |
+		SEMLOCK_T_RESUMED;
+	if (kind == SEMLOCK_WAKE_OTHER)
+		flags |= SEMLOCK_T_OTHER_WAKE;
+	else if (kind == SEMLOCK_WAKE_FUTEX && t->waker_tid != (__u32)id &&
+		 t->wake_ns >= t->start_ns && now >= t->wake_ns)
+		flags |= SEMLOCK_T_HANDOFF;
 	t->end_ns = now;
-	t->flags = (t->flags & ~(SEMLOCK_T_ASLEEP | SEMLOCK_T_HANDOFF)) | SEMLOCK_T_RESUMED;
+	t->flags = flags;
 	__sync_fetch_and_add(&asleep_in_waits, -1);
-	if (!(t->flags & SEMLOCK_T_WOKEN))
-		return;
-	st = bpf_map_lookup_elem(&slots, &t->slot);
-	if (st && st->ts_ns >= t->start_ns && st->waker_tid != (__u32)id && now >= st->ts_ns) {
-		t->handoff_ns = now - st->ts_ns;
-		t->flags |= SEMLOCK_T_HANDOFF;
-		st->ts_ns = 0;
-	}
 }
 
 /* A thread going off the CPU: asleep in a futex wait on the word of the probed call it is in
@@ -684,10 +697,11 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 	return 0;
 }
 
-/* A thread woken by a thread of an attached process: the wake is its semaphore's when the woken
- * thread sleeps in a probed call's futex wait and the current thread is in a futex wake of that
- * word. Other wake-ups on the host return after reading asleep_in_waits and the
- * attached-process mask, or after the woken thread's array entry. */
+/* A thread of an attached process woken: the wake is its semaphore's when the woken thread
+ * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
+ * futex wake of that word; a wake-up from outside any futex wake (a timer, a signal) is noted.
+ * Other wake-ups on the host return after reading asleep_in_waits and the attached-process
+ * mask, or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -696,22 +710,38 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	struct pt_regs *regs;
 	__u64 waiter;
 
-	/* The waker's process first (a semaphore's wake comes from a process that is attached,
-	 * as with the syscall tracepoint): its id is at hand, the woken task's fields may be in
-	 * another CPU's cache. */
-	if (asleep_in_waits <= 0 || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
+	if (asleep_in_waits <= 0 && kernel_end_calls <= 0)
 		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
+	if (!maybe_attached(waiter >> 32))
+		return 0;
 	t = thread_in_call(waiter);
-	if (!t || !(t->flags & SEMLOCK_T_ASLEEP))
+	if (!t)
 		return 0;
 	regs = futex_regs(bpf_get_current_task_btf());
-	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
+	if (!regs || !is_wake(regs->si)) {
+		/* Not a futex wake: the timer of a timed wait, or a signal. */
+		if (t->flags & SEMLOCK_T_KEND) {
+			t->wake_kind = SEMLOCK_WAKE_OTHER;
+			t->wake_ns = bpf_ktime_get_ns();
+		}
 		return 0;
-	/* Its sleep ends by this wake (a call without a return probe reads it when it runs). A plain
-	 * write: the waiter, asleep, writes its flags again only once it runs after this wake, and
-	 * only one wake-up is traced per sleep. */
-	t->flags |= SEMLOCK_T_WOKEN;
+	}
+	if (t->addr != regs->di)
+		return 0;
+	/* The wake of its word: recorded on the woken thread (a call without a return probe reads it
+	 * when it runs), also when the thread was woken on its way into the futex wait, before the
+	 * switch that would have marked it asleep. Only wakers write these fields, the thread reads
+	 * and clears them when it runs again. */
+	if (t->flags & SEMLOCK_T_KEND) {
+		t->waker_tid = (__u32)bpf_get_current_pid_tgid();
+		t->wake_ns = bpf_ktime_get_ns();
+		t->wake_kind = SEMLOCK_WAKE_FUTEX;
+	}
+	/* A semaphore's post comes from a process that is attached (as with the syscall
+	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
+	if (!(t->flags & SEMLOCK_T_ASLEEP) || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
+		return 0;
 	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
 	if (sk)
 		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);

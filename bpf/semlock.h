@@ -58,10 +58,15 @@ enum semlock_op {
 #define SEMLOCK_T_ASLEEP (1u << 1)    /* asleep in that futex_wait now (scheduler programs) */
 /* Calls without a return probe (default mode with the scheduler programs): the call's end is
  * seen from the scheduler. */
-#define SEMLOCK_T_KEND (1u << 2)    /* the call has no return probe */
-#define SEMLOCK_T_WOKEN (1u << 3)   /* its last sleep was ended by a futex wake on its word */
-#define SEMLOCK_T_RESUMED (1u << 4) /* running again after that sleep (end_ns) */
-#define SEMLOCK_T_HANDOFF (1u << 5) /* that wake was a handoff to it (handoff_ns) */
+#define SEMLOCK_T_KEND (1u << 2)       /* the call has no return probe */
+#define SEMLOCK_T_OTHER_WAKE (1u << 3) /* its last sleep was ended by no futex wake (timer, signal) */
+#define SEMLOCK_T_RESUMED (1u << 4)    /* running again after that sleep (end_ns) */
+#define SEMLOCK_T_HANDOFF (1u << 5)    /* another thread's futex wake released it (wake_ns) */
+
+/* The last wake-up of a thread inside a call without a return probe (`wake_kind`), written by
+ * the waking thread, read and cleared by the thread when it runs again. */
+#define SEMLOCK_WAKE_FUTEX 1 /* a futex wake of its semaphore's word */
+#define SEMLOCK_WAKE_OTHER 2 /* no futex wake: the timer of a timed wait, a signal */
 
 /* In the thread array: the owner's pid_tgid, with this bit while it is inside a call. */
 #define SEMLOCK_THREAD_BUSY (1ull << 63)
@@ -77,9 +82,10 @@ struct semlock_thread {
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
 	__u32 op;
 	__u32 flags;
-	__u64 end_ns;     /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
-	__u64 handoff_ns; /* SEMLOCK_T_HANDOFF: from the waking post to end_ns */
-	__u64 pad;        /* one cache line per thread: threads on other CPUs share none */
+	__u64 end_ns;      /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
+	__u64 wake_ns;     /* its last wake-up (written by the waker) */
+	__u32 waker_tid;   /* who woke it */
+	__u32 wake_kind;   /* SEMLOCK_WAKE_*; 0: none since it last ran */
 };
 
 /* Whose a slot is (`slot_keys`, read-mostly: written when the slot is given or freed). A free
