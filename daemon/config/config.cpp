@@ -21,8 +21,7 @@ Config EmbeddedDefault() {
   // A paced convoy: the CPU thread rests between bursts and the echo client sends one request
   // every 2 ms, so the demo costs well under one CPU (about a third here) while the GIL is still
   // contended, handed off and switched every second (tests/e2e/embedded_default_test.py).
-  c.runtime.params = {
-      {"cpu_burst", "5ms"}, {"cpu_rest", "10ms"}, {"client_period", "2ms"}};
+  c.runtime.params = {{"cpu_burst", "5ms"}, {"cpu_rest", "10ms"}, {"client_period", "2ms"}};
   return c;
 }
 
