@@ -585,6 +585,9 @@ static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
 	if (t->addr != uaddr)
 		return false;
 	t->flags |= SEMLOCK_T_CONTENDED;
+	/* A call without a return probe has its wake recorded on the thread: no stamp needed. */
+	if (t->flags & SEMLOCK_T_KEND)
+		return true;
 	/* One more sleeper for the next wake to stamp (the slot was checked at the call's entry). */
 	st = bpf_map_lookup_elem(&slots, &t->slot);
 	if (st)
@@ -594,17 +597,24 @@ static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
 
 /* A wake of semaphore `slot` (its key `sk`) by thread `id`: a post when posts are counted from
  * wakes, the start of a handoff unless the post branch site stamps it. */
+/* A wake of semaphore `slot` counted as its post, when posts are counted from wakes (per CPU:
+ * the waker keeps to reading the shared slot unless it stamps). */
+static __always_inline void post_from_wake(__u32 slot, struct semlock_slot_key *sk)
+{
+	struct semlock_stats *s;
+
+	if (!(sk->flags & SEMLOCK_PROC_POSTS_FROM_WAKES))
+		return;
+	s = bpf_map_lookup_elem(&locks, &slot);
+	if (s)
+		__sync_fetch_and_add(&s->posts, 1);
+}
+
 static __always_inline void futex_wake_of_slot(__u64 id, __u32 slot, struct semlock_slot_key *sk)
 {
 	struct semlock_slot *st;
 
-	/* Counted per CPU: the waker keeps to reading the shared slot unless it stamps. */
-	if (sk->flags & SEMLOCK_PROC_POSTS_FROM_WAKES) {
-		struct semlock_stats *s = bpf_map_lookup_elem(&locks, &slot);
-
-		if (s)
-			__sync_fetch_and_add(&s->posts, 1);
-	}
+	post_from_wake(slot, sk);
 	/* The post branch site, when probed, stamped this post just before its wake. */
 	st = bpf_map_lookup_elem(&slots, &slot);
 	if (st && !(sk->flags & SEMLOCK_PROC_POST_BRANCH))
@@ -737,6 +747,10 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 		t->waker_tid = (__u32)bpf_get_current_pid_tgid();
 		t->wake_ns = bpf_ktime_get_ns();
 		t->wake_kind = SEMLOCK_WAKE_FUTEX;
+		sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+		if (sk)
+			post_from_wake(t->slot, sk);
+		return 0;
 	}
 	/* A semaphore's post comes from a process that is attached (as with the syscall
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
