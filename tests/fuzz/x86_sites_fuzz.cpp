@@ -66,7 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (slow.empty()) return std::nullopt;
     return slow;
   };
-  const SemlockPlan plan = PlanSemlockSites(mode, functions, read);
-  if (plan.sites.size() != functions.size()) std::abort();  // one status per function
+  // With and without the scheduler programs (slow paths with or without a return probe).
+  for (bool kernel_end : {false, true}) {
+    const SemlockPlan plan = PlanSemlockSites(mode, functions, read, kernel_end);
+    if (plan.sites.size() != functions.size()) std::abort();  // one status per function
+    for (const PlannedUprobe& u : plan.uprobes) {
+      // Entry-only slow-path programs only where the waits end in the kernel, never returns.
+      const bool kend = u.program == SemlockProgram::kWaitEntryKend ||
+                        u.program == SemlockProgram::kTimedwaitEntryKend;
+      if (kend && (!kernel_end || u.retprobe)) std::abort();
+    }
+  }
   return 0;
 }
