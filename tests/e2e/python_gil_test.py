@@ -38,42 +38,28 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import bpf_unavailable, start_gilstatd, wait_for  # noqa: E402
+from gilstat_bench import sid  # noqa: E402  (harness puts bench/ on the path)
 
 TESTPROGS = os.environ.get("TESTPROGS_DIR", "")
-SID_ROOT = os.environ.get("GILSTAT_SID_ROOT", "/var/cache/gilstat/sid-root")
-SID_PYTHONS = ("/usr/bin/python3.14", "/usr/bin/python3.15", "/usr/bin/python3.14-dbg")
-SID_PROGS = "/tmp/gilstat-testprogs"  # the test scripts, inside the sid root
-# How to start an interpreter that is not a plain path: {label: (argv prefix, scripts dir)}.
+# How to start an interpreter that is not a plain path: {label: argv prefix}.
 LAUNCH = {}
 
 
 def sid_interpreters():
-    """The sid root's interpreters, each in a chroot and in a container, registered in LAUNCH;
-    (interpreters, why none) ."""
-    if not os.path.isdir(SID_ROOT):
-        return [], f"{SID_ROOT} absent (scripts/sid_root.sh provisions it)"
-    chroot, unshare = shutil.which("chroot"), shutil.which("unshare")
-    if not chroot or not unshare:
-        return [], "chroot or unshare missing"
-    dest = SID_ROOT + SID_PROGS
-    os.makedirs(dest, exist_ok=True)
-    for f in glob.glob(os.path.join(TESTPROGS, "*.py")):
-        shutil.copy(f, dest)
+    """The sid root's interpreters (bench/gilstat_bench/sid.py), each in a chroot and in a
+    container, registered in LAUNCH; (interpreters, why none)."""
     out = []
-    for exe in SID_PYTHONS:
-        if not os.access(SID_ROOT + exe, os.X_OK):
-            continue
-        v = subprocess.run([chroot, SID_ROOT, exe, "-c", "import sys; print('%d.%d.%d' % "
-                            "sys.version_info[:3])"], capture_output=True, text=True, timeout=30)
+    for exe in sid.interpreters(sid.SID_PYTHONS + (sid.SID_DEBUG_PYTHON,)):
+        v = subprocess.run(sid.launcher(exe) + ["-c", "import sys; print('%d.%d.%d' % "
+                                                "sys.version_info[:3])"],
+                           capture_output=True, text=True, timeout=30)
         if v.returncode != 0:
             continue
-        for how, prefix in (("chroot", [chroot, SID_ROOT, exe]),
-                            ("container", [unshare, "--mount", "--pid", "--fork", "--kill-child",
-                                           chroot, SID_ROOT, exe])):
+        for how in ("chroot", "container"):
             label = f"sid:{exe} ({how})"
-            LAUNCH[label] = (prefix, SID_PROGS)
+            LAUNCH[label] = sid.launcher(exe, container=how == "container")
             out.append((label, v.stdout.strip()))
-    return out, "" if out else f"no interpreter runs in {SID_ROOT}"
+    return out, "" if out else sid.why_absent()
 
 
 def child_pid(pid, timeout=10):
@@ -126,11 +112,14 @@ class Script:
     """A test script speaking the testprogs protocol: "ready", a line on stdin, output, "done"."""
 
     def __init__(self, interpreter, script, *args):
-        prefix, progs = LAUNCH.get(interpreter, ([interpreter], TESTPROGS))
-        self.proc = subprocess.Popen([*prefix, os.path.join(progs, script), *map(str, args)],
+        path = os.path.join(TESTPROGS, script)
+        prefix = LAUNCH.get(interpreter)
+        if prefix:
+            path = sid.copy_in(path)
+        self.proc = subprocess.Popen([*(prefix or [interpreter]), path, *map(str, args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         # The interpreter's own pid: under unshare --fork, the child (chroot execs it).
-        self.pid = child_pid(self.proc.pid) if "--fork" in prefix else self.proc.pid
+        self.pid = child_pid(self.proc.pid) if prefix and "--fork" in prefix else self.proc.pid
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             raise AssertionError(f"{interpreter} {script}: expected 'ready', got {line!r}")
