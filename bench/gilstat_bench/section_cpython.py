@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from .attach import Attached
 from .procs import Child
 from .sid import command
-from .stats import bracketed_slowdowns, median, rotate
+from .goals import RowSlowdown
+from .stats import bracketed_slowdown_rounds, median, rotate
 
 PY2_CONFIGS = ("floor-default", "gilstatd-default", "floor-counting", "gilstatd-counting")
 PY3_CONFIGS = ("gilstatd-default",)
@@ -47,15 +48,18 @@ class InterpreterRun:
     def median_value(self, config, w, which=0):
         return median([x[which] for x in self.values(config, w)])
 
-    def slowdown(self, config, w, kind, which=None):
-        """Median over rounds of the slowdown against the mean of the round's two measurements
-        without a daemon; of the median round trip for the paced convoy (which=0: of the
-        mean)."""
+    def slowdown_rounds(self, config, w, kind, which=None):
+        """Per round, the slowdown against the mean of the round's two measurements without a
+        daemon; of the median round trip for the paced convoy (which=0: of the mean)."""
         if which is None:
             which = 1 if kind == "latency" else 0
-        return bracketed_slowdowns([n[w][which] for n in self.nones],
-                                   [rr[config][w][which] for rr in self.per_round],
-                                   higher_is_better=kind == "rate")
+        return bracketed_slowdown_rounds([n[w][which] for n in self.nones],
+                                         [rr[config][w][which] for rr in self.per_round],
+                                         higher_is_better=kind == "rate")
+
+    def slowdown(self, config, w, kind, which=None):
+        """The median of slowdown_rounds."""
+        return median(self.slowdown_rounds(config, w, kind, which))
 
 
 @dataclass
@@ -78,19 +82,21 @@ class CPythonData:
     def py2(self):
         return [m for m in self.runs if m.py2]
 
-    def worst_py3(self):
-        """(slowdown, version, workload) of the worst judged CPython 3 workload and (slowdown,
-        version) of the worst unpaced convoy (a race: not judged); None when not measured."""
-        worst, worst_unpaced = None, None
+    def judged_py3(self):
+        """The judged CPython 3 rows (RowSlowdown per interpreter and workload, gilstatd
+        default) and (slowdown, version) of the worst unpaced convoy (a race: not judged; None
+        when not measured)."""
+        rows, worst_unpaced = [], None
         for m in self.py3():
             for w, _, kind in m.workloads:
-                sd = m.slowdown("gilstatd-default", w, kind)
                 if kind == "rate":
+                    sd = m.slowdown("gilstatd-default", w, kind)
                     if worst_unpaced is None or sd > worst_unpaced[0]:
                         worst_unpaced = (sd, m.version)
-                elif worst is None or sd > worst[0]:
-                    worst = (sd, m.version, w)
-        return worst, worst_unpaced
+                else:
+                    rows.append(RowSlowdown("CPython %s, %s" % (m.version, w), w,
+                                            m.slowdown_rounds("gilstatd-default", w, kind)))
+        return rows, worst_unpaced
 
     def py27_countdown2(self):
         """{configuration: slowdown} of the two-thread countdown on CPython 2 (the last one

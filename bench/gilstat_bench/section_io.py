@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .procs import Child, Gilstatd
 from .section_host import bpf_stats_enabled, prog_ids, prog_stats
 from .sid import command, sid_pythons
-from .stats import bracketed_slowdowns, median, rotate
+from .stats import bracketed_slowdown_rounds, median, rotate
 
 # The interpreters: every CPython installed by pyenv, and Debian's.
 PYTHON_GLOBS = ("/root/.pyenv/versions/*/bin/python", "/usr/bin/python3.11")
@@ -68,9 +68,12 @@ class IoRun:
     def median_rate(self, config, w):
         return median(self.values(config, w))
 
+    def slowdown_rounds(self, config, w):
+        return bracketed_slowdown_rounds(self.values("none", w), self.values(config, w),
+                                         higher_is_better=True)
+
     def slowdown(self, config, w):
-        return bracketed_slowdowns(self.values("none", w), self.values(config, w),
-                                   higher_is_better=True)
+        return median(self.slowdown_rounds(config, w))
 
     def releases_per_request(self, w):
         got = median(self.releases.get(w, []))

@@ -1,6 +1,7 @@
 """Statistics of interleaved measurements: medians, percentiles, the noise of an added time,
 ratios of added times (a lower bound where the denominator is within noise), slowdowns."""
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
@@ -125,12 +126,30 @@ def slowdown(reference, measured, higher_is_better=False):
     return reference / measured - 1 if higher_is_better else measured / reference - 1
 
 
+def bracketed_slowdown_rounds(baselines, measured, higher_is_better=False):
+    """Per round r, the slowdown of measured[r] against the mean of the two baseline
+    measurements around it, baselines[r] and baselines[r + 1] (cancels a steady drift of the
+    machine's speed)."""
+    return [slowdown((baselines[r] + baselines[r + 1]) / 2, v, higher_is_better)
+            for r, v in enumerate(measured)]
+
+
 def bracketed_slowdowns(baselines, measured, higher_is_better=False):
-    """The median over rounds of the slowdown of measured[r] against the mean of the two
-    baseline measurements around it, baselines[r] and baselines[r + 1] (cancels a steady
-    drift of the machine's speed)."""
-    return median([slowdown((baselines[r] + baselines[r + 1]) / 2, v, higher_is_better)
-                   for r, v in enumerate(measured)])
+    """The median over rounds of bracketed_slowdown_rounds."""
+    return median(bracketed_slowdown_rounds(baselines, measured, higher_is_better))
+
+
+def rounds_needed_above(n, alpha):
+    """The fewest of n rounds that must lie above a limit for a one-sided sign test to say, at
+    level `alpha`, that the median lies above it: the smallest k with P(X >= k) <= alpha for
+    X ~ Binomial(n, 1/2) (a round is as likely above as below a limit equal to the median).
+    None when n rounds cannot say it at that level (n < 5 at 5%)."""
+    tail = 0
+    for k in range(n, -1, -1):
+        tail += math.comb(n, k)
+        if tail / 2.0 ** n > alpha:
+            return k + 1 if k < n else None
+    return 0
 
 
 def cost_per_release_us(rate_without, rate_with, releases_per_request):

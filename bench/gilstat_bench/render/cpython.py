@@ -3,6 +3,7 @@
 from .. import fmt, goals
 from ..attach import config_label
 from ..goals import Goal
+from .judging import judging_note
 
 INTRO = (
     "Each interpreter (pyenv's 2.7, 3.12 and 3.13, Debian's python3, and Debian sid's 3.14 "
@@ -109,6 +110,7 @@ def render(d):
                           ("%g ms" % (1e3 * period)) if period else "P", d.py_paced_n,
                           d.py_echo_s)]
     if d.py3():
+        lines.append(judging_note(goals.CPYTHON3_SLOWDOWN_MAX, d.py_rounds))
         lines += py3_table(d.py3())
     for m in d.py2():
         lines += py2_table(m)
@@ -122,11 +124,12 @@ def render(d):
 
 
 def py3_goal(d):
-    worst, unpaced = d.worst_py3()
-    if not worst:
+    rows, unpaced = d.judged_py3()
+    j = goals.slowdowns_within(rows, goals.CPYTHON3_SLOWDOWN_MAX)
+    if j.ok is None:
         return Goal(None, PY3_GOAL, "no CPython 3")
-    return Goal(goals.cpython3_within(worst[0]), PY3_GOAL, "worst %s (CPython %s, %s)%s" % (
-        fmt.pct(worst[0]), worst[1], worst[2],
+    return Goal(j.ok, PY3_GOAL, "%s%s" % (
+        j.describe("%d interpreters" % len(d.py3())),
         ("; unpaced convoy, not judged (a race, see section 2): worst %s (CPython %s)"
          % (fmt.pct(unpaced[0]), unpaced[1])) if unpaced else ""))
 

@@ -56,9 +56,10 @@ def cpython27(py27):
 
 def cpython3(noise):
     return (
-        "- **CPython 3.** The probes of a CPython 3 process are hit at GIL transitions "
-        "(`take_gil`, `drop_gil`: a few hits per switch, at most one switch per 5 ms "
-        "interval under contention) and at contended semaphore waits, not per bytecode. The "
+        "- **CPython 3.** In the default configuration the probes of a CPython 3 process are "
+        "hit at contended GIL waits (the GIL condvar's wait: at most one per 5 ms switch "
+        "interval and waiting thread under contention) and at contended semaphore waits, not "
+        "per bytecode nor per uncontended release. The "
         "single-thread countdown has no GIL switch at all, so its slowdown is the noise of "
         "the method: %s in this run. A figure of the size of that noise is not a probe "
         "cost; re-run on a quieter machine.\n" % noise)

@@ -2,6 +2,7 @@
 
 from .. import fmt, goals
 from ..goals import Goal
+from .judging import judging_note
 from ..section_io import AB_CONCURRENCY, WORKLOADS
 from ..stats import cost_per_release_us, median
 
@@ -101,6 +102,7 @@ def render(d):
     lines = ["## 5. I/O-bound services\n",
              INTRO % (d.io_s, d.load_generator, AB_CONCURRENCY, d.io_http_s, fmt.thousands(d.io_http_max),
                       d.io_settle_s, d.rounds),
+             judging_note(goals.IO_SLOWDOWN_MAX, d.rounds),
              EXACT_NOTE % (d.exact_probes.strip(),
                            "" if d.exact_key else
                            "**This build does not have that key** (gilstatd refused it), so "
@@ -123,14 +125,13 @@ def render(d):
 
 
 def io_goal(d):
-    judged = [(m.slowdown("gilstatd-default", w), m.version, w) for m in d.runs
-              for w in WORKLOADS]
-    ok = goals.io_within([s for s, _, _ in judged])
-    if ok is None:
+    j = goals.slowdowns_within([
+        goals.RowSlowdown("CPython %s, %s" % (m.version, w), w,
+                          m.slowdown_rounds("gilstatd-default", w))
+        for m in d.runs for w in WORKLOADS], goals.IO_SLOWDOWN_MAX)
+    if j.ok is None:
         return Goal(None, IO_GOAL, "no interpreter measured")
-    worst = max(judged, key=lambda j: -1e9 if j[0] is None else j[0])
-    return Goal(ok, IO_GOAL, "worst %s (CPython %s, %s) over %d interpreters" % (
-        fmt.pct(worst[0]), worst[1], worst[2], len(d.runs)))
+    return Goal(j.ok, IO_GOAL, j.describe("%d interpreters" % len(d.runs)))
 
 
 def exact_goal(d):

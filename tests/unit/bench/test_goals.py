@@ -6,8 +6,10 @@ import _path  # noqa: F401
 from gilstat_bench import goals
 from gilstat_bench.goals import Goal
 from gilstat_bench.render.cost import bpftrace_goal, handoff_goal
+from gilstat_bench.render.cpython import py3_goal
 from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
+from gilstat_bench.section_cpython import CPythonData, InterpreterRun, workloads
 from gilstat_bench.section_host import HostData, charge
 from gilstat_bench.stats import AddedTimes
 
@@ -100,15 +102,48 @@ class FromSectionOneData(unittest.TestCase):
         self.assertIs(handoff_goal(d).ok, False)
 
 
+def cpython_run(version, factors, sizes):
+    """A CPython 3 run whose default configuration takes factors[r] times as long (a rate:
+    1/factors[r] as fast) as the constant measurements without gilstatd, in round r."""
+    ws = workloads(sizes, 1000)
+    none = {w: (1.0, 1.0) for w, _, _ in ws}
+    per_round = [{"gilstatd-default": {w: ((1 / f, None) if kind == "rate" else (f, f))
+                                       for w, _, kind in ws}} for f in factors]
+    return InterpreterRun(version, ["gilstatd-default"], len(factors), ws,
+                          [dict(none) for _ in range(len(factors) + 1)], per_round, {}, None)
+
+
+class Py3Goal(unittest.TestCase):
+    class Sizes:
+        py_pace_ms, py_paced_n, py_echo_s = 12.5, 60, 0.3
+
+    def data(self, *runs):
+        return CPythonData(list(runs), 7, 7, 1000, 1000, 60, 0.3)
+
+    def test_every_round_above_three_per_cent_misses(self):
+        g = py3_goal(self.data(cpython_run("3.12.1", [1.04] * 7, self.Sizes)))
+        self.assertIs(g.ok, False)
+        self.assertIn("CPython 3.12.1, countdown 1 (+4.0%, 7 of 7 rounds)", g.measured)
+
+    def test_a_noisy_interpreter_passes_when_its_rounds_straddle_the_limit(self):
+        quiet = cpython_run("3.13.0", [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0], self.Sizes)
+        noisy = cpython_run("3.12.1", [1.06, 0.97, 1.05, 1.08, 0.98, 1.05, 1.07], self.Sizes)
+        g = py3_goal(self.data(quiet, noisy))
+        self.assertIs(g.ok, True, g.measured)
+        self.assertIn("highest row median +5.0% (CPython 3.12.1", g.measured)
+
+    def test_the_unpaced_convoy_is_not_judged(self):
+        g = py3_goal(self.data(cpython_run("3.12.1", [1.0] * 7, self.Sizes)))
+        self.assertIs(g.ok, True)
+        self.assertIn("unpaced convoy, not judged", g.measured)
+
+    def test_no_cpython3_is_not_measured(self):
+        self.assertIsNone(py3_goal(self.data()).ok)
+
+
 class Thresholds(unittest.TestCase):
     def test_a_missing_bpftrace_ratio_misses(self):
         self.assertFalse(goals.bpftrace_cheaper(None))
-
-    def test_cpython3_slowdown_of_3_percent_passes(self):
-        self.assertTrue(goals.cpython3_within(0.03))
-
-    def test_cpython3_slowdown_above_3_percent_misses(self):
-        self.assertFalse(goals.cpython3_within(0.031))
 
     def test_cpython27_slowdown_above_25_percent_misses(self):
         self.assertFalse(goals.cpython27_within(0.26))

@@ -4,6 +4,7 @@ import unittest
 
 import _path  # noqa: F401
 from gilstat_bench.stats import (MIN_NOISE, AddedTimes, bracketed_slowdowns, median,
+                                 rounds_needed_above,
                                  percentile, rotate, spread)
 
 
@@ -178,6 +179,17 @@ class Slowdowns(unittest.TestCase):
 
     def test_slowdown_is_the_median_over_rounds(self):
         self.assertAlmostEqual(bracketed_slowdowns([1, 1, 1, 1], [1.0, 1.5, 1.1]), 0.1)
+
+
+class SignTest(unittest.TestCase):
+    def test_rounds_needed_at_five_per_cent(self):
+        # P(X >= k) <= 0.05 for X ~ Binomial(n, 1/2): 5/5 (1/32), 7/7 (1/128, 6/7 is 8/128),
+        # 8/9 (10/512), 9/11 (67/2048).
+        self.assertEqual([rounds_needed_above(n, 0.05) for n in (5, 7, 9, 11)], [5, 7, 8, 9])
+
+    def test_too_few_rounds_cannot_tell(self):
+        self.assertIsNone(rounds_needed_above(4, 0.05))
+        self.assertIsNone(rounds_needed_above(0, 0.05))
 
 
 if __name__ == "__main__":
