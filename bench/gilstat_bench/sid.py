@@ -47,11 +47,11 @@ def copy_in(script):
     return inside
 
 
-def launcher(exe, container=False):
-    """The argv prefix that starts the root's interpreter `exe`: chroot, or in a container
-    `unshare --mount --pid --fork --kill-child` then chroot (the interpreter is pid 1 there, the
-    child of unshare)."""
-    chroot = [shutil.which("chroot"), SID_ROOT, exe]
+def launcher(exe, container=False, root=SID_ROOT):
+    """The argv prefix that starts the interpreter `exe` of `root` (the sid root unless
+    another is given): chroot, or in a container `unshare --mount --pid --fork --kill-child`
+    then chroot (the interpreter is pid 1 there, the child of unshare)."""
+    chroot = [shutil.which("chroot"), root, exe]
     if not container:
         return chroot
     return [shutil.which("unshare"), "--mount", "--pid", "--fork", "--kill-child"] + chroot

@@ -41,8 +41,10 @@ from harness import bpf_unavailable, start_gilstatd, wait_for  # noqa: E402
 from gilstat_bench import sid  # noqa: E402  (harness puts bench/ on the path)
 
 TESTPROGS = os.environ.get("TESTPROGS_DIR", "")
-# How to start an interpreter that is not a plain path: {label: argv prefix}.
+# How to start an interpreter that is not a plain path: {label: argv prefix}; a script is
+# copied into its root by COPY_IN[label] (default: the sid root's copy_in).
 LAUNCH = {}
+COPY_IN = {}
 
 
 def sid_interpreters():
@@ -115,13 +117,14 @@ class Script:
         path = os.path.join(TESTPROGS, script)
         prefix = LAUNCH.get(interpreter)
         if prefix:
-            path = sid.copy_in(path)
+            path = COPY_IN.get(interpreter, sid.copy_in)(path)
         self.proc = subprocess.Popen([*(prefix or [interpreter]), path, *map(str, args)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         # The interpreter's own pid: under unshare --fork, the child (chroot execs it).
         self.pid = child_pid(self.proc.pid) if prefix and "--fork" in prefix else self.proc.pid
         line = self.proc.stdout.readline().strip()
         if line != "ready":
+            self.kill()
             raise AssertionError(f"{interpreter} {script}: expected 'ready', got {line!r}")
 
     def run(self):
