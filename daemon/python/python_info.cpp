@@ -20,12 +20,13 @@
 namespace gilstat::python {
 namespace {
 
-// Data objects the probes may need. Functions come from probes::ElfFile. The gil_* names are
+// Data objects the probes may need (PyCode_Type: what tells a code object, for the names on a
+// Python stack). Functions come from probes::ElfFile. The gil_* names are
 // the static GIL state of 3.2 .. 3.6 (Python/ceval_gil.h), visible in .symtab of unstripped
 // builds; a compiler may rename such a static ("gil_locked.lto_priv.0"): see DataSymbolKey.
 const std::set<std::string, std::less<>> kDataSymbols = {
     "_PyRuntime",        "Py_Version",   "interpreter_lock", "gil_locked", "gil_last_holder",
-    "gil_switch_number", "gil_interval", "gil_cond",         "gil_mutex"};
+    "gil_switch_number", "gil_interval", "gil_cond",         "gil_mutex",  "PyCode_Type"};
 
 // The kDataSymbols entry that symbol `name` stands for: the name itself, or for a static GIL
 // variable a compiler-suffixed copy of it ("gil_locked.lto_priv.0" -> "gil_locked"). Empty when

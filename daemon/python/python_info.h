@@ -69,7 +69,7 @@ struct InterpreterInfo {
   bool free_threaded = false;        // PEP 703 build (3.13t): the GIL may be disabled at run time
   std::string free_threaded_marker;  // what showed it: a symbol or the 't' ABI flag
   bool has_debug_offsets = false;    // "xdebugpy" cookie at the start of _PyRuntime (3.13+)
-  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version, and the
+  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version, PyCode_Type, and the
   // static GIL state of 3.2 .. 3.6 (.symtab only): gil_locked, gil_last_holder,
   // gil_switch_number, gil_interval, gil_cond, gil_mutex. Keyed by the plain name; `name` is the
   // symbol as found (a compiler may suffix a static: "gil_locked.lto_priv.0"; a _PyRuntime that
