@@ -3,29 +3,13 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "gilstat/format.h"
+
 namespace gilstat::cli {
 namespace {
-
-__attribute__((format(printf, 1, 2))) std::string Printf(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = std::vsnprintf(nullptr, 0, fmt, ap);
-  va_end(ap);
-  std::string out;
-  if (n > 0) {
-    out.resize(static_cast<size_t>(n) + 1);
-    std::vsnprintf(out.data(), out.size(), fmt, ap2);
-    out.resize(static_cast<size_t>(n));
-  }
-  va_end(ap2);
-  return out;
-}
 
 std::string Hex(uint64_t v) { return Printf("0x%" PRIx64, v); }
 
@@ -117,14 +101,6 @@ std::vector<ProcessReport> BuildProcessReports(const std::vector<SemLockStats>& 
     return a.total_wait_ns > b.total_wait_ns;  // ties keep pid order
   });
   return out;
-}
-
-std::string FormatDuration(uint64_t ns) {
-  if (ns < 1000) return std::to_string(ns) + " ns";
-  double v = static_cast<double>(ns);
-  if (ns < 1000000) return Printf("%.3g us", v / 1e3);
-  if (ns < 1000000000) return Printf("%.3g ms", v / 1e6);
-  return Printf("%.3f s", v / 1e9);
 }
 
 std::string FormatLog2Hist(const HistogramData& h, std::string_view unit) {

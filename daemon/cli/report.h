@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "gilstat/format.h"
 #include "gilstat/lock_stats.h"
 #include "tracker/tracker.h"
 
@@ -51,7 +52,7 @@ std::vector<ProcessReport> BuildProcessReports(const std::vector<SemLockStats>& 
 // Empty string for an empty histogram.
 std::string FormatLog2Hist(const HistogramData& hist, std::string_view unit = "nsecs");
 // "950 ns", "12.3 us", "4.56 ms", "1.20 s".
-std::string FormatDuration(uint64_t ns);
+using gilstat::FormatDuration;
 
 std::string FormatText(const Report& report);
 // One line of JSON (schema gilstat.locks/2, docs/CLI.md); bytes of names that are not UTF-8
