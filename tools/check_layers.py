@@ -18,6 +18,7 @@ PREFIX_LAYERS = [
     ("probes/", 3, "probes"),
     ("python/", 3, "python"),
     ("metrics/", 4, "metrics"),
+    ("profile/", 4, "profile"),
     ("config/", 5, "config"),
     ("tracker/", 5, "tracker"),
     ("host/", 5, "host"),
@@ -36,6 +37,7 @@ FOLDER_LAYERS = [
     ("daemon/probes/", 3, "probes"),
     ("daemon/python/", 3, "python"),
     ("metrics/", 4, "metrics"),
+    ("daemon/profile/", 4, "profile"),
     ("daemon/config/", 5, "config"),
     ("daemon/tracker/", 5, "tracker"),
     ("daemon/host/", 5, "host"),
@@ -52,6 +54,8 @@ FOLDER_LAYERS = [
 # metrics adapts plain structs (common, runtime) and includes nothing from daemon/.
 ALLOWED = {
     "metrics": {"common", "runtime", "metrics"},
+    # profile formats plain structs (gilstat/gil_stacks.h) like metrics.
+    "profile": {"common", "profile"},
     "common": {"common"},
     "runtime": {"common", "runtime"},
     "bpf": {"common", "bpf"},
