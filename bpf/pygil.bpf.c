@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The GIL of CPython 3.x per process. Default: uprobes on the C library's
+/* The GILs of CPython 3.x per process (the main interpreter's, and those of sub-interpreters
+ * with their own GIL, each in its own slot). Default: uprobes on the C library's
  * pthread_cond_timedwait (entry + return) filtered by the address of the GIL's condvar, which a
  * thread reaches only when the GIL is held by another: an uncontended release and re-take hits
  * no probe. Exact (opt-in, symbols needed): also take_gil (entry + return) and drop_gil (entry),
@@ -25,9 +26,16 @@ struct {
 } procs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYGIL_MAX_PROCS + PYGIL_MAX_SUB_GILS);
+	__type(key, struct pygil_key);
+	__type(value, struct pygil_gil);
+} gils SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, PYGIL_MAX_PROCS);
-	__type(key, __u32);
+	__uint(max_entries, PYGIL_MAX_PROCS + PYGIL_MAX_SUB_GILS);
+	__type(key, struct pygil_key);
 	__type(value, struct pygil_stats);
 } stats SEC(".maps");
 
@@ -62,13 +70,57 @@ static __always_inline void count(__u32 idx)
 	gilstat_count(&counters, idx);
 }
 
-static __always_inline struct pygil_stats *stats_of(__u32 tgid)
+static __always_inline struct pygil_stats *stats_of(__u32 tgid, __u32 slot)
 {
-	struct pygil_stats *s = gilstat_lookup_or_init(&stats, &tgid, &zero_stats);
+	struct pygil_key k = {.tgid = tgid, .slot = slot};
+	struct pygil_stats *s = gilstat_lookup_or_init(&stats, &k, &zero_stats);
 
 	if (!s)
 		count(PYGIL_CNT_STATS_FULL);
 	return s;
+}
+
+static __always_inline struct pygil_gil *gil_of(__u32 tgid, __u32 slot)
+{
+	struct pygil_key k = {.tgid = tgid, .slot = slot};
+
+	return bpf_map_lookup_elem(&gils, &k);
+}
+
+/* The slot of the GIL whose condvar is `cond`; -1: not a GIL condvar of the process. */
+static __always_inline int slot_of_cond(const struct pygil_proc *p, __u64 cond)
+{
+	if (!cond)
+		return -1;
+#pragma unroll
+	for (int i = 0; i < PYGIL_MAX_GILS; i++) {
+		if (p->cond_addr[i] == cond)
+			return i;
+	}
+	return -1;
+}
+
+/* The slot of the GIL at `gil` (a struct _gil_runtime_state read from an argument); the main
+ * GIL's (0) when it is not a registered one. */
+static __always_inline __u32 slot_of_gil(const struct pygil_proc *p, __u64 gil)
+{
+	int i = gil ? slot_of_cond(p, gil + p->cond_in_gil) : -1;
+
+	return i < 0 ? 0 : (__u32)i;
+}
+
+/* take_gil(PyThreadState *tstate): tstate->interp->ceval.gil. */
+static __always_inline __u32 slot_of_tstate(const struct pygil_proc *p, __u64 tstate)
+{
+	__u64 interp = 0, gil = 0;
+
+	if (!(p->flags & PYGIL_F_BY_ARGUMENT) || !tstate)
+		return 0;
+	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)(tstate + p->tstate_interp)) ||
+	    !interp ||
+	    bpf_probe_read_user(&gil, sizeof(gil), (void *)(interp + p->interp_gil)))
+		return 0;
+	return slot_of_gil(p, gil);
 }
 
 /* The live state of thread `id`, or NULL. */
@@ -157,15 +209,21 @@ static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)
 /* --- take_gil / drop_gil ------------------------------------------------------------------ */
 
 SEC("uprobe")
-int take_gil_entry(struct pt_regs *ctx)
+int BPF_KPROBE(take_gil_entry, void *tstate)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_thread *t;
+	struct pygil_gil *g;
+	__u32 slot;
 	__u64 now;
 
 	if (!p)
+		return 0;
+	slot = slot_of_tstate(p, (__u64)tstate);
+	g = gil_of(tgid, slot);
+	if (!g)
 		return 0;
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
@@ -178,8 +236,9 @@ int take_gil_entry(struct pt_regs *ctx)
 		__u64 interval_us = 5000;
 
 		t->forced_out = 0;
-		if (p->interval_addr &&
-		    bpf_probe_read_user(&interval_us, sizeof(interval_us), (void *)p->interval_addr))
+		t->slot = slot;
+		if (g->interval_addr &&
+		    bpf_probe_read_user(&interval_us, sizeof(interval_us), (void *)g->interval_addr))
 			interval_us = 5000;
 		if (now - t->take_start_ns <= 2 * interval_us * 1000) {
 			t->contended = 1;
@@ -193,7 +252,8 @@ int take_gil_entry(struct pt_regs *ctx)
 	t->take_start_ns = now;
 	t->wait_start_ns = 0;
 	t->in_cond = 0;
-	t->contended = p->holder != 0 && p->holder != id;
+	t->slot = slot;
+	t->contended = g->holder != 0 && g->holder != id;
 	return 0;
 }
 
@@ -205,56 +265,73 @@ int take_gil_return(struct pt_regs *ctx)
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_thread *t;
 	struct pygil_stats *s;
+	struct pygil_gil *g;
 	__u64 now;
 
 	if (!p)
 		return 0;
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
+	g = gil_of(tgid, t ? t->slot : 0);
+	if (!g) {
+		if (t)
+			thread_end(id, t);
+		return 0;
+	}
 	if (!t || !t->take_start_ns) {
 		count(PYGIL_CNT_ORPHAN_RETURNS);
-	} else if ((s = stats_of(tgid))) {
+	} else if ((s = stats_of(tgid, t->slot))) {
 		__sync_fetch_and_add(&s->acquisitions, 1);
 		record_wait(s, now - t->take_start_ns);
 		if (t->contended)
 			__sync_fetch_and_add(&s->contended, 1);
-		if (p->last_holder && p->last_holder != id) {
+		if (g->last_holder && g->last_holder != id) {
 			__sync_fetch_and_add(&s->handoffs, 1);
-			if (t->contended && p->drop_ns && now >= p->drop_ns)
+			if (t->contended && g->drop_ns && now >= g->drop_ns)
 				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
-					 &s->handoff_hist_count, now - p->drop_ns);
+					 &s->handoff_hist_count, now - g->drop_ns);
 		}
 	}
 	if (t)
 		thread_end(id, t);
-	p->holder = id;
-	p->last_holder = id;
-	p->hold_start_ns = now;
+	g->holder = id;
+	g->last_holder = id;
+	g->hold_start_ns = now;
 	return 0;
 }
 
+/* drop_gil(first, ...): the GIL pointer at `first` + drop_arg_gil (3.12: struct _ceval_state *,
+ * 3.13+: PyInterpreterState *). */
 SEC("uprobe")
-int drop_gil_entry(struct pt_regs *ctx)
+int BPF_KPROBE(drop_gil_entry, void *first)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_stats *s;
-	__u64 now = bpf_ktime_get_ns();
+	struct pygil_gil *g;
+	__u64 now = bpf_ktime_get_ns(), gil = 0;
+	__u32 slot = 0;
 
 	if (!p)
 		return 0;
-	s = stats_of(tgid);
+	if ((p->flags & PYGIL_F_BY_ARGUMENT) && first &&
+	    !bpf_probe_read_user(&gil, sizeof(gil), (void *)((__u64)first + p->drop_arg_gil)))
+		slot = slot_of_gil(p, gil);
+	g = gil_of(tgid, slot);
+	if (!g)
+		return 0;
+	s = stats_of(tgid, slot);
 	if (s) {
-		if (p->holder == id && p->hold_start_ns && now >= p->hold_start_ns)
+		if (g->holder == id && g->hold_start_ns && now >= g->hold_start_ns)
 			gilstat_hist_add(s->hold_hist, &s->hold_hist_sum, &s->hold_hist_count,
-				 now - p->hold_start_ns);
-		if (p->drop_requested)
+				 now - g->hold_start_ns);
+		if (g->drop_requested)
 			__sync_fetch_and_add(&s->forced, 1);
 		else
 			__sync_fetch_and_add(&s->voluntary, 1);
 	}
-	if (p->drop_requested) {
+	if (g->drop_requested) {
 		struct pygil_thread *t = thread_find(id);
 
 		if (!t)
@@ -262,12 +339,13 @@ int drop_gil_entry(struct pt_regs *ctx)
 		if (t) {
 			t->take_start_ns = now;
 			t->forced_out = 1;
+			t->slot = slot;
 		}
 	}
-	p->drop_requested = 0;
-	p->holder = 0;
-	p->hold_start_ns = 0;
-	p->drop_ns = now;
+	g->drop_requested = 0;
+	g->holder = 0;
+	g->hold_start_ns = 0;
+	g->drop_ns = now;
 	return 0;
 }
 
@@ -282,11 +360,19 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_thread *t;
+	struct pygil_gil *g;
 	__u64 sw = 0, now;
+	int slot;
 
-	if (!p || p->cond_addr != (__u64)cond)
+	if (!p)
 		return 0;
-	if (p->switch_addr && bpf_probe_read_user(&sw, sizeof(sw), (void *)p->switch_addr))
+	slot = slot_of_cond(p, (__u64)cond);
+	if (slot < 0)
+		return 0;
+	g = gil_of(tgid, (__u32)slot);
+	if (!g)
+		return 0;
+	if (g->switch_addr && bpf_probe_read_user(&sw, sizeof(sw), (void *)g->switch_addr))
 		count(PYGIL_CNT_READ_ERRORS);
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
@@ -298,6 +384,7 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 		t->wait_start_ns = now;
 	t->switch_at_wait = sw;
 	t->in_cond = 1;
+	t->slot = (__u32)slot;
 	if (t->take_start_ns)
 		t->contended = 1; /* inside take_gil: it waits for another thread's release */
 	return 0;
@@ -311,6 +398,7 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_thread *t;
 	struct pygil_stats *s;
+	struct pygil_gil *g;
 	__s32 locked = 1;
 	__u64 sw = 0;
 
@@ -320,22 +408,23 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (!t || !t->in_cond)
 		return 0; /* another condvar of the process */
 	t->in_cond = 0;
-	s = stats_of(tgid);
-	if (!s)
+	g = gil_of(tgid, t->slot);
+	s = stats_of(tgid, t->slot);
+	if (!s || !g)
 		return 0;
 	__sync_fetch_and_add(&s->cond_waits, 1);
-	if (p->locked_addr && bpf_probe_read_user(&locked, sizeof(locked), (void *)p->locked_addr)) {
+	if (g->locked_addr && bpf_probe_read_user(&locked, sizeof(locked), (void *)g->locked_addr)) {
 		count(PYGIL_CNT_READ_ERRORS);
 		locked = 1;
 	}
 	if (ret == ETIMEDOUT) {
 		__sync_fetch_and_add(&s->cond_timeouts, 1);
-		if (locked && p->switch_addr &&
-		    !bpf_probe_read_user(&sw, sizeof(sw), (void *)p->switch_addr) &&
+		if (locked && g->switch_addr &&
+		    !bpf_probe_read_user(&sw, sizeof(sw), (void *)g->switch_addr) &&
 		    sw == t->switch_at_wait) {
 			/* take_gil now sets the drop request: the holder's next release is forced. */
 			__sync_fetch_and_add(&s->drop_requests, 1);
-			p->drop_requested = 1;
+			g->drop_requested = 1;
 		}
 	}
 	if (p->flags & PYGIL_F_TAKE_DROP)
@@ -348,18 +437,18 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 
 		__sync_fetch_and_add(&s->contended, 1);
 		__sync_fetch_and_add(&s->handoffs, 1);
-		if (p->drop_requested)
+		if (g->drop_requested)
 			__sync_fetch_and_add(&s->forced, 1);
 		else
 			__sync_fetch_and_add(&s->voluntary, 1);
-		p->drop_requested = 0;
+		g->drop_requested = 0;
 		if (now >= t->wait_start_ns)
 			record_wait(s, now - t->wait_start_ns);
 		thread_end(id, t);
 	} else if (ret == 0) {
 		/* Woken by a release, and another thread has taken the GIL since (the holder again,
 		 * or a thread that did not wait): that acquisition cleared any drop request. */
-		p->drop_requested = 0;
+		g->drop_requested = 0;
 	}
 	return 0;
 }

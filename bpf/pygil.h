@@ -16,27 +16,54 @@
 /* pygil_thread.owner: the entry holds live state of the thread in the low bits. */
 #define PYGIL_THREAD_BUSY (1ull << 63)
 
+/* GILs per process: the main interpreter's (slot 0) and those of up to PYGIL_MAX_GILS - 1
+ * sub-interpreters with their own GIL (3.12+), registered by user space as it finds them. */
+#define PYGIL_MAX_GILS 8
+/* Entries of `gils` and `stats` beyond one per process: sub-interpreter GILs of all processes. */
+#define PYGIL_MAX_SUB_GILS 256
+
 /* pygil_proc.flags */
 #define PYGIL_F_TAKE_DROP (1u << 0) /* take_gil/drop_gil are probed: every acquisition is seen */
 #define PYGIL_F_CONDVAR (1u << 1)   /* the GIL condvar's waits are probed */
+/* take_gil/drop_gil are attributed to the GIL their argument names (tstate->interp->ceval.gil,
+ * the GIL pointer of drop_gil's first argument); without it, every call is the main GIL's. */
+#define PYGIL_F_BY_ARGUMENT (1u << 2)
 
-/* One attached process: where its GIL state is (written by user space at attach) and what the
- * programs keep between events (the GIL serialises the writers: only the holder updates it,
- * in take_gil's return and drop_gil's entry). */
+/* One attached process (written by user space only: at attach, and when the sub-interpreter
+ * GILs it finds change). */
 struct pygil_proc {
-	__u64 cond_addr;   /* the condvar take_gil waits on; 0: not probed */
+	__u64 cond_addr[PYGIL_MAX_GILS]; /* slot i's GIL condvar; 0: slot unused / not probed */
+	__u32 flags;
+	__u32 tstate_interp; /* PYGIL_F_BY_ARGUMENT: offsetof(PyThreadState, interp) */
+	__u32 interp_gil;    /* offsetof(PyInterpreterState, ceval.gil) */
+	__u32 drop_arg_gil;  /* where drop_gil's first argument keeps the GIL pointer */
+	__u32 cond_in_gil;   /* offset of the condvar in struct _gil_runtime_state */
+	__u32 pad;
+};
+
+/* Key of `gils` and `stats`: one GIL of one process. */
+struct pygil_key {
+	__u32 tgid;
+	__u32 slot; /* 0: the main interpreter's GIL */
+};
+
+/* One GIL of an attached process: where its state is (written by user space when the slot is
+ * registered) and what the programs keep between events (the GIL serialises the writers: only
+ * the holder updates it, in take_gil's return and drop_gil's entry). */
+struct pygil_gil {
+	__s64 interpreter; /* the interpreter's id (0: main), for user space */
 	__u64 locked_addr; /* int gil->locked; 0: unknown */
 	__u64 switch_addr; /* unsigned long gil->switch_number; 0: unknown */
 	__u64 interval_addr; /* unsigned long gil->interval (microseconds); 0: unknown */
-	__u32 flags;
 	__u32 drop_requested; /* a waiter timed out with no switch: the next release is forced */
+	__u32 pad;
 	__u64 holder;         /* pid_tgid holding the GIL; 0: free or unknown */
 	__u64 last_holder;    /* pid_tgid of the last thread that took it */
 	__u64 hold_start_ns;
 	__u64 drop_ns; /* when the last holder entered drop_gil */
 };
 
-/* Per-CPU statistics of one process's GIL (summed by user space; max taken). */
+/* Per-CPU statistics of one GIL of a process (summed by user space; max taken). */
 struct pygil_stats {
 	__u64 acquisitions;  /* take_gil returns (take_gil method only) */
 	__u64 contended;     /* acquisitions that found the GIL held by another thread */
@@ -72,7 +99,7 @@ struct pygil_thread {
 	__u16 in_cond;      /* inside pthread_cond_timedwait on the GIL condvar */
 	__u16 forced_out;   /* released by a drop request: it waits from that release on */
 	__u32 fallback;     /* array entries: threads of this index keeping their state in the hash */
-	__u32 pad;
+	__u32 slot;         /* the GIL (pygil_key.slot) it waits for */
 };
 
 enum pygil_counter {

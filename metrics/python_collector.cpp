@@ -17,6 +17,7 @@ struct Group {
   std::optional<uint64_t> interval_us;
   std::optional<uint64_t> switches;
   std::optional<uint64_t> drop_requests;
+  std::optional<uint64_t> untracked_gils;
 };
 using GroupKey = std::pair<std::string, std::string>;  // (group, pid or "")
 
@@ -60,6 +61,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
       g.interval_us = std::max(g.interval_us.value_or(0), *p.switch_interval_us);
     if (p.interpreter_switches) g.switches = g.switches.value_or(0) + *p.interpreter_switches;
     if (p.drop_requests) g.drop_requests = g.drop_requests.value_or(0) + *p.drop_requests;
+    if (p.untracked_gils) g.untracked_gils = g.untracked_gils.value_or(0) + *p.untracked_gils;
   }
   if (totals) KeepGroupCounters(procs, pid_label, *totals, groups);
   auto labels_of = [](const std::string& group, const std::string& pid) {
@@ -97,8 +99,18 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                            "GIL waits that timed out without a switch, so that the waiter asked "
                            "the holder to drop the GIL (CPython's drop request).",
                            MetricType::Counter);
+  auto untracked =
+      EmptyFamily("gilstat_python_untracked_gils",
+                  "GILs of sub-interpreters (3.12+) found in the group's processes but "
+                  "not measured: more than the probe's slots per process or in all, "
+                  "or an interpreter list longer than what is walked.",
+                  MetricType::Gauge);
   for (const auto& [key, g] : groups) {
     const Labels l = labels_of(key.first, key.second);
+    if (g.untracked_gils) {
+      untracked.metric.push_back(
+          Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));
+    }
     enabled.metric.push_back(Sample(MetricType::Gauge, l, g.gil_enabled ? 1 : 0));
     if (g.interval_us) {
       interval.metric.push_back(
@@ -112,7 +124,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     }
   }
   std::vector<prometheus::MetricFamily> out;
-  for (auto* f : {&info_f, &enabled, &interval, &switches, &drops}) {
+  for (auto* f : {&info_f, &enabled, &interval, &switches, &drops, &untracked}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;
@@ -120,9 +132,14 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
 
 LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool pid_label) {
   LockSeries s;
-  s.labels = {group, "gil", "ebpf", pid_label ? std::to_string(st.pid) : ""};
+  // A sub-interpreter's GIL is named like a per-address lock ("<name>@<where>"): its series is
+  // bounded by labels.lock_address's per-process limit, and once the interpreter is gone its
+  // totals go to "gil@other" (LockTotals).
+  const std::string lock =
+      st.interpreter == 0 ? "gil" : "gil@interpreter-" + std::to_string(st.interpreter);
+  s.labels = {group, lock, "ebpf", pid_label ? std::to_string(st.pid) : ""};
   s.origin_pid = st.pid;
-  s.origin_addr = kGilOrigin;
+  s.origin_addr = st.interpreter == 0 || st.gil == 0 ? kGilOrigin : st.gil;
   s.acquisitions_known = st.take_drop;
   s.acquisitions = st.acquisitions;
   s.contended = st.contended;

@@ -35,6 +35,10 @@ struct PythonProcess {
   std::optional<uint64_t> switch_interval_us;    // read from the process (3.x)
   std::optional<uint64_t> interpreter_switches;  // gil->switch_number, read from the process
   std::optional<uint64_t> drop_requests;         // seen by the GIL condvar probe
+  // 3.12+ with the GIL probes: sub-interpreter GILs found but not measured (no slot left, or an
+  // interpreter list longer than what is walked); nullopt where sub-interpreters are not looked
+  // for.
+  std::optional<uint64_t> untracked_gils;
 };
 
 // With `totals`, the group counters (switches, drop requests) keep the counts of processes that
@@ -43,7 +47,8 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                                                      bool pid_label,
                                                      CounterTotals* totals = nullptr);
 
-// The lock series (lock="gil", source="ebpf") of one process's GIL probe statistics.
+// The lock series (source="ebpf") of one GIL's probe statistics: lock="gil" for the main
+// interpreter's, lock="gil@interpreter-<id>" for a sub-interpreter's own GIL.
 LockSeries PyGilLockSeries(const PyGilStats& stats, const std::string& group, bool pid_label);
 
 // Errors of the GIL probes (gilstat_python_probe_errors_total{kind}).

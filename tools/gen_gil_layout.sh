@@ -7,6 +7,10 @@
 #   3.7 .. 3.11: _PyRuntime.ceval.gil (the state is embedded in the runtime)
 #   3.12+:       _PyRuntime._main_interpreter._gil (per-interpreter GIL); the main interpreter's
 #                ceval.gil points there (its offset is printed too, to check it at run time)
+#   3.12+:       the interpreter list (runtime->interpreters.head, interp->next, interp->id) and
+#                each interpreter's GIL pointer (interp->ceval.gil) and own GIL (interp->_gil):
+#                sub-interpreters with their own GIL; tstate->interp and interp->ceval for the
+#                exact mode's take_gil/drop_gil arguments
 #   3.13+:       also where the fields the daemon reads sit inside _Py_DebugOffsets itself (its
 #                own layout changes per minor version: 3.14 inserted interpreter_state.threads_main)
 #                and the values they hold in this build
@@ -57,7 +61,18 @@ int main(void) {
   printf("  mutex:                %zu\n", offsetof(struct _gil_runtime_state, mutex));
   printf("  sizeof gil state:     %zu\n", sizeof(struct _gil_runtime_state));
   printf("  sizeof _PyRuntime:    %zu\n", sizeof(_PyRuntimeState));
+#if PY_VERSION_HEX >= 0x030c0000
+  /* The interpreter list and each interpreter's GIL (sub-interpreters, 3.12+): the offsets the
+   * table uses where _Py_DebugOffsets do not exist (3.12), and the exact mode's argument paths. */
+  printf("  interpreters row:     {%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu}\n", PY_MINOR_VERSION,
+         offsetof(_PyRuntimeState, interpreters.head), offsetof(PyInterpreterState, id),
+         offsetof(PyInterpreterState, next), offsetof(PyInterpreterState, ceval.gil),
+         offsetof(PyInterpreterState, _gil), offsetof(PyThreadState, interp),
+         offsetof(PyInterpreterState, ceval));
+#endif
 #if PY_VERSION_HEX >= 0x030d0000
+  printf("  debug_offsets thread_state.interp@%zu\n",
+         offsetof(_Py_DebugOffsets, thread_state.interp));
   /* Where the fields the daemon reads sit inside _Py_DebugOffsets itself. */
   printf("  debug_offsets: interpreters_head@%zu interp.id@%zu interp.next@%zu ceval_gil@%zu "
          "gil_runtime_state@%zu enabled@%zu locked@%zu holder@%zu free_threaded@%zu\n",

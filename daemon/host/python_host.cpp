@@ -78,6 +78,14 @@ void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& p
     return;
   }
   if (gil.ok()) {
+    if (gil->interpreters && gil->state != 0) {
+      // 3.12+: take_gil/drop_gil are attributed to the GIL their arguments name.
+      plan.probe.by_argument = true;
+      plan.probe.tstate_interp = gil->interpreters->tstate_interp;
+      plan.probe.interp_gil = gil->interpreters->ceval_gil;
+      plan.probe.drop_arg_gil = gil->interpreters->drop_arg_gil;
+      plan.probe.cond_in_gil = static_cast<uint32_t>(gil->cond - gil->state);
+    }
     plan.probe.cond_addr = gil->cond;
     plan.probe.locked_addr = gil->locked;
     plan.probe.switch_addr = gil->switch_number;
@@ -188,7 +196,43 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
                t.plan.why);
   StartSampling(pid, t.plan);
   std::lock_guard lock(mu_);
-  targets_[pid] = std::move(t);
+  Target& stored = targets_[pid] = std::move(t);
+  RescanInterpreters(pid, stored, std::chrono::steady_clock::now());
+}
+
+// Holding mu_. The sub-interpreters with their own GIL, registered with the probe: at most once
+// per kRescanEvery per process (a few process_vm_readv calls per interpreter).
+void PythonTargets::RescanInterpreters(pid_t pid, Target& t,
+                                       std::chrono::steady_clock::time_point now) {
+  if (!t.probed || !probe_ || !t.plan.gil || !t.plan.gil->interpreters) return;
+  if (now < t.next_scan) return;
+  t.next_scan = now + kRescanEvery;
+  bool truncated = false;
+  auto list =
+      python::ListSubInterpreterGils(pid, *t.plan.gil->interpreters, kMaxInterpreters, &truncated);
+  if (!list.ok()) return;  // gone or changing: the next scan tells
+  std::vector<probes::PyGilSubGil> gils;
+  for (const python::InterpreterGil& g : *list) {
+    gils.push_back({g.id, g.gil.cond, g.gil.locked, g.gil.switch_number, g.gil.interval});
+  }
+  auto dropped = probe_->SetSubInterpreterGils(pid, gils);
+  if (!dropped.ok()) return;
+  // Own GILs beyond the probe's slots, and a list longer than what is walked (at least 1).
+  const uint64_t untracked = *dropped + (truncated ? 1 : 0);
+  if (untracked > t.untracked_gils) {
+    spdlog::warn(
+        "pid {}: {} sub-interpreter GIL(s) not measured (at most {} per process, {} in "
+        "all; {} interpreters walked)",
+        pid, untracked, PYGIL_MAX_GILS - 1, PYGIL_MAX_SUB_GILS, kMaxInterpreters);
+  }
+  t.untracked_gils = untracked;
+  t.sub_gils = gils.size() - *dropped;
+}
+
+void PythonTargets::RescanAll() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  for (auto& [pid, t] : targets_) RescanInterpreters(pid, t, now);
 }
 
 // The GIL word the sampler reads: 3.x gil->locked once located (a free-threaded build's too,
@@ -252,11 +296,12 @@ std::optional<std::string> PythonTargets::LockOf(pid_t pid, uint64_t addr, bool 
 }
 
 std::vector<metrics::PythonProcess> PythonTargets::Processes() {
+  RescanAll();
   std::map<pid_t, uint64_t> drops;
   if (probe_) {
     if (auto stats = probe_->Read(); stats.ok()) {
       for (const auto& s : *stats) {
-        if (s.condvar) drops[s.pid] = s.drop_requests;
+        if (s.condvar && s.interpreter == 0) drops[s.pid] = s.drop_requests;
       }
     }
   }
@@ -283,6 +328,7 @@ std::vector<metrics::PythonProcess> PythonTargets::Processes() {
     p.method = now.method;
     p.gil_enabled = now.enabled;
     if (auto d = drops.find(pid); d != drops.end()) p.drop_requests = d->second;
+    if (t.plan.gil && t.plan.gil->interpreters && t.probed) p.untracked_gils = t.untracked_gils;
     out.push_back(std::move(p));
   }
   return out;
@@ -291,6 +337,7 @@ std::vector<metrics::PythonProcess> PythonTargets::Processes() {
 std::vector<metrics::LockSeries> PythonTargets::GilSeries(bool pid_label) {
   std::vector<metrics::LockSeries> out;
   if (!probe_) return out;
+  RescanAll();
   auto stats = probe_->Read();
   if (!stats.ok()) return out;
   for (const auto& s : *stats) {

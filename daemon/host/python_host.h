@@ -85,10 +85,17 @@ class PythonTargets : public tracker::TrackerObserver {
   PyGilHealth ProbeHealth();
 
  private:
+  // Sub-interpreters are looked for at attach and at scrapes, at most this often per process.
+  static constexpr std::chrono::milliseconds kRescanEvery{1000};
+  // The most entries of a process's interpreter list walked.
+  static constexpr size_t kMaxInterpreters = 64;
   struct Target {
     PythonPlan plan;
-    bool probed = false;   // GIL probes attached
-    uint64_t gil_sem = 0;  // 2.x: address of the GIL's sem_t once created
+    bool probed = false;  // GIL probes attached
+    std::chrono::steady_clock::time_point next_scan{};
+    size_t sub_gils = 0;          // sub-interpreter GILs registered with the probe
+    uint64_t untracked_gils = 0;  // found but not measured (the last scan)
+    uint64_t gil_sem = 0;         // 2.x: address of the GIL's sem_t once created
     std::chrono::steady_clock::time_point next_gil_sem_read{};
   };
   probes::PyGilProbe* probe_;
@@ -100,6 +107,8 @@ class PythonTargets : public tracker::TrackerObserver {
   uint64_t probe_errors_ = 0;
   GilSampler* sampler_ = nullptr;
   void StartSampling(pid_t pid, const PythonPlan& plan);
+  void RescanInterpreters(pid_t pid, Target& t, std::chrono::steady_clock::time_point now);
+  void RescanAll();
 };
 
 }  // namespace gilstat::host

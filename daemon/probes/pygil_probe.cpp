@@ -4,8 +4,12 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "bpf/pygil.skel.h"
 #include "elf/elf_symbols.h"
@@ -37,7 +41,21 @@ PyGilStats AggregatePyGilStats(pid_t pid, std::span<const pygil_stats> cpus) {
 
 namespace {
 
+// What the probe keeps of an attached process: its procs entry as written, and the
+// sub-interpreter GIL in each slot (slot 0: the main GIL; an empty cond_addr: free).
 struct NoData {};
+
+struct GilSlots {
+  pygil_proc cfg{};
+  std::array<PyGilSubGil, PYGIL_MAX_GILS> sub{};
+};
+
+pygil_key KeyOf(pid_t pid, uint32_t slot) {
+  pygil_key k{};
+  k.tgid = static_cast<uint32_t>(pid);
+  k.slot = slot;
+  return k;
+}
 
 }  // namespace
 
@@ -45,6 +63,12 @@ struct PyGilProbe::Impl {
   explicit Impl(LoadedSkeleton<pygil> loaded) : skel(std::move(loaded)) {}
 
   LoadedSkeleton<pygil> skel;
+  // The slots of the attached processes, under their own lock: SetSubInterpreterGils (scrapes)
+  // never waits for an attach stuck behind the kernel's uprobe mutex.
+  std::mutex slots_mu;
+  std::map<pid_t, GilSlots> slots;
+  // Sub-interpreter GILs registered, all processes together (bounded by PYGIL_MAX_SUB_GILS).
+  size_t sub_gils = 0;
   // Last member: destroyed first (every link before the object).
   std::unique_ptr<ProbeProcesses<NoData>> processes;
 };
@@ -61,11 +85,13 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   if (max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "pygil: max_processes must be positive");
   }
-  auto skel = LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
-                                          [max_processes](pygil& s) {
-                                            bpf_map__set_max_entries(s.maps.procs, max_processes);
-                                            bpf_map__set_max_entries(s.maps.stats, max_processes);
-                                          });
+  auto skel = LoadedSkeleton<pygil>::Make(
+      "pygil", {pygil__open, pygil__load, pygil__destroy}, [max_processes](pygil& s) {
+        const uint32_t gils = max_processes + PYGIL_MAX_SUB_GILS;
+        bpf_map__set_max_entries(s.maps.procs, max_processes);
+        bpf_map__set_max_entries(s.maps.gils, gils);
+        bpf_map__set_max_entries(s.maps.stats, gils);
+      });
   if (!skel.ok()) return skel.error();
   std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
   probe->impl_ = std::make_unique<Impl>(std::move(skel).value());
@@ -78,11 +104,18 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   return probe;
 }
 
+void PyGilProbe::DeleteSlot(pid_t pid, uint32_t slot) {
+  pygil* s = impl_->skel.get();
+  const pygil_key key = KeyOf(pid, slot);
+  bpf_map_delete_elem(bpf_map__fd(s->maps.gils), &key);
+  bpf_map_delete_elem(bpf_map__fd(s->maps.stats), &key);
+}
+
 void PyGilProbe::DeleteEntries(pid_t pid) {
   pygil* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
-  bpf_map_delete_elem(bpf_map__fd(s->maps.stats), &tgid);
+  for (uint32_t slot = 0; slot < PYGIL_MAX_GILS; ++slot) DeleteSlot(pid, slot);
   DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.threads),
                             [tgid](uint64_t id) { return TgidOf(id) == tgid; });
 }
@@ -96,28 +129,42 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   ProbeProcesses<NoData>& processes = *impl_->processes;
   auto lock = processes.Lock();
   // Attached already: replaced (its links destroyed in MakeRoom, its counts start afresh).
-  if (processes.Find(pid)) (void)processes.Remove(pid, [this](pid_t p) { DeleteEntries(p); });
+  if (processes.Find(pid)) (void)Forget(pid);
   if (Status st = processes.MakeRoom(pid); !st.ok()) return st;
   pygil* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
-  pygil_proc cfg{};
-  cfg.cond_addr = target.cond_addr;
-  cfg.locked_addr = target.locked_addr;
-  cfg.switch_addr = target.switch_addr;
-  cfg.interval_addr = target.interval_addr;
-  cfg.flags =
-      (target.take_drop() ? PYGIL_F_TAKE_DROP : 0u) | (target.cond_addr ? PYGIL_F_CONDVAR : 0u);
-  if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {
-    return MakeError(ErrorCode::kResourceExhausted,
-                     std::string("cannot register pid in the GIL probe: ") + std::strerror(errno));
-  }
   ProbeProcesses<NoData>::Process proc;
+  GilSlots slots;
+  pygil_proc& cfg = slots.cfg;
+  cfg.cond_addr[0] = target.cond_addr;
+  cfg.flags = (target.take_drop() ? PYGIL_F_TAKE_DROP : 0u) |
+              (target.cond_addr ? PYGIL_F_CONDVAR : 0u) |
+              (target.take_drop() && target.by_argument ? PYGIL_F_BY_ARGUMENT : 0u);
+  cfg.tstate_interp = target.tstate_interp;
+  cfg.interp_gil = target.interp_gil;
+  cfg.drop_arg_gil = target.drop_arg_gil;
+  cfg.cond_in_gil = target.cond_in_gil;
+  pygil_gil main{};
+  main.locked_addr = target.locked_addr;
+  main.switch_addr = target.switch_addr;
+  main.interval_addr = target.interval_addr;
+  const pygil_key main_key = KeyOf(pid, 0);
+  // The GIL's entry before the process's: a program finding the process finds its main GIL.
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.gils), &main_key, &main, BPF_ANY) != 0 ||
+      bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {
+    const int err = errno;
+    DeleteEntries(pid);
+    return MakeError(ErrorCode::kResourceExhausted,
+                     std::string("cannot register pid in the GIL probe: ") + std::strerror(err));
+  }
   if (Status st = AttachTarget(pid, target, proc.links); !st.ok()) {
     proc.links.clear();
     DeleteEntries(pid);
     return st;
   }
   processes.Add(pid, std::move(proc));
+  std::lock_guard slots_lock(impl_->slots_mu);
+  impl_->slots[pid] = slots;
   return Status::Ok();
 }
 
@@ -157,10 +204,82 @@ Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
   return st;
 }
 
-Status PyGilProbe::Detach(pid_t pid) {
-  auto lock = impl_->processes->Lock();
+// Holding the processes' lock.
+Status PyGilProbe::Forget(pid_t pid) {
+  {
+    std::lock_guard slots_lock(impl_->slots_mu);
+    if (auto it = impl_->slots.find(pid); it != impl_->slots.end()) {
+      for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
+        if (it->second.sub[slot].cond_addr != 0) --impl_->sub_gils;
+      }
+      impl_->slots.erase(it);
+    }
+  }
   // Its entries go now (scrapes stop seeing it), its links in the background.
   return impl_->processes->Remove(pid, [this](pid_t p) { DeleteEntries(p); });
+}
+
+Status PyGilProbe::Detach(pid_t pid) {
+  auto lock = impl_->processes->Lock();
+  return Forget(pid);
+}
+
+Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<PyGilSubGil>& gils) {
+  std::lock_guard slots_lock(impl_->slots_mu);
+  auto it = impl_->slots.find(pid);
+  if (it == impl_->slots.end()) {
+    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " has no GIL probes");
+  }
+  pygil* s = impl_->skel.get();
+  const uint32_t tgid = static_cast<uint32_t>(pid);
+  GilSlots& slots = it->second;
+  auto named = [&gils](const PyGilSubGil& g) {
+    return std::find(gils.begin(), gils.end(), g) != gils.end();
+  };
+  // Gone (or changed): the condvar leaves the filter first, then the slot's entries go.
+  bool changed = false;
+  for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
+    if (slots.sub[slot].cond_addr == 0 || named(slots.sub[slot])) continue;
+    slots.cfg.cond_addr[slot] = 0;
+    slots.sub[slot] = {};
+    --impl_->sub_gils;
+    changed = true;
+  }
+  if (changed) (void)bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_ANY);
+  for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
+    if (slots.cfg.cond_addr[slot] == 0) DeleteSlot(pid, slot);
+  }
+  // New: the GIL's entry first, then its condvar joins the filter.
+  size_t dropped = 0;
+  changed = false;
+  for (const PyGilSubGil& g : gils) {
+    if (g.cond_addr == 0 || std::find(slots.sub.begin(), slots.sub.end(), g) != slots.sub.end()) {
+      continue;
+    }
+    uint32_t slot = 1;
+    while (slot < PYGIL_MAX_GILS && slots.sub[slot].cond_addr != 0) ++slot;
+    pygil_gil entry{};
+    entry.interpreter = g.interpreter;
+    entry.locked_addr = g.locked_addr;
+    entry.switch_addr = g.switch_addr;
+    entry.interval_addr = g.interval_addr;
+    const pygil_key key = KeyOf(pid, slot);
+    if (slot == PYGIL_MAX_GILS || impl_->sub_gils >= PYGIL_MAX_SUB_GILS ||
+        bpf_map_update_elem(bpf_map__fd(s->maps.gils), &key, &entry, BPF_ANY) != 0) {
+      ++dropped;
+      continue;
+    }
+    slots.sub[slot] = g;
+    slots.cfg.cond_addr[slot] = g.cond_addr;
+    ++impl_->sub_gils;
+    changed = true;
+  }
+  if (changed && bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_EXIST)) {
+    return MakeError(
+        ErrorCode::kUnavailable,
+        std::string("cannot update the GIL probe's process entry: ") + std::strerror(errno));
+  }
+  return dropped;
 }
 
 // Without the processes' lock (only the maps, through their fds): a scrape never waits for an
@@ -171,20 +290,27 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
   if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
   const int fd = bpf_map__fd(impl_->skel->maps.stats);
   const int procs_fd = bpf_map__fd(impl_->skel->maps.procs);
+  const int gils_fd = bpf_map__fd(impl_->skel->maps.gils);
   std::vector<pygil_stats> values(static_cast<size_t>(ncpus));
   std::vector<PyGilStats> out;
-  ForEachMapKey<uint32_t>(fd, [&](uint32_t tgid) {
+  ForEachMapKey<pygil_key>(fd, [&](pygil_key key) {
     pygil_proc cfg{};
-    if (bpf_map_lookup_elem(procs_fd, &tgid, &cfg) == 0 &&
-        bpf_map_lookup_elem(fd, &tgid, values.data()) == 0) {
-      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(tgid), values);
+    pygil_gil gil{};
+    if (key.slot < PYGIL_MAX_GILS && bpf_map_lookup_elem(procs_fd, &key.tgid, &cfg) == 0 &&
+        bpf_map_lookup_elem(gils_fd, &key, &gil) == 0 &&
+        bpf_map_lookup_elem(fd, &key, values.data()) == 0) {
+      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(key.tgid), values);
+      st.interpreter = gil.interpreter;
+      const uint64_t cond = cfg.cond_addr[key.slot];
+      st.gil = cond != 0 ? cond - cfg.cond_in_gil : 0;
       st.take_drop = (cfg.flags & PYGIL_F_TAKE_DROP) != 0;
       st.condvar = (cfg.flags & PYGIL_F_CONDVAR) != 0;
       out.push_back(std::move(st));
     }
   });
-  std::sort(out.begin(), out.end(),
-            [](const PyGilStats& a, const PyGilStats& b) { return a.pid < b.pid; });
+  std::sort(out.begin(), out.end(), [](const PyGilStats& a, const PyGilStats& b) {
+    return std::pair(a.pid, a.interpreter) < std::pair(b.pid, b.interpreter);
+  });
   return out;
 }
 

@@ -38,10 +38,29 @@ struct PyGilTarget {
   uint64_t locked_addr = 0;
   uint64_t switch_addr = 0;
   uint64_t interval_addr = 0;  // gil->interval (µs): bounds a forced-out thread's wait
+  // take_gil/drop_gil attributed to the GIL their argument names (sub-interpreters with their
+  // own GIL): tstate->interp at +tstate_interp, interp->ceval.gil at +interp_gil, the GIL
+  // pointer at +drop_arg_gil from drop_gil's first argument, the condvar at +cond_in_gil in the
+  // GIL state. Without it every take_gil/drop_gil is counted for the main GIL.
+  bool by_argument = false;
+  uint32_t tstate_interp = 0;
+  uint32_t interp_gil = 0;
+  uint32_t drop_arg_gil = 0;
+  uint32_t cond_in_gil = 0;
 
   bool take_drop() const {
     return !interpreter_path.empty() && !take_gil_offsets.empty() && !drop_gil_offsets.empty();
   }
+};
+
+// The GIL of a sub-interpreter with its own GIL, as registered with SetSubInterpreterGils.
+struct PyGilSubGil {
+  int64_t interpreter = 0;  // its id (> 0)
+  uint64_t cond_addr = 0;   // its GIL's condvar (the slot's key: must be non-zero)
+  uint64_t locked_addr = 0;
+  uint64_t switch_addr = 0;
+  uint64_t interval_addr = 0;
+  auto operator<=>(const PyGilSubGil&) const = default;
 };
 
 // Sums per-CPU values (max_wait_ns: the maximum). Exposed for tests.
@@ -63,6 +82,11 @@ class PyGilProbe {
   // kResourceExhausted (max_processes), kUnavailable (an attach failed). Re-attaching an
   // attached pid replaces its probes and starts its counts afresh.
   Status Attach(pid_t pid, const PyGilTarget& target);
+  // The sub-interpreter GILs of attached process `pid` are now `gils` (its main GIL stays):
+  // those no longer named are forgotten (their statistics end), new ones get a slot while one
+  // is free (PYGIL_MAX_GILS - 1 per process) and the maps have room (PYGIL_MAX_SUB_GILS in
+  // all). Returns how many of `gils` got no slot. kNotFound: not attached.
+  Result<size_t> SetSubInterpreterGils(pid_t pid, const std::vector<PyGilSubGil>& gils);
   // Deletes the process's entries at once; its links are destroyed in the background.
   Status Detach(pid_t pid);
 
@@ -74,6 +98,9 @@ class PyGilProbe {
   struct Impl;
   PyGilProbe();
   void DeleteEntries(pid_t pid);
+  void DeleteSlot(pid_t pid, uint32_t slot);
+  // Removes attached process `pid` (holding the processes' lock).
+  Status Forget(pid_t pid);
   // Attaches the probes `target` names into `links`.
   Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
 

@@ -1,5 +1,6 @@
 #include "python/gil_state.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
@@ -25,6 +26,22 @@ struct TableRow {
   uint64_t main_gil_ptr;  // 3.12+: _PyRuntime._main_interpreter.ceval.gil; 0 = none
   uint64_t runtime_size;  // sizeof(_PyRuntimeState): checked against the symbol's size
 };
+// 3.12+ ("interpreters row" of tools/gen_gil_layout.sh): offsetof(_PyRuntimeState,
+// interpreters.head), and in PyInterpreterState: id, next, ceval.gil, _gil; then
+// offsetof(PyThreadState, interp) and offsetof(PyInterpreterState, ceval) (drop_gil's first
+// argument is &interp->ceval on 3.12, interp on 3.13+: ceval is at 0 there).
+struct InterpretersRow {
+  int minor;
+  uint32_t interpreters_head, id, next, ceval_gil, own_gil, tstate_interp, ceval;
+};
+constexpr InterpretersRow kInterpretersTable[] = {
+    {12, 40, 8, 0, 384, 1040, 16, 368},
+    {13, 632, 7272, 7264, 16, 7752, 16, 0},
+    {14, 808, 7280, 7272, 16, 7784, 16, 0},
+    {15, 936, 7272, 7264, 16, 7736, 16, 0},
+};
+// The most interpreters of one process walked (a list that long is a program's own business).
+constexpr size_t kMaxWalk = 4096;
 constexpr TableRow kTable[] = {
     {7, 1264, 0, 1520},            // _PyRuntime.ceval.gil
     {8, 1152, 0, 1464},            // _PyRuntime.ceval.gil
@@ -58,11 +75,12 @@ struct DebugOffsetsLayout {
   uint32_t gil_enabled;        // interpreter_state.gil_runtime_state_enabled
   uint32_t gil_locked;         // interpreter_state.gil_runtime_state_locked
   uint32_t gil_holder;         // interpreter_state.gil_runtime_state_holder
+  uint32_t tstate_interp;      // thread_state.interp
 };
 constexpr DebugOffsetsLayout kDebugOffsetsLayouts[] = {
-    {13, 40, 56, 64, 112, 120, 128, 136, 144},
-    {14, 40, 56, 64, 120, 128, 136, 144, 152},
-    {15, 40, 56, 64, 120, 128, 136, 144, 152},
+    {13, 40, 56, 64, 112, 120, 128, 136, 144, 176},
+    {14, 40, 56, 64, 120, 128, 136, 144, 152, 200},
+    {15, 40, 56, 64, 120, 128, 136, 144, 152, 200},
 };
 // The same in every version: cookie[8], version, free_threaded, then runtime_state.size.
 constexpr uint32_t kDebugVersion = 8, kDebugFreeThreaded = 16, kDebugRuntimeSize = 24;
@@ -92,7 +110,7 @@ GilAddresses FromState(uint64_t state, uint32_t locked, uint32_t last_holder, ui
 
 // The first bytes of the target's _Py_DebugOffsets (every field read here is in them).
 struct DebugHead {
-  uint8_t bytes[192] = {};
+  uint8_t bytes[216] = {};
   uint64_t Field(uint32_t at) const {
     uint64_t v = 0;
     if (at + sizeof(v) <= sizeof(bytes)) std::memcpy(&v, bytes + at, sizeof(v));
@@ -188,6 +206,16 @@ Result<GilAddresses> FromDebugOffsets(pid_t pid, const InterpreterInfo& info, ui
                                                   " (layout mismatch)");
   }
   GilAddresses a = FromState(*at + gil_off, shift + kLocked, shift + kLastHolder, shift);
+  InterpreterWalk w;
+  w.head = runtime + head->Field(d.interpreters_head);
+  w.id = static_cast<uint32_t>(head->Field(d.interp_id));
+  w.next = static_cast<uint32_t>(head->Field(d.interp_next));
+  w.ceval_gil = static_cast<uint32_t>(head->Field(d.ceval_gil));
+  w.own_gil = static_cast<uint32_t>(gil_off);
+  w.tstate_interp = static_cast<uint32_t>(head->Field(d.tstate_interp));
+  w.drop_arg_gil = w.ceval_gil;  // 3.13+: drop_gil(PyInterpreterState *interp, ...)
+  w.shift = shift;
+  a.interpreters = w;
   a.how = "_Py_DebugOffsets (" + VersionName(info) + "): main interpreter " + HexAddress(*at) +
           ", " + (*gil_ptr != 0 ? "interp->ceval.gil" : "interp->_gil") +
           "; interval/switch_number/cond/mutex from the struct layout";
@@ -276,6 +304,18 @@ Result<GilAddresses> FromTable(pid_t pid, const InterpreterInfo& info, uint64_t 
   }
   a.how = "_PyRuntime + " + layout.source;
   if (layout.main_gil_ptr != 0) a.how += " (checked against interp->ceval.gil)";
+  for (const InterpretersRow& r : kInterpretersTable) {
+    if (r.minor != info.minor) continue;
+    InterpreterWalk w;
+    w.head = runtime + r.interpreters_head;
+    w.id = r.id;
+    w.next = r.next;
+    w.ceval_gil = r.ceval_gil;
+    w.own_gil = r.own_gil;
+    w.tstate_interp = r.tstate_interp;
+    w.drop_arg_gil = r.ceval_gil - r.ceval;
+    a.interpreters = w;
+  }
   if (!debug_failure.empty()) a.how += "; _Py_DebugOffsets not used: " + debug_failure;
   return a;
 }
@@ -431,6 +471,45 @@ Result<GilState> ReadGilState(pid_t pid, const GilAddresses& addrs) {
   g.interval_us = interval;
   g.enabled = enabled;
   return g;
+}
+
+Result<std::vector<InterpreterGil>> ListSubInterpreterGils(pid_t pid, const InterpreterWalk& walk,
+                                                           size_t max_interpreters,
+                                                           bool* truncated) {
+  if (truncated) *truncated = false;
+  if (walk.head == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "the interpreter list is not located");
+  }
+  auto at = ReadU64(pid, walk.head);
+  if (!at) return at.error();
+  std::vector<InterpreterGil> out;
+  std::vector<uint64_t> seen;
+  const size_t limit = std::min(max_interpreters, kMaxWalk);
+  for (uint64_t interp = *at; interp != 0;) {
+    if (seen.size() >= limit) {
+      if (truncated) *truncated = true;
+      break;
+    }
+    if (std::find(seen.begin(), seen.end(), interp) != seen.end()) break;  // changed under us
+    seen.push_back(interp);
+    uint64_t v[3] = {};  // id, next, ceval.gil
+    if (Status s = ReadRemote(
+            pid, {{interp + walk.id, 8}, {interp + walk.next, 8}, {interp + walk.ceval_gil, 8}}, v);
+        !s) {
+      return s.error();
+    }
+    const int64_t id = static_cast<int64_t>(v[0]);
+    // Its own GIL (not the main one it may share): ceval.gil is its embedded _gil.
+    if (id > 0 && v[2] != 0 && v[2] == interp + walk.own_gil) {
+      InterpreterGil g;
+      g.id = id;
+      g.gil = FromState(v[2], walk.shift + kLocked, walk.shift + kLastHolder, walk.shift);
+      g.gil.how = "interpreter " + std::to_string(id) + "'s own GIL";
+      out.push_back(std::move(g));
+    }
+    interp = v[1];
+  }
+  return out;
 }
 
 Result<uint64_t> ReadInterpreterLock(pid_t pid, const InterpreterInfo& info,

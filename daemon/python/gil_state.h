@@ -45,6 +45,21 @@ struct GilLayout {
 // The built-in table for CPython 3.7 .. 3.15 on x86-64 (default, non-debug, GIL-enabled builds).
 std::optional<GilLayout> GilLayoutFor(int major, int minor);
 
+// How to walk a 3.12+ process's interpreter list (runtime->interpreters.head, interp->next) and
+// find each interpreter's GIL (interp->ceval.gil; its own one is interp->_gil), and where the
+// exact mode's take_gil/drop_gil arguments name their GIL. From _Py_DebugOffsets (3.13+) or
+// the built-in table (3.12+).
+struct InterpreterWalk {
+  uint64_t head = 0;  // the address of runtime->interpreters.head in the process
+  uint32_t id = 0;    // offsetof(PyInterpreterState, id) (int64_t)
+  uint32_t next = 0;
+  uint32_t ceval_gil = 0;      // offsetof(PyInterpreterState, ceval.gil)
+  uint32_t own_gil = 0;        // offsetof(PyInterpreterState, _gil)
+  uint32_t tstate_interp = 0;  // offsetof(PyThreadState, interp)
+  uint32_t drop_arg_gil = 0;   // the GIL pointer in drop_gil's first argument
+  uint32_t shift = 0;          // kFreeThreadedShift for a free-threaded build's GIL state
+};
+
 // The GIL state's addresses in process `pid`.
 struct GilAddresses {
   uint64_t state = 0;  // struct _gil_runtime_state (3.7+), 0 for 3.6's separate statics
@@ -60,7 +75,23 @@ struct GilAddresses {
   std::string how;  // "_PyRuntime + table 3.11", "3.6 statics (.symtab)", ...
   // Read with the layout of an older minor version (a version newer than every known one).
   bool layout_assumed = false;
+  // 3.12+: how to find the sub-interpreters' GILs (nullopt: not known for this build).
+  std::optional<InterpreterWalk> interpreters;
 };
+
+// The GIL state of one interpreter of a process.
+struct InterpreterGil {
+  int64_t id = 0;  // the interpreter's id (0: the main interpreter)
+  GilAddresses gil;
+};
+// The sub-interpreters of process `pid` that have their own GIL (interp->ceval.gil ==
+// &interp->_gil; those sharing the main GIL are left out: their waits are the main GIL's),
+// walking at most `max_interpreters` entries of its interpreter list. `truncated` is set when the
+// list was longer. A list read while it changes may end early or repeat an entry (repeats are
+// left out). Errors as ReadGilState (kInvalidArgument: `walk` not known).
+Result<std::vector<InterpreterGil>> ListSubInterpreterGils(pid_t pid, const InterpreterWalk& walk,
+                                                           size_t max_interpreters,
+                                                           bool* truncated = nullptr);
 
 // Locates the GIL of a 3.x process whose interpreter `info` describes (from InspectProcess).
 // 3.13+ with _Py_DebugOffsets: the main interpreter (id 0) is found through the offsets read from

@@ -88,6 +88,36 @@ TEST(PyGilProbeTest, NothingToProbeIsAClearError) {
   EXPECT_EQ((*probe)->Detach(getpid()).code(), ErrorCode::kNotFound);
 }
 
+// Sub-interpreter GILs get the slots there are (PYGIL_MAX_GILS - 1 per process), the rest are
+// counted as dropped; a GIL no longer named frees its slot; only attached processes have slots.
+TEST(PyGilProbeTest, SubInterpreterGilSlotsAreBounded) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  auto probe = PyGilProbe::Open();
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  std::vector<PyGilSubGil> gils;
+  for (int i = 1; i <= PYGIL_MAX_GILS + 1; ++i) {
+    const uint64_t at = 0x100000u * static_cast<uint64_t>(i);
+    gils.push_back({i, at + 32, at + 16, at + 24, at});
+  }
+  EXPECT_EQ((*probe)->SetSubInterpreterGils(getpid(), gils).status().code(), ErrorCode::kNotFound);
+  PyGilTarget target;
+  target.cond_addr = 0x1000;  // no GIL condvar of this process: nothing is ever counted
+  ASSERT_TRUE((*probe)->Attach(getpid(), target).ok());
+  auto dropped = (*probe)->SetSubInterpreterGils(getpid(), gils);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(*dropped, 2u);  // 7 slots for 9 GILs
+  // Two gone: the two left out before now fit.
+  gils.erase(gils.begin(), gils.begin() + 2);
+  dropped = (*probe)->SetSubInterpreterGils(getpid(), gils);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(*dropped, 0u);
+  dropped = (*probe)->SetSubInterpreterGils(getpid(), gils);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 0u) << "the same GILs again take no new slot";
+  EXPECT_TRUE((*probe)->Detach(getpid()).ok());
+  EXPECT_EQ((*probe)->SetSubInterpreterGils(getpid(), gils).status().code(), ErrorCode::kNotFound);
+}
+
 TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter) {
   GILSTAT_SKIP_UNLESS_BPF();
   const std::string python = UnstrippedPython3();

@@ -404,5 +404,113 @@ class PythonGilExact(GilstatdCase):
         self.for_each_interpreter(check)
 
 
+CONFIG_SUBINTERP = CONFIG.replace("(pygil_cpu|pygil_convoy|pylock)", "pygil_subinterp")
+
+
+def subinterpreter_pythons(interpreters, exact):
+    """CPython 3.12+ (sub-interpreters with their own GIL): pyenv's, and the sid root's in a
+    chroot (default mode; exact mode: those with symbols)."""
+    out = []
+    for path, version in interpreters:
+        major, minor = (int(x) for x in version.split(".")[:2])
+        if (major, minor) < (3, 12) or "(container)" in path or path == "/usr/bin/python3":
+            continue
+        if exact and path.startswith(sid.PREFIX) and "-dbg" not in path:
+            continue  # stripped: no take_gil to probe
+        out.append((path, version))
+    return out
+
+
+def check_subinterpreters(case, py, version, exact):
+    """pygil_subinterp.py: two sub-interpreters with their own GIL, two spinning threads in each:
+    each GIL is its own series (lock="gil@interpreter-<id>") with the contention, handoffs and
+    wait of its two threads; the main interpreter's GIL (lock="gil"), whose threads only wait for
+    the sub-interpreters, does not get theirs."""
+    s, pid, info = case.start(py, "pygil_subinterp.py", 2, 1.5)
+    try:
+        # The interpreter list is walked at attach and at scrapes (at most once a second): the
+        # scrape after that second registers the sub-interpreters, which exist since "ready".
+        time.sleep(1.2)
+        case.d.scrape()
+        before = case.d.scrape()
+        out = s.run()
+        after = case.d.scrape()
+        s.finish()
+    finally:
+        s.kill()
+
+    def delta(name, **labels):
+        a = after.get(name, pid=pid, source="ebpf", **labels)
+        b = before.get(name, pid=pid, source="ebpf", **labels)
+        return None if a is None else a - (b or 0)
+
+    method = info["method"]
+    elapsed = out["elapsed"]
+    ids = [int(out["interpreter_0"]), int(out["interpreter_1"])]
+    case.assertEqual(len(set(ids)), 2, out)
+    report = f"{version:8} {py}: method {method}"
+    main = delta("gilstat_lock_contended_total", lock="gil") or 0
+    subs = []
+    for i in ids:
+        lock = f"gil@interpreter-{i}"
+        contended = delta("gilstat_lock_contended_total", lock=lock)
+        handoffs = delta("gilstat_lock_handoffs_total", lock=lock)
+        wait = delta("gilstat_lock_wait_seconds_sum", lock=lock)
+        msg = (f"{py} ({method}) {lock}: contended {contended}, handoffs {handoffs}, wait {wait}"
+               f", main GIL contended {main}, script output {out}; gilstatd log:\n"
+               + case.d.output()[-2000:])
+        case.assertIsNotNone(contended, msg)
+        case.assertGreater(contended, 20, msg)
+        case.assertGreater(handoffs, 20, msg)
+        # Four spinners on the machine's CPUs: each sub-interpreter's waiter waits most of the
+        # time its partner holds (less when the spinners share CPUs with other load).
+        case.assertGreater(wait, 0.2 * elapsed, msg)
+        if exact:
+            case.assertGreater(delta("gilstat_lock_acquisitions_total", lock=lock), handoffs, msg)
+            case.assertIsNotNone(delta("gilstat_gil_hold_seconds_sum", lock=lock), msg)
+        subs.append(contended)
+        report += f", {lock} contended {contended:.0f}"
+    # The main GIL is taken a few times around the sub-interpreters' start and end only.
+    case.assertLess(main, 0.1 * min(subs), f"{py}: main GIL contended {main}, sub-interpreters "
+                    f"{subs}: the sub-interpreters' waits are counted with the main GIL")
+    case.report.append(report + f", gil contended {main:.0f}")
+
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonGilSubinterpreters(GilstatdCase):
+    """Two sub-interpreters with their own GIL (3.12+), default mode: the GILs apart."""
+
+    CONFIG = CONFIG_SUBINTERP
+
+    @classmethod
+    def choose(cls, interpreters):
+        return subinterpreter_pythons(interpreters, exact=False)
+
+    def test_subinterpreter_gils_apart(self):
+        if not self.interpreters:
+            self.skipTest("no CPython 3.12+ found (sub-interpreters with their own GIL)")
+        self.for_each_interpreter(lambda py, v: check_subinterpreters(self, py, v, False))
+
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonGilSubinterpretersExact(GilstatdCase):
+    """The same in exact mode (take_gil/drop_gil attributed by their arguments), on the
+    interpreters with symbols."""
+
+    CONFIG = CONFIG_SUBINTERP + """\
+probes:
+  python: exact
+"""
+
+    @classmethod
+    def choose(cls, interpreters):
+        return subinterpreter_pythons(interpreters, exact=True)
+
+    def test_subinterpreter_gils_apart_exact(self):
+        if not self.interpreters:
+            self.skipTest("no CPython 3.12+ with symbols found")
+        self.for_each_interpreter(lambda py, v: check_subinterpreters(self, py, v, True))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

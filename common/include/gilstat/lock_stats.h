@@ -47,6 +47,9 @@ struct ProbeHealth {
 // What the CPython GIL probes (bpf/pygil.bpf.c) measured in one process. See docs/PYTHON.md.
 struct PyGilStats {
   pid_t pid = 0;
+  // The interpreter whose GIL this is: 0 the main one, else a sub-interpreter with its own GIL.
+  int64_t interpreter = 0;
+  uint64_t gil = 0;           // the address of its GIL state in the process (0: unknown)
   bool take_drop = false;     // every acquisition seen (else: contended ones only, condvar)
   bool condvar = false;       // the GIL condvar is probed: drop requests (forced releases) seen
   uint64_t acquisitions = 0;  // take_gil returns

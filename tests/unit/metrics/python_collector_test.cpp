@@ -214,6 +214,67 @@ TEST(PyGilLockSeriesTest, SemlockCollectorMergesThemIntoItsFamilies) {
             t.rfind("# TYPE gilstat_lock_contended_total"));
 }
 
+PyGilStats SubInterpreterStats(int64_t interpreter, uint64_t gil) {
+  PyGilStats s = Stats(false, true);
+  s.interpreter = interpreter;
+  s.gil = gil;
+  return s;
+}
+
+// A sub-interpreter's own GIL is its own series, naming the interpreter; the main GIL's series
+// is unchanged beside it.
+TEST(PyGilLockSeriesTest, SubInterpreterGilsAreSeriesOfTheirOwn) {
+  LockFamilyBuilder b;
+  b.Add(PyGilLockSeries(Stats(false, true), "web", false));
+  b.Add(PyGilLockSeries(SubInterpreterStats(3, 0x7000), "web", false));
+  const std::string t = Text(b.Build());
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"web\",source=\"ebpf\"} 40"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil@interpreter-3\",process=\"web\","
+                   "source=\"ebpf\"} 40"),
+            std::string::npos)
+      << t;
+}
+
+// Sub-interpreters come and go: a gone one's counts move to "gil@other" (series stay bounded,
+// the group's counters monotonic); the main GIL's series is not touched.
+TEST(PyGilLockSeriesTest, AGoneSubInterpreterGoesToOther) {
+  NoLocks source;
+  SemlockNaming naming;
+  naming.group_of = [](pid_t) { return std::optional<std::string>("web"); };
+  naming.lock_of = [](pid_t, uint64_t) { return std::string("threading"); };
+  bool sub_alive = true;
+  SemlockCollector c(source, naming, [&sub_alive] {
+    std::vector<LockSeries> out = {PyGilLockSeries(Stats(false, true), "web", false)};
+    if (sub_alive) out.push_back(PyGilLockSeries(SubInterpreterStats(3, 0x7000), "web", false));
+    return out;
+  });
+  std::string t = Text(c.Collect());
+  EXPECT_NE(t.find("lock=\"gil@interpreter-3\""), std::string::npos) << t;
+  sub_alive = false;
+  t = Text(c.Collect());
+  EXPECT_EQ(t.find("lock=\"gil@interpreter-3\""), std::string::npos) << t;
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil@other\",process=\"web\","
+                   "source=\"ebpf\"} 40"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("gilstat_lock_contended_total{lock=\"gil\",process=\"web\",source=\"ebpf\"} 40"),
+            std::string::npos)
+      << t;
+}
+
+TEST(PythonFamiliesTest, UntrackedSubInterpreterGilsAreSummedPerGroup) {
+  PythonProcess a = Proc(10, "web", "3.13.0", GilMethod::kGilCondvar);
+  PythonProcess b = Proc(11, "web", "3.13.0", GilMethod::kGilCondvar);
+  PythonProcess old = Proc(12, "old", "3.11.2", GilMethod::kGilCondvar);
+  a.untracked_gils = 2;
+  b.untracked_gils = 0;
+  const std::string t = Text(PythonFamilies({a, b, old}, false));
+  EXPECT_NE(t.find("gilstat_python_untracked_gils{process=\"web\"} 2"), std::string::npos) << t;
+  EXPECT_EQ(t.find("gilstat_python_untracked_gils{process=\"old\"}"), std::string::npos) << t;
+}
+
 // GIL utilization by sampling: per group, the totals of processes that left included; per pid,
 // only live processes; the sampler's health always.
 TEST(GilUtilizationFamiliesTest, GroupsKeepLeftProcessesPidsDoNot) {

@@ -12,8 +12,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -599,6 +601,84 @@ TEST(LocateGil, NewerMinorThroughSectionAndDebugOffsets) {
   lib.elsewhere(0);
   lib.set(-1, 0, 5000);
 }
+
+// Two sub-interpreters with their own GIL (3.14+: concurrent.interpreters; 3.13: _interpreters;
+// 3.12: _xxsubinterpreters), then "ready"; exits without finalizing on a line from the test.
+constexpr const char* kTwoSubInterpreters = R"PY(
+import os, sys
+try:
+    from concurrent import interpreters as m
+    subs = [m.create() for _ in range(2)]
+except ImportError:
+    try:
+        import _interpreters as m
+    except ImportError:
+        import _xxsubinterpreters as m
+    try:
+        subs = [m.create('isolated') for _ in range(2)]
+    except TypeError:
+        subs = [m.create(isolated=True) for _ in range(2)]
+print('ready', flush=True)
+sys.stdin.readline()
+os._exit(0)
+)PY";
+
+class LiveSubInterpreters : public testing::TestWithParam<std::string> {};
+
+// The interpreter list walked from the main GIL's location finds both sub-interpreters, each
+// with its own GIL state (readable, the default switch interval), apart from the main GIL; on
+// 3.13+ the built-in table's walk is the one _Py_DebugOffsets give; a walk cut short says so.
+TEST_P(LiveSubInterpreters, OwnGilsFoundByWalkingTheList) {
+  std::vector<std::string> argv = PythonFor(GetParam());
+  if (argv.empty()) GTEST_SKIP() << Absent(GetParam());
+  argv.push_back("-c");
+  argv.push_back(kTwoSubInterpreters);
+  Child child(argv);
+  ExpectLine(child, "ready");
+  auto info = InspectProcess(child.pid());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto main = LocateGil(child.pid(), *info);
+  ASSERT_TRUE(main.ok()) << main.status().ToString();
+  ASSERT_TRUE(main->interpreters.has_value()) << main->how;
+  bool truncated = true;
+  auto subs = ListSubInterpreterGils(child.pid(), *main->interpreters, 64, &truncated);
+  ASSERT_TRUE(subs.ok()) << subs.status().ToString();
+  EXPECT_FALSE(truncated);
+  ASSERT_EQ(subs->size(), 2u) << main->how;
+  std::set<int64_t> ids;
+  std::set<uint64_t> gils = {main->state};
+  for (const InterpreterGil& g : *subs) {
+    ids.insert(g.id);
+    gils.insert(g.gil.state);
+    EXPECT_EQ(g.gil.cond - g.gil.state, main->cond - main->state);
+    auto st = ReadGilState(child.pid(), g.gil);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    EXPECT_EQ(st->interval_us, 5000u) << "interpreter " << g.id;
+  }
+  EXPECT_EQ(ids, (std::set<int64_t>{1, 2}));
+  EXPECT_EQ(gils.size(), 3u) << "each interpreter has its own GIL";
+  auto one = ListSubInterpreterGils(child.pid(), *main->interpreters, 1, &truncated);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_TRUE(truncated);
+  auto table = LocateGilFromTable(child.pid(), *info);
+  if (table.ok() && info->has_debug_offsets) {
+    ASSERT_TRUE(table->interpreters.has_value());
+    const InterpreterWalk& a = *table->interpreters;
+    const InterpreterWalk& b = *main->interpreters;
+    EXPECT_EQ(
+        std::tie(a.head, a.id, a.next, a.ceval_gil, a.own_gil, a.tstate_interp, a.drop_arg_gil),
+        std::tie(b.head, b.id, b.next, b.ceval_gil, b.own_gil, b.tstate_interp, b.drop_arg_gil));
+  }
+  child.WriteLine("go");
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, LiveSubInterpreters,
+                         testing::Values("3.12", "3.13", "sid-3.14", "sid-3.15", "sid-3.14-dbg"),
+                         [](const testing::TestParamInfo<std::string>& p) {
+                           std::string n = p.param;
+                           for (char& c : n) c = c == '.' || c == '-' ? '_' : c;
+                           return n;
+                         });
 
 // The built-in rows for 3.14 and 3.15 agree with the _Py_DebugOffsets that the sid root's
 // stripped interpreters carry in their files: the main GIL's offset from the interpreter state
