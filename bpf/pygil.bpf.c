@@ -56,6 +56,43 @@ struct {
 	__type(value, struct pygil_thread);
 } threads SEC(".maps");
 
+/* --- Python stacks (PYGIL_F_STACKS) --- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYGIL_MAX_STACKS);
+	__type(key, struct pygil_stack_key);
+	__type(value, struct pygil_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYGIL_MAX_PAIRS);
+	__type(key, struct pygil_pair_key);
+	__type(value, struct pygil_pair);
+} pairs SEC(".maps");
+
+/* pid_tgid -> its PyThreadState (found by walking its interpreter's thread list, checked at
+ * each use: a thread state freed and reused by another thread is looked up again). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PYGIL_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, __u64);
+} tstates SEC(".maps");
+
+/* Per CPU: the stack being read, and one frame's bytes. */
+struct pygil_scratch {
+	struct pygil_stack stack;
+	__u8 frame[PYGIL_FRAME_READ + 48];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pygil_scratch);
+} scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PYGIL_NR_COUNTERS);
@@ -169,6 +206,7 @@ static __always_inline struct pygil_thread *thread_claim(__u64 id, __u64 now)
 			t->contended = 0;
 			t->in_cond = 0;
 			t->forced_out = 0;
+			t->stacks = 0;
 			return t;
 		}
 		__sync_fetch_and_add(&t->fallback, 1);
@@ -204,6 +242,165 @@ static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)
 	if (wait_ns > s->max_wait_ns)
 		s->max_wait_ns = wait_ns;
 	gilstat_hist_add(s->wait_hist, &s->wait_hist_sum, &s->wait_hist_count, wait_ns);
+}
+
+/* --- Python stacks ------------------------------------------------------------------------- */
+
+static __always_inline __u64 read_u64(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (!addr || bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		return 0;
+	return v;
+}
+
+struct thread_walk {
+	__u64 t, tid;
+	__u32 native_thread_id, tstate_next;
+	__u64 found;
+};
+
+static long thread_walk_step(__u32 i, void *data)
+{
+	struct thread_walk *w = data;
+
+	if (!w->t)
+		return 1;
+	if (read_u64(w->t + w->native_thread_id) == w->tid) {
+		w->found = w->t;
+		return 1;
+	}
+	w->t = read_u64(w->t + w->tstate_next);
+	return 0;
+}
+
+/* Thread `id`'s PyThreadState, found among the threads of interpreter `interp`; 0: not found. */
+static __always_inline __u64 tstate_of(const struct pygil_frames *f, __u64 id, __u64 interp)
+{
+	__u64 *cached = bpf_map_lookup_elem(&tstates, &id);
+	struct thread_walk w = {.tid = (__u32)id,
+				.native_thread_id = f->native_thread_id,
+				.tstate_next = f->tstate_next};
+
+	if (cached && *cached && read_u64(*cached + f->native_thread_id) == w.tid)
+		return *cached;
+	w.t = read_u64(interp + f->threads_head);
+	bpf_loop(PYGIL_THREAD_WALK, thread_walk_step, &w, 0);
+	if (!w.found) {
+		count(PYGIL_CNT_NO_TSTATE);
+		return 0;
+	}
+	bpf_map_update_elem(&tstates, &id, &w.found, BPF_ANY);
+	return w.found;
+}
+
+struct frame_walk {
+	__u64 frame, hash;
+	__u32 depth, truncated;
+	__u32 code, previous, owner, first_hidden_owner;
+};
+
+/* One frame of a stack walk into the CPU's scratch stack. */
+static long frame_walk_step(__u32 i, void *data)
+{
+	struct frame_walk *w = data;
+	__u32 zero = 0;
+	struct pygil_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	__u64 code;
+
+	if (!sc || !w->frame)
+		return 1;
+	if (w->depth >= PYGIL_STACK_DEPTH) {
+		w->truncated = 1;
+		return 1;
+	}
+	if (bpf_probe_read_user(sc->frame, PYGIL_FRAME_READ, (void *)w->frame)) {
+		w->frame = 0;
+		return 1;
+	}
+	code = *(__u64 *)(sc->frame + (w->code & 0x78)) & ~7ull;
+	if (sc->frame[w->owner & 0x7f] < w->first_hidden_owner && code) {
+		sc->stack.code[w->depth & (PYGIL_STACK_DEPTH - 1)] = code;
+		w->depth++;
+		w->hash = (w->hash ^ code) * 0x100000001b3ull; /* FNV-1a */
+	}
+	w->frame = *(__u64 *)(sc->frame + (w->previous & 0x78));
+	return 0;
+}
+
+/* Reads the Python stack of thread state `tstate` of process `tgid` into the stack map; its id,
+ * or 0 when it has no Python frame or cannot be kept. One read per frame. */
+static __always_inline __u64 take_stack(const struct pygil_frames *f, __u32 tgid, __u64 tstate)
+{
+	struct pygil_stack_key key = {.tgid = tgid};
+	struct frame_walk w = {.hash = 0xcbf29ce484222325ull,
+			       .code = f->code,
+			       .previous = f->previous,
+			       .owner = f->owner,
+			       .first_hidden_owner = f->first_hidden_owner};
+	__u32 zero = 0;
+	struct pygil_scratch *sc;
+	long err;
+
+	if (!tstate)
+		return 0;
+	w.frame = f->cframe >= 0 ? read_u64(read_u64(tstate + (__u32)f->cframe) + f->current_frame)
+				 : read_u64(tstate + f->current_frame);
+	bpf_loop(PYGIL_STACK_WALK, frame_walk_step, &w, 0);
+	if (w.frame && w.depth < PYGIL_STACK_DEPTH)
+		w.truncated = 1; /* PYGIL_STACK_WALK frames walked, most of them hidden */
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc || !w.depth)
+		return 0;
+	if (w.truncated)
+		count(PYGIL_CNT_TRUNCATED);
+	sc->stack.depth = w.depth;
+	sc->stack.truncated = w.truncated;
+	key.id = (w.hash ^ w.depth) | 1; /* never 0 */
+	err = bpf_map_update_elem(&stacks, &key, &sc->stack, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST */) {
+		count(PYGIL_CNT_STACKS_FULL);
+		return 0;
+	}
+	return key.id;
+}
+
+/* At the start of thread `id`'s contended wait for GIL `g`: its stack and that of the GIL's
+ * last holder (same process; read as it runs, so possibly mid-change). */
+static __always_inline void take_wait_stacks(const struct pygil_proc *p, struct pygil_gil *g,
+					     struct pygil_thread *t, __u64 id)
+{
+	__u64 holder, interp;
+
+	if (!(p->flags & PYGIL_F_STACKS) || t->stacks)
+		return;
+	t->stacks = 1;
+	holder = read_u64(g->last_holder_addr);
+	interp = read_u64(holder + p->frames.tstate_interp);
+	t->waiter_stack = take_stack(&p->frames, id >> 32,
+				     interp ? tstate_of(&p->frames, id, interp) : 0);
+	t->holder_stack = take_stack(&p->frames, id >> 32, holder);
+}
+
+/* The end of a contended wait of `wait_ns` whose stacks were taken. */
+static __always_inline void add_wait_stacks(struct pygil_thread *t, __u32 tgid, __u64 wait_ns)
+{
+	struct pygil_pair_key k = {
+		.tgid = tgid, .slot = t->slot, .waiter = t->waiter_stack, .holder = t->holder_stack};
+	static const struct pygil_pair zero_pair;
+	struct pygil_pair *v;
+
+	if (!t->stacks)
+		return;
+	t->stacks = 0;
+	v = gilstat_lookup_or_init(&pairs, &k, &zero_pair);
+	if (!v) {
+		count(PYGIL_CNT_PAIRS_FULL);
+		return;
+	}
+	__sync_fetch_and_add(&v->wait_ns, wait_ns);
+	__sync_fetch_and_add(&v->count, 1);
 }
 
 /* --- take_gil / drop_gil ------------------------------------------------------------------ */
@@ -252,6 +449,7 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 	t->take_start_ns = now;
 	t->wait_start_ns = 0;
 	t->in_cond = 0;
+	t->stacks = 0;
 	t->slot = slot;
 	t->contended = g->holder != 0 && g->holder != id;
 	return 0;
@@ -285,6 +483,7 @@ int take_gil_return(struct pt_regs *ctx)
 		record_wait(s, now - t->take_start_ns);
 		if (t->contended)
 			__sync_fetch_and_add(&s->contended, 1);
+		add_wait_stacks(t, tgid, now - t->take_start_ns);
 		if (g->last_holder && g->last_holder != id) {
 			__sync_fetch_and_add(&s->handoffs, 1);
 			if (t->contended && g->drop_ns && now >= g->drop_ns)
@@ -385,6 +584,7 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	t->switch_at_wait = sw;
 	t->in_cond = 1;
 	t->slot = (__u32)slot;
+	take_wait_stacks(p, g, t, id);
 	if (t->take_start_ns)
 		t->contended = 1; /* inside take_gil: it waits for another thread's release */
 	return 0;
@@ -442,8 +642,10 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 		else
 			__sync_fetch_and_add(&s->voluntary, 1);
 		g->drop_requested = 0;
-		if (now >= t->wait_start_ns)
+		if (now >= t->wait_start_ns) {
 			record_wait(s, now - t->wait_start_ns);
+			add_wait_stacks(t, tgid, now - t->wait_start_ns);
+		}
 		thread_end(id, t);
 	} else if (ret == 0) {
 		/* Woken by a release, and another thread has taken the GIL since (the holder again,

@@ -22,12 +22,39 @@
 /* Entries of `gils` and `stats` beyond one per process: sub-interpreter GILs of all processes. */
 #define PYGIL_MAX_SUB_GILS 256
 
+/* Python stacks at contended GIL waits (PYGIL_F_STACKS): frames kept per stack, frames walked
+ * (the interpreter's own entry frames, skipped, included), threads of an interpreter walked to
+ * find a waiter's thread state, and the sizes of the maps. */
+#define PYGIL_STACK_DEPTH 64
+#define PYGIL_STACK_WALK (PYGIL_STACK_DEPTH + 16)
+#define PYGIL_THREAD_WALK 64
+#define PYGIL_MAX_STACKS 16384
+#define PYGIL_MAX_PAIRS 16384
+/* Bytes read per frame: every field used is in them (user space checks the offsets). */
+#define PYGIL_FRAME_READ 80
+
 /* pygil_proc.flags */
 #define PYGIL_F_TAKE_DROP (1u << 0) /* take_gil/drop_gil are probed: every acquisition is seen */
 #define PYGIL_F_CONDVAR (1u << 1)   /* the GIL condvar's waits are probed */
 /* take_gil/drop_gil are attributed to the GIL their argument names (tstate->interp->ceval.gil,
  * the GIL pointer of drop_gil's first argument); without it, every call is the main GIL's. */
 #define PYGIL_F_BY_ARGUMENT (1u << 2)
+/* Contended waits capture the Python stacks of the waiter and of the GIL's last holder. */
+#define PYGIL_F_STACKS (1u << 3)
+
+/* Where a CPython 3.11+ thread's Python frames are (daemon/python/py_frames.h, FrameLayout). */
+struct pygil_frames {
+	__u32 threads_head;     /* PyInterpreterState.threads.head */
+	__u32 tstate_next;      /* PyThreadState.next */
+	__u32 native_thread_id; /* PyThreadState.native_thread_id */
+	__u32 tstate_interp;    /* PyThreadState.interp */
+	__s32 cframe;           /* PyThreadState.cframe (3.11, 3.12); -1: none */
+	__u32 current_frame;    /* in _PyCFrame, or in PyThreadState from 3.13 */
+	__u32 previous;         /* _PyInterpreterFrame.previous (8-aligned, < PYGIL_FRAME_READ) */
+	__u32 code;             /* f_code / f_executable (8-aligned, < PYGIL_FRAME_READ) */
+	__u32 owner;            /* owner (a byte, < PYGIL_FRAME_READ) */
+	__u32 first_hidden_owner; /* owners from this one on are not Python code (255: none) */
+};
 
 /* One attached process (written by user space only: at attach, and when the sub-interpreter
  * GILs it finds change). */
@@ -39,6 +66,7 @@ struct pygil_proc {
 	__u32 drop_arg_gil;  /* where drop_gil's first argument keeps the GIL pointer */
 	__u32 cond_in_gil;   /* offset of the condvar in struct _gil_runtime_state */
 	__u32 pad;
+	struct pygil_frames frames; /* PYGIL_F_STACKS */
 };
 
 /* Key of `gils` and `stats`: one GIL of one process. */
@@ -61,6 +89,7 @@ struct pygil_gil {
 	__u64 last_holder;    /* pid_tgid of the last thread that took it */
 	__u64 hold_start_ns;
 	__u64 drop_ns; /* when the last holder entered drop_gil */
+	__u64 last_holder_addr; /* PyThreadState *gil->last_holder (PYGIL_F_STACKS); 0: unknown */
 };
 
 /* Per-CPU statistics of one GIL of a process (summed by user space; max taken). */
@@ -100,6 +129,35 @@ struct pygil_thread {
 	__u16 forced_out;   /* released by a drop request: it waits from that release on */
 	__u32 fallback;     /* array entries: threads of this index keeping their state in the hash */
 	__u32 slot;         /* the GIL (pygil_key.slot) it waits for */
+	__u32 stacks;       /* PYGIL_F_STACKS: the stacks of this wait were taken */
+	__u32 pad;
+	__u64 waiter_stack; /* their ids (pygil_stack_key.id; 0: none) */
+	__u64 holder_stack;
+};
+
+/* A Python stack of a process: the code objects of its frames, innermost first. Its id is a
+ * hash of them (0 is never an id). */
+struct pygil_stack_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 id;
+};
+struct pygil_stack {
+	__u32 depth;
+	__u32 truncated; /* deeper than PYGIL_STACK_DEPTH */
+	__u64 code[PYGIL_STACK_DEPTH];
+};
+
+/* The contended waits of one GIL whose waiter had one stack and whose last holder another. */
+struct pygil_pair_key {
+	__u32 tgid;
+	__u32 slot;
+	__u64 waiter; /* stack ids; 0: none (no Python frame, or not found) */
+	__u64 holder;
+};
+struct pygil_pair {
+	__u64 wait_ns;
+	__u64 count;
 };
 
 enum pygil_counter {
@@ -107,7 +165,11 @@ enum pygil_counter {
 	PYGIL_CNT_STATS_FULL = 1,   /* a process's statistics entry could not be created */
 	PYGIL_CNT_ORPHAN_RETURNS = 2,
 	PYGIL_CNT_READ_ERRORS = 3, /* the GIL state could not be read from the process */
-	PYGIL_NR_COUNTERS = 4,
+	PYGIL_CNT_STACKS_FULL = 4, /* a stack found no room in `stacks` */
+	PYGIL_CNT_PAIRS_FULL = 5,  /* a wait found no room in `pairs` */
+	PYGIL_CNT_TRUNCATED = 6,   /* stacks deeper than PYGIL_STACK_DEPTH */
+	PYGIL_CNT_NO_TSTATE = 7,   /* a waiter's thread state was not found */
+	PYGIL_NR_COUNTERS = 8,
 };
 
 #endif /* GILSTAT_PYGIL_H */

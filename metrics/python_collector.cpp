@@ -42,18 +42,47 @@ void KeepGroupCounters(const std::vector<PythonProcess>& procs, bool pid_label,
   }
 }
 
+Labels GroupLabels(const std::string& group, const std::string& pid) {
+  Labels l = {{"process", group}};
+  if (!pid.empty()) l.push_back({"pid", pid});
+  return l;
+}
+
+// gilstat_python_info: the processes counted per label set (several processes of one group with
+// the same interpreter are one series).
+prometheus::MetricFamily InfoFamily(const std::vector<PythonProcess>& procs, bool pid_label) {
+  using InfoKey =
+      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
+  std::map<InfoKey, double> info;
+  for (const PythonProcess& p : procs) {
+    const std::string pid = pid_label ? std::to_string(p.pid) : "";
+    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method), p.layout}] += 1;
+  }
+  auto info_f = EmptyFamily("gilstat_python_info",
+                            "Watched CPython processes by interpreter version, build (unstripped, "
+                            "stripped, free-threaded), GIL measurement method and GIL layout "
+                            "(known, or assumed for a version newer than the known ones).",
+                            MetricType::Gauge);
+  for (const auto& [k, n] : info) {
+    const auto& [group, pid, version, build, method, layout] = k;
+    Labels l = GroupLabels(group, pid);
+    l.push_back({"version", version});
+    l.push_back({"build", build});
+    l.push_back({"method", method});
+    if (!layout.empty()) l.push_back({"layout", layout});
+    info_f.metric.push_back(Sample(MetricType::Gauge, std::move(l), n));
+  }
+  return info_f;
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
                                                      bool pid_label, CounterTotals* totals) {
-  // Summed per label set: several processes of one group are one series.
-  using InfoKey =
-      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
-  std::map<InfoKey, double> info;
+  // Summed per group: several processes of one group are one series.
   std::map<GroupKey, Group> groups;
   for (const PythonProcess& p : procs) {
     const std::string pid = pid_label ? std::to_string(p.pid) : "";
-    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method), p.layout}] += 1;
     Group& g = groups[{p.group, pid}];
     g.gil_enabled = g.gil_enabled && p.gil_enabled;
     // Several processes: the largest interval (the one that makes threads wait longest).
@@ -64,25 +93,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     if (p.untracked_gils) g.untracked_gils = g.untracked_gils.value_or(0) + *p.untracked_gils;
   }
   if (totals) KeepGroupCounters(procs, pid_label, *totals, groups);
-  auto labels_of = [](const std::string& group, const std::string& pid) {
-    Labels l = {{"process", group}};
-    if (!pid.empty()) l.push_back({"pid", pid});
-    return l;
-  };
-  auto info_f = EmptyFamily("gilstat_python_info",
-                            "Watched CPython processes by interpreter version, build (unstripped, "
-                            "stripped, free-threaded), GIL measurement method and GIL layout "
-                            "(known, or assumed for a version newer than the known ones).",
-                            MetricType::Gauge);
-  for (const auto& [k, n] : info) {
-    const auto& [group, pid, version, build, method, layout] = k;
-    Labels l = labels_of(group, pid);
-    l.push_back({"version", version});
-    l.push_back({"build", build});
-    l.push_back({"method", method});
-    if (!layout.empty()) l.push_back({"layout", layout});
-    info_f.metric.push_back(Sample(MetricType::Gauge, std::move(l), n));
-  }
+  auto info_f = InfoFamily(procs, pid_label);
   auto enabled = EmptyFamily("gilstat_python_gil_enabled",
                              "1 if the GIL is enabled in every process of the group, 0 if a "
                              "free-threaded build runs without it.",
@@ -106,7 +117,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                   "or an interpreter list longer than what is walked.",
                   MetricType::Gauge);
   for (const auto& [key, g] : groups) {
-    const Labels l = labels_of(key.first, key.second);
+    const Labels l = GroupLabels(key.first, key.second);
     if (g.untracked_gils) {
       untracked.metric.push_back(
           Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));

@@ -24,6 +24,9 @@ PACKAGES=(
   apache2-utils
   # the operations kit's tests: the Debian package (cpack runs dpkg-shlibdeps and file), YAML
   dpkg-dev file python3-yaml
+  # `gilstat stacks`' faces in the end-to-end tests: `go tool pprof` reads its profile, headless
+  # Chromium renders its flame graph and tesseract reads the picture back
+  golang-go chromium tesseract-ocr
 )
 
 missing=()

@@ -27,19 +27,21 @@ struct Switches {
   bool help = false;
   bool version = false;
   bool locks_help = false;
+  bool stacks_help = false;
 };
 
-// The definition of both levels of the command line; `app` owns `locks`.
+// The definition of both levels of the command line; `app` owns the commands.
 struct Parser {
   std::unique_ptr<CLI::App> app;
   CLI::App* locks = nullptr;
+  CLI::App* stacks = nullptr;
 };
 
 std::string InvalidDuration(const std::string& v) {
   return "invalid duration '" + v + "' (seconds, > 0)";
 }
 
-void AddTargets(CLI::App& cmd, LocksOptions& o) {
+void AddTargets(CLI::App& cmd, TargetOptions& o) {
   cmd.add_option("-p,--pid", o.pids, "trace this process (repeatable; also PID,PID,...)")
       ->type_name("PID")
       ->delimiter(',')
@@ -56,8 +58,7 @@ void AddTargets(CLI::App& cmd, LocksOptions& o) {
       ->type_name("REGEX");
 }
 
-void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
-  const LocksOptions defaults;
+void AddDuration(CLI::App& cmd, TargetOptions& o) {
   cmd.add_option_function<double>(
          "-d,--duration",
          [&o](double d) {
@@ -69,6 +70,11 @@ void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
       ->type_name("SECONDS")
       ->check(
           Worded(CLI::Range(std::numeric_limits<double>::min(), kMaxDurationS), InvalidDuration));
+}
+
+void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
+  const LocksOptions defaults;
+  AddDuration(cmd, o);
   cmd.add_option_function<std::string>(
          "-m,--mode", [&o](const std::string& v) { o.mode = *ParseProbeMode(v); },
          "counting (the default here): every acquisition counted,\n"
@@ -120,7 +126,57 @@ CLI::App* AddLocks(CLI::App& app, LocksOptions& o, bool& help) {
   return cmd;
 }
 
-Parser MakeParser(LocksOptions& o, Switches& sw) {
+void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
+  AddDuration(cmd, o);
+  cmd.add_option("-n,--top", o.top, "stacks per table (default " + std::to_string(o.top) + ")")
+      ->type_name("N")
+      ->transform(Worded(Decimal() & CLI::Range(1, 100000), [](const std::string& v) {
+        return "invalid --top '" + v + "' (a count >= 1)";
+      }));
+  cmd.add_flag("--folded", o.folded,
+               "print folded stacks (one 'frame;frame;... microseconds'\nline per stack, the "
+               "flame-graph tools' input)");
+  cmd.add_flag("--holders", o.holders,
+               "--folded/--pprof: the holders' stacks (whom to blame)\ninstead of the waiters'");
+  cmd.add_flag("-j,--json", o.json, "print JSON for scripts (see docs/CLI.md; times in ns)");
+  cmd.add_option("--pprof", o.pprof_path,
+                 "write a gzipped pprof profile (gil_wait/nanoseconds,\ncount) to FILE")
+      ->type_name("FILE");
+  cmd.add_option("--svg", o.svg_path,
+                 "write flame graphs of the waiters and of the holders\nto FILE (one "
+                 "self-contained SVG)")
+      ->type_name("FILE");
+  cmd.add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
+  cmd.add_flag("-h,--help", help, "show this help");
+}
+
+CLI::App* AddStacks(CLI::App& app, StacksOptions& o, bool& help) {
+  CLI::App* cmd =
+      app.add_subcommand("stacks",
+                         "attribute the GIL waits of CPython 3.11+ processes to the Python\nstacks "
+                         "that waited and to those of the threads they waited for");
+  cmd->set_help_flag();
+  cmd->allow_extras();
+  cmd->group("Commands");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
+  AddTargets(*cmd, o);
+  cmd->option_defaults()->group("Options");
+  AddStacksOptions(*cmd, o, help);
+  for (CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
+  }
+  cmd->footer(
+      "At every contended GIL wait the kernel reads the Python stack of the waiting\n"
+      "thread and that of the GIL's holder, and adds the wait's time to the pair. At\n"
+      "the end (the duration, Ctrl-C or SIGTERM) it prints per process the stacks that\n"
+      "waited most and the holders that made them wait (docs/PYTHON.md, \"Stacks\").\n"
+      "\n"
+      "Exit status: 0 success, 1 runtime error (no such process, missing privileges or\n"
+      "BTF, a file not written), 2 usage error.\n");
+  return cmd;
+}
+
+Parser MakeParser(LocksOptions& o, StacksOptions& so, Switches& sw) {
   Parser p;
   p.app = std::make_unique<CLI::App>(
       "Measures lock contention (semaphores such as the GIL of Python-style runtimes) in\n"
@@ -134,8 +190,11 @@ Parser MakeParser(LocksOptions& o, Switches& sw) {
   app.add_flag("-h,--help", sw.help, "show this help")->disable_flag_override();
   app.add_flag("-V,--version", sw.version, "show the version")->disable_flag_override();
   app.add_subcommand("help")->group("");  // `gilstat help`, not listed
-  app.footer("Run 'gilstat locks --help' for the options of a command.\n");
+  app.footer(
+      "Run 'gilstat locks --help' or 'gilstat stacks --help' for the options of a\n"
+      "command.\n");
   p.locks = AddLocks(app, o, sw.locks_help);
+  p.stacks = AddStacks(app, so, sw.stacks_help);
   return p;
 }
 
@@ -146,12 +205,13 @@ Status CheckLeftOvers(const Parser& p) {
     if (arg.starts_with("-")) return Usage("unknown option '" + OptionName(arg) + "'");
     return Usage("unknown command '" + arg + "' (try 'gilstat --help')");
   }
-  if (auto rest = p.locks->remaining(); !rest.empty()) {
-    const std::string& arg = rest.front();
-    if (arg.starts_with("-")) {
-      return Usage("unknown option '" + OptionName(arg) + "' (try 'gilstat locks --help')");
+  for (CLI::App* cmd : {p.locks, p.stacks}) {
+    if (auto rest = cmd->remaining(); !rest.empty()) {
+      const std::string& arg = rest.front();
+      const std::string help = " (try 'gilstat " + cmd->get_name() + " --help')";
+      if (arg.starts_with("-")) return Usage("unknown option '" + OptionName(arg) + "'" + help);
+      return Usage("unexpected argument '" + arg + "'" + help);
     }
-    return Usage("unexpected argument '" + arg + "' (try 'gilstat locks --help')");
   }
   return Status::Ok();
 }
@@ -170,6 +230,16 @@ std::string FailureText(const CLI::App& app, const CLI::ParseError& e) {
   return f.message;
 }
 
+// At least one target, and regexes that compile (a bad one is a usage error).
+Status CheckTargets(const TargetOptions& o) {
+  if (o.pids.empty() && !o.comm_regex && !o.exe_regex && !o.cmdline_regex) {
+    return Usage("no target: give --pid, --comm, --exe or --cmdline");
+  }
+  auto targets = tracker::TargetSet::Compile(TargetsOf(o), 0);
+  if (!targets.ok()) return Usage(targets.error().message);
+  return Status::Ok();
+}
+
 // What the parsed command line asks for, once CLI11 accepted it.
 Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
   if (Status s = CheckLeftOvers(p); !s.ok()) return s;
@@ -181,16 +251,18 @@ Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
     out.command = Command::kVersion;
     return out;
   }
+  if (p.stacks->parsed()) {
+    out.command = sw.stacks_help ? Command::kStacksHelp : Command::kStacks;
+    if (sw.stacks_help) return out;
+    if (Status s = CheckTargets(out.stacks); !s.ok()) return s;
+    if (out.stacks.folded && out.stacks.json)
+      return Usage("--folded and --json exclude each other");
+    return out;
+  }
   if (!p.locks->parsed()) return Usage("missing command (try 'gilstat --help')");
   out.command = sw.locks_help ? Command::kLocksHelp : Command::kLocks;
   if (sw.locks_help) return out;
-  const LocksOptions& o = out.locks;
-  if (o.pids.empty() && !o.comm_regex && !o.exe_regex && !o.cmdline_regex) {
-    return Usage("no target: give --pid, --comm, --exe or --cmdline");
-  }
-  // Regexes are checked here so that a bad one is a usage error.
-  auto targets = tracker::TargetSet::Compile(TargetsOf(o), 0);
-  if (!targets.ok()) return Usage(targets.error().message);
+  if (Status s = CheckTargets(out.locks); !s.ok()) return s;
   return out;
 }
 
@@ -200,20 +272,29 @@ std::string VersionText() { return std::string("gilstat ") + GILSTAT_VERSION + "
 
 std::string MainUsage() {
   LocksOptions o;
+  StacksOptions so;
   Switches sw;
-  return MakeParser(o, sw).app->help();
+  return MakeParser(o, so, sw).app->help();
 }
 
 std::string LocksUsage() {
   LocksOptions o;
+  StacksOptions so;
   Switches sw;
-  return MakeParser(o, sw).locks->help("gilstat");
+  return MakeParser(o, so, sw).locks->help("gilstat");
+}
+
+std::string StacksUsage() {
+  LocksOptions o;
+  StacksOptions so;
+  Switches sw;
+  return MakeParser(o, so, sw).stacks->help("gilstat");
 }
 
 Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
   CliArgs out;
   Switches sw;
-  Parser p = MakeParser(out.locks, sw);
+  Parser p = MakeParser(out.locks, out.stacks, sw);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
   try {
     p.app->parse(reversed);
@@ -223,7 +304,7 @@ Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
   return Interpret(p, sw, std::move(out));
 }
 
-std::vector<tracker::MatchSpec> TargetsOf(const LocksOptions& o) {
+std::vector<tracker::MatchSpec> TargetsOf(const TargetOptions& o) {
   std::vector<tracker::MatchSpec> specs;
   if (!o.pids.empty()) specs.push_back({.pids = o.pids});
   if (o.comm_regex || o.exe_regex || o.cmdline_regex) {

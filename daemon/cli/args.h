@@ -17,24 +17,39 @@ namespace gilstat::cli {
 using gilstat::ProbeMode;
 using gilstat::ProbeModeName;
 
-struct LocksOptions {
+// What every command traces, and for how long.
+struct TargetOptions {
   std::vector<pid_t> pids;
   std::optional<std::string> comm_regex;
   std::optional<std::string> exe_regex;
   std::optional<std::string> cmdline_regex;
   std::optional<double> duration_s;  // none: until Ctrl-C / SIGTERM
+  bool verbose = false;              // libbpf's messages on stderr
+};
+
+struct LocksOptions : TargetOptions {
   // A short trace counts everything; the daemon, always on, defaults to ProbeMode::kDefault.
   ProbeMode mode = ProbeMode::kCounting;
   bool json = false;
   uint64_t min_acquisitions = 0;  // locks with fewer acquisitions are not shown
-  bool verbose = false;           // libbpf's messages on stderr
 };
 
-enum class Command { kHelp, kVersion, kLocks, kLocksHelp };
+// `gilstat stacks`: the Python stacks of GIL waiters and of the holders they waited for.
+struct StacksOptions : TargetOptions {
+  size_t top = 10;         // stacks per table
+  bool folded = false;     // folded stacks on stdout instead of the table
+  bool holders = false;    // --folded/--pprof/--svg: the holders' stacks (blame), not waiters'
+  bool json = false;       // JSON on stdout instead of the table
+  std::string pprof_path;  // a gzipped pprof profile written there
+  std::string svg_path;    // flame graphs (waiters and holders) written there
+};
+
+enum class Command { kHelp, kVersion, kLocks, kLocksHelp, kStacks, kStacksHelp };
 
 struct CliArgs {
   Command command = Command::kHelp;
   LocksOptions locks;
+  StacksOptions stacks;
 };
 
 // Parses the arguments after argv[0]. Usage errors are kInvalidArgument with a one-line
@@ -43,10 +58,11 @@ Result<CliArgs> ParseArgs(const std::vector<std::string>& args);
 
 // The targets of a `locks` run: the --pid list is one target, the --comm/--exe/--cmdline
 // criteria together (all must hold) another; a process matching either is traced.
-std::vector<tracker::MatchSpec> TargetsOf(const LocksOptions& options);
+std::vector<tracker::MatchSpec> TargetsOf(const TargetOptions& options);
 
 std::string MainUsage();
 std::string LocksUsage();
+std::string StacksUsage();
 std::string VersionText();
 
 }  // namespace gilstat::cli

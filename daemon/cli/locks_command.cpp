@@ -2,6 +2,8 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include <string_view>
 
 #include "cli/report.h"
+#include "cli/stacks_command.h"
 #include "probes/libbpf_util.h"
 #include "probes/proctrack_probe.h"
 #include "probes/semlock_probe.h"
@@ -22,8 +25,6 @@
 
 namespace gilstat::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Remembers who was traced, and reads a process's numbers one last time before the probe
 // forgets them (a detach deletes the process's map entries).
@@ -56,101 +57,6 @@ class RunObserver final : public tracker::TrackerObserver {
  private:
   LockProbe* probe_;
 };
-
-std::string ReasonText(tracker::AttachError reason) {
-  switch (reason) {
-    case tracker::AttachError::kNoLibc:
-      return "it maps no libc (statically linked?)";
-    case tracker::AttachError::kLibcNotLoaded:
-      return "its dynamic loader had not mapped libc yet";
-    case tracker::AttachError::kNoSuchProcess:
-      return "no such process";
-    case tracker::AttachError::kPermission:
-      return "permission denied";
-    case tracker::AttachError::kVanished:
-      return "it exited";
-    case tracker::AttachError::kRefusedFile:
-      return "a file it maps was refused (not the mapped regular file, or out of bounds)";
-    case tracker::AttachError::kOther:
-      break;
-  }
-  return "attach failed";
-}
-
-void Fail(std::ostream& err, const std::string& msg) { err << "gilstat: error: " << msg << "\n"; }
-
-// What must hold before the probes are loaded: the pids exist, privileges and BTF are there.
-Status CheckBeforeLoading(const LocksOptions& options, const LocksEnv& env,
-                          const tracker::ProcFs& procfs) {
-  for (pid_t pid : options.pids) {
-    if (!procfs.Alive(pid)) {
-      return MakeError(ErrorCode::kNotFound, "no process with pid " + std::to_string(pid));
-    }
-  }
-  if (!env.check_privileges) return Status::Ok();
-  if (Status s = CheckPrivileges(env.self_status_path); !s.ok()) return s;
-  return CheckBtf(env.btf_path);
-}
-
-// The process events, unless the pids alone are traced or they cannot be had (then a warning).
-std::unique_ptr<ProcEventSource> OpenEvents(const tracker::TargetSet& targets, const LocksEnv& env,
-                                            std::ostream& err) {
-  if (targets.PidsOnly() || !env.open_events) return nullptr;
-  auto ev = env.open_events();
-  if (ev.ok()) return std::move(ev).value();
-  err << "gilstat: warning: no process events (" << ev.error().message
-      << "); new processes are found by rescanning /proc\n";
-  return nullptr;
-}
-
-// Every pid asked for by number must be traced: why the first that is not, if one is not.
-std::optional<std::string> UntracedPid(const LocksOptions& options,
-                                       const tracker::Tracker& tracker) {
-  for (pid_t pid : options.pids) {
-    if (tracker.IsAttached(pid)) continue;
-    auto failure = tracker.FailureOf(pid);
-    std::string why =
-        failure ? ReasonText(failure->reason) + ": " + failure->message : std::string("it exited");
-    std::string comm =
-        failure && !failure->info.comm.empty() ? " (" + failure->info.comm + ")" : std::string();
-    return "cannot trace pid " + std::to_string(pid) + comm + ": " + why;
-  }
-  return std::nullopt;
-}
-
-void PrintTracing(std::ostream& err, const tracker::Tracker& tracker, const LocksOptions& options,
-                  const LocksEnv& env) {
-  err << "gilstat: tracing " << tracker.stats().attached << " process"
-      << (tracker.stats().attached == 1 ? "" : "es") << " matching "
-      << tracker.targets().Describe();
-  if (options.duration_s) {
-    err << " for " << *options.duration_s << " s";
-  }
-  err << (env.stop_fd >= 0 ? "; Ctrl-C to end" : "") << "\n";
-}
-
-// Follows processes until the duration has passed or the stop fd is readable. Returns whether
-// the stop fd ended the run.
-bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const LocksEnv& env,
-                   Clock::time_point start, std::optional<double> duration_s) {
-  const Clock::time_point end = duration_s ? start + std::chrono::duration_cast<Clock::duration>(
-                                                         std::chrono::duration<double>(*duration_s))
-                                           : Clock::time_point::max();
-  for (;;) {
-    Clock::time_point now = Clock::now();
-    if (now >= end) return false;
-    Clock::time_point wake = std::min(end, tracker.NextDeadline());
-    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
-    int timeout = static_cast<int>(std::clamp<int64_t>(ms, 0, 1000));
-    pollfd fds[2];
-    nfds_t n = 0;
-    if (env.stop_fd >= 0) fds[n++] = {env.stop_fd, POLLIN, 0};
-    if (events) fds[n++] = {events->fd(), POLLIN, 0};
-    int r = ::poll(fds, n, timeout);
-    if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) return true;
-    tracker.Pump(events, Clock::now());
-  }
-}
 
 // The locks of the processes traced: live numbers of those still attached, the last numbers
 // read of those that went away.
@@ -243,7 +149,11 @@ int Main(int argc, char** argv) {
     case Command::kLocksHelp:
       std::cout << LocksUsage();
       return kExitOk;
+    case Command::kStacksHelp:
+      std::cout << StacksUsage();
+      return kExitOk;
     case Command::kLocks:
+    case Command::kStacks:
       break;
   }
   // SIGINT/SIGTERM end the run through a signalfd: what was measured is still printed.
@@ -261,13 +171,20 @@ int Main(int argc, char** argv) {
     std::cerr << "gilstat: error: signalfd failed\n";
     return kExitRuntime;
   }
-  const bool verbose = parsed->locks.verbose;
+  const bool stacks = parsed->command == Command::kStacks;
+  const bool verbose = stacks ? parsed->stacks.verbose : parsed->locks.verbose;
+  // What the shared code logs goes to stderr (stdout carries the report): warnings, and with
+  // --verbose what it attached and how.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("gilstat"));
+  spdlog::set_pattern("gilstat: %l: %v");
+  spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);
   probes::SetLibbpfLogger([verbose](probes::LibbpfLevel, std::string_view msg) {
     if (verbose) std::cerr << msg;  // errors reach the user through the result messages
   });
   LocksEnv env;
   env.stop_fd = sfd;
-  int rc = RunLocks(parsed->locks, env, std::cout, std::cerr);
+  int rc = stacks ? RunStacks(parsed->stacks, env, std::cout, std::cerr)
+                  : RunLocks(parsed->locks, env, std::cout, std::cerr);
   ::close(sfd);
   return rc;
 }

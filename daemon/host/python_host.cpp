@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "gilstat/format.h"
+#include "host/gil_stacks.h"
+#include "python/remote_memory.h"
 #include "tracker/proc.h"
 
 namespace gilstat::host {
@@ -98,7 +100,37 @@ void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& p
   }
 }
 
-Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root, bool exact) {
+void PlanStacks(PythonPlan& plan) {
+  const python::InterpreterInfo& in = plan.info;
+  const auto layout = python::FrameLayoutFor(in.major, in.minor);
+  if (!layout) {
+    plan.stacks_why = "no frame layout for CPython " + in.VersionString() + " (3.11 .. 3.15)";
+  } else if (in.free_threaded) {
+    plan.stacks_why = "free-threaded builds are not supported";
+  } else if (!plan.gil || plan.gil->last_holder == 0 || plan.probe.cond_addr == 0) {
+    plan.stacks_why = "the GIL state is not located";
+  } else if (!in.has("PyCode_Type")) {
+    plan.stacks_why = "no PyCode_Type symbol to tell code objects by";
+  } else {
+    pygil_frames f{};
+    f.threads_head = layout->threads_head;
+    f.tstate_next = layout->tstate_next;
+    f.native_thread_id = layout->native_thread_id;
+    f.tstate_interp = layout->tstate_interp;
+    f.cframe = layout->cframe;
+    f.current_frame = layout->current_frame;
+    f.previous = layout->previous;
+    f.code = layout->code;
+    f.owner = layout->owner;
+    f.first_hidden_owner = layout->first_hidden_owner;
+    plan.probe.stacks = f;
+    plan.probe.last_holder_addr = plan.gil->last_holder;
+    plan.stacks_why.clear();
+  }
+}
+
+Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root, bool exact,
+                                             bool stacks) {
   auto info = python::InspectProcess(pid, proc_root);
   if (!info.ok()) return info.error();
   if (info->kind != python::InterpreterInfo::Kind::kCPython) return std::optional<PythonPlan>();
@@ -128,6 +160,7 @@ Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_
   }
 
   PlanGil3(pid, proc_root, exact, plan);
+  if (stacks) PlanStacks(plan);
   if (in.free_threaded && plan.gil) {
     // The GIL can be switched on at run time: probed either way, reported from `enabled`.
     plan.why = "free-threaded build (" + in.free_threaded_marker +
@@ -156,11 +189,13 @@ GilAtScrape GilNow(const PythonPlan& plan, const python::GilState* state) {
 }
 
 PythonTargets::PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
-                             std::function<std::optional<std::string>(pid_t)> group_of, bool exact)
+                             std::function<std::optional<std::string>(pid_t)> group_of, bool exact,
+                             bool stacks)
     : probe_(probe),
       proc_root_(std::move(proc_root)),
       group_of_(std::move(group_of)),
-      exact_(exact) {}
+      exact_(exact),
+      stacks_(stacks) {}
 
 void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   const pid_t pid = info.pid;
@@ -170,7 +205,7 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
     std::lock_guard lock(mu_);
     if (targets_.count(pid)) return;
   }
-  auto plan = PlanPython(pid, proc_root_, exact_);
+  auto plan = PlanPython(pid, proc_root_, exact_, stacks_);
   if (!plan.ok()) {
     spdlog::warn("pid {} ({}): cannot identify its interpreter: {}", pid, info.comm,
                  plan.error().message);
@@ -179,6 +214,7 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
   if (!*plan) return;  // not CPython
   Target t;
   t.plan = std::move(**plan);
+  t.comm = info.comm;
   const GilMethod m = t.plan.method;
   if ((m == GilMethod::kTakeGil || m == GilMethod::kGilCondvar) && probe_) {
     Status s = probe_->Attach(pid, t.plan.probe);
@@ -194,6 +230,7 @@ void PythonTargets::Attached(const tracker::ProcessInfo& info) {
                info.comm, t.plan.info.VersionString(), t.plan.build,
                python::VersionSourceName(t.plan.info.version_source), GilMethodLabel(m),
                t.plan.why);
+  if (stacks_) StartNaming(pid, info.comm, t);
   StartSampling(pid, t.plan);
   std::lock_guard lock(mu_);
   Target& stored = targets_[pid] = std::move(t);
@@ -213,7 +250,8 @@ void PythonTargets::RescanInterpreters(pid_t pid, Target& t,
   if (!list.ok()) return;  // gone or changing: the next scan tells
   std::vector<probes::PyGilSubGil> gils;
   for (const python::InterpreterGil& g : *list) {
-    gils.push_back({g.id, g.gil.cond, g.gil.locked, g.gil.switch_number, g.gil.interval});
+    gils.push_back(
+        {g.id, g.gil.cond, g.gil.locked, g.gil.switch_number, g.gil.interval, g.gil.last_holder});
   }
   auto dropped = probe_->SetSubInterpreterGils(pid, gils);
   if (!dropped.ok()) return;
@@ -354,5 +392,65 @@ uint64_t PythonTargets::probe_errors() const {
 }
 
 PyGilHealth PythonTargets::ProbeHealth() { return probe_ ? probe_->ReadHealth() : PyGilHealth{}; }
+
+}  // namespace gilstat::host
+
+namespace gilstat::host {
+
+// Python stacks: the names of the process's code objects are read through a cache that knows
+// PyCode_Type's address in it.
+void PythonTargets::StartNaming(pid_t pid, const std::string& comm, Target& t) {
+  if (!t.probed || !t.plan.probe.stacks) {
+    if (!t.plan.stacks_why.empty())
+      spdlog::info("pid {} ({}): no Python stacks: {}", pid, comm, t.plan.stacks_why);
+    return;
+  }
+  auto bias = python::LoadBias(pid, t.plan.info, proc_root_);
+  if (!bias.ok()) {
+    spdlog::info("pid {} ({}): no Python stacks: {}", pid, comm, bias.error().message);
+    return;
+  }
+  const auto layout = python::FrameLayoutFor(t.plan.info.major, t.plan.info.minor);
+  t.names = std::make_shared<python::CodeNames>(
+      pid, *layout, *bias + t.plan.info.symbols.at("PyCode_Type").value);
+}
+
+probes::RawGilStacks PythonTargets::ReadStacks() {
+  if (!probe_) return {};
+  auto raw = probe_->ReadStacks();
+  return raw.ok() ? std::move(raw).value() : probes::RawGilStacks{};
+}
+
+std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* since) {
+  if (!probe_) return {};
+  probes::RawGilStacks raw = ReadStacks();
+  if (since) raw = GilStacksSince(*since, raw);
+  std::map<pid_t, std::shared_ptr<python::CodeNames>> names;
+  std::map<pid_t, std::pair<std::string, std::string>> meta;  // comm, version
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [pid, t] : targets_) {
+      if (t.names) names[pid] = t.names;
+      meta[pid] = {t.comm, t.plan.info.VersionString()};
+    }
+  }
+  std::map<pid_t, uint64_t> totals;
+  if (!since) {
+    if (auto stats = probe_->Read(); stats.ok()) {
+      for (const PyGilStats& s : *stats) totals[s.pid] += s.wait.sum_ns;
+    }
+  }
+  auto name = [&](pid_t pid, uint64_t code) -> python::CodeName {
+    auto it = names.find(pid);
+    if (it == names.end()) return {};
+    std::lock_guard l(names_mu_);  // CodeNames is not thread-safe; requests may run at once
+    return it->second->Lookup(code);
+  };
+  std::vector<ProcessGilStacks> out = NameGilStacks(raw, name, totals);
+  for (ProcessGilStacks& p : out) {
+    if (auto it = meta.find(p.pid); it != meta.end()) std::tie(p.comm, p.version) = it->second;
+  }
+  return out;
+}
 
 }  // namespace gilstat::host

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "gilstat/gil_method.h"
+#include "gilstat/gil_stacks.h"
 #include "gilstat/result.h"
 #include "host/gil_sampler.h"
 #include "metrics/lock_families.h"
 #include "metrics/python_collector.h"
 #include "probes/pygil_probe.h"
 #include "python/gil_state.h"
+#include "python/py_frames.h"
 #include "python/python_info.h"
 #include "tracker/tracker.h"
 
@@ -35,6 +37,7 @@ struct PythonPlan {
   std::optional<python::GilAddresses> gil;  // 3.x: where the GIL state is
   probes::PyGilTarget probe;                // for kTakeGil / kGilCondvar
   std::string why;                          // one line for the log: what is measured and how
+  std::string stacks_why;  // Python stacks asked for: why they are not taken ("" when they are)
 };
 
 // The plan for process `pid`; nullopt when it does not run CPython. Errors: the process
@@ -42,7 +45,10 @@ struct PythonPlan {
 // drop_gil where the symbols are; otherwise the GIL condvar's waits wherever the GIL state is
 // located (no probe hit by an uncontended release and re-take). See docs/PYTHON.md "Modes".
 Result<std::optional<PythonPlan>> PlanPython(pid_t pid, const std::string& proc_root = "/proc",
-                                             bool exact = false);
+                                             bool exact = false, bool stacks = false);
+// Python stacks at contended waits (probes.python_stacks): the frame layout of `plan`'s version
+// (3.11+) into its probe target, with the GIL's last_holder; else `stacks_why` says why not.
+void PlanStacks(PythonPlan& plan);
 // What a scrape reports of a planned process, given its GIL state just read (null: not read). A
 // free-threaded build's GIL can be switched on at run time (an extension not marked
 // free-threading-safe): its `enabled` word decides, 0 giving method gil_disabled; without a
@@ -65,8 +71,10 @@ class PythonTargets : public tracker::TrackerObserver {
  public:
   // `probe` may be null (GIL probes unavailable): then only 2.x's semaphore labelling and the
   // state read from memory remain. `exact`: probes.python: exact (see PlanPython).
+  // `stacks`: probes.python_stacks (Python stacks at contended waits, Stacks()).
   PythonTargets(probes::PyGilProbe* probe, std::string proc_root,
-                std::function<std::optional<std::string>(pid_t)> group_of, bool exact = false);
+                std::function<std::optional<std::string>(pid_t)> group_of, bool exact = false,
+                bool stacks = false);
 
   void Attached(const tracker::ProcessInfo& info) override;
   void Detaching(const tracker::ProcessInfo& info, bool exited) override;
@@ -83,6 +91,11 @@ class PythonTargets : public tracker::TrackerObserver {
   // GIL probe attaches that failed, and the probes' own health.
   uint64_t probe_errors() const;
   PyGilHealth ProbeHealth();
+  // The GIL waits attributed to Python stacks so far (with `stacks`; cumulative since each
+  // process's attach), named; `since`: only what accumulated after that reading (ReadStacks).
+  std::vector<ProcessGilStacks> Stacks(const probes::RawGilStacks* since = nullptr);
+  // The probe's raw reading (empty without a probe), to take differences with Stacks(since).
+  probes::RawGilStacks ReadStacks();
 
  private:
   // Sub-interpreters are looked for at attach and at scrapes, at most this often per process.
@@ -97,16 +110,21 @@ class PythonTargets : public tracker::TrackerObserver {
     uint64_t untracked_gils = 0;  // found but not measured (the last scan)
     uint64_t gil_sem = 0;         // 2.x: address of the GIL's sem_t once created
     std::chrono::steady_clock::time_point next_gil_sem_read{};
+    std::shared_ptr<python::CodeNames> names;  // Python stacks: its code objects' names
+    std::string comm;                          // its name when attached
   };
   probes::PyGilProbe* probe_;
   std::string proc_root_;
   std::function<std::optional<std::string>(pid_t)> group_of_;
   bool exact_ = false;
+  bool stacks_ = false;
   mutable std::mutex mu_;
+  std::mutex names_mu_;  // the targets' CodeNames
   std::map<pid_t, Target> targets_;
   uint64_t probe_errors_ = 0;
   GilSampler* sampler_ = nullptr;
   void StartSampling(pid_t pid, const PythonPlan& plan);
+  void StartNaming(pid_t pid, const std::string& comm, Target& t);
   void RescanInterpreters(pid_t pid, Target& t, std::chrono::steady_clock::time_point now);
   void RescanAll();
 };

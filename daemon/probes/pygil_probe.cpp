@@ -118,6 +118,12 @@ void PyGilProbe::DeleteEntries(pid_t pid) {
   for (uint32_t slot = 0; slot < PYGIL_MAX_GILS; ++slot) DeleteSlot(pid, slot);
   DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.threads),
                             [tgid](uint64_t id) { return TgidOf(id) == tgid; });
+  DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.tstates),
+                            [tgid](uint64_t id) { return TgidOf(id) == tgid; });
+  DeleteMapKeysIf<pygil_pair_key>(bpf_map__fd(s->maps.pairs),
+                                  [tgid](const pygil_pair_key& k) { return k.tgid == tgid; });
+  DeleteMapKeysIf<pygil_stack_key>(bpf_map__fd(s->maps.stacks),
+                                   [tgid](const pygil_stack_key& k) { return k.tgid == tgid; });
 }
 
 Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
@@ -139,7 +145,9 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   cfg.cond_addr[0] = target.cond_addr;
   cfg.flags = (target.take_drop() ? PYGIL_F_TAKE_DROP : 0u) |
               (target.cond_addr ? PYGIL_F_CONDVAR : 0u) |
-              (target.take_drop() && target.by_argument ? PYGIL_F_BY_ARGUMENT : 0u);
+              (target.take_drop() && target.by_argument ? PYGIL_F_BY_ARGUMENT : 0u) |
+              (target.stacks ? PYGIL_F_STACKS : 0u);
+  if (target.stacks) cfg.frames = *target.stacks;
   cfg.tstate_interp = target.tstate_interp;
   cfg.interp_gil = target.interp_gil;
   cfg.drop_arg_gil = target.drop_arg_gil;
@@ -148,6 +156,7 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   main.locked_addr = target.locked_addr;
   main.switch_addr = target.switch_addr;
   main.interval_addr = target.interval_addr;
+  main.last_holder_addr = target.last_holder_addr;
   const pygil_key main_key = KeyOf(pid, 0);
   // The GIL's entry before the process's: a program finding the process finds its main GIL.
   if (bpf_map_update_elem(bpf_map__fd(s->maps.gils), &main_key, &main, BPF_ANY) != 0 ||
@@ -263,6 +272,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     entry.locked_addr = g.locked_addr;
     entry.switch_addr = g.switch_addr;
     entry.interval_addr = g.interval_addr;
+    entry.last_holder_addr = g.last_holder_addr;
     const pygil_key key = KeyOf(pid, slot);
     if (slot == PYGIL_MAX_GILS || impl_->sub_gils >= PYGIL_MAX_SUB_GILS ||
         bpf_map_update_elem(bpf_map__fd(s->maps.gils), &key, &entry, BPF_ANY) != 0) {
@@ -314,6 +324,40 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
   return out;
 }
 
+// Without the processes' lock, as Read. A pair whose stacks were deleted meanwhile (a detach)
+// keeps its ids; the caller shows such stacks as lost.
+Result<RawGilStacks> PyGilProbe::ReadStacks() {
+  pygil* s = impl_->skel.get();
+  const int pairs_fd = bpf_map__fd(s->maps.pairs);
+  const int stacks_fd = bpf_map__fd(s->maps.stacks);
+  const int gils_fd = bpf_map__fd(s->maps.gils);
+  RawGilStacks out;
+  auto add_stack = [&](uint32_t tgid, uint64_t id) {
+    const auto key = std::pair(static_cast<pid_t>(tgid), id);
+    if (id == 0 || out.stacks.count(key)) return;
+    pygil_stack_key k{};
+    k.tgid = tgid;
+    k.id = id;
+    pygil_stack v{};
+    if (bpf_map_lookup_elem(stacks_fd, &k, &v) != 0) return;
+    RawPyStack& st = out.stacks[key];
+    st.code.assign(v.code, v.code + std::min<uint32_t>(v.depth, PYGIL_STACK_DEPTH));
+    st.truncated = v.truncated != 0;
+  };
+  ForEachMapKey<pygil_pair_key>(pairs_fd, [&](pygil_pair_key key) {
+    pygil_pair v{};
+    if (bpf_map_lookup_elem(pairs_fd, &key, &v) != 0) return;
+    pygil_gil gil{};
+    const pygil_key gk = KeyOf(static_cast<pid_t>(key.tgid), key.slot);
+    const int64_t interpreter = bpf_map_lookup_elem(gils_fd, &gk, &gil) == 0 ? gil.interpreter : 0;
+    out.pairs.push_back(
+        {static_cast<pid_t>(key.tgid), interpreter, key.waiter, key.holder, v.wait_ns, v.count});
+    add_stack(key.tgid, key.waiter);
+    add_stack(key.tgid, key.holder);
+  });
+  return out;
+}
+
 PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
   return HealthFromCounters<PyGilHealth>(counters, PYGIL_NR_COUNTERS,
                                          [](PyGilHealth& h, const std::vector<uint64_t>& v) {
@@ -321,6 +365,10 @@ PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
                                            h.stats_full = v[PYGIL_CNT_STATS_FULL];
                                            h.orphan_returns = v[PYGIL_CNT_ORPHAN_RETURNS];
                                            h.read_errors = v[PYGIL_CNT_READ_ERRORS];
+                                           h.stacks_full = v[PYGIL_CNT_STACKS_FULL];
+                                           h.pairs_full = v[PYGIL_CNT_PAIRS_FULL];
+                                           h.truncated = v[PYGIL_CNT_TRUNCATED];
+                                           h.no_tstate = v[PYGIL_CNT_NO_TSTATE];
                                          });
 }
 

@@ -9,7 +9,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,6 +49,10 @@ struct PyGilTarget {
   uint32_t interp_gil = 0;
   uint32_t drop_arg_gil = 0;
   uint32_t cond_in_gil = 0;
+  // Python stacks at contended waits (3.11+): where a thread's frames are; nullopt: not taken.
+  // last_holder_addr: the main GIL's `last_holder` (whose stack is taken as the holder's).
+  std::optional<pygil_frames> stacks;
+  uint64_t last_holder_addr = 0;
 
   bool take_drop() const {
     return !interpreter_path.empty() && !take_gil_offsets.empty() && !drop_gil_offsets.empty();
@@ -60,7 +66,27 @@ struct PyGilSubGil {
   uint64_t locked_addr = 0;
   uint64_t switch_addr = 0;
   uint64_t interval_addr = 0;
+  uint64_t last_holder_addr = 0;  // its `last_holder` (Python stacks)
   auto operator<=>(const PyGilSubGil&) const = default;
+};
+
+// The contended GIL waits attributed to Python stacks (probes with `stacks`), as the kernel keeps
+// them: stacks as code object addresses, innermost first, by their id per process.
+struct RawPyStack {
+  std::vector<uint64_t> code;
+  bool truncated = false;
+};
+struct RawGilPair {
+  pid_t pid = 0;
+  int64_t interpreter = 0;  // the GIL's interpreter (0: the main one)
+  uint64_t waiter = 0;      // stack ids (0: none)
+  uint64_t holder = 0;
+  uint64_t wait_ns = 0;
+  uint64_t count = 0;
+};
+struct RawGilStacks {
+  std::vector<RawGilPair> pairs;
+  std::map<std::pair<pid_t, uint64_t>, RawPyStack> stacks;  // (pid, id) -> stack
 };
 
 // Sums per-CPU values (max_wait_ns: the maximum). Exposed for tests.
@@ -93,6 +119,8 @@ class PyGilProbe {
   // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
   PyGilHealth ReadHealth();
+  // The attributed waits and their stacks so far (cumulative since each process's attach).
+  Result<RawGilStacks> ReadStacks();
 
  private:
   struct Impl;

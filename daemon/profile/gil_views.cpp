@@ -45,6 +45,12 @@ std::string LeafPlace(const PyStackNames& s) {
   return s.frames.front().file + ":" + std::to_string(s.frames.front().line);
 }
 
+// `s` in at most `width` characters: its head for names, its tail for paths ("..." marks the cut).
+std::string Clip(const std::string& s, size_t width, bool keep_tail) {
+  if (s.size() <= width) return s;
+  return keep_tail ? "..." + s.substr(s.size() - (width - 3)) : s.substr(0, width - 3) + "...";
+}
+
 std::string Share(uint64_t part, uint64_t whole) {
   return whole ? Printf("%.1f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole))
                : "-";
@@ -58,8 +64,8 @@ void AppendTopTable(std::string& out, const ProcessGilStacks& p, View view, size
   for (size_t i = 0; i < stacks.size() && i < top; ++i) {
     const StackTotal& s = stacks[i];
     out +=
-        Printf("    %-32s %-36s %12s %9llu %7s\n", Leaf(s.stack).c_str(),
-               LeafPlace(s.stack).c_str(), FormatDuration(s.wait_ns).c_str(),
+        Printf("    %-32s %-36s %12s %9llu %7s\n", Clip(Leaf(s.stack), 32, false).c_str(),
+               Clip(LeafPlace(s.stack), 36, true).c_str(), FormatDuration(s.wait_ns).c_str(),
                static_cast<unsigned long long>(s.count), Share(s.wait_ns, p.total_wait_ns).c_str());
   }
   if (stacks.empty()) out += "    (none)\n";

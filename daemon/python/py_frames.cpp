@@ -146,16 +146,17 @@ Result<std::string> ReadPyString(pid_t pid, uint64_t obj, const FrameLayout& l, 
 CodeNames::CodeNames(pid_t pid, const FrameLayout& layout, uint64_t code_type, size_t capacity)
     : pid_(pid), layout_(layout), code_type_(code_type), capacity_(std::max<size_t>(capacity, 1)) {}
 
-std::optional<CodeNames::Identity> CodeNames::ReadIdentity(uint64_t code) const {
+Result<CodeNames::Identity> CodeNames::ReadIdentity(uint64_t code) const {
   Identity id;
   uint8_t buf[28];
-  if (!ReadRemote(pid_,
-                  {{code + kObType, 8},
-                   {code + layout_.co_filename, 8},
-                   {code + layout_.co_qualname, 8},
-                   {code + layout_.co_firstlineno, 4}},
-                  buf)) {
-    return std::nullopt;
+  if (Status s = ReadRemote(pid_,
+                            {{code + kObType, 8},
+                             {code + layout_.co_filename, 8},
+                             {code + layout_.co_qualname, 8},
+                             {code + layout_.co_firstlineno, 4}},
+                            buf);
+      !s) {
+    return s.error();
   }
   id.type = At<uint64_t>(buf, 0);
   id.filename = At<uint64_t>(buf, 8);
@@ -166,8 +167,12 @@ std::optional<CodeNames::Identity> CodeNames::ReadIdentity(uint64_t code) const 
 
 CodeName CodeNames::Lookup(uint64_t code) {
   auto it = cache_.find(code);
-  const std::optional<Identity> id = code ? ReadIdentity(code) : std::nullopt;
-  if (!id || id->type != code_type_) {
+  if (code == 0) return {};
+  const Result<Identity> id = ReadIdentity(code);
+  if (!id.ok() && id.error().code == ErrorCode::kNotFound && it != cache_.end()) {
+    return it->second.name;  // the process is gone: the name it had last
+  }
+  if (!id.ok() || id->type != code_type_) {
     if (it != cache_.end()) {
       lru_.erase(it->second.lru);
       cache_.erase(it);

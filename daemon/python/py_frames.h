@@ -86,7 +86,8 @@ Result<std::string> ReadPyString(pid_t pid, uint64_t obj, const FrameLayout& lay
 // Names of the code objects of one process, cached (at most `capacity` entries, least recently
 // used dropped). A cached name is used again only when the object still is a code object with
 // the same name and first-line fields (one small read): an address freed and reused by another
-// code object is read again, one that is not a code object any more is invalid.
+// code object is read again, one that is not a code object any more is invalid. Once the process
+// is gone, the cached names stay what they were last (nothing can reuse its addresses since).
 class CodeNames {
  public:
   // `code_type`: the address of PyCode_Type in the process.
@@ -106,7 +107,7 @@ class CodeNames {
     CodeName name;
     std::list<uint64_t>::iterator lru;
   };
-  std::optional<Identity> ReadIdentity(uint64_t code) const;
+  Result<Identity> ReadIdentity(uint64_t code) const;
 
   pid_t pid_;
   FrameLayout layout_;

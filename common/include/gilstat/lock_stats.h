@@ -71,6 +71,11 @@ struct PyGilHealth {
   uint64_t stats_full = 0;
   uint64_t orphan_returns = 0;
   uint64_t read_errors = 0;  // the GIL state could not be read from a process
+  // Python stacks at contended waits (probes.python_stacks): what was not attributed.
+  uint64_t stacks_full = 0;  // a stack found no room in the kernel's stack map
+  uint64_t pairs_full = 0;   // a wait found no room in the kernel's pair map
+  uint64_t truncated = 0;    // stacks deeper than the depth read
+  uint64_t no_tstate = 0;    // a waiting thread's thread state was not found
 };
 
 class LockStatsSource {

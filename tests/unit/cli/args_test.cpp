@@ -26,6 +26,33 @@ TEST(ParseArgs, HelpAndVersion) {
   EXPECT_NE(LocksUsage().find("--min-acquisitions"), std::string::npos);
 }
 
+TEST(ParseArgs, StacksOptions) {
+  auto r = Parse({"stacks", "--pid", "12", "-d", "2.5", "-n", "5", "--holders", "--folded",
+                  "--pprof", "/tmp/p.pb.gz", "--svg=/tmp/f.svg"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->command, Command::kStacks);
+  const StacksOptions& o = r->stacks;
+  EXPECT_EQ(o.pids, std::vector<pid_t>{12});
+  EXPECT_EQ(o.duration_s, 2.5);
+  EXPECT_EQ(o.top, 5u);
+  EXPECT_TRUE(o.holders);
+  EXPECT_TRUE(o.folded);
+  EXPECT_FALSE(o.json);
+  EXPECT_EQ(o.pprof_path, "/tmp/p.pb.gz");
+  EXPECT_EQ(o.svg_path, "/tmp/f.svg");
+  EXPECT_EQ(Parse({"stacks", "--help"})->command, Command::kStacksHelp);
+}
+
+TEST(ParseArgs, StacksUsageErrors) {
+  EXPECT_EQ(Parse({"stacks"}).error().message, "no target: give --pid, --comm, --exe or --cmdline");
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--folded", "--json"}).error().message,
+            "--folded and --json exclude each other");
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--top", "0"}).error().message,
+            "invalid --top '0' (a count >= 1)");
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--mode", "exact"}).error().message,
+            "unknown option '--mode' (try 'gilstat stacks --help')");
+}
+
 TEST(ParseArgs, AllLocksOptions) {
   auto r = Parse({"locks", "--pid", "12", "-p", "34,56", "--pid=78", "--comm", "^python",
                   "--exe=/usr/bin/.*", "--cmdline", "worker", "--duration", "2.5", "--mode",
@@ -145,10 +172,17 @@ TEST(Usage, EveryOptionWithItsDescriptionAndDefault) {
   for (const char* text :
        {"Usage: gilstat", "-h,--help", "show this help", "-V,--version", "show the version",
         "Commands:", "locks", "trace semaphore waits of processes",
-        "Run 'gilstat locks --help' for the options of a command."}) {
+        "Run 'gilstat locks --help' or 'gilstat stacks --help' for the options of a", "stacks",
+        "attribute the GIL waits of CPython 3.11+ processes"}) {
     EXPECT_NE(main.find(text), std::string::npos) << "missing '" << text << "' in\n" << main;
   }
   EXPECT_EQ(main.find("\n  help"), std::string::npos) << "the help command is not listed";
+  const std::string stacks = StacksUsage();
+  for (const char* text :
+       {"Usage: gilstat stacks", "--pid", "--duration", "-n,--top", "--folded", "--holders",
+        "--json", "--pprof", "--svg", "default 10", "Exit status: 0 success"}) {
+    EXPECT_NE(stacks.find(text), std::string::npos) << "missing '" << text << "' in\n" << stacks;
+  }
   EXPECT_EQ(Parse({"help"})->command, Command::kHelp);
 }
 

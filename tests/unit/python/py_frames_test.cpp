@@ -93,13 +93,16 @@ TEST_P(LiveStack, KnownStackReadAndNamed) {
   EXPECT_EQ(shallow->frames.size(), 2u);
   EXPECT_TRUE(shallow->truncated);
 
-  // What is not a code object has no name, never a wrong one: the thread state, and a code
-  // object's address once its process is gone.
+  // What is not a code object has no name, never a wrong one: the thread state. Once the
+  // process is gone, a code object named while it ran keeps that name (nothing reuses its
+  // addresses any more) and any other address has none.
   EXPECT_FALSE(names.Lookup(tstate).valid);
   const uint64_t inner = stack->frames[0].code;
   child.WriteLine("");
-  EXPECT_EQ(child.ReadLine(), "");  // the script ends
-  EXPECT_FALSE(names.Lookup(inner).valid);
+  EXPECT_EQ(child.ReadLine(), "");                           // the script ends
+  ASSERT_EQ(waitpid(child.pid(), nullptr, 0), child.pid());  // reaped: its memory is gone
+  EXPECT_EQ(names.Lookup(inner).qualname, "inner");
+  EXPECT_FALSE(names.Lookup(inner + 64).valid);
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, LiveStack,

@@ -1,0 +1,76 @@
+#include "host/gil_stacks.h"
+
+#include <tuple>
+
+namespace gilstat::host {
+namespace {
+
+PyStackNames NameStack(const probes::RawGilStacks& raw, pid_t pid, uint64_t id,
+                       const CodeNamer& name, uint64_t& unnamed) {
+  PyStackNames out;
+  if (id == 0) return out;  // no Python frame
+  auto it = raw.stacks.find({pid, id});
+  if (it == raw.stacks.end()) {
+    out.frames.push_back({kLostStack, "", 0});
+    return out;
+  }
+  out.truncated = it->second.truncated;
+  for (uint64_t code : it->second.code) {
+    const python::CodeName n = name(pid, code);
+    if (!n.valid) ++unnamed;
+    out.frames.push_back(n.valid ? PyFrameName{n.qualname, n.filename, n.first_line}
+                                 : PyFrameName{kGoneCode, "", 0});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ProcessGilStacks> NameGilStacks(const probes::RawGilStacks& raw, const CodeNamer& name,
+                                            const std::map<pid_t, uint64_t>& total_wait) {
+  std::map<pid_t, ProcessGilStacks> by_pid;
+  for (const probes::RawGilPair& pair : raw.pairs) {
+    ProcessGilStacks& p = by_pid[pair.pid];
+    p.pid = pair.pid;
+    GilWaitStack w;
+    w.waiter = NameStack(raw, pair.pid, pair.waiter, name, p.health.unnamed);
+    w.holder = NameStack(raw, pair.pid, pair.holder, name, p.health.unnamed);
+    w.wait_ns = pair.wait_ns;
+    w.count = pair.count;
+    p.health.truncated += (w.waiter.truncated ? 1 : 0) + (w.holder.truncated ? 1 : 0);
+    p.pairs.push_back(std::move(w));
+  }
+  std::vector<ProcessGilStacks> out;
+  for (auto& [pid, p] : by_pid) {
+    auto it = total_wait.find(pid);
+    if (it != total_wait.end()) {
+      p.total_wait_ns = it->second;
+    } else {
+      for (const GilWaitStack& w : p.pairs) p.total_wait_ns += w.wait_ns;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+probes::RawGilStacks GilStacksSince(const probes::RawGilStacks& before,
+                                    const probes::RawGilStacks& now) {
+  auto key = [](const probes::RawGilPair& p) {
+    return std::make_tuple(p.pid, p.interpreter, p.waiter, p.holder);
+  };
+  std::map<std::tuple<pid_t, int64_t, uint64_t, uint64_t>, const probes::RawGilPair*> old;
+  for (const probes::RawGilPair& p : before.pairs) old[key(p)] = &p;
+  probes::RawGilStacks out;
+  out.stacks = now.stacks;
+  for (probes::RawGilPair p : now.pairs) {
+    auto it = old.find(key(p));
+    if (it != old.end() && it->second->count <= p.count) {
+      p.wait_ns -= std::min(p.wait_ns, it->second->wait_ns);
+      p.count -= it->second->count;
+    }
+    if (p.count > 0) out.pairs.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace gilstat::host

@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""`gilstat stacks` against programs whose answer is known (tests/testprogs/pystacks.py), on every
+CPython 3.11+ found: pyenv's, Debian's (stripped), and the sid root's 3.14 and 3.15 (stripped, run
+in a chroot) and 3.14's debug build.
+
+- plain: thread A runs hog(), thread B calls waiter() (a 1 ms sleep) in a loop. Of B's GIL wait
+  (the pairs whose waiting stack holds b_main), >= 90% is attributed to stacks ending in waiter
+  and >= 90% is blamed on holders' stacks holding hog; the waits attributed to stacks sum to
+  the GIL's wait total of the same window within 5%.
+- deep (one interpreter per layout family): waiter() 100 frames deep: the stacks are truncated
+  and counted so, the leaf is still waiter.
+- churn: waiter() reached through code objects made and dropped at run time (exec, lambdas):
+  every frame's name is one the program has, or "[code object gone]", never another.
+- exit: the target exits while gilstat runs: gilstat still reports it and exits 0.
+- faces: the same run's pprof profile read by `go tool pprof -top` (waiter on top), and its
+  flame graph (SVG) rendered by headless Chromium and read back by OCR (tesseract): the names
+  waiter and hog are visible in the picture.
+
+Needs root and BTF (skips saying why otherwise). Environment: GILSTAT, TESTPROGS_DIR.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import bpf_unavailable  # noqa: E402
+from gilstat_bench import sid  # noqa: E402
+
+GILSTAT = os.environ.get("GILSTAT", "gilstat")
+TESTPROGS = os.environ.get("TESTPROGS_DIR", "")
+CAPTURE_S = 1.5
+
+
+def interpreters():
+    """[(label, argv prefix, copy_in)] of the CPython 3.11+ interpreters found."""
+    out = []
+    for exe in sorted(glob.glob("/root/.pyenv/versions/3.1[1-9]*/bin/python3.1[1-9]")):
+        out.append((exe, [exe], os.path.abspath))
+    if os.access("/usr/bin/python3.11", os.X_OK):
+        out.append(("/usr/bin/python3.11", ["/usr/bin/python3.11"], os.path.abspath))
+    for exe in sid.interpreters(sid.SID_PYTHONS + (sid.SID_DEBUG_PYTHON,)):
+        out.append(("sid:" + exe, sid.launcher(exe), sid.copy_in))
+    return out
+
+
+class Target:
+    """pystacks.py MODE under one interpreter: started, then released with "go"."""
+
+    def __init__(self, prefix, copy_in, mode, seconds):
+        script = copy_in(os.path.join(TESTPROGS, "pystacks.py"))
+        self.proc = subprocess.Popen([*prefix, script, mode, str(seconds)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.close()
+            raise AssertionError(f"{prefix} pystacks.py: expected 'ready', got {line!r}")
+
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f and not f.closed:
+                f.close()
+
+
+def run_stacks(case, target, *extra, seconds=CAPTURE_S):
+    """`gilstat stacks --pid P --json` over the target's run; the parsed JSON."""
+    g = subprocess.Popen([GILSTAT, "stacks", "--pid", str(target.proc.pid), "--duration",
+                          str(seconds), "--json", *extra], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    # gilstat says it is tracing once attached: then the workload starts.
+    line = g.stderr.readline()
+    target.go()
+    out, err = g.communicate(timeout=120)
+    case.assertEqual(g.returncode, 0, f"gilstat stacks: {line}{err}")
+    return json.loads(out)
+
+
+def names(stack):
+    return [f["function"] for f in stack["frames"]]
+
+
+def process_of(case, doc, pid):
+    procs = [p for p in doc["processes"] if p["pid"] == pid]
+    case.assertEqual(len(procs), 1, f"process {pid} not reported: {doc}")
+    return procs[0]
+
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class PythonStacks(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not TESTPROGS:
+            raise unittest.SkipTest("TESTPROGS_DIR not set (run through ctest)")
+        cls.found = interpreters()
+        print("\nCPython 3.11+ interpreters found: " + ", ".join(l for l, _, _ in cls.found),
+              file=sys.stderr)
+        if not sid.interpreters():
+            print(f"the sid root's interpreters are not tested: {sid.why_absent()}",
+                  file=sys.stderr)
+
+    def each(self, fn, only=None):
+        if not self.found:
+            self.skipTest("no CPython 3.11+ found")
+        for label, prefix, copy_in in self.found:
+            if only and not any(o in label for o in only):
+                continue
+            with self.subTest(interpreter=label):
+                fn(label, prefix, copy_in)
+
+    def test_waiter_waits_and_hog_is_blamed(self):
+        def check(label, prefix, copy_in):
+            t = Target(prefix, copy_in, "plain", CAPTURE_S + 1)
+            try:
+                doc = run_stacks(self, t)
+            finally:
+                t.close()
+            p = process_of(self, doc, t.proc.pid)
+            pairs = p["pairs"]
+            b = [x for x in pairs if "b_main" in names(x["waiter"])]
+            b_wait = sum(x["wait_ns"] for x in b)
+            msg = f"{label}: {json.dumps(p)[:3000]}"
+            self.assertGreater(len(b), 0, msg)
+            self.assertGreater(b_wait, 0.1e9, msg)  # ~1.5 s of 1 ms sleeps, each a wait
+            at_waiter = sum(x["wait_ns"] for x in b if names(x["waiter"])[0] == "waiter")
+            on_hog = sum(x["wait_ns"] for x in b if "hog" in names(x["holder"]))
+            self.assertGreaterEqual(at_waiter, 0.9 * b_wait, msg)
+            self.assertGreaterEqual(on_hog, 0.9 * b_wait, msg)
+            # The waits attributed to stacks are the GIL's contended waits of the window.
+            attributed = sum(x["wait_ns"] for x in pairs)
+            self.assertLessEqual(abs(attributed - p["total_wait_ns"]),
+                                 0.05 * p["total_wait_ns"], msg)
+            leaf = [x for x in b if names(x["waiter"])[0] == "waiter"][0]["waiter"]["frames"][0]
+            self.assertTrue(leaf["file"].endswith("pystacks.py"), msg)
+            self.assertEqual(leaf["line"], 26, msg)  # def waiter():
+        self.each(check)
+
+    def test_deep_stacks_are_truncated_and_counted(self):
+        def check(label, prefix, copy_in):
+            t = Target(prefix, copy_in, "deep", CAPTURE_S + 1)
+            try:
+                doc = run_stacks(self, t)
+            finally:
+                t.close()
+            p = process_of(self, doc, t.proc.pid)
+            deep = [x for x in p["pairs"] if names(x["waiter"])[:2] == ["waiter", "recurse"]]
+            msg = f"{label}: {json.dumps(p)[:2000]}"
+            self.assertTrue(deep, msg)
+            self.assertTrue(all(x["waiter"]["truncated"] for x in deep), msg)
+            self.assertTrue(all(len(x["waiter"]["frames"]) == 64 for x in deep), msg)
+            self.assertGreater(p["health"]["truncated"], 0, msg)
+        self.each(check, only=("3.12", "sid:/usr/bin/python3.14"))
+
+    def test_code_made_at_run_time_is_never_misnamed(self):
+        # Every frame's name is the one its file defines: the program's functions, exec'd code
+        # (file "<made>") named made_N, the threading module's own; or shown as gone.
+        program = {"hog", "waiter", "recurse", "churn", "b_main", "<module>",
+                   "churn.<locals>.<lambda>"}
+
+        def check(label, prefix, copy_in):
+            t = Target(prefix, copy_in, "churn", CAPTURE_S + 1)
+            try:
+                doc = run_stacks(self, t)
+            finally:
+                t.close()
+            p = process_of(self, doc, t.proc.pid)
+            frames = [f for x in p["pairs"] for s in ("waiter", "holder")
+                      for f in x[s]["frames"]]
+            made = [f for f in frames if f["file"] == "<made>"]
+            self.assertTrue(made, f"{label}: no exec'd code on the stacks")
+            for f in frames:
+                name, file = f["function"], f["file"]
+                if file.endswith("pystacks.py"):
+                    ok = name in program
+                elif file == "<made>":
+                    ok = re.fullmatch(r"made_\d+", name) is not None
+                elif file.endswith("threading.py"):
+                    ok = bool(re.fullmatch(r"[A-Za-z_.<>]+", name))
+                else:
+                    ok = name == "[code object gone]" and file == ""
+                self.assertTrue(ok, f"{label}: frame {f} misnamed")
+        self.each(check, only=("3.12", "sid:/usr/bin/python3.14"))
+
+    def test_a_target_that_exits_mid_capture_is_kept(self):
+        def check(label, prefix, copy_in):
+            t = Target(prefix, copy_in, "plain", 1.2)
+            try:
+                g = subprocess.Popen([GILSTAT, "stacks", "--pid", str(t.proc.pid), "--duration",
+                                      "3", "--json"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                g.stderr.readline()
+                t.go()
+                self.assertEqual(t.proc.stdout.readline().strip(), "done")
+                t.proc.stdin.close()  # the program ends
+                t.proc.wait(timeout=30)
+                out, err = g.communicate(timeout=120)
+            finally:
+                t.close()
+            self.assertEqual(g.returncode, 0, err)
+            p = process_of(self, json.loads(out), t.proc.pid)
+            self.assertTrue(any("waiter" in names(x["waiter"]) for x in p["pairs"]), out[:2000])
+            self.assertEqual(p["comm"], os.path.basename(prefix[-1])[:15])
+        self.each(check, only=("3.12",))
+
+    def test_pprof_and_flame_graph_faces(self):
+        label, prefix, copy_in = next(
+            ((l, p, c) for l, p, c in self.found if "3.12" in l), (None, None, None))
+        if not label:
+            self.skipTest("no CPython 3.12 found")
+        tmp = tempfile.mkdtemp(prefix="gilstat-stacks-")
+        try:
+            pb, svg = os.path.join(tmp, "gil.pb.gz"), os.path.join(tmp, "gil.svg")
+            t = Target(prefix, copy_in, "plain", CAPTURE_S + 1)
+            try:
+                run_stacks(self, t, "--pprof", pb, "--svg", svg)
+            finally:
+                t.close()
+            self.check_pprof(pb)
+            self.check_svg_in_a_browser(svg, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def check_pprof(self, pb):
+        go = shutil.which("go")
+        self.assertIsNotNone(go, "go (golang-go) missing: scripts/deps.sh installs it")
+        r = subprocess.run([go, "tool", "pprof", "-top", pb], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "HOME": os.environ.get("HOME", "/root")})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Type: gil_wait", r.stdout)
+        rows = [l.split() for l in r.stdout.splitlines() if l.strip().endswith("waiter")]
+        self.assertTrue(rows, r.stdout)
+        flat_pct = float(rows[0][1].rstrip("%"))
+        self.assertGreaterEqual(flat_pct, 80.0, r.stdout)  # B's waits, most of the process's
+
+    def check_svg_in_a_browser(self, svg, tmp):
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        tesseract = shutil.which("tesseract")
+        self.assertIsNotNone(chromium, "chromium missing: scripts/deps.sh installs it")
+        self.assertIsNotNone(tesseract, "tesseract missing: scripts/deps.sh installs it")
+        png = os.path.join(tmp, "gil.png")
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                            "--hide-scrollbars", "--window-size=1200,800",
+                            "--force-device-scale-factor=2", f"--screenshot={png}",
+                            "file://" + svg], capture_output=True, text=True, timeout=120,
+                           cwd=tmp)
+        self.assertTrue(os.path.exists(png), r.stderr[-2000:])
+        # --psm 11: sparse text (frames are separate boxes, not a page of paragraphs).
+        ocr = subprocess.run([tesseract, png, "-", "--psm", "11"], capture_output=True,
+                             text=True, timeout=120)
+        words = ocr.stdout
+        for name in ("waiter", "hog", "b_main"):
+            self.assertIn(name, words, f"'{name}' not readable in the rendered flame graph:\n"
+                                       f"{words}")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,82 @@
+#include "host/gil_stacks.h"
+
+#include <gtest/gtest.h>
+
+namespace gilstat::host {
+namespace {
+
+// Process 7: stack 11 = [0x100 (waiter), 0x200 (main)], stack 22 = [0x300 (hog)]; 0x400 is gone.
+probes::RawGilStacks Raw() {
+  probes::RawGilStacks r;
+  r.stacks[{7, 11}] = {{0x100, 0x200}, false};
+  r.stacks[{7, 22}] = {{0x300, 0x400}, true};
+  r.pairs = {{7, 0, 11, 22, 3000, 3}, {7, 0, 11, 0, 500, 1}, {7, 0, 99, 22, 100, 1}};
+  return r;
+}
+
+python::CodeName Namer(pid_t pid, uint64_t code) {
+  if (pid != 7) return {};
+  switch (code) {
+    case 0x100:
+      return {true, "waiter", "/a.py", 10};
+    case 0x200:
+      return {true, "<module>", "/a.py", 1};
+    case 0x300:
+      return {true, "hog", "/a.py", 5};
+    default:
+      return {};
+  }
+}
+
+TEST(NameGilStacks, FramesNamedGoneAndLostShownAsSuch) {
+  const auto procs = NameGilStacks(Raw(), Namer, {{7, 4000}});
+  ASSERT_EQ(procs.size(), 1u);
+  const ProcessGilStacks& p = procs[0];
+  EXPECT_EQ(p.pid, 7);
+  EXPECT_EQ(p.total_wait_ns, 4000u);
+  ASSERT_EQ(p.pairs.size(), 3u);
+  const GilWaitStack& w = p.pairs[0];
+  EXPECT_EQ(w.waiter.frames,
+            (std::vector<PyFrameName>{{"waiter", "/a.py", 10}, {"<module>", "/a.py", 1}}));
+  EXPECT_EQ(w.holder.frames, (std::vector<PyFrameName>{{"hog", "/a.py", 5}, {kGoneCode, "", 0}}));
+  EXPECT_TRUE(w.holder.truncated);
+  EXPECT_EQ(w.wait_ns, 3000u);
+  EXPECT_TRUE(p.pairs[1].holder.frames.empty());  // id 0: no Python frame
+  EXPECT_EQ(p.pairs[2].waiter.frames, (std::vector<PyFrameName>{{kLostStack, "", 0}}));
+  EXPECT_EQ(p.health.unnamed, 2u);    // 0x400, in the two pairs with holder 22
+  EXPECT_EQ(p.health.truncated, 2u);  // stack 22, twice
+}
+
+TEST(NameGilStacks, WithoutATotalThePairsAreSummed) {
+  EXPECT_EQ(NameGilStacks(Raw(), Namer, {})[0].total_wait_ns, 3600u);
+}
+
+TEST(GilStacksSince, OnlyWhatGrewInBetween) {
+  probes::RawGilStacks before = Raw();
+  probes::RawGilStacks now = Raw();
+  now.pairs[0].wait_ns += 700;
+  now.pairs[0].count += 2;
+  now.pairs.push_back({7, 1, 11, 22, 50, 1});  // a new pair (a sub-interpreter's GIL)
+  const probes::RawGilStacks d = GilStacksSince(before, now);
+  ASSERT_EQ(d.pairs.size(), 2u);
+  EXPECT_EQ(d.pairs[0].wait_ns, 700u);
+  EXPECT_EQ(d.pairs[0].count, 2u);
+  EXPECT_EQ(d.pairs[1].interpreter, 1);
+  EXPECT_EQ(d.pairs[1].wait_ns, 50u);
+  EXPECT_EQ(d.stacks.size(), now.stacks.size());
+}
+
+TEST(GilStacksSince, APairThatStartedAgainCountsFromZero) {
+  // The process was attached again (its counts restarted): the new counts are the difference.
+  probes::RawGilStacks before = Raw();
+  probes::RawGilStacks now = Raw();
+  now.pairs[0].count = 1;
+  now.pairs[0].wait_ns = 10;
+  const auto d = GilStacksSince(before, now);
+  ASSERT_FALSE(d.pairs.empty());
+  EXPECT_EQ(d.pairs[0].count, 1u);
+  EXPECT_EQ(d.pairs[0].wait_ns, 10u);
+}
+
+}  // namespace
+}  // namespace gilstat::host
