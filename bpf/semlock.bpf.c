@@ -120,6 +120,16 @@ struct {
 	__type(value, struct semlock_thread);
 } threads SEC(".maps");
 
+/* CPython's parking lot (3.13+): pid_tgid -> the thread's last _PySemaphore_Wait call. Written
+ * once per park (the slow path of a PyMutex, PyEvent... wait: an uncontended acquisition never
+ * parks), read by the semaphore wait that follows. LRU: entries of exited threads are recycled. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SEMLOCK_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct semlock_park);
+} parked SEC(".maps");
+
 /* Processes attached; value: SEMLOCK_PROC_* flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -284,6 +294,7 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 {
 	t->op = 0;
 	t->addr = 0;
+	t->key = 0;
 	if (t->owner == (id | SEMLOCK_THREAD_BUSY)) {
 		t->owner = id;
 	} else {
@@ -328,10 +339,21 @@ static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
 	thread_end(id, t);
 }
 
+/* The address naming the lock that semaphore `sem` is waited on for: the address the thread
+ * parks on when `sem` is the semaphore of its last _PySemaphore_Wait call (struct semlock_park),
+ * else `sem` itself. */
+static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
+{
+	struct semlock_park *p = bpf_map_lookup_elem(&parked, &id);
+
+	return p && p->sem == sem && p->addr ? p->addr : sem;
+}
+
 static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct semlock_thread *t = thread_in_call(id);
+	__u64 key = lock_key_of(id, addr);
 
 	/* The previous call without a return probe ended before this one began. */
 	if (t && (t->flags & SEMLOCK_T_KEND))
@@ -341,6 +363,7 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 		return 0;
 	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
+	t->key = key;
 	t->start_ns = bpf_ktime_get_ns();
 	/* A call whose return was never seen no longer counts as asleep. */
 	if (t->flags & SEMLOCK_T_ASLEEP)
@@ -351,8 +374,8 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 	if (kernel_end)
 		__sync_fetch_and_add(&kernel_end_calls, 1);
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
-	if (!slot_if_of(t->slot, id >> 32, addr))
-		t->slot = lock_slot(id >> 32, addr);
+	if (!slot_if_of(t->slot, id >> 32, key))
+		t->slot = lock_slot(id >> 32, key);
 	return 0;
 }
 
@@ -475,6 +498,25 @@ int BPF_KPROBE(sem_post_entry, void *sem)
 
 	if (s)
 		__sync_fetch_and_add(&s->posts, 1);
+	return 0;
+}
+
+/* --- CPython's parking lot (3.13+) --------------------------------------------------------
+ * _PySemaphore_Wait(sema, timeout, detach) at its entry (an emulated push): called by
+ * _PyParkingLot_Park (and the copies the compiler inlined) only when a PyMutex (PyEvent, once
+ * flag...) wait could not take it at once. The address parked on is read from the wait entry
+ * (the word in front of `sema`); the semaphore wait that follows, seen by the programs above, is
+ * counted for it. */
+
+SEC("uprobe")
+int BPF_KPROBE(py_sema_wait_entry, void *sema)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct semlock_park p = { .sem = (__u64)sema };
+
+	if (bpf_probe_read_user(&p.addr, sizeof(p.addr), (char *)sema - sizeof(p.addr)))
+		p.addr = 0;
+	bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
 	return 0;
 }
 
@@ -747,7 +789,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 		t->waker_tid = (__u32)bpf_get_current_pid_tgid();
 		t->wake_ns = bpf_ktime_get_ns();
 		t->wake_kind = SEMLOCK_WAKE_FUTEX;
-		sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+		sk = slot_if_of(t->slot, waiter >> 32, t->key);
 		if (sk)
 			post_from_wake(t->slot, sk);
 		return 0;
@@ -756,7 +798,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
 	if (!(t->flags & SEMLOCK_T_ASLEEP) || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+	sk = slot_if_of(t->slot, waiter >> 32, t->key);
 	if (sk)
 		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);
 	return 0;
