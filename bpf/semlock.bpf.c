@@ -506,15 +506,29 @@ int BPF_KPROBE(sem_post_entry, void *sem)
  * _PyParkingLot_Park (and the copies the compiler inlined) only when a PyMutex (PyEvent, once
  * flag...) wait could not take it at once. The address parked on is read from the wait entry
  * (the word in front of `sema`); the semaphore wait that follows, seen by the programs above, is
- * counted for it. */
+ * counted for it. The other caller, _PyRawMutex_LockSlow (the parking lot's own bucket locks),
+ * waits on a semaphore in another struct ({next waiter, sema}): a wait entry is told by its list
+ * node after the semaphore, linked into its bucket's circular list (node->next->prev == node);
+ * anything else keeps its semaphore's name. */
+
+struct py_llist_node {
+	__u64 next;
+	__u64 prev;
+};
+
+#define PY_SEMAPHORE_SIZE 32 /* _PySemaphore on Linux: a sem_t */
 
 SEC("uprobe")
 int BPF_KPROBE(py_sema_wait_entry, void *sema)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct semlock_park p = { .sem = (__u64)sema };
+	struct py_llist_node node;
+	__u64 node_addr = (__u64)sema + PY_SEMAPHORE_SIZE, back = 0;
 
-	if (bpf_probe_read_user(&p.addr, sizeof(p.addr), (char *)sema - sizeof(p.addr)))
+	if (bpf_probe_read_user(&node, sizeof(node), (void *)node_addr) || !node.next ||
+	    bpf_probe_read_user(&back, sizeof(back), (void *)(node.next + 8)) || back != node_addr ||
+	    bpf_probe_read_user(&p.addr, sizeof(p.addr), (char *)sema - sizeof(p.addr)))
 		p.addr = 0;
 	bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
 	return 0;

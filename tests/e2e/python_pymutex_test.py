@@ -11,8 +11,8 @@ parking semaphores on their stacks. Checked per interpreter (pyenv's 3.13, the s
 stripped 3.14 and 3.15 in a chroot; those absent are skipped saying why):
 
 - a series lock="threading@0x<hot>" with contended waits close to the program's count (each
-  found-held acquisition parks at least once; a woken waiter that loses the lock again parks
-  again), a wait histogram of as many waits, and handoffs;
+  found-held acquisition sleeps once: the lock is held 2 ms, long enough for the waiter to be
+  handed it directly), a wait histogram of as many waits, and as many handoffs;
 - no series for `cold` (never contended) and none at any sampled parking semaphore;
 - the summed lock="threading" series (without the address label) are python_gil_test.py's.
 
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import bpf_unavailable  # noqa: E402
 from python_gil_test import CONFIG, GilstatdCase  # noqa: E402
 
-N = 300
+N = 200
 THREADS = 2
 
 
@@ -100,13 +100,13 @@ class PyMutexPerLock(GilstatdCase):
             waits = after.get("gilstat_lock_wait_seconds_count", **lbl)
             handoffs = after.get("gilstat_lock_handoffs_total", **lbl)
             self.report.append(f"{version:8} {py}: {hot}: contended {contended:.0f} (program: "
-                               f"{found:.0f} found held), handoffs {handoffs}, "
-                               f"{len(locks)} series")
+                               f"{found:.0f} found held), handoffs {handoffs:.0f}; the others "
+                               f"{ {k: v for k, v in locks.items() if k != hot} }")
             self.assertGreater(found, 50, msg)  # the workload contends
-            self.assertGreaterEqual(contended, 0.75 * found - 5, msg)
-            self.assertLessEqual(contended, 2 * found + 10, msg)
+            self.assertGreaterEqual(contended, 0.9 * found - 5, msg)
+            self.assertLessEqual(contended, 1.25 * found + 5, msg)
             self.assertEqual(waits, contended, msg)
-            self.assertGreaterEqual(handoffs, 0.5 * contended, msg)
+            self.assertGreaterEqual(handoffs, 0.9 * contended, msg)
             self.assertNotIn(cold, locks, msg)
             self.assertTrue(words, msg)
             for w in words:

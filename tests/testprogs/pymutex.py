@@ -1,5 +1,6 @@
 # Two threading.Lock objects in a CPython 3.13+ process: `hot`, taken by THREADS threads N times
-# each (held 0.5 ms, then 0.5 ms outside), and `cold`, taken and released by one thread only. It
+# each (held 2 ms, then 0.2 ms outside: a waiter finds it held and sleeps, and waits long enough
+# to be handed the lock directly), and `cold`, taken and released by one thread only. It
 # prints the address of each lock's mutex as the probes name it (3.14+: the PyMutex inside the
 # lock object; 3.13: the sem_t the object points to, 3.13's threading.Lock being a semaphore
 # still) and how many acquisitions of `hot` found it held (a non-blocking try failed first).
@@ -46,9 +47,9 @@ def worker(i):
         if not hot.acquire(False):
             found_held[i] += 1
             hot.acquire()
-        time.sleep(0.0005)
+        time.sleep(0.002)
         hot.release()
-        time.sleep(0.0005)
+        time.sleep(0.0002)
 
 
 sys.stdout.write("ready\n")
