@@ -130,6 +130,17 @@ struct {
 	__type(value, struct semlock_park);
 } parked SEC(".maps");
 
+/* A parking semaphore (tgid, sem_t) -> the slot of the address its thread parks on now: set
+ * when a parked wait begins, read where a post or a futex wake names only the semaphore (the
+ * unparking thread's sem_post in counting and exact modes, the fallback's futex wakes), so that
+ * they count for the parked-on address too, and the parking semaphore gets no slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SEMLOCK_MAX_THREADS);
+	__type(key, struct semlock_key);
+	__type(value, __u32);
+} park_sems SEC(".maps");
+
 /* Processes attached; value: SEMLOCK_PROC_* flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -196,6 +207,10 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	struct semlock_slot_key *sk;
 	__u32 *proc, slot;
 
+	if (idx)
+		return *idx;
+	/* A parking semaphore counts for the address its thread parks on. */
+	idx = bpf_map_lookup_elem(&park_sems, &key);
 	if (idx)
 		return *idx;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -349,6 +364,18 @@ static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
 	return p && p->sem == sem && p->addr ? p->addr : sem;
 }
 
+/* Parking semaphore `sem` of process `tgid` counts for `slot` now. */
+static __always_inline void park_sem_is(__u32 tgid, __u64 sem, __u32 slot)
+{
+	struct semlock_key key = { .tgid = tgid, .addr = sem };
+	__u32 *cur = bpf_map_lookup_elem(&park_sems, &key);
+
+	if (!cur)
+		bpf_map_update_elem(&park_sems, &key, &slot, BPF_ANY);
+	else if (*cur != slot)
+		*cur = slot;
+}
+
 static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -376,6 +403,8 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
 	if (!slot_if_of(t->slot, id >> 32, key))
 		t->slot = lock_slot(id >> 32, key);
+	if (key != addr && t->slot != SEMLOCK_NO_SLOT)
+		park_sem_is(id >> 32, addr, t->slot);
 	return 0;
 }
 
@@ -511,26 +540,37 @@ int BPF_KPROBE(sem_post_entry, void *sem)
  * node after the semaphore, linked into its bucket's circular list (node->next->prev == node);
  * anything else keeps its semaphore's name. */
 
-struct py_llist_node {
-	__u64 next;
-	__u64 prev;
+/* The wait entry from its `addr` on: {uintptr_t addr; _PySemaphore sema (a sem_t on Linux);
+ * struct llist_node node {next, prev}; ...}. */
+struct py_wait_entry_tail {
+	__u64 addr;
+	__u8 sema[32];
+	__u64 node_next;
+	__u64 node_prev;
 };
-
-#define PY_SEMAPHORE_SIZE 32 /* _PySemaphore on Linux: a sem_t */
 
 SEC("uprobe")
 int BPF_KPROBE(py_sema_wait_entry, void *sema)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_park p = { .sem = (__u64)sema };
-	struct py_llist_node node;
-	__u64 node_addr = (__u64)sema + PY_SEMAPHORE_SIZE, back = 0;
+	struct semlock_park p = { .sem = (__u64)sema }, *e;
+	struct py_wait_entry_tail w;
+	__u64 node = (__u64)sema + sizeof(w.sema), back = 0;
 
-	if (bpf_probe_read_user(&node, sizeof(node), (void *)node_addr) || !node.next ||
-	    bpf_probe_read_user(&back, sizeof(back), (void *)(node.next + 8)) || back != node_addr ||
-	    bpf_probe_read_user(&p.addr, sizeof(p.addr), (char *)sema - sizeof(p.addr)))
-		p.addr = 0;
-	bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
+	/* Two reads: the entry, and its next node's `prev`, which must be this node. */
+	if (bpf_probe_read_user(&w, sizeof(w), (char *)sema - sizeof(w.addr)) || !w.node_next ||
+	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node)
+		w.addr = 0;
+	p.addr = w.addr;
+	/* Only this thread writes and reads its entry: written in place once it exists (an LRU
+	 * update allocates an element each time). */
+	e = bpf_map_lookup_elem(&parked, &id);
+	if (e) {
+		e->sem = p.sem;
+		e->addr = p.addr;
+	} else {
+		bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
+	}
 	return 0;
 }
 
@@ -831,9 +871,16 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 		struct semlock_key key = { .tgid = tgid, .addr = uaddr };
 		__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
 
-		/* No slot: not a semaphore (seen by the probes) of an attached process. */
-		if (!idx)
+		if (!idx) {
+			/* A parking semaphore: its wake stamps the parked-on address's slot (not
+			 * cached: the cache checks the slot's key against the word). */
+			idx = bpf_map_lookup_elem(&park_sems, &key);
+			sk = idx ? bpf_map_lookup_elem(&slot_keys, idx) : 0;
+			if (sk)
+				futex_wake_of_slot(id, *idx, sk);
+			/* Else no slot: not a semaphore (seen by the probes) of an attached process. */
 			return;
+		}
 		slot = *idx;
 		sk = bpf_map_lookup_elem(&slot_keys, &slot);
 		if (!sk)

@@ -130,6 +130,7 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
   }
   bpf_map__set_max_entries(s.maps.threads, options.max_threads);
   bpf_map__set_max_entries(s.maps.parked, options.max_threads);
+  bpf_map__set_max_entries(s.maps.park_sems, options.max_threads);
   bpf_map__set_max_entries(s.maps.thread_slots, options.thread_slots);
   s.rodata->thread_slot_mask = options.thread_slots - 1;
   bpf_map__set_max_entries(s.maps.wake_cache, options.wake_cache);
@@ -426,6 +427,8 @@ std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
     slots.push_back(slot);
     return true;
   });
+  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.park_sems),
+                               [tgid](const semlock_key& k) { return k.tgid == tgid; });
   for (bpf_map* m : {s->maps.threads, s->maps.parked}) {
     DeleteMapKeysIf<__u64>(bpf_map__fd(m), [tgid](__u64 id) { return TgidOf(id) == tgid; });
   }
