@@ -81,15 +81,21 @@ struct semlock_thread {
 			 * parking lot (3.13+) on its own semaphore, the address it parks on (the
 			 * PyMutex, PyEvent...): the key of `slot` */
 	__u64 start_ns;
-	__u32 slot;     /* addr's slot in `locks`/`slots` (checked against the slot's key) */
+	__u32 slot;     /* key's slot in `locks`/`slots` (checked against the slot's key) */
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
-	__u32 op;
-	__u32 flags;
-	__u64 end_ns;      /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
-	__u64 wake_ns;     /* its last wake-up (written by the waker) */
-	__u32 waker_tid;   /* who woke it */
-	__u32 wake_kind;   /* SEMLOCK_WAKE_*; 0: none since it last ran */
+	__u16 flags;    /* SEMLOCK_T_* */
+	__u8 op;        /* enum semlock_op; 0 between calls */
+	__u8 wake_kind; /* SEMLOCK_WAKE_*; 0: none since it last ran */
+	__u32 waker_tid; /* who woke it */
+	__u64 end_ns;    /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
+	__u64 wake_ns;   /* its last wake-up (written by the waker) */
 };
+/* One cache line per thread in the array (the array's values start page-aligned). */
+#ifdef __cplusplus
+static_assert(sizeof(struct semlock_thread) == 64, "semlock_thread is one cache line");
+#else
+_Static_assert(sizeof(struct semlock_thread) == 64, "semlock_thread is one cache line");
+#endif
 
 /* Whose a slot is (`slot_keys`, read-mostly: written when the slot is given or freed). A free
  * slot has tgid 0. */

@@ -30,6 +30,18 @@ const char* SiteMethodName(SiteMethod method) {
 
 namespace {
 
+// A function's status: named, and absent (saying `absent_note`) when the file has no such symbol.
+SiteStatus NewSite(const SemFunctionCode& fn, const char* absent_note) {
+  SiteStatus site;
+  site.function = fn.name;
+  site.symbol = fn.symbol;
+  if (fn.symbol.empty()) {
+    site.method = SiteMethod::kAbsent;
+    site.note = absent_note;
+  }
+  return site;
+}
+
 // Plans one function after another; wait functions sharing a slow path are probed there once.
 class Planner {
  public:
@@ -37,13 +49,12 @@ class Planner {
       : mode_(mode), read_code_at_(read_code_at), kernel_end_(waits_end_in_kernel) {}
 
   void Plan(const SemFunctionCode& fn) {
-    SiteStatus site;
-    site.function = fn.name;
-    site.symbol = fn.symbol;
+    SiteStatus site = NewSite(fn, "not in this libc");
     if (fn.symbol.empty()) {
-      site.method = SiteMethod::kAbsent;
-      site.note = "not in this libc";
-    } else if (fn.name == "sem_trywait") {
+      plan_.sites.push_back(std::move(site));
+      return;
+    }
+    if (fn.name == "sem_trywait") {
       PlanTrywait(fn, site);
     } else if (fn.name == "sem_post") {
       PlanPost(fn, site);
@@ -250,14 +261,8 @@ std::optional<uint64_t> EmulatedEntryOffset(std::span<const uint8_t> code) {
 }
 
 SiteStatus PlanSemaWaitSite(const SemFunctionCode& fn) {
-  SiteStatus site;
-  site.function = fn.name;
-  site.symbol = fn.symbol;
-  if (fn.symbol.empty()) {
-    site.method = SiteMethod::kAbsent;
-    site.note = "not in this interpreter (CPython before 3.13)";
-    return site;
-  }
+  SiteStatus site = NewSite(fn, "not in this interpreter (CPython before 3.13)");
+  if (fn.symbol.empty()) return site;
   const auto at = EmulatedEntryOffset(fn.code);
   if (!at) {
     site.method = SiteMethod::kNotProbed;
