@@ -17,7 +17,9 @@ stripped 3.14 and 3.15 in a chroot; those absent are skipped saying why):
 - the summed lock="threading" series (without the address label) are python_gil_test.py's.
 
 Needs root and BTF (skips saying why otherwise). Environment: GILSTATD, TESTPROGS_DIR,
-GILSTAT_SID_ROOT.
+GILSTAT_SID_ROOT; PYMUTEX_MODE=counting|exact runs it in that probe mode (every semaphore then
+has a series and its waits are all timed: `cold` must show no contended wait), and
+GILSTAT_FUTEX_PROGRAM=sys_enter with the syscall-tracepoint fallback.
 """
 import glob
 import os
