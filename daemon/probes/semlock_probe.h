@@ -32,8 +32,8 @@ struct SemlockOptions {
 
 struct AttachResult {
   pid_t pid = 0;
-  std::string libc_path;  // as the process sees it
-  std::vector<SiteStatus> sites;
+  std::string libc_path;          // as the process sees it
+  std::vector<SiteStatus> sites;  // libc's functions, then CPython's _PySemaphore_Wait (3.13+)
   int links = 0;
 };
 
@@ -80,9 +80,12 @@ class SemlockProbe : public LockStatsSource {
   SemlockProbe(const SemlockProbe&) = delete;
   SemlockProbe& operator=(const SemlockProbe&) = delete;
 
-  // Attaches uprobes to the libc that `pid` maps, for that pid only. Attaching an attached pid
-  // returns its existing result. Errors: kNotFound (no such process, no libc), kPermissionDenied,
-  // kResourceExhausted (max_processes reached), kUnavailable (attach failed, e.g. it exited).
+  // Attaches uprobes to the libc that `pid` maps, for that pid only, and to CPython's
+  // _PySemaphore_Wait (3.13+) in the interpreter file it maps, if it has one (a site in
+  // AttachResult::sites; one that cannot be probed says why there, and is not an error). Attaching
+  // an attached pid returns its existing result. Errors: kNotFound (no such process, no libc),
+  // kPermissionDenied, kResourceExhausted (max_processes reached), kUnavailable (attach failed,
+  // e.g. it exited).
   Result<AttachResult> Attach(pid_t pid);
   // Deletes the pid's map entries at once and hands its links to a background thread that
   // destroys them (the kernel takes ~0.1 s per uprobe link; neither the caller nor scrapes

@@ -21,7 +21,8 @@ namespace gilstat::probes {
 // How one function is observed in one process.
 enum class SiteMethod {
   kEntryReturn,  // uprobe at the entry + uretprobe
-  kEntry,        // uprobe at the entry (sem_post in exact mode)
+  kEntry,        // uprobe at the entry (sem_post in exact mode; CPython's _PySemaphore_Wait,
+                 // on its first emulated instruction)
   kBranch,       // uprobe(s) on emulated conditional jumps inside the function
   kSlowPath,     // the function's slow path (default mode): the internal function it
                  // tail-calls when the semaphore is 0, at entry only when the scheduler programs
