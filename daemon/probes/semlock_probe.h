@@ -22,9 +22,11 @@
 namespace gilstat::probes {
 
 struct SemlockOptions {
-  ProbeMode mode = ProbeMode::kDefault;          // see gilstat/probe_mode.h
-  uint32_t max_locks = SEMLOCK_MAX_LOCKS;        // (process, semaphore) slots
-  uint32_t max_threads = SEMLOCK_MAX_THREADS;    // in a call while another holds their array entry
+  ProbeMode mode = ProbeMode::kDefault;    // see gilstat/probe_mode.h
+  uint32_t max_locks = SEMLOCK_MAX_LOCKS;  // (process, semaphore) slots
+  // Threads in a call while another holds their array entry; also the size of the CPython
+  // parking-lot maps (threads that parked, their parking semaphores).
+  uint32_t max_threads = SEMLOCK_MAX_THREADS;
   uint32_t thread_slots = SEMLOCK_THREAD_SLOTS;  // thread array (entry: tid mod this), 2^n
   uint32_t wake_cache = SEMLOCK_WAKE_CACHE;      // futex word -> slot cache entries, 2^n
   uint32_t max_processes = SEMLOCK_MAX_PROCS;    // attached processes
