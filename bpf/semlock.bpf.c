@@ -120,6 +120,27 @@ struct {
 	__type(value, struct semlock_thread);
 } threads SEC(".maps");
 
+/* CPython's parking lot (3.13+): pid_tgid -> the thread's last _PySemaphore_Wait call. Written
+ * once per park (the slow path of a PyMutex, PyEvent... wait: an uncontended acquisition never
+ * parks), read by the semaphore wait that follows. LRU: entries of exited threads are recycled. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SEMLOCK_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct semlock_park);
+} parked SEC(".maps");
+
+/* A parking semaphore (tgid, sem_t) -> the slot of the address its thread parks on now: set
+ * when a parked wait begins, read where a post or a futex wake names only the semaphore (the
+ * unparking thread's sem_post in counting and exact modes, the fallback's futex wakes), so that
+ * they count for the parked-on address too, and the parking semaphore gets no slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SEMLOCK_MAX_THREADS);
+	__type(key, struct semlock_key);
+	__type(value, __u32);
+} park_sems SEC(".maps");
+
 /* Processes attached; value: SEMLOCK_PROC_* flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -186,6 +207,10 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	struct semlock_slot_key *sk;
 	__u32 *proc, slot;
 
+	if (idx)
+		return *idx;
+	/* A parking semaphore counts for the address its thread parks on. */
+	idx = bpf_map_lookup_elem(&park_sems, &key);
 	if (idx)
 		return *idx;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -284,6 +309,7 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 {
 	t->op = 0;
 	t->addr = 0;
+	t->key = 0;
 	if (t->owner == (id | SEMLOCK_THREAD_BUSY)) {
 		t->owner = id;
 	} else {
@@ -328,10 +354,33 @@ static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
 	thread_end(id, t);
 }
 
+/* The address naming the lock that semaphore `sem` is waited on for: the address the thread
+ * parks on when `sem` is the semaphore of its last _PySemaphore_Wait call (struct semlock_park),
+ * else `sem` itself. */
+static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
+{
+	struct semlock_park *p = bpf_map_lookup_elem(&parked, &id);
+
+	return p && p->sem == sem && p->addr ? p->addr : sem;
+}
+
+/* Parking semaphore `sem` of process `tgid` counts for `slot` now. */
+static __always_inline void park_sem_is(__u32 tgid, __u64 sem, __u32 slot)
+{
+	struct semlock_key key = { .tgid = tgid, .addr = sem };
+	__u32 *cur = bpf_map_lookup_elem(&park_sems, &key);
+
+	if (!cur)
+		bpf_map_update_elem(&park_sems, &key, &slot, BPF_ANY);
+	else if (*cur != slot)
+		*cur = slot;
+}
+
 static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct semlock_thread *t = thread_in_call(id);
+	__u64 key = lock_key_of(id, addr);
 
 	/* The previous call without a return probe ended before this one began. */
 	if (t && (t->flags & SEMLOCK_T_KEND))
@@ -341,6 +390,7 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 		return 0;
 	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
+	t->key = key;
 	t->start_ns = bpf_ktime_get_ns();
 	/* A call whose return was never seen no longer counts as asleep. */
 	if (t->flags & SEMLOCK_T_ASLEEP)
@@ -351,8 +401,10 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 	if (kernel_end)
 		__sync_fetch_and_add(&kernel_end_calls, 1);
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
-	if (!slot_if_of(t->slot, id >> 32, addr))
-		t->slot = lock_slot(id >> 32, addr);
+	if (!slot_if_of(t->slot, id >> 32, key))
+		t->slot = lock_slot(id >> 32, key);
+	if (key != addr && t->slot != SEMLOCK_NO_SLOT)
+		park_sem_is(id >> 32, addr, t->slot);
 	return 0;
 }
 
@@ -475,6 +527,50 @@ int BPF_KPROBE(sem_post_entry, void *sem)
 
 	if (s)
 		__sync_fetch_and_add(&s->posts, 1);
+	return 0;
+}
+
+/* --- CPython's parking lot (3.13+) --------------------------------------------------------
+ * _PySemaphore_Wait(sema, timeout, detach) at its entry (an emulated push): called by
+ * _PyParkingLot_Park (and the copies the compiler inlined) only when a PyMutex (PyEvent, once
+ * flag...) wait could not take it at once. The address parked on is read from the wait entry
+ * (the word in front of `sema`); the semaphore wait that follows, seen by the programs above, is
+ * counted for it. The other caller, _PyRawMutex_LockSlow (the parking lot's own bucket locks),
+ * waits on a semaphore in another struct ({next waiter, sema}): a wait entry is told by its list
+ * node after the semaphore, linked into its bucket's circular list (node->next->prev == node);
+ * anything else keeps its semaphore's name. */
+
+/* The wait entry from its `addr` on: {uintptr_t addr; _PySemaphore sema (a sem_t on Linux);
+ * struct llist_node node {next, prev}; ...}. */
+struct py_wait_entry_tail {
+	__u64 addr;
+	__u8 sema[32];
+	__u64 node_next;
+	__u64 node_prev;
+};
+
+SEC("uprobe")
+int BPF_KPROBE(py_sema_wait_entry, void *sema)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct semlock_park p = { .sem = (__u64)sema }, *e;
+	struct py_wait_entry_tail w;
+	__u64 node = (__u64)sema + sizeof(w.sema), back = 0;
+
+	/* Two reads: the entry, and its next node's `prev`, which must be this node. */
+	if (bpf_probe_read_user(&w, sizeof(w), (char *)sema - sizeof(w.addr)) || !w.node_next ||
+	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node)
+		w.addr = 0;
+	p.addr = w.addr;
+	/* Only this thread writes and reads its entry: written in place once it exists (an LRU
+	 * update allocates an element each time). */
+	e = bpf_map_lookup_elem(&parked, &id);
+	if (e) {
+		e->sem = p.sem;
+		e->addr = p.addr;
+	} else {
+		bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
+	}
 	return 0;
 }
 
@@ -747,7 +843,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 		t->waker_tid = (__u32)bpf_get_current_pid_tgid();
 		t->wake_ns = bpf_ktime_get_ns();
 		t->wake_kind = SEMLOCK_WAKE_FUTEX;
-		sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+		sk = slot_if_of(t->slot, waiter >> 32, t->key);
 		if (sk)
 			post_from_wake(t->slot, sk);
 		return 0;
@@ -756,7 +852,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
 	if (!(t->flags & SEMLOCK_T_ASLEEP) || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	sk = slot_if_of(t->slot, waiter >> 32, t->addr);
+	sk = slot_if_of(t->slot, waiter >> 32, t->key);
 	if (sk)
 		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);
 	return 0;
@@ -775,9 +871,16 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 		struct semlock_key key = { .tgid = tgid, .addr = uaddr };
 		__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
 
-		/* No slot: not a semaphore (seen by the probes) of an attached process. */
-		if (!idx)
+		if (!idx) {
+			/* A parking semaphore: its wake stamps the parked-on address's slot (not
+			 * cached: the cache checks the slot's key against the word). */
+			idx = bpf_map_lookup_elem(&park_sems, &key);
+			sk = idx ? bpf_map_lookup_elem(&slot_keys, idx) : 0;
+			if (sk)
+				futex_wake_of_slot(id, *idx, sk);
+			/* Else no slot: not a semaphore (seen by the probes) of an attached process. */
 			return;
+		}
 		slot = *idx;
 		sk = bpf_map_lookup_elem(&slot_keys, &slot);
 		if (!sk)

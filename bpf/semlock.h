@@ -76,17 +76,26 @@ enum semlock_op {
  * entry is in use by another thread, in the `threads` hash. */
 struct semlock_thread {
 	__u64 owner;    /* array: pid_tgid of the thread using the entry (| SEMLOCK_THREAD_BUSY) */
-	__u64 addr;     /* the sem_t waited on; 0 between calls */
+	__u64 addr;     /* the sem_t waited on (its futex word); 0 between calls */
+	__u64 key;      /* the address naming the lock: addr, or, for a thread parked by CPython's
+			 * parking lot (3.13+) on its own semaphore, the address it parks on (the
+			 * PyMutex, PyEvent...): the key of `slot` */
 	__u64 start_ns;
-	__u32 slot;     /* addr's slot in `locks`/`slots` (checked against the slot's key) */
+	__u32 slot;     /* key's slot in `locks`/`slots` (checked against the slot's key) */
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
-	__u32 op;
-	__u32 flags;
-	__u64 end_ns;      /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
-	__u64 wake_ns;     /* its last wake-up (written by the waker) */
-	__u32 waker_tid;   /* who woke it */
-	__u32 wake_kind;   /* SEMLOCK_WAKE_*; 0: none since it last ran */
+	__u16 flags;    /* SEMLOCK_T_* */
+	__u8 op;        /* enum semlock_op; 0 between calls */
+	__u8 wake_kind; /* SEMLOCK_WAKE_*; 0: none since it last ran */
+	__u32 waker_tid; /* who woke it */
+	__u64 end_ns;    /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
+	__u64 wake_ns;   /* its last wake-up (written by the waker) */
 };
+/* One cache line per thread in the array (the array's values start page-aligned). */
+#ifdef __cplusplus
+static_assert(sizeof(struct semlock_thread) == 64, "semlock_thread is one cache line");
+#else
+_Static_assert(sizeof(struct semlock_thread) == 64, "semlock_thread is one cache line");
+#endif
 
 /* Whose a slot is (`slot_keys`, read-mostly: written when the slot is given or freed). A free
  * slot has tgid 0. */
@@ -103,6 +112,16 @@ struct semlock_slot {
 	__u32 waker_tid;
 	__u32 pad;
 	__u64 pad2[5];   /* one cache line per semaphore */
+};
+
+/* A thread's last call of CPython's _PySemaphore_Wait (3.13+; the `parked` map, per thread): the
+ * semaphore and the address the thread parks on. The parking lot sleeps on a semaphore inside
+ * its wait entry, {void *park_arg; uintptr_t addr; _PySemaphore sema; ...} (Python/
+ * parking_lot.c, 3.13 to 3.15): `addr` is the word in front of the semaphore. A semaphore wait
+ * of that thread on `sem` is a wait for `addr`. */
+struct semlock_park {
+	__u64 sem;
+	__u64 addr;
 };
 
 /* Value flags of the traced-process map. */

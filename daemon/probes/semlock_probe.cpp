@@ -129,6 +129,8 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
     bpf_map__set_max_entries(m, options.max_locks);
   }
   bpf_map__set_max_entries(s.maps.threads, options.max_threads);
+  bpf_map__set_max_entries(s.maps.parked, options.max_threads);
+  bpf_map__set_max_entries(s.maps.park_sems, options.max_threads);
   bpf_map__set_max_entries(s.maps.thread_slots, options.thread_slots);
   s.rodata->thread_slot_mask = options.thread_slots - 1;
   bpf_map__set_max_entries(s.maps.wake_cache, options.wake_cache);
@@ -218,6 +220,8 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
       return s.progs.sem_trywait_ok_branch;
     case SemlockProgram::kPostOkBranch:
       return s.progs.sem_post_ok_branch;
+    case SemlockProgram::kSemaWaitEntry:
+      return s.progs.py_sema_wait_entry;
   }
   return nullptr;
 }
@@ -248,6 +252,54 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
     for (auto& l : *attached) links.push_back(std::move(l));
   }
   return Status::Ok();
+}
+
+// A file that may hold a CPython interpreter: "python3.14", "libpython3.13.so.1.0".
+bool IsInterpreterFile(std::string_view path) {
+  const std::string_view name = path.substr(path.rfind('/') + 1);
+  return name.starts_with("python") || name.starts_with("libpython");
+}
+
+// CPython's parking lot (3.13+) in the interpreter `pid` maps: the executable mappings of
+// interpreter files, the first that exports _PySemaphore_Wait. Its site (PlanSemaWaitSite) is
+// attached into `links`; nullopt for a process without one (not CPython 3.13+). A site that
+// would be single-stepped or cannot be attached is reported as not probed: that process's
+// parked waits then stay per semaphore.
+std::optional<SiteStatus> AttachParkingLot(semlock& s, pid_t pid, std::vector<BpfLinkPtr>& links) {
+  auto maps = ReadProcMaps(pid);
+  if (!maps) return std::nullopt;
+  std::vector<uint64_t> seen;
+  for (const MapsEntry& e : *maps) {
+    if (e.perms.find('x') == std::string::npos || !IsInterpreterFile(e.path) ||
+        std::find(seen.begin(), seen.end(), e.inode) != seen.end()) {
+      continue;
+    }
+    seen.push_back(e.inode);
+    auto file = OpenMappedFile(pid, e);
+    if (!file) continue;
+    auto elf = ElfFile::Open(std::move(file).value());
+    if (!elf) continue;
+    auto sym = elf->FindFunction(kSemaWaitFunction);
+    if (!sym) continue;
+    SemFunctionCode fn{kSemaWaitFunction, sym->name, sym->file_offset, {}};
+    if (auto code = elf->ReadBytes(sym->file_offset, std::min<uint64_t>(sym->size, 48))) {
+      fn.code = std::move(*code);
+    }
+    SiteStatus site = PlanSemaWaitSite(fn);
+    if (site.method != SiteMethod::kEntry) return site;
+    auto attached = AttachUprobes(ProgramOf(s, SemlockProgram::kSemaWaitEntry), pid,
+                                  elf->file().path(), site.file_offsets, false);
+    if (!attached) {
+      site.method = SiteMethod::kNotProbed;
+      site.note = "not attached: " + attached.error().message;
+      site.file_offsets.clear();
+      return site;
+    }
+    for (auto& l : *attached) links.push_back(std::move(l));
+    site.note = "parked waits counted for the address parked on (" + e.path + ")";
+    return site;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -354,6 +406,9 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     if (processes.empty()) impl_->kernel_links.clear();
     return st.error();
   }
+  if (auto park = AttachParkingLot(*impl_->skel.get(), pid, proc.links)) {
+    proc.data.sites.push_back(std::move(*park));
+  }
   proc.data.links = static_cast<int>(proc.links.size());
   AttachResult result = proc.data;
   processes.Add(pid, std::move(proc));
@@ -372,8 +427,11 @@ std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
     slots.push_back(slot);
     return true;
   });
-  DeleteMapKeysIf<__u64>(bpf_map__fd(s->maps.threads),
-                         [tgid](__u64 id) { return TgidOf(id) == tgid; });
+  DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.park_sems),
+                               [tgid](const semlock_key& k) { return k.tgid == tgid; });
+  for (bpf_map* m : {s->maps.threads, s->maps.parked}) {
+    DeleteMapKeysIf<__u64>(bpf_map__fd(m), [tgid](__u64 id) { return TgidOf(id) == tgid; });
+  }
   return slots;
 }
 

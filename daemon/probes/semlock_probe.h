@@ -22,9 +22,11 @@
 namespace gilstat::probes {
 
 struct SemlockOptions {
-  ProbeMode mode = ProbeMode::kDefault;          // see gilstat/probe_mode.h
-  uint32_t max_locks = SEMLOCK_MAX_LOCKS;        // (process, semaphore) slots
-  uint32_t max_threads = SEMLOCK_MAX_THREADS;    // in a call while another holds their array entry
+  ProbeMode mode = ProbeMode::kDefault;    // see gilstat/probe_mode.h
+  uint32_t max_locks = SEMLOCK_MAX_LOCKS;  // (process, semaphore) slots
+  // Threads in a call while another holds their array entry; also the size of the CPython
+  // parking-lot maps (threads that parked, their parking semaphores).
+  uint32_t max_threads = SEMLOCK_MAX_THREADS;
   uint32_t thread_slots = SEMLOCK_THREAD_SLOTS;  // thread array (entry: tid mod this), 2^n
   uint32_t wake_cache = SEMLOCK_WAKE_CACHE;      // futex word -> slot cache entries, 2^n
   uint32_t max_processes = SEMLOCK_MAX_PROCS;    // attached processes
@@ -32,8 +34,8 @@ struct SemlockOptions {
 
 struct AttachResult {
   pid_t pid = 0;
-  std::string libc_path;  // as the process sees it
-  std::vector<SiteStatus> sites;
+  std::string libc_path;          // as the process sees it
+  std::vector<SiteStatus> sites;  // libc's functions, then CPython's _PySemaphore_Wait (3.13+)
   int links = 0;
 };
 
@@ -80,9 +82,12 @@ class SemlockProbe : public LockStatsSource {
   SemlockProbe(const SemlockProbe&) = delete;
   SemlockProbe& operator=(const SemlockProbe&) = delete;
 
-  // Attaches uprobes to the libc that `pid` maps, for that pid only. Attaching an attached pid
-  // returns its existing result. Errors: kNotFound (no such process, no libc), kPermissionDenied,
-  // kResourceExhausted (max_processes reached), kUnavailable (attach failed, e.g. it exited).
+  // Attaches uprobes to the libc that `pid` maps, for that pid only, and to CPython's
+  // _PySemaphore_Wait (3.13+) in the interpreter file it maps, if it has one (a site in
+  // AttachResult::sites; one that cannot be probed says why there, and is not an error). Attaching
+  // an attached pid returns its existing result. Errors: kNotFound (no such process, no libc),
+  // kPermissionDenied, kResourceExhausted (max_processes reached), kUnavailable (attach failed,
+  // e.g. it exited).
   Result<AttachResult> Attach(pid_t pid);
   // Deletes the pid's map entries at once and hands its links to a background thread that
   // destroys them (the kernel takes ~0.1 s per uprobe link; neither the caller nor scrapes

@@ -30,6 +30,18 @@ const char* SiteMethodName(SiteMethod method) {
 
 namespace {
 
+// A function's status: named, and absent (saying `absent_note`) when the file has no such symbol.
+SiteStatus NewSite(const SemFunctionCode& fn, const char* absent_note) {
+  SiteStatus site;
+  site.function = fn.name;
+  site.symbol = fn.symbol;
+  if (fn.symbol.empty()) {
+    site.method = SiteMethod::kAbsent;
+    site.note = absent_note;
+  }
+  return site;
+}
+
 // Plans one function after another; wait functions sharing a slow path are probed there once.
 class Planner {
  public:
@@ -37,13 +49,12 @@ class Planner {
       : mode_(mode), read_code_at_(read_code_at), kernel_end_(waits_end_in_kernel) {}
 
   void Plan(const SemFunctionCode& fn) {
-    SiteStatus site;
-    site.function = fn.name;
-    site.symbol = fn.symbol;
+    SiteStatus site = NewSite(fn, "not in this libc");
     if (fn.symbol.empty()) {
-      site.method = SiteMethod::kAbsent;
-      site.note = "not in this libc";
-    } else if (fn.name == "sem_trywait") {
+      plan_.sites.push_back(std::move(site));
+      return;
+    }
+    if (fn.name == "sem_trywait") {
       PlanTrywait(fn, site);
     } else if (fn.name == "sem_post") {
       PlanPost(fn, site);
@@ -210,6 +221,57 @@ Result<std::vector<SemFunctionCode>> ReadSemFunctions(const ElfFile& libc) {
     out.push_back(std::move(fn));
   }
   return out;
+}
+
+std::optional<uint64_t> EmulatedEntryOffset(std::span<const uint8_t> code) {
+  constexpr int kRsp = 4, kRdi = 7;
+  constexpr uint8_t kEndbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
+  size_t i = 0;
+  // A few instructions at most: compilers put the first push right after the argument moves.
+  for (int n = 0; n < 8 && i < code.size(); ++n) {
+    const std::span<const uint8_t> rest = code.subspan(i);
+    if (IsEmulatedInstruction(rest)) return i;
+    if (rest.size() >= 4 && std::equal(kEndbr64, kEndbr64 + 4, rest.begin())) {
+      i += 4;
+      continue;
+    }
+    size_t j = 0;
+    uint8_t rex = 0;
+    if ((rest[0] & 0xf0) == 0x40) rex = rest[j++];
+    if (rest.size() < j + 2) return std::nullopt;
+    const uint8_t op = rest[j];
+    int dest = -1;
+    size_t len = 0;
+    if (op >= 0xb8 && op <= 0xbf) {  // mov $imm, %reg (imm64 with REX.W)
+      dest = (op & 7) | ((rex & 1) << 3);
+      len = j + 1 + ((rex & 8) ? 8 : 4);
+    } else if ((op == 0x89 || op == 0x8b || op == 0x31 || op == 0x33) && (rest[j + 1] >> 6) == 3) {
+      // mov/xor between registers: 89/31 write the r/m operand, 8b/33 the reg operand.
+      const int reg = ((rest[j + 1] >> 3) & 7) | ((rex & 4) << 1);
+      const int rm = (rest[j + 1] & 7) | ((rex & 1) << 3);
+      dest = (op == 0x89 || op == 0x31) ? rm : reg;
+      len = j + 2;
+    } else {
+      return std::nullopt;
+    }
+    if (dest == kRsp || dest == kRdi) return std::nullopt;
+    i += len;
+  }
+  return std::nullopt;
+}
+
+SiteStatus PlanSemaWaitSite(const SemFunctionCode& fn) {
+  SiteStatus site = NewSite(fn, "not in this interpreter (CPython before 3.13)");
+  if (fn.symbol.empty()) return site;
+  const auto at = EmulatedEntryOffset(fn.code);
+  if (!at) {
+    site.method = SiteMethod::kNotProbed;
+    site.note = "no emulated instruction at its entry: parked waits stay per semaphore";
+    return site;
+  }
+  site.method = SiteMethod::kEntry;
+  site.file_offsets = {fn.file_offset + *at};
+  return site;
 }
 
 }  // namespace gilstat::probes

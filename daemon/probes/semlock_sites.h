@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ namespace gilstat::probes {
 // How one function is observed in one process.
 enum class SiteMethod {
   kEntryReturn,  // uprobe at the entry + uretprobe
-  kEntry,        // uprobe at the entry (sem_post in exact mode)
+  kEntry,        // uprobe at the entry (sem_post in exact mode; CPython's _PySemaphore_Wait,
+                 // on its first emulated instruction)
   kBranch,       // uprobe(s) on emulated conditional jumps inside the function
   kSlowPath,     // the function's slow path (default mode): the internal function it
                  // tail-calls when the semaphore is 0, at entry only when the scheduler programs
@@ -54,6 +56,7 @@ enum class SemlockProgram {
   kTrywaitFailBranch,   // sem_trywait_fail_branch
   kTrywaitOkBranch,     // sem_trywait_ok_branch
   kPostOkBranch,        // sem_post_ok_branch
+  kSemaWaitEntry,  // py_sema_wait_entry (CPython's _PyParkingLot_Park, in the interpreter file)
 };
 
 // One libc semaphore function as read from the file.
@@ -92,5 +95,24 @@ SemlockPlan PlanSemlockSites(ProbeMode mode, const std::vector<SemFunctionCode>&
 // sem_post of `libc`, with their first bytes. Errors: a required function missing or ambiguous
 // (from ElfFile::FindFunction), its code unreadable.
 Result<std::vector<SemFunctionCode>> ReadSemFunctions(const ElfFile& libc);
+
+// CPython's parking lot (3.13+): a PyMutex (PyEvent, once flag...) wait that cannot take it at
+// once calls _PyParkingLot_Park(addr, ...), which sleeps on a semaphore in its wait entry through
+// the exported _PySemaphore_Wait (_PyParkingLot_Park itself is inlined into its callers by
+// distribution builds: its entry misses most parks). Probed at _PySemaphore_Wait's entry in the
+// interpreter file a process maps (the executable or libpython), so that the semaphore wait
+// that follows is counted for `addr` (bpf/semlock.bpf.c, py_sema_wait_entry).
+inline constexpr const char* kSemaWaitFunction = "_PySemaphore_Wait";
+
+// The offset in `code` (a function's first bytes) of the first instruction the kernel emulates
+// (no single-step), when only instructions that leave %rdi and %rsp as they were at the call
+// come before it (endbr64, register moves, xor of registers, move of an immediate): a uprobe
+// there sees the call's first argument. nullopt for other code.
+std::optional<uint64_t> EmulatedEntryOffset(std::span<const uint8_t> code);
+
+// The site of py_sema_wait_entry in `fn` (_PySemaphore_Wait as read from the interpreter file):
+// method kEntry at EmulatedEntryOffset, or kNotProbed (with the reason) where every entry site
+// would be single-stepped; kAbsent when the file has no such function (`fn.symbol` empty).
+SiteStatus PlanSemaWaitSite(const SemFunctionCode& fn);
 
 }  // namespace gilstat::probes

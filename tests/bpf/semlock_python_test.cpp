@@ -1,9 +1,14 @@
-// The probes on a real Python 3 process (Debian's python3: threading.Lock is a sem_t, acquired
-// with sem_trywait then sem_wait, released with sem_post).
+// The probes on real Python 3 processes: Debian's python3 (threading.Lock is a sem_t, acquired
+// with sem_trywait then sem_wait, released with sem_post), and CPython 3.13+ (the parking lot).
+#include <glob.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -65,6 +70,110 @@ TEST(SemlockPythonTest, ThreadingLockHandoffsAreSeen) {
     EXPECT_EQ(handed, 2) << "expected two threading.Lock semaphores with ~" << kN
                          << " handoffs each";
     EXPECT_TRUE((*probe)->Detach(py.pid()).ok());
+  }
+}
+
+// The CPython 3.13+ interpreters here, each as the argv prefix that runs a script (its path
+// inside the root for the sid root's, scripts/sid_root.sh) and how the script is named:
+// pyenv's 3.13, and the sid root's stripped 3.14 and 3.15 in a chroot.
+struct Interpreter {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string root;  // the chroot's directory, or empty
+};
+
+std::vector<Interpreter> Python313Plus() {
+  std::vector<Interpreter> out;
+  glob_t g{};
+  if (glob("/root/.pyenv/versions/3.13*/bin/python3.13", 0, nullptr, &g) == 0 && g.gl_pathc) {
+    out.push_back({g.gl_pathv[0], {g.gl_pathv[0]}, ""});
+  }
+  globfree(&g);
+  const char* env_root = std::getenv("GILSTAT_SID_ROOT");
+  const std::string root = env_root ? env_root : "/var/cache/gilstat/sid-root";
+  for (const char* exe : {"/usr/bin/python3.14", "/usr/bin/python3.15"}) {
+    if (access((root + exe).c_str(), X_OK) == 0 && access("/usr/sbin/chroot", X_OK) == 0) {
+      out.push_back({"sid:" + std::string(exe), {"/usr/sbin/chroot", root, exe}, root});
+    }
+  }
+  return out;
+}
+
+// pymutex.py's "key value" lines.
+std::map<std::string, double> Values(const std::vector<std::string>& lines) {
+  std::map<std::string, double> out;
+  for (const std::string& l : lines) {
+    const auto sp = l.rfind(' ');
+    if (sp != std::string::npos) out[l.substr(0, sp)] = std::strtod(l.c_str() + sp + 1, nullptr);
+  }
+  return out;
+}
+
+// pymutex.py on CPython 3.13+, every mode: the contended threading.Lock's waits are counted for
+// its own address (3.14+: its PyMutex, whose waiters park on semaphores of their own threads;
+// 3.13: its sem_t), one per acquisition that found it held (each sleeps once), as many
+// handoffs; the lock never contended has no contended wait.
+TEST(SemlockPythonTest, ParkedWaitsAreNamedByTheirLock) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  const auto pythons = Python313Plus();
+  if (pythons.empty()) {
+    std::fprintf(stderr, "SKIPPED: no CPython 3.13+ (pyenv's 3.13, the sid root)\n");
+    GTEST_SKIP() << "no CPython 3.13+";
+  }
+  const std::string script = std::string(GILSTAT_TESTPROGS_DIR) + "/pymutex.py";
+  for (const Interpreter& py : pythons) {
+    std::vector<std::string> argv = py.argv;
+    argv.push_back(script);
+    if (!py.root.empty()) {
+      std::filesystem::create_directories(py.root + "/tmp/gilstat-scripts");
+      std::filesystem::copy_file(script, py.root + "/tmp/gilstat-scripts/pymutex.py",
+                                 std::filesystem::copy_options::overwrite_existing);
+      argv.back() = "/tmp/gilstat-scripts/pymutex.py";
+    }
+    argv.push_back("100");
+    for (ProbeMode mode : {ProbeMode::kDefault, ProbeMode::kCounting, ProbeMode::kExact}) {
+      SCOPED_TRACE(py.name + " " + ProbeModeName(mode));
+      SemlockOptions opts;
+      opts.mode = mode;
+      auto probe = SemlockProbe::Open(opts);
+      ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+      Child child(argv);
+      ASSERT_TRUE(child.WaitReady());
+      auto a = (*probe)->Attach(child.pid());
+      ASSERT_TRUE(a.ok()) << a.status().ToString();
+      bool park_site = false;
+      for (const SiteStatus& s : a->sites) {
+        if (s.function != kSemaWaitFunction) continue;
+        park_site = true;
+        EXPECT_EQ(s.method, SiteMethod::kEntry) << s.note;
+        EXPECT_FALSE(s.single_stepped);
+      }
+      EXPECT_TRUE(park_site);
+      child.Go();
+      ASSERT_TRUE(child.ReadResults());
+      auto values = Values(child.lines());
+      auto locks = (*probe)->ReadLocks();
+      EXPECT_EQ(child.Wait(), 0);
+      ASSERT_TRUE(locks.ok());
+      const auto hot = static_cast<uint64_t>(values["hot"]);
+      const auto cold = static_cast<uint64_t>(values["cold"]);
+      const auto found = static_cast<uint64_t>(values["found_held"]);
+      ASSERT_NE(hot, 0u);
+      EXPECT_GE(found, 100u);
+      const SemLockStats* h = nullptr;
+      for (const SemLockStats& s : *locks) {
+        if (s.pid != child.pid()) continue;
+        if (s.addr == hot) h = &s;
+        if (s.addr == cold) {
+          EXPECT_EQ(s.contended, 0u);
+        }
+      }
+      ASSERT_NE(h, nullptr) << "no entry at the lock's address";
+      EXPECT_GE(h->contended, found * 9 / 10);
+      EXPECT_LE(h->contended, found * 5 / 4 + 5);
+      EXPECT_GE(h->handoffs, h->contended * 9 / 10);
+      EXPECT_TRUE((*probe)->Detach(child.pid()).ok());
+    }
   }
 }
 
