@@ -56,11 +56,14 @@ struct {
 	__type(value, struct pygil_thread);
 } threads SEC(".maps");
 
-/* --- Python stacks (PYGIL_F_STACKS) --- */
+/* --- Python stacks (PYGIL_F_STACKS) ---
+ * Not preallocated: they take kernel memory only for what is captured (a stack is 520 bytes),
+ * nothing while no process has stacks on. */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PYGIL_MAX_STACKS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pygil_stack_key);
 	__type(value, struct pygil_stack);
 } stacks SEC(".maps");
@@ -68,15 +71,18 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PYGIL_MAX_PAIRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pygil_pair_key);
 	__type(value, struct pygil_pair);
 } pairs SEC(".maps");
 
 /* pid_tgid -> its PyThreadState (found by walking its interpreter's thread list, checked at
- * each use: a thread state freed and reused by another thread is looked up again). */
+ * each use: a thread state freed and reused by another thread is looked up again). Deleted with
+ * the process; when full, a thread's state is walked for at each of its waits. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PYGIL_MAX_THREADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u64);
 } tstates SEC(".maps");

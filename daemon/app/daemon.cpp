@@ -30,12 +30,40 @@
 #include "metrics/runtime_collector.h"
 #include "metrics/semlock_collector.h"
 #include "probes/pygil_probe.h"
+#include "profile/gil_profile.h"
 #include "tracker/matchers.h"
 #include "tracker/tracker.h"
 #include "web/http_server.h"
 
 namespace gilstat {
 namespace {
+
+constexpr const char* kWaitPath = "/debug/pprof/gil_wait";
+constexpr const char* kBlamePath = "/debug/pprof/gil_blame";
+constexpr int kProfileDefaultS = 10, kProfileMaxS = 60;
+
+// `seconds=N` of a profile's query string: 1..kProfileMaxS, kProfileDefaultS when absent.
+Result<int> ProfileSeconds(const std::string& query) {
+  int seconds = kProfileDefaultS;
+  size_t at = 0;
+  while (at <= query.size()) {
+    size_t end = query.find('&', at);
+    if (end == std::string::npos) end = query.size();
+    const std::string kv = query.substr(at, end - at);
+    if (kv.rfind("seconds=", 0) == 0) {
+      const std::string v = kv.substr(8);
+      if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(v) < 1 || std::stoi(v) > kProfileMaxS) {
+        return MakeError(
+            ErrorCode::kInvalidArgument,
+            "seconds must be 1.." + std::to_string(kProfileMaxS) + ", not '" + v + "'");
+      }
+      seconds = std::stoi(v);
+    }
+    at = end + 1;
+  }
+  return seconds;
+}
 
 // The process-group label of the hosted runtime's series.
 constexpr const char* kRuntimeGroupDefault = "gilstatd";
@@ -197,7 +225,12 @@ struct Daemon::Impl {
   std::unique_ptr<probes::PyGilProbe> gil_probe;  // null when it cannot load
   std::unique_ptr<host::GilSampler> gil_sampler;  // GIL utilization of the Python targets
   std::unique_ptr<host::PythonTargets> python;
-  Observers observers;  // naming, then python
+  // `python` is made and dropped under python_mu (the profile endpoints read it across a wait).
+  mutable std::shared_mutex python_mu;
+  uint64_t probes_generation = 0;                // how many times StartProbes made `python`
+  mutable std::atomic<int> profiles_running{0};  // /debug/pprof requests under way
+  bool python_stacks = false;                    // probes.python_stacks of the running probes
+  Observers observers;                           // naming, then python
   std::unique_ptr<LoggingAttacher> attacher;
   std::unique_ptr<ProcEventSource> events;
   std::unique_ptr<tracker::ProcFs> procfs;
@@ -294,9 +327,14 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
                  g.error().message);
   }
   Naming* n = naming.get();
-  python = std::make_unique<host::PythonTargets>(
-      gil_probe.get(), env.proc_root, [n](pid_t pid) { return n->GroupOf(pid); },
-      c.probes.python_exact);
+  {
+    std::unique_lock<std::shared_mutex> lock(python_mu);
+    python = std::make_unique<host::PythonTargets>(
+        gil_probe.get(), env.proc_root, [n](pid_t pid) { return n->GroupOf(pid); },
+        c.probes.python_exact, c.probes.python_stacks);
+    ++probes_generation;
+    python_stacks = c.probes.python_stacks;
+  }
   gil_sampler = std::make_unique<host::GilSampler>(host::GilSamplerOptions{},
                                                    [n](pid_t pid) { return n->GroupOf(pid); });
   gil_sampler->Start();
@@ -354,7 +392,10 @@ void Daemon::Impl::StopProbes() {
   if (python) python->DetachAll();
   if (naming) naming->SetPython(nullptr);
   observers = Observers();
-  python.reset();
+  {
+    std::unique_lock<std::shared_mutex> lock(python_mu);
+    python.reset();
+  }
   gil_sampler.reset();
   gil_probe.reset();
   events.reset();
@@ -590,6 +631,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config:
   so.basic_auth = BasicAuthOf(c);
   so.landing_details = "<p>Configuration: " + c.source + "</p>\n";
   Daemon* self = d.get();
+  for (const bool blame : {false, true}) {
+    so.handlers[blame ? kBlamePath : kWaitPath] = [self, blame](const std::string& query) {
+      return self->GilProfile(blame, query);
+    };
+  }
   auto server = web::MetricsServer::Start(so, [self] { return self->Render(); });
   if (!server.ok()) {
     // A bad address is a flag error; a port in use is an environment error.
@@ -640,6 +686,47 @@ std::string Daemon::Render() const {
     }
   }
   return prometheus::TextSerializer().Serialize(merged);
+}
+
+// /debug/pprof/gil_wait and /debug/pprof/gil_blame: the waits of the next `seconds` (1..60,
+// default 10) as a pprof profile of the waiters' or the holders' stacks.
+web::HttpResponse Daemon::GilProfile(bool blame, const std::string& query) const {
+  auto text = [](int status, std::string msg) {
+    return web::HttpResponse{status, "text/plain; charset=utf-8", std::move(msg) + "\n", ""};
+  };
+  auto seconds = ProfileSeconds(query);
+  if (!seconds.ok()) return text(400, seconds.error().message);
+  uint64_t generation = 0;
+  probes::RawGilStacks before;
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->python_mu);
+    if (!impl_->python || !impl_->python_stacks) {
+      return text(404, "Python stacks are off: set probes.python_stacks: true (docs/PYTHON.md)");
+    }
+    generation = impl_->probes_generation;
+    // The first of overlapping requests may empty full maps: the others' differences would
+    // lose what they had.
+    before = impl_->profiles_running.fetch_add(1) == 0 ? impl_->python->ReadStacksWithRoom()
+                                                       : impl_->python->ReadStacks();
+  }
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { n.fetch_sub(1); }
+  } done{impl_->profiles_running};
+  std::this_thread::sleep_for(std::chrono::seconds(*seconds));
+  std::vector<ProcessGilStacks> stacks;
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->python_mu);
+    if (!impl_->python || impl_->probes_generation != generation) {
+      return text(503, "the probes were restarted (configuration reload) during the profile");
+    }
+    stacks = impl_->python->Stacks(&before);
+  }
+  const auto view = blame ? profile::View::kHolders : profile::View::kWaiters;
+  return {200, "application/octet-stream",
+          profile::Pprof(stacks, view, static_cast<uint64_t>(*seconds) * 1000000000ull),
+          std::string("Content-Disposition: attachment; filename=\"") +
+              (blame ? "gil_blame" : "gil_wait") + ".pb.gz\"\r\n"};
 }
 
 // One signal from the signalfd; false when it asks to stop.

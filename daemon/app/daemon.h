@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "gilstat/result.h"
 
+#include "web/http_server.h"
+
 namespace gilstat {
 
 inline constexpr int kExitOk = 0;
@@ -49,6 +51,9 @@ class Daemon {
   int port() const;
   // The exposition, as a scrape sees it.
   std::string Render() const;
+  // The pprof profile of /debug/pprof/gil_wait (blame: /debug/pprof/gil_blame) for `query`
+  // ("seconds=N"): the GIL waits of the next N seconds by Python stack (probes.python_stacks).
+  web::HttpResponse GilProfile(bool blame, const std::string& query) const;
 
   struct Impl;
 

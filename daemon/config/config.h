@@ -49,6 +49,10 @@ struct ProbesConfig {
   // `python: exact`: CPython 3's GIL through take_gil/drop_gil, every acquisition and release
   // (interpreters with symbols); `default`: the GIL condvar's waits only (docs/PYTHON.md).
   bool python_exact = false;
+  // `python_stacks: true`: the Python stacks of GIL waiters and holders at contended waits
+  // (CPython 3.11+), served as pprof profiles at /debug/pprof/gil_wait and /debug/pprof/gil_blame
+  // (docs/PYTHON.md "Stacks"). Opt-in.
+  bool python_stacks = false;
 
   bool operator==(const ProbesConfig&) const = default;
 };

@@ -174,6 +174,11 @@ Result<ProbesConfig> CompileProbes(const std::string& source, const ir::Probes& 
     }
     out.python_exact = v == "exact";
   }
+  if (in.python_stacks) {
+    auto b = r.Bool(*in.python_stacks, "python_stacks");
+    if (!b) return b.error();
+    out.python_stacks = *b;
+  }
   return out;
 }
 

@@ -229,7 +229,10 @@ Result<ir::Runtime> TreeReader::Runtime(const YAML::Node& n) const {
 Result<ir::Probes> TreeReader::Probes(const YAML::Node& n) const {
   ir::Probes p;
   if (Status s = ScalarMap(n, "probes",
-                           {{"mode", &p.mode}, {"max_locks", &p.max_locks}, {"python", &p.python}});
+                           {{"mode", &p.mode},
+                            {"max_locks", &p.max_locks},
+                            {"python", &p.python},
+                            {"python_stacks", &p.python_stacks}});
       !s) {
     return s.error();
   }

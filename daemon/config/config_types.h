@@ -47,7 +47,7 @@ struct Runtime {
 
 struct Probes {
   Location at;
-  std::optional<Scalar> mode, max_locks, python;
+  std::optional<Scalar> mode, max_locks, python, python_stacks;
 };
 
 struct Labels {

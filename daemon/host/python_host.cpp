@@ -421,6 +421,18 @@ probes::RawGilStacks PythonTargets::ReadStacks() {
   return raw.ok() ? std::move(raw).value() : probes::RawGilStacks{};
 }
 
+probes::RawGilStacks PythonTargets::ReadStacksWithRoom() {
+  probes::RawGilStacks raw = ReadStacks();
+  if (probe_ && (raw.stacks.size() > PYGIL_MAX_STACKS * 3 / 4 ||
+                 raw.pairs.size() > PYGIL_MAX_PAIRS * 3 / 4)) {
+    spdlog::info("Python stacks: the kernel's maps are {} stacks and {} pairs full; emptied",
+                 raw.stacks.size(), raw.pairs.size());
+    probe_->ClearStacks();
+    raw = ReadStacks();
+  }
+  return raw;
+}
+
 std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* since) {
   if (!probe_) return {};
   probes::RawGilStacks raw = ReadStacks();

@@ -96,6 +96,9 @@ class PythonTargets : public tracker::TrackerObserver {
   std::vector<ProcessGilStacks> Stacks(const probes::RawGilStacks* since = nullptr);
   // The probe's raw reading (empty without a probe), to take differences with Stacks(since).
   probes::RawGilStacks ReadStacks();
+  // ReadStacks, after emptying the kernel's maps first when they are more than 3/4 full (what
+  // a long-running daemon does before a profile; nothing else may be taking a difference).
+  probes::RawGilStacks ReadStacksWithRoom();
 
  private:
   // Sub-interpreters are looked for at attach and at scrapes, at most this often per process.

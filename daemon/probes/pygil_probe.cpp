@@ -358,6 +358,14 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
   return out;
 }
 
+void PyGilProbe::ClearStacks() {
+  pygil* s = impl_->skel.get();
+  DeleteMapKeysIf<pygil_pair_key>(bpf_map__fd(s->maps.pairs),
+                                  [](const pygil_pair_key&) { return true; });
+  DeleteMapKeysIf<pygil_stack_key>(bpf_map__fd(s->maps.stacks),
+                                   [](const pygil_stack_key&) { return true; });
+}
+
 PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
   return HealthFromCounters<PyGilHealth>(counters, PYGIL_NR_COUNTERS,
                                          [](PyGilHealth& h, const std::vector<uint64_t>& v) {

@@ -119,8 +119,11 @@ class PyGilProbe {
   // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
   PyGilHealth ReadHealth();
-  // The attributed waits and their stacks so far (cumulative since each process's attach).
+  // The attributed waits and their stacks so far (cumulative since each process's attach, or
+  // since ClearStacks).
   Result<RawGilStacks> ReadStacks();
+  // Forgets every attributed wait and stack (room for new ones in the kernel's maps).
+  void ClearStacks();
 
  private:
   struct Impl;

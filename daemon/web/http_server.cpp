@@ -57,6 +57,21 @@ void Send(mg_connection* conn, int status, const char* reason, const char* conte
   mg_write(conn, body.data(), body.size());
 }
 
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 400 ? "OK" : "Error";
+  }
+}
+
 }  // namespace
 
 std::optional<std::string> DecodeBase64(const std::string& in) {
@@ -226,6 +241,11 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
   if (uri == options_.telemetry_path) {
     Send(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", *Exposition());
     return 200;
+  }
+  if (auto it = options_.handlers.find(uri); it != options_.handlers.end()) {
+    const HttpResponse r = it->second(info->query_string ? info->query_string : "");
+    Send(conn, r.status, ReasonPhrase(r.status), r.content_type.c_str(), r.body, r.headers.c_str());
+    return r.status;
   }
   if (uri == "/") {
     const std::string path = HtmlEscape(options_.telemetry_path);

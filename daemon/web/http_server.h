@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,12 +23,24 @@ struct BasicAuth {
   std::string password;
 };
 
+// What a handler of an extra path answers.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::string headers;  // extra header lines, each ending in "\r\n"
+};
+// Answers GET/HEAD of one path (after basic auth); `query` is the URL's query string ("" when
+// none). Runs on the request's worker thread and may take its time (a profile's duration).
+using PathHandler = std::function<HttpResponse(const std::string& query)>;
+
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:9877";  // host:port, [v6]:port or :port (all)
   std::string telemetry_path = "/metrics";
   std::optional<BasicAuth> basic_auth;
   std::string landing_title = "gilstatd";
-  std::string landing_details;  // extra HTML-escaped lines for the landing page
+  std::string landing_details;                  // extra HTML-escaped lines for the landing page
+  std::map<std::string, PathHandler> handlers;  // more paths (exact match), e.g. profiles
   // civetweb serves one connection per worker thread, from accept to close, and a worker
   // reading a request head waits for it until request_timeout_ms (a deadline for the whole head,
   // not reset by each byte). So `threads` is how many slow or idle connections can be open

@@ -30,7 +30,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import bpf_unavailable  # noqa: E402
+from harness import bpf_unavailable, start_gilstatd  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
 from gilstat_bench import sid  # noqa: E402
 
 GILSTAT = os.environ.get("GILSTAT", "gilstat")
@@ -233,16 +235,9 @@ class PythonStacks(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def check_pprof(self, pb):
-        go = shutil.which("go")
-        self.assertIsNotNone(go, "go (golang-go) missing: scripts/deps.sh installs it")
-        r = subprocess.run([go, "tool", "pprof", "-top", pb], capture_output=True, text=True,
-                           timeout=120, env={**os.environ, "HOME": os.environ.get("HOME", "/root")})
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("Type: gil_wait", r.stdout)
-        rows = [l.split() for l in r.stdout.splitlines() if l.strip().endswith("waiter")]
-        self.assertTrue(rows, r.stdout)
-        flat_pct = float(rows[0][1].rstrip("%"))
-        self.assertGreaterEqual(flat_pct, 80.0, r.stdout)  # B's waits, most of the process's
+        rows, text = pprof_top(self, pb)
+        # B's waits at waiter, most of the process's.
+        self.assertTrue(rows and rows[0][1] == "waiter" and rows[0][0] >= 80.0, text)
 
     def check_svg_in_a_browser(self, svg, tmp):
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -263,6 +258,83 @@ class PythonStacks(unittest.TestCase):
         for name in ("waiter", "hog", "b_main"):
             self.assertIn(name, words, f"'{name}' not readable in the rendered flame graph:\n"
                                        f"{words}")
+
+
+def get(url, timeout):
+    """(status, body bytes) of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def pprof_top(case, path):
+    """`go tool pprof -top` of the profile at `path`: [(flat %, function)]."""
+    go = shutil.which("go")
+    case.assertIsNotNone(go, "go (golang-go) missing: scripts/deps.sh installs it")
+    r = subprocess.run([go, "tool", "pprof", "-top", path], capture_output=True, text=True,
+                       timeout=120)
+    case.assertEqual(r.returncode, 0, r.stderr)
+    case.assertIn("Type: gil_wait", r.stdout)
+    rows = []
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[1].endswith("%"):
+            rows.append((float(f[1].rstrip("%")), f[5]))
+    return rows, r.stdout
+
+
+@unittest.skipIf(bpf_unavailable(), bpf_unavailable())
+class GilstatdProfiles(unittest.TestCase):
+    """gilstatd with probes.python_stacks: /debug/pprof/gil_wait and gil_blame over N seconds."""
+
+    def test_wait_and_blame_profiles(self):
+        if not TESTPROGS or not os.environ.get("GILSTATD"):
+            self.skipTest("TESTPROGS_DIR or GILSTATD not set (run through ctest)")
+        found = [f for f in interpreters() if "3.12" in f[0]] or interpreters()
+        if not found:
+            self.skipTest("no CPython 3.11+ found")
+        label, prefix, copy_in = found[0]
+        t = Target(prefix, copy_in, "plain", 8)
+        tmp = tempfile.mkdtemp(prefix="gilstat-profiles-")
+        d = start_gilstatd(tmp, "targets:\n  - pid: %d\nruntime:\n  enabled: false\n"
+                                "probes:\n  python_stacks: true\n" % t.proc.pid)
+        try:
+            d.wait_attached(1)
+            base = "http://127.0.0.1:%d" % d.port
+            status, body = get(base + "/debug/pprof/gil_wait?seconds=0", timeout=10)
+            self.assertEqual(status, 400, body)
+            t.go()
+            for path, leaf in (("gil_wait", "waiter"), ("gil_blame", "hog")):
+                status, body = get(base + "/debug/pprof/%s?seconds=2" % path, timeout=30)
+                self.assertEqual(status, 200, body[:300])
+                pb = os.path.join(tmp, path + ".pb.gz")
+                with open(pb, "wb") as f:
+                    f.write(body)
+                rows, text = pprof_top(self, pb)
+                self.assertTrue(rows and rows[0][1] == leaf and rows[0][0] >= 80, f"{label}:\n{text}")
+        finally:
+            d.stop(timeout=60)
+            d.close()
+            t.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_off_by_default(self):
+        if not os.environ.get("GILSTATD"):
+            self.skipTest("GILSTATD not set (run through ctest)")
+        tmp = tempfile.mkdtemp(prefix="gilstat-profiles-")
+        d = start_gilstatd(tmp, "runtime:\n  enabled: false\n")
+        try:
+            d.wait_serving()
+            status, body = get("http://127.0.0.1:%d/debug/pprof/gil_wait?seconds=1" % d.port,
+                               timeout=10)
+            self.assertEqual(status, 404)
+            self.assertIn(b"probes.python_stacks: true", body)
+        finally:
+            d.stop(timeout=60)
+            d.close()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
