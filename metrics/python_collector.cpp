@@ -42,6 +42,22 @@ void KeepGroupCounters(const std::vector<PythonProcess>& procs, bool pid_label,
   }
 }
 
+// gilstat_python_untracked_gils of the groups that look for sub-interpreters.
+prometheus::MetricFamily UntrackedGilsFamily(const std::map<GroupKey, Group>& groups) {
+  auto f = EmptyFamily("gilstat_python_untracked_gils",
+                       "GILs of sub-interpreters (3.12+) found in the group's processes but not "
+                       "measured: more than the probe's slots per process or in all, or an "
+                       "interpreter list longer than what is walked.",
+                       MetricType::Gauge);
+  for (const auto& [key, g] : groups) {
+    if (!g.untracked_gils) continue;
+    Labels l = {{"process", key.first}};
+    if (!key.second.empty()) l.push_back({"pid", key.second});
+    f.metric.push_back(Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));
+  }
+  return f;
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
@@ -99,18 +115,8 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                            "GIL waits that timed out without a switch, so that the waiter asked "
                            "the holder to drop the GIL (CPython's drop request).",
                            MetricType::Counter);
-  auto untracked =
-      EmptyFamily("gilstat_python_untracked_gils",
-                  "GILs of sub-interpreters (3.12+) found in the group's processes but "
-                  "not measured: more than the probe's slots per process or in all, "
-                  "or an interpreter list longer than what is walked.",
-                  MetricType::Gauge);
   for (const auto& [key, g] : groups) {
     const Labels l = labels_of(key.first, key.second);
-    if (g.untracked_gils) {
-      untracked.metric.push_back(
-          Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));
-    }
     enabled.metric.push_back(Sample(MetricType::Gauge, l, g.gil_enabled ? 1 : 0));
     if (g.interval_us) {
       interval.metric.push_back(
@@ -124,6 +130,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     }
   }
   std::vector<prometheus::MetricFamily> out;
+  auto untracked = UntrackedGilsFamily(groups);
   for (auto* f : {&info_f, &enabled, &interval, &switches, &drops, &untracked}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
