@@ -42,6 +42,12 @@ void KeepGroupCounters(const std::vector<PythonProcess>& procs, bool pid_label,
   }
 }
 
+Labels GroupLabels(const std::string& group, const std::string& pid) {
+  Labels l = {{"process", group}};
+  if (!pid.empty()) l.push_back({"pid", pid});
+  return l;
+}
+
 // gilstat_python_untracked_gils of the groups that look for sub-interpreters.
 prometheus::MetricFamily UntrackedGilsFamily(const std::map<GroupKey, Group>& groups) {
   auto f = EmptyFamily("gilstat_python_untracked_gils",
@@ -51,9 +57,8 @@ prometheus::MetricFamily UntrackedGilsFamily(const std::map<GroupKey, Group>& gr
                        MetricType::Gauge);
   for (const auto& [key, g] : groups) {
     if (!g.untracked_gils) continue;
-    Labels l = {{"process", key.first}};
-    if (!key.second.empty()) l.push_back({"pid", key.second});
-    f.metric.push_back(Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));
+    f.metric.push_back(Sample(MetricType::Gauge, GroupLabels(key.first, key.second),
+                              static_cast<double>(*g.untracked_gils)));
   }
   return f;
 }
@@ -80,11 +85,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     if (p.untracked_gils) g.untracked_gils = g.untracked_gils.value_or(0) + *p.untracked_gils;
   }
   if (totals) KeepGroupCounters(procs, pid_label, *totals, groups);
-  auto labels_of = [](const std::string& group, const std::string& pid) {
-    Labels l = {{"process", group}};
-    if (!pid.empty()) l.push_back({"pid", pid});
-    return l;
-  };
+  const auto labels_of = GroupLabels;
   auto info_f = EmptyFamily("gilstat_python_info",
                             "Watched CPython processes by interpreter version, build (unstripped, "
                             "stripped, free-threaded), GIL measurement method and GIL layout "

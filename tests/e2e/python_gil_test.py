@@ -283,9 +283,14 @@ class GilstatdCase(unittest.TestCase):
                                  + self.d.output()[-3000:])
         return s, pid, labels
 
-    def measure(self, interpreter, script, *args):
+    def measure(self, interpreter, script, *args, settle=0):
+        """Runs `script` between two scrapes; `settle`: seconds to wait, then scrape, before the
+        first one."""
         s, pid, info = self.start(interpreter, script, *args)
         try:
+            if settle:
+                time.sleep(settle)
+                self.d.scrape()
             before = self.d.scrape()
             out = s.run()
             # While the process still exists: its series go when it exits.
@@ -423,23 +428,12 @@ def check_subinterpreters(case, py, version, exact):
     each GIL is its own series (lock="gil@interpreter-<id>") with the contention, handoffs and
     wait of its two threads; the main interpreter's GIL (lock="gil"), whose threads only wait for
     the sub-interpreters, does not get theirs."""
-    s, pid, info = case.start(py, "pygil_subinterp.py", 2, 1.5)
-    try:
-        # The interpreter list is walked at attach and at scrapes (at most once a second): the
-        # scrape after that second registers the sub-interpreters, which exist since "ready".
-        time.sleep(1.2)
-        case.d.scrape()
-        before = case.d.scrape()
-        out = s.run()
-        after = case.d.scrape()
-        s.finish()
-    finally:
-        s.kill()
+    # The interpreter list is walked at attach and at scrapes (at most once a second): the
+    # scrape after that second registers the sub-interpreters, which exist since "ready".
+    info, out, measured, _ = case.measure(py, "pygil_subinterp.py", 2, 1.5, settle=1.2)
 
     def delta(name, **labels):
-        a = after.get(name, pid=pid, source="ebpf", **labels)
-        b = before.get(name, pid=pid, source="ebpf", **labels)
-        return None if a is None else a - (b or 0)
+        return measured(name, source="ebpf", **labels)
 
     method = info["method"]
     elapsed = out["elapsed"]
