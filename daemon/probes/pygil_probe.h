@@ -1,8 +1,10 @@
 // The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the C library's
 // pthread_cond_timedwait filtered by the GIL condvar's address (contended acquisitions only:
 // the default), and on the interpreter's take_gil/drop_gil when the target names them (every
-// acquisition: exact mode); the kernel's aggregates read into PyGilStats. What to probe in a
-// process (PyGilTarget) comes from daemon/host's plan.
+// acquisition: exact mode); the kernel's aggregates read into PyGilStats, one per GIL: the main
+// interpreter's and those of sub-interpreters with their own GIL (3.12+), which daemon/host
+// registers as it finds them (SetSubInterpreterGils). What to probe in a process (PyGilTarget)
+// comes from daemon/host's plan.
 // See docs/PYTHON.md.
 #pragma once
 
