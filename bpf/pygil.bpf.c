@@ -92,8 +92,12 @@ static __always_inline int slot_of_cond(const struct pygil_proc *p, __u64 cond)
 {
 	if (!cond)
 		return -1;
+	if (p->cond_addr[0] == cond)
+		return 0;
+	if (!p->nsubs)
+		return -1;
 #pragma unroll
-	for (int i = 0; i < PYGIL_MAX_GILS; i++) {
+	for (int i = 1; i < PYGIL_MAX_GILS; i++) {
 		if (p->cond_addr[i] == cond)
 			return i;
 	}
@@ -114,7 +118,7 @@ static __always_inline __u32 slot_of_tstate(const struct pygil_proc *p, __u64 ts
 {
 	__u64 interp = 0, gil = 0;
 
-	if (!(p->flags & PYGIL_F_BY_ARGUMENT) || !tstate)
+	if (!(p->flags & PYGIL_F_BY_ARGUMENT) || !p->nsubs || !tstate)
 		return 0;
 	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)(tstate + p->tstate_interp)) ||
 	    !interp ||
@@ -315,7 +319,7 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 
 	if (!p)
 		return 0;
-	if ((p->flags & PYGIL_F_BY_ARGUMENT) && first &&
+	if ((p->flags & PYGIL_F_BY_ARGUMENT) && p->nsubs && first &&
 	    !bpf_probe_read_user(&gil, sizeof(gil), (void *)((__u64)first + p->drop_arg_gil)))
 		slot = slot_of_gil(p, gil);
 	g = gil_of(tgid, slot);

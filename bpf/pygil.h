@@ -38,7 +38,7 @@ struct pygil_proc {
 	__u32 interp_gil;    /* offsetof(PyInterpreterState, ceval.gil) */
 	__u32 drop_arg_gil;  /* where drop_gil's first argument keeps the GIL pointer */
 	__u32 cond_in_gil;   /* offset of the condvar in struct _gil_runtime_state */
-	__u32 pad;
+	__u32 nsubs; /* sub-interpreter GILs registered: 0, the arguments are not read */
 };
 
 /* Key of `gils` and `stats`: one GIL of one process. */

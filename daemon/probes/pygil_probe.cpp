@@ -242,6 +242,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     if (slots.sub[slot].cond_addr == 0 || named(slots.sub[slot])) continue;
     slots.cfg.cond_addr[slot] = 0;
     slots.sub[slot] = {};
+    --slots.cfg.nsubs;
     --impl_->sub_gils;
     changed = true;
   }
@@ -271,6 +272,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     }
     slots.sub[slot] = g;
     slots.cfg.cond_addr[slot] = g.cond_addr;
+    ++slots.cfg.nsubs;
     ++impl_->sub_gils;
     changed = true;
   }
