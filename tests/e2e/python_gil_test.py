@@ -16,6 +16,11 @@ workload implies:
   thread's waits are long (a switch interval, 5 ms) and come with drop requests;
 - pylock.py, two threads handing threading.Locks to each other: the waits are threading-lock
   waits (lock="threading"), not GIL waits.
+- pygil_subinterp.py (CPython 3.12+, pyenv's and the sid root's in a chroot; under gilstatds of
+  their own, default and exact mode): two sub-interpreters with their own GIL, two spinning
+  threads in each: each sub-interpreter's GIL is its own series (lock="gil@interpreter-<id>")
+  with its threads' contention, handoffs and wait, and the main GIL (lock="gil") does not get
+  them.
 
 The Debian sid root of scripts/sid_root.sh (CPython 3.14, 3.15 and 3.14's debug build, as the
 distribution ships them) adds each of its interpreters twice: run in a chroot, and in a container
