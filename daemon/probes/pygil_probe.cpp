@@ -144,6 +144,8 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   cfg.interp_gil = target.interp_gil;
   cfg.drop_arg_gil = target.drop_arg_gil;
   cfg.cond_in_gil = target.cond_in_gil;
+  cfg.main_interp = target.main_interp;
+  cfg.main_drop_arg = target.main_drop_arg;
   pygil_gil main{};
   main.locked_addr = target.locked_addr;
   main.switch_addr = target.switch_addr;

@@ -43,12 +43,15 @@ struct PyGilTarget {
   // take_gil/drop_gil attributed to the GIL their argument names (sub-interpreters with their
   // own GIL): tstate->interp at +tstate_interp, interp->ceval.gil at +interp_gil, the GIL
   // pointer at +drop_arg_gil from drop_gil's first argument, the condvar at +cond_in_gil in the
-  // GIL state. Without it every take_gil/drop_gil is counted for the main GIL.
+  // GIL state; a call for a GIL not registered (yet) is not counted. Without it every
+  // take_gil/drop_gil is counted for the main GIL.
   bool by_argument = false;
   uint32_t tstate_interp = 0;
   uint32_t interp_gil = 0;
   uint32_t drop_arg_gil = 0;
   uint32_t cond_in_gil = 0;
+  uint64_t main_interp = 0;    // the main interpreter: its threads' tstate->interp
+  uint64_t main_drop_arg = 0;  // drop_gil's first argument for the main interpreter
 
   bool take_drop() const {
     return !interpreter_path.empty() && !take_gil_offsets.empty() && !drop_gil_offsets.empty();

@@ -507,6 +507,23 @@ probes:
             self.skipTest("no CPython 3.12+ with symbols found")
         self.for_each_interpreter(lambda py, v: check_subinterpreters(self, py, v, True))
 
+    def test_unregistered_subinterpreter_gils_are_not_the_main_one(self):
+        """Sub-interpreters created and run between two scrapes (not registered yet): their
+        take_gil/drop_gil calls are not counted for the main GIL."""
+        def check(py, version):
+            info, out, delta, _ = self.measure(py, "pygil_subinterp.py", 2, 1.5, "late")
+            self.assertEqual(info["method"], "take_gil", py)
+            main = delta("gilstat_lock_contended_total", lock="gil", source="ebpf") or 0
+            taken = delta("gilstat_lock_acquisitions_total", lock="gil", source="ebpf") or 0
+            # Four spinners on two GILs for 1.5 s: hundreds of contended acquisitions, were
+            # they counted with the main GIL.
+            self.assertLess(main, 20, f"{py}: main GIL contended {main}, acquisitions {taken}")
+            self.report.append(f"{version:8} {py}: unregistered sub-interpreters, main GIL "
+                               f"contended {main:.0f}, acquisitions {taken:.0f}")
+        if not self.interpreters:
+            self.skipTest("no CPython 3.12+ with symbols found")
+        self.for_each_interpreter(check)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
