@@ -135,35 +135,43 @@ static __always_inline int slot_of_cond(const struct pygil_proc *p, __u64 cond)
 {
 	if (!cond)
 		return -1;
+	if (p->cond_addr[0] == cond)
+		return 0;
+	if (!p->nsubs)
+		return -1;
 #pragma unroll
-	for (int i = 0; i < PYGIL_MAX_GILS; i++) {
+	for (int i = 1; i < PYGIL_MAX_GILS; i++) {
 		if (p->cond_addr[i] == cond)
 			return i;
 	}
 	return -1;
 }
 
-/* The slot of the GIL at `gil` (a struct _gil_runtime_state read from an argument); the main
- * GIL's (0) when it is not a registered one. */
-static __always_inline __u32 slot_of_gil(const struct pygil_proc *p, __u64 gil)
+/* The slot of the GIL whose pointer is at `at` (interp->ceval.gil): PYGIL_SLOT_NONE for a GIL
+ * that is not registered; the main GIL's (0) when it cannot be read. */
+static __always_inline __u32 slot_of_gil_at(const struct pygil_proc *p, __u64 at)
 {
-	int i = gil ? slot_of_cond(p, gil + p->cond_in_gil) : -1;
+	__u64 gil = 0;
+	int i;
 
-	return i < 0 ? 0 : (__u32)i;
+	if (bpf_probe_read_user(&gil, sizeof(gil), (void *)at) || !gil)
+		return 0;
+	i = slot_of_cond(p, gil + p->cond_in_gil);
+	return i < 0 ? PYGIL_SLOT_NONE : (__u32)i;
 }
 
-/* take_gil(PyThreadState *tstate): tstate->interp->ceval.gil. */
+/* take_gil(PyThreadState *tstate): tstate->interp->ceval.gil; a main interpreter's thread
+ * without reading its GIL pointer. */
 static __always_inline __u32 slot_of_tstate(const struct pygil_proc *p, __u64 tstate)
 {
-	__u64 interp = 0, gil = 0;
+	__u64 interp = 0;
 
 	if (!(p->flags & PYGIL_F_BY_ARGUMENT) || !tstate)
 		return 0;
 	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)(tstate + p->tstate_interp)) ||
-	    !interp ||
-	    bpf_probe_read_user(&gil, sizeof(gil), (void *)(interp + p->interp_gil)))
+	    !interp || interp == p->main_interp)
 		return 0;
-	return slot_of_gil(p, gil);
+	return slot_of_gil_at(p, interp + p->interp_gil);
 }
 
 /* The live state of thread `id`, or NULL. */
@@ -425,11 +433,20 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 	if (!p)
 		return 0;
 	slot = slot_of_tstate(p, (__u64)tstate);
-	g = gil_of(tgid, slot);
-	if (!g)
-		return 0;
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
+	g = gil_of(tgid, slot);
+	if (!g) {
+		/* A GIL not registered: its return must not count for (or change) another one. */
+		if (!t)
+			t = thread_claim(id, now);
+		if (t) {
+			t->take_start_ns = 0;
+			t->forced_out = 0;
+			t->slot = PYGIL_SLOT_NONE;
+		}
+		return 0;
+	}
 	if (t && t->forced_out) {
 		/* Released on a drop request: CPython keeps it in drop_gil until another thread
 		 * has taken the GIL. Asking for the GIL again within two switch intervals, it was
@@ -515,14 +532,13 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct pygil_stats *s;
 	struct pygil_gil *g;
-	__u64 now = bpf_ktime_get_ns(), gil = 0;
+	__u64 now = bpf_ktime_get_ns();
 	__u32 slot = 0;
 
 	if (!p)
 		return 0;
-	if ((p->flags & PYGIL_F_BY_ARGUMENT) && first &&
-	    !bpf_probe_read_user(&gil, sizeof(gil), (void *)((__u64)first + p->drop_arg_gil)))
-		slot = slot_of_gil(p, gil);
+	if ((p->flags & PYGIL_F_BY_ARGUMENT) && first && (__u64)first != p->main_drop_arg)
+		slot = slot_of_gil_at(p, (__u64)first + p->drop_arg_gil);
 	g = gil_of(tgid, slot);
 	if (!g)
 		return 0;

@@ -21,6 +21,9 @@
 #define PYGIL_MAX_GILS 8
 /* Entries of `gils` and `stats` beyond one per process: sub-interpreter GILs of all processes. */
 #define PYGIL_MAX_SUB_GILS 256
+/* pygil_thread.slot of a take_gil call for a GIL that is not registered (a sub-interpreter's not
+ * scanned yet, or beyond the slots): not counted anywhere. */
+#define PYGIL_SLOT_NONE PYGIL_MAX_GILS
 
 /* Python stacks at contended GIL waits (PYGIL_F_STACKS): frames kept per stack, frames walked
  * (the interpreter's own entry frames, skipped, included), threads of an interpreter walked to
@@ -65,7 +68,11 @@ struct pygil_proc {
 	__u32 interp_gil;    /* offsetof(PyInterpreterState, ceval.gil) */
 	__u32 drop_arg_gil;  /* where drop_gil's first argument keeps the GIL pointer */
 	__u32 cond_in_gil;   /* offset of the condvar in struct _gil_runtime_state */
-	__u32 pad;
+	__u32 nsubs; /* sub-interpreter GILs registered */
+	/* PYGIL_F_BY_ARGUMENT: the main interpreter (tstate->interp of its threads), and drop_gil's
+	 * first argument for it: these are the main GIL's without reading its GIL pointer. */
+	__u64 main_interp;
+	__u64 main_drop_arg;
 	struct pygil_frames frames; /* PYGIL_F_STACKS */
 };
 

@@ -48,41 +48,33 @@ Labels GroupLabels(const std::string& group, const std::string& pid) {
   return l;
 }
 
-// gilstat_python_info: the processes counted per label set (several processes of one group with
-// the same interpreter are one series).
-prometheus::MetricFamily InfoFamily(const std::vector<PythonProcess>& procs, bool pid_label) {
-  using InfoKey =
-      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
-  std::map<InfoKey, double> info;
-  for (const PythonProcess& p : procs) {
-    const std::string pid = pid_label ? std::to_string(p.pid) : "";
-    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method), p.layout}] += 1;
+// gilstat_python_untracked_gils of the groups that look for sub-interpreters.
+prometheus::MetricFamily UntrackedGilsFamily(const std::map<GroupKey, Group>& groups) {
+  auto f = EmptyFamily("gilstat_python_untracked_gils",
+                       "GILs of sub-interpreters (3.12+) found in the group's processes but not "
+                       "measured: more than the probe's slots per process or in all, or an "
+                       "interpreter list longer than what is walked.",
+                       MetricType::Gauge);
+  for (const auto& [key, g] : groups) {
+    if (!g.untracked_gils) continue;
+    f.metric.push_back(Sample(MetricType::Gauge, GroupLabels(key.first, key.second),
+                              static_cast<double>(*g.untracked_gils)));
   }
-  auto info_f = EmptyFamily("gilstat_python_info",
-                            "Watched CPython processes by interpreter version, build (unstripped, "
-                            "stripped, free-threaded), GIL measurement method and GIL layout "
-                            "(known, or assumed for a version newer than the known ones).",
-                            MetricType::Gauge);
-  for (const auto& [k, n] : info) {
-    const auto& [group, pid, version, build, method, layout] = k;
-    Labels l = GroupLabels(group, pid);
-    l.push_back({"version", version});
-    l.push_back({"build", build});
-    l.push_back({"method", method});
-    if (!layout.empty()) l.push_back({"layout", layout});
-    info_f.metric.push_back(Sample(MetricType::Gauge, std::move(l), n));
-  }
-  return info_f;
+  return f;
 }
 
 }  // namespace
 
 std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonProcess>& procs,
                                                      bool pid_label, CounterTotals* totals) {
-  // Summed per group: several processes of one group are one series.
+  // Summed per label set: several processes of one group are one series.
+  using InfoKey =
+      std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
+  std::map<InfoKey, double> info;
   std::map<GroupKey, Group> groups;
   for (const PythonProcess& p : procs) {
     const std::string pid = pid_label ? std::to_string(p.pid) : "";
+    info[{p.group, pid, p.version, p.build, GilMethodLabel(p.method), p.layout}] += 1;
     Group& g = groups[{p.group, pid}];
     g.gil_enabled = g.gil_enabled && p.gil_enabled;
     // Several processes: the largest interval (the one that makes threads wait longest).
@@ -93,7 +85,21 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     if (p.untracked_gils) g.untracked_gils = g.untracked_gils.value_or(0) + *p.untracked_gils;
   }
   if (totals) KeepGroupCounters(procs, pid_label, *totals, groups);
-  auto info_f = InfoFamily(procs, pid_label);
+  const auto labels_of = GroupLabels;
+  auto info_f = EmptyFamily("gilstat_python_info",
+                            "Watched CPython processes by interpreter version, build (unstripped, "
+                            "stripped, free-threaded), GIL measurement method and GIL layout "
+                            "(known, or assumed for a version newer than the known ones).",
+                            MetricType::Gauge);
+  for (const auto& [k, n] : info) {
+    const auto& [group, pid, version, build, method, layout] = k;
+    Labels l = labels_of(group, pid);
+    l.push_back({"version", version});
+    l.push_back({"build", build});
+    l.push_back({"method", method});
+    if (!layout.empty()) l.push_back({"layout", layout});
+    info_f.metric.push_back(Sample(MetricType::Gauge, std::move(l), n));
+  }
   auto enabled = EmptyFamily("gilstat_python_gil_enabled",
                              "1 if the GIL is enabled in every process of the group, 0 if a "
                              "free-threaded build runs without it.",
@@ -110,18 +116,8 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
                            "GIL waits that timed out without a switch, so that the waiter asked "
                            "the holder to drop the GIL (CPython's drop request).",
                            MetricType::Counter);
-  auto untracked =
-      EmptyFamily("gilstat_python_untracked_gils",
-                  "GILs of sub-interpreters (3.12+) found in the group's processes but "
-                  "not measured: more than the probe's slots per process or in all, "
-                  "or an interpreter list longer than what is walked.",
-                  MetricType::Gauge);
   for (const auto& [key, g] : groups) {
-    const Labels l = GroupLabels(key.first, key.second);
-    if (g.untracked_gils) {
-      untracked.metric.push_back(
-          Sample(MetricType::Gauge, l, static_cast<double>(*g.untracked_gils)));
-    }
+    const Labels l = labels_of(key.first, key.second);
     enabled.metric.push_back(Sample(MetricType::Gauge, l, g.gil_enabled ? 1 : 0));
     if (g.interval_us) {
       interval.metric.push_back(
@@ -135,6 +131,7 @@ std::vector<prometheus::MetricFamily> PythonFamilies(const std::vector<PythonPro
     }
   }
   std::vector<prometheus::MetricFamily> out;
+  auto untracked = UntrackedGilsFamily(groups);
   for (auto* f : {&info_f, &enabled, &interval, &switches, &drops, &untracked}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }

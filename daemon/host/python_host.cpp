@@ -87,6 +87,9 @@ void PlanGil3(pid_t pid, const std::string& proc_root, bool exact, PythonPlan& p
       plan.probe.interp_gil = gil->interpreters->ceval_gil;
       plan.probe.drop_arg_gil = gil->interpreters->drop_arg_gil;
       plan.probe.cond_in_gil = static_cast<uint32_t>(gil->cond - gil->state);
+      const python::InterpreterWalk& w = *gil->interpreters;
+      plan.probe.main_interp = gil->state - w.own_gil;
+      plan.probe.main_drop_arg = plan.probe.main_interp + w.ceval_gil - w.drop_arg_gil;
     }
     plan.probe.cond_addr = gil->cond;
     plan.probe.locked_addr = gil->locked;

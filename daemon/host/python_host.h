@@ -1,7 +1,8 @@
 // CPython targets: for each attached process, which interpreter it runs and how its GIL can be
 // measured (PlanPython), the GIL probes attached accordingly, the lock label of its semaphores
-// ("gil" for 2.x's GIL semaphore, "threading" for the others), and what the collectors read at
-// scrape time. See docs/PYTHON.md.
+// ("gil" for 2.x's GIL semaphore, "threading" for the others), the sub-interpreters with their
+// own GIL (3.12+: the interpreter list walked at attach and scrapes, each GIL registered with
+// the probes), and what the collectors read at scrape time. See docs/PYTHON.md.
 #pragma once
 
 #include <sys/types.h>

@@ -152,6 +152,8 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   cfg.interp_gil = target.interp_gil;
   cfg.drop_arg_gil = target.drop_arg_gil;
   cfg.cond_in_gil = target.cond_in_gil;
+  cfg.main_interp = target.main_interp;
+  cfg.main_drop_arg = target.main_drop_arg;
   pygil_gil main{};
   main.locked_addr = target.locked_addr;
   main.switch_addr = target.switch_addr;
@@ -246,21 +248,22 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     return std::find(gils.begin(), gils.end(), g) != gils.end();
   };
   // Gone (or changed): the condvar leaves the filter first, then the slot's entries go.
-  bool changed = false;
+  std::vector<uint32_t> freed;
   for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
     if (slots.sub[slot].cond_addr == 0 || named(slots.sub[slot])) continue;
     slots.cfg.cond_addr[slot] = 0;
     slots.sub[slot] = {};
+    --slots.cfg.nsubs;
     --impl_->sub_gils;
-    changed = true;
+    freed.push_back(slot);
   }
-  if (changed) (void)bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_ANY);
-  for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
-    if (slots.cfg.cond_addr[slot] == 0) DeleteSlot(pid, slot);
+  if (!freed.empty()) {
+    (void)bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_ANY);
   }
+  for (uint32_t slot : freed) DeleteSlot(pid, slot);
+  bool changed = false;
   // New: the GIL's entry first, then its condvar joins the filter.
   size_t dropped = 0;
-  changed = false;
   for (const PyGilSubGil& g : gils) {
     if (g.cond_addr == 0 || std::find(slots.sub.begin(), slots.sub.end(), g) != slots.sub.end()) {
       continue;
@@ -281,6 +284,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     }
     slots.sub[slot] = g;
     slots.cfg.cond_addr[slot] = g.cond_addr;
+    ++slots.cfg.nsubs;
     ++impl_->sub_gils;
     changed = true;
   }

@@ -1,8 +1,10 @@
 // The CPython GIL probes (bpf/pygil.bpf.c): per process, uprobes on the C library's
 // pthread_cond_timedwait filtered by the GIL condvar's address (contended acquisitions only:
 // the default), and on the interpreter's take_gil/drop_gil when the target names them (every
-// acquisition: exact mode); the kernel's aggregates read into PyGilStats. What to probe in a
-// process (PyGilTarget) comes from daemon/host's plan.
+// acquisition: exact mode); the kernel's aggregates read into PyGilStats, one per GIL: the main
+// interpreter's and those of sub-interpreters with their own GIL (3.12+), which daemon/host
+// registers as it finds them (SetSubInterpreterGils). What to probe in a process (PyGilTarget)
+// comes from daemon/host's plan.
 // See docs/PYTHON.md.
 #pragma once
 
@@ -43,12 +45,15 @@ struct PyGilTarget {
   // take_gil/drop_gil attributed to the GIL their argument names (sub-interpreters with their
   // own GIL): tstate->interp at +tstate_interp, interp->ceval.gil at +interp_gil, the GIL
   // pointer at +drop_arg_gil from drop_gil's first argument, the condvar at +cond_in_gil in the
-  // GIL state. Without it every take_gil/drop_gil is counted for the main GIL.
+  // GIL state; a call for a GIL not registered (yet) is not counted. Without it every
+  // take_gil/drop_gil is counted for the main GIL.
   bool by_argument = false;
   uint32_t tstate_interp = 0;
   uint32_t interp_gil = 0;
   uint32_t drop_arg_gil = 0;
   uint32_t cond_in_gil = 0;
+  uint64_t main_interp = 0;    // the main interpreter: its threads' tstate->interp
+  uint64_t main_drop_arg = 0;  // drop_gil's first argument for the main interpreter
   // Python stacks at contended waits (3.11+): where a thread's frames are; nullopt: not taken.
   // last_holder_addr: the main GIL's `last_holder` (whose stack is taken as the holder's).
   std::optional<pygil_frames> stacks;

@@ -16,6 +16,11 @@ workload implies:
   thread's waits are long (a switch interval, 5 ms) and come with drop requests;
 - pylock.py, two threads handing threading.Locks to each other: the waits are threading-lock
   waits (lock="threading"), not GIL waits.
+- pygil_subinterp.py (CPython 3.12+, pyenv's and the sid root's in a chroot; under gilstatds of
+  their own, default and exact mode): two sub-interpreters with their own GIL, two spinning
+  threads in each: each sub-interpreter's GIL is its own series (lock="gil@interpreter-<id>")
+  with its threads' contention, handoffs and wait, and the main GIL (lock="gil") does not get
+  them.
 
 The Debian sid root of scripts/sid_root.sh (CPython 3.14, 3.15 and 3.14's debug build, as the
 distribution ships them) adds each of its interpreters twice: run in a chroot, and in a container
@@ -286,9 +291,14 @@ class GilstatdCase(unittest.TestCase):
                                  + self.d.output()[-3000:])
         return s, pid, labels
 
-    def measure(self, interpreter, script, *args):
+    def measure(self, interpreter, script, *args, settle=0):
+        """Runs `script` between two scrapes; `settle`: seconds to wait, then scrape, before the
+        first one."""
         s, pid, info = self.start(interpreter, script, *args)
         try:
+            if settle:
+                time.sleep(settle)
+                self.d.scrape()
             before = self.d.scrape()
             out = s.run()
             # While the process still exists: its series go when it exits.
@@ -426,23 +436,12 @@ def check_subinterpreters(case, py, version, exact):
     each GIL is its own series (lock="gil@interpreter-<id>") with the contention, handoffs and
     wait of its two threads; the main interpreter's GIL (lock="gil"), whose threads only wait for
     the sub-interpreters, does not get theirs."""
-    s, pid, info = case.start(py, "pygil_subinterp.py", 2, 1.5)
-    try:
-        # The interpreter list is walked at attach and at scrapes (at most once a second): the
-        # scrape after that second registers the sub-interpreters, which exist since "ready".
-        time.sleep(1.2)
-        case.d.scrape()
-        before = case.d.scrape()
-        out = s.run()
-        after = case.d.scrape()
-        s.finish()
-    finally:
-        s.kill()
+    # The interpreter list is walked at attach and at scrapes (at most once a second): the
+    # scrape after that second registers the sub-interpreters, which exist since "ready".
+    info, out, measured, _ = case.measure(py, "pygil_subinterp.py", 2, 1.5, settle=1.2)
 
     def delta(name, **labels):
-        a = after.get(name, pid=pid, source="ebpf", **labels)
-        b = before.get(name, pid=pid, source="ebpf", **labels)
-        return None if a is None else a - (b or 0)
+        return measured(name, source="ebpf", **labels)
 
     method = info["method"]
     elapsed = out["elapsed"]
@@ -510,6 +509,23 @@ probes:
         if not self.interpreters:
             self.skipTest("no CPython 3.12+ with symbols found")
         self.for_each_interpreter(lambda py, v: check_subinterpreters(self, py, v, True))
+
+    def test_unregistered_subinterpreter_gils_are_not_the_main_one(self):
+        """Sub-interpreters created and run between two scrapes (not registered yet): their
+        take_gil/drop_gil calls are not counted for the main GIL."""
+        def check(py, version):
+            info, out, delta, _ = self.measure(py, "pygil_subinterp.py", 2, 1.5, "late")
+            self.assertEqual(info["method"], "take_gil", py)
+            main = delta("gilstat_lock_contended_total", lock="gil", source="ebpf") or 0
+            taken = delta("gilstat_lock_acquisitions_total", lock="gil", source="ebpf") or 0
+            # Four spinners on two GILs for 1.5 s: hundreds of contended acquisitions, were
+            # they counted with the main GIL.
+            self.assertLess(main, 20, f"{py}: main GIL contended {main}, acquisitions {taken}")
+            self.report.append(f"{version:8} {py}: unregistered sub-interpreters, main GIL "
+                               f"contended {main:.0f}, acquisitions {taken:.0f}")
+        if not self.interpreters:
+            self.skipTest("no CPython 3.12+ with symbols found")
+        self.for_each_interpreter(check)
 
 
 if __name__ == "__main__":

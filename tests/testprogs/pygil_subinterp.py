@@ -1,11 +1,12 @@
 # Two sub-interpreters with their own GIL (CPython 3.12+), each running CPU-bound threads that
 # contend for ITS GIL, while the main interpreter's GIL stays quiet.
-#   pygil_subinterp.py THREADS SECONDS
+#   pygil_subinterp.py THREADS SECONDS [late]
 # Creates the sub-interpreters (3.14+: concurrent.interpreters; 3.13: _interpreters or
 # _xxsubinterpreters; 3.12: _xxsubinterpreters, isolated), prints "ready", waits for a line on
 # stdin, then in each sub-interpreter runs THREADS threads that count in a loop for SECONDS (one
 # main-interpreter thread per sub-interpreter waits for them there), prints "elapsed S",
 # "interpreter_I ID" for each and "done", and exits without finalizing when stdin closes.
+# With "late" the sub-interpreters are created after the line on stdin, right before they run.
 # Exits 3 with a message when the interpreter has no sub-interpreter module.
 import os
 import sys
@@ -14,6 +15,7 @@ import time
 
 nthreads = int(sys.argv[1])
 seconds = float(sys.argv[2])
+late = sys.argv[3:] == ["late"]
 
 CODE = """
 import threading, time
@@ -59,10 +61,12 @@ def make():
 
 
 create, run, ident = make()
-subs = [create() for _ in range(2)]
+subs = [] if late else [create() for _ in range(2)]
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 sys.stdin.readline()
+if late:
+    subs = [create() for _ in range(2)]
 errors = []
 
 

@@ -603,21 +603,25 @@ TEST(LocateGil, NewerMinorThroughSectionAndDebugOffsets) {
 }
 
 // Two sub-interpreters with their own GIL (3.14+: concurrent.interpreters; 3.13: _interpreters;
-// 3.12: _xxsubinterpreters), then "ready"; exits without finalizing on a line from the test.
+// 3.12: _xxsubinterpreters) and one sharing the main GIL (the legacy config), then "ready";
+// exits without finalizing on a line from the test.
 constexpr const char* kTwoSubInterpreters = R"PY(
 import os, sys
+try:
+    import _interpreters as low
+except ImportError:
+    import _xxsubinterpreters as low
+def create(config):
+    try:
+        return low.create(config)
+    except TypeError:
+        return low.create(isolated=config == 'isolated')
 try:
     from concurrent import interpreters as m
     subs = [m.create() for _ in range(2)]
 except ImportError:
-    try:
-        import _interpreters as m
-    except ImportError:
-        import _xxsubinterpreters as m
-    try:
-        subs = [m.create('isolated') for _ in range(2)]
-    except TypeError:
-        subs = [m.create(isolated=True) for _ in range(2)]
+    subs = [create('isolated') for _ in range(2)]
+shared = create('legacy')
 print('ready', flush=True)
 sys.stdin.readline()
 os._exit(0)
@@ -625,9 +629,10 @@ os._exit(0)
 
 class LiveSubInterpreters : public testing::TestWithParam<std::string> {};
 
-// The interpreter list walked from the main GIL's location finds both sub-interpreters, each
-// with its own GIL state (readable, the default switch interval), apart from the main GIL; on
-// 3.13+ the built-in table's walk is the one _Py_DebugOffsets give; a walk cut short says so.
+// The interpreter list walked from the main GIL's location finds both sub-interpreters with
+// their own GIL (not the one sharing the main GIL), each with its own GIL state (readable, the
+// default switch interval), apart from the main GIL; on 3.13+ the built-in table's walk is the one
+// _Py_DebugOffsets give; a walk cut short says so.
 TEST_P(LiveSubInterpreters, OwnGilsFoundByWalkingTheList) {
   std::vector<std::string> argv = PythonFor(GetParam());
   if (argv.empty()) GTEST_SKIP() << Absent(GetParam());
@@ -657,8 +662,13 @@ TEST_P(LiveSubInterpreters, OwnGilsFoundByWalkingTheList) {
   }
   EXPECT_EQ(ids, (std::set<int64_t>{1, 2}));
   EXPECT_EQ(gils.size(), 3u) << "each interpreter has its own GIL";
-  auto one = ListSubInterpreterGils(child.pid(), *main->interpreters, 1, &truncated);
-  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  // Four interpreters in the list (main, two own GILs, one shared): a walk of three is cut short.
+  auto four = ListSubInterpreterGils(child.pid(), *main->interpreters, 4, &truncated);
+  ASSERT_TRUE(four.ok()) << four.status().ToString();
+  EXPECT_FALSE(truncated);
+  EXPECT_EQ(four->size(), 2u);
+  auto three = ListSubInterpreterGils(child.pid(), *main->interpreters, 3, &truncated);
+  ASSERT_TRUE(three.ok()) << three.status().ToString();
   EXPECT_TRUE(truncated);
   auto table = LocateGilFromTable(child.pid(), *info);
   if (table.ok() && info->has_debug_offsets) {
