@@ -19,13 +19,23 @@ from .stats import bracketed_slowdown_rounds, median, rotate
 
 # The interpreters: every CPython installed by pyenv, and Debian's.
 PYTHON_GLOBS = ("/root/.pyenv/versions/*/bin/python", "/usr/bin/python3.11")
-CONFIGS = ("gilstatd-default", "gilstatd-exact")
+CONFIGS = ("gilstatd-default", "gilstatd-exact", "gilstatd-stacks")
 WORKLOADS = ("echo", "http")
 # The probes section of the exact configuration: every GIL acquisition counted (opt-in). When
 # gilstatd rejects the key (a build that has no such option), the column runs with the default
 # probes section and the report says so.
 EXACT_PROBES = "probes: {python: exact}\n"
 DEFAULT_PROBES = "probes: {mode: default}\n"
+# Python stacks at contended GIL waits (opt-in, CPython 3.11+; docs/PYTHON.md "Stacks").
+STACKS_PROBES = "probes: {python_stacks: true}\n"
+
+
+def probes_of(config, exact_key):
+    """The probes section of a configuration (the default one for exact where the build refused
+    the exact key)."""
+    if config == "gilstatd-stacks":
+        return STACKS_PROBES
+    return EXACT_PROBES if config == "gilstatd-exact" and exact_key else DEFAULT_PROBES
 # An echo round trip releases and re-takes the GIL twice (around recv and around sendall); used
 # when the exact configuration does not count acquisitions.
 ECHO_RELEASES_PER_REQUEST = 2
@@ -61,9 +71,10 @@ class IoRun:
     program_ns: dict = field(default_factory=dict)
 
     def values(self, config, w):
+        """Its rate in each round ([] for a configuration not measured)."""
         if config == "none":
             return [n[w] for n in self.nones]
-        return [rr[config][w] for rr in self.per_round]
+        return [rr[config][w] for rr in self.per_round if config in rr]
 
     def median_rate(self, config, w):
         return median(self.values(config, w))
@@ -179,8 +190,7 @@ def program_time(ctx, config, pid, ports, exact_key):
     its clients, the scheduler); a uprobe's trap and a uretprobe's return trampoline are not
     in it."""
     ctx.log("  kernel BPF statistics: %s" % config)
-    probes = EXACT_PROBES if config == "gilstatd-exact" and exact_key else DEFAULT_PROBES
-    gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, probes))
+    gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, probes_of(config, exact_key)))
     out = {}
     try:
         gd.wait_attached(1)
@@ -204,8 +214,8 @@ def measure_config(ctx, run, config, pid, ports, exact_key):
     ctx.log("  CPython %s: %s" % (run.version, config))
     gd = None
     if config != "none":
-        probes = EXACT_PROBES if config == "gilstatd-exact" and exact_key else DEFAULT_PROBES
-        gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp, target_config(pid, probes))
+        gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp,
+                      target_config(pid, probes_of(config, exact_key)))
     try:
         if gd:
             t0 = time.monotonic()

@@ -63,19 +63,42 @@ def exact_cost(m, w):
     return cost, per_request, counted
 
 
-def row(m, w):
+def has_stacks(d):
+    return any("gilstatd-stacks" in rr for m in d.runs for rr in m.per_round)
+
+
+def rate_cell(m, config, w):
+    rate = m.median_rate(config, w)
+    return "–" if rate is None else "%s (%s)" % ("{:,.0f}/s".format(rate),
+                                               fmt.pct(m.slowdown(config, w)))
+
+
+def row(m, w, stacks=False):
     cost, per_request, counted = exact_cost(m, w)
     spread = noise(m, w)
-    return "| %s | %s | %s | %s (%s) | %s (%s) | %s | %s | %s |" % (
+    return "| %s | %s | %s | %s | %s |%s %s | %s | %s |" % (
         m.version, w, "{:,.0f}/s".format(m.median_rate("none", w)),
-        "{:,.0f}/s".format(m.median_rate("gilstatd-default", w)),
-        fmt.pct(m.slowdown("gilstatd-default", w)),
-        "{:,.0f}/s".format(m.median_rate("gilstatd-exact", w)),
-        fmt.pct(m.slowdown("gilstatd-exact", w)),
+        rate_cell(m, "gilstatd-default", w), rate_cell(m, "gilstatd-exact", w),
+        " %s |" % rate_cell(m, "gilstatd-stacks", w) if stacks else "",
         "±%.1f%%" % (100 * spread) if spread is not None else "–",
         ("%.1f" % per_request if counted else "%g (assumed)" % per_request)
         if per_request else "–",
         "%.2f µs" % cost if cost is not None else "–")
+
+
+STACKS_NOTE = (
+    "**gilstatd stacks** is the default configuration with `%s` (opt-in: the Python stacks of the "
+    "waiter and of the holder at every contended GIL wait, CPython 3.11+; docs/PYTHON.md "
+    "\"Stacks\"), judged like the default configuration for information, not as a goal: %s.\n")
+
+
+def stacks_note(d):
+    rows = [goals.RowSlowdown("CPython %s, %s" % (m.version, w), w,
+                              m.slowdown_rounds("gilstatd-stacks", w))
+            for m in d.runs for w in WORKLOADS if m.values("gilstatd-stacks", w)]
+    j = goals.slowdowns_within(rows, goals.IO_SLOWDOWN_MAX)
+    measured = j.describe("%d interpreters" % len(d.runs)) if j.ok is not None else "not measured"
+    return STACKS_NOTE % ("probes: {python_stacks: true}", measured)
 
 
 def program_table(d):
@@ -85,12 +108,13 @@ def program_table(d):
         return []
     lines = [PROGRAMS_NOTE,
              "| CPython | workload | default: programs per request | exact: programs per "
-             "request |",
-             "|---|---|---:|---:|"]
+             "request | stacks: programs per request |",
+             "|---|---|---:|---:|---:|"]
     for m in d.runs:
         for w in WORKLOADS:
             cells = [m.program_ns.get(c, {}).get(w) for c in ("gilstatd-default",
-                                                               "gilstatd-exact")]
+                                                               "gilstatd-exact",
+                                                               "gilstatd-stacks")]
             lines.append("| %s | %s | %s |" % (m.version, w, " | ".join(
                 "–" if v is None else fmt.ns(v) for v in cells)))
     lines.append("")
@@ -109,13 +133,16 @@ def render(d):
                            "the exact column ran with the default probes section: for "
                            "interpreters with `take_gil` symbols today's default *is* the "
                            "exact `take_gil` method, elsewhere it is the default method."),
-             "| CPython | workload | without | gilstatd default | gilstatd exact | noise | "
-             "GIL acquisitions / request | exact: cost per release/acquire |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| CPython | workload | without | gilstatd default | gilstatd exact |%s noise | "
+             "GIL acquisitions / request | exact: cost per release/acquire |"
+             % (" gilstatd stacks |" if has_stacks(d) else ""),
+             "|---|---|---:|---:|---:|%s---:|---:|---:|" % ("---:|" if has_stacks(d) else "")]
     for m in d.runs:
         for w in WORKLOADS:
-            lines.append(row(m, w))
+            lines.append(row(m, w, has_stacks(d)))
     lines.append("")
+    if has_stacks(d):
+        lines.append(stacks_note(d))
     lines += program_table(d)
     for m in d.runs:
         lines.append("- CPython %s (`%s`): %s" % (m.version, m.path, "; ".join(
