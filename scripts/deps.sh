@@ -27,6 +27,8 @@ PACKAGES=(
   # `gilstat stacks`' faces in the end-to-end tests: `go tool pprof` reads its profile, headless
   # Chromium renders its flame graph and tesseract reads the picture back
   golang-go chromium tesseract-ocr
+  # gilstat top: its terminal (ncurses), and tmux, the terminal its end-to-end test drives
+  libncurses-dev tmux
 )
 
 missing=()

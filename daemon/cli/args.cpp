@@ -28,6 +28,7 @@ struct Switches {
   bool version = false;
   bool locks_help = false;
   bool stacks_help = false;
+  bool top_help = false;
 };
 
 // The definition of both levels of the command line; `app` owns the commands.
@@ -35,6 +36,7 @@ struct Parser {
   std::unique_ptr<CLI::App> app;
   CLI::App* locks = nullptr;
   CLI::App* stacks = nullptr;
+  CLI::App* top = nullptr;
 };
 
 std::string InvalidDuration(const std::string& v) {
@@ -176,7 +178,42 @@ CLI::App* AddStacks(CLI::App& app, StacksOptions& o, bool& help) {
   return cmd;
 }
 
-Parser MakeParser(LocksOptions& o, StacksOptions& so, Switches& sw) {
+CLI::App* AddTop(CLI::App& app, TopOptions& o, bool& help) {
+  CLI::App* cmd = app.add_subcommand(
+      "top",
+      "a live view of the GIL of CPython processes: wait, utilization,\nhandoffs, "
+      "and the functions that wait and make others wait");
+  cmd->set_help_flag();
+  cmd->allow_extras();
+  cmd->group("Commands");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
+  AddTargets(*cmd, o);
+  cmd->option_defaults()->group("Options");
+  AddDuration(*cmd, o);
+  cmd->add_option("-i,--interval", o.interval_s, "seconds between refreshes (default 1)")
+      ->type_name("SECONDS")
+      ->check(Worded(CLI::Range(0.1, 3600.0), [](const std::string& v) {
+        return "invalid --interval '" + v + "' (seconds, 0.1 to 3600)";
+      }));
+  cmd->add_flag("--once", o.once,
+                "print one plain-text frame after one interval and exit\n(also what happens "
+                "when not on a terminal)");
+  cmd->add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
+  cmd->add_flag("-h,--help", help, "show this help");
+  for (CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
+  }
+  cmd->footer(
+      "Columns: WAIT/s, the contended GIL wait per second of the process (all its\n"
+      "threads); UTIL, the share of samples that found its GIL held; HANDOFF/s; and the\n"
+      "innermost function of the stack that waited most <- that of the holder blamed\n"
+      "most (CPython 3.11+). Keys: w, u, h sort by wait, utilization, handoffs; q quits.\n"
+      "\n"
+      "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
+  return cmd;
+}
+
+Parser MakeParser(LocksOptions& o, StacksOptions& so, TopOptions& to, Switches& sw) {
   Parser p;
   p.app = std::make_unique<CLI::App>(
       "Measures lock contention (semaphores such as the GIL of Python-style runtimes) in\n"
@@ -195,6 +232,7 @@ Parser MakeParser(LocksOptions& o, StacksOptions& so, Switches& sw) {
       "command.\n");
   p.locks = AddLocks(app, o, sw.locks_help);
   p.stacks = AddStacks(app, so, sw.stacks_help);
+  p.top = AddTop(app, to, sw.top_help);
   return p;
 }
 
@@ -205,7 +243,7 @@ Status CheckLeftOvers(const Parser& p) {
     if (arg.starts_with("-")) return Usage("unknown option '" + OptionName(arg) + "'");
     return Usage("unknown command '" + arg + "' (try 'gilstat --help')");
   }
-  for (CLI::App* cmd : {p.locks, p.stacks}) {
+  for (CLI::App* cmd : {p.locks, p.stacks, p.top}) {
     if (auto rest = cmd->remaining(); !rest.empty()) {
       const std::string& arg = rest.front();
       const std::string help = " (try 'gilstat " + cmd->get_name() + " --help')";
@@ -251,6 +289,12 @@ Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
     out.command = Command::kVersion;
     return out;
   }
+  if (p.top->parsed()) {
+    out.command = sw.top_help ? Command::kTopHelp : Command::kTop;
+    if (sw.top_help) return out;
+    if (Status s = CheckTargets(out.top); !s.ok()) return s;
+    return out;
+  }
   if (p.stacks->parsed()) {
     out.command = sw.stacks_help ? Command::kStacksHelp : Command::kStacks;
     if (sw.stacks_help) return out;
@@ -270,31 +314,29 @@ Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
 
 std::string VersionText() { return std::string("gilstat ") + GILSTAT_VERSION + "\n"; }
 
-std::string MainUsage() {
+namespace {
+
+// The help of the command `which` picks from a parser ("" for the main one).
+std::string UsageOf(CLI::App* Parser::*which) {
   LocksOptions o;
   StacksOptions so;
+  TopOptions to;
   Switches sw;
-  return MakeParser(o, so, sw).app->help();
+  Parser p = MakeParser(o, so, to, sw);
+  return which ? (p.*which)->help("gilstat") : p.app->help();
 }
 
-std::string LocksUsage() {
-  LocksOptions o;
-  StacksOptions so;
-  Switches sw;
-  return MakeParser(o, so, sw).locks->help("gilstat");
-}
+}  // namespace
 
-std::string StacksUsage() {
-  LocksOptions o;
-  StacksOptions so;
-  Switches sw;
-  return MakeParser(o, so, sw).stacks->help("gilstat");
-}
+std::string MainUsage() { return UsageOf(nullptr); }
+std::string LocksUsage() { return UsageOf(&Parser::locks); }
+std::string StacksUsage() { return UsageOf(&Parser::stacks); }
+std::string TopUsage() { return UsageOf(&Parser::top); }
 
 Result<CliArgs> ParseArgs(const std::vector<std::string>& args) {
   CliArgs out;
   Switches sw;
-  Parser p = MakeParser(out.locks, out.stacks, sw);
+  Parser p = MakeParser(out.locks, out.stacks, out.top, sw);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
   try {
     p.app->parse(reversed);

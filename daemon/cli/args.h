@@ -44,12 +44,19 @@ struct StacksOptions : TargetOptions {
   std::string svg_path;    // flame graphs (waiters and holders) written there
 };
 
-enum class Command { kHelp, kVersion, kLocks, kLocksHelp, kStacks, kStacksHelp };
+// `gilstat top`: a live view of the GIL of CPython processes.
+struct TopOptions : TargetOptions {
+  double interval_s = 1.0;  // refresh period
+  bool once = false;        // one plain-text frame after one interval (also when not a TTY)
+};
+
+enum class Command { kHelp, kVersion, kLocks, kLocksHelp, kStacks, kStacksHelp, kTop, kTopHelp };
 
 struct CliArgs {
   Command command = Command::kHelp;
   LocksOptions locks;
   StacksOptions stacks;
+  TopOptions top;
 };
 
 // Parses the arguments after argv[0]. Usage errors are kInvalidArgument with a one-line
@@ -63,6 +70,7 @@ std::vector<tracker::MatchSpec> TargetsOf(const TargetOptions& options);
 std::string MainUsage();
 std::string LocksUsage();
 std::string StacksUsage();
+std::string TopUsage();
 std::string VersionText();
 
 }  // namespace gilstat::cli

@@ -18,6 +18,8 @@
 
 #include "cli/report.h"
 #include "cli/stacks_command.h"
+#include "cli/top_command.h"
+#include "host/python_host.h"
 #include "probes/libbpf_util.h"
 #include "probes/proctrack_probe.h"
 #include "probes/semlock_probe.h"
@@ -28,9 +30,45 @@ namespace {
 
 // Remembers who was traced, and reads a process's numbers one last time before the probe
 // forgets them (a detach deletes the process's map entries).
+// A CPython 3 GIL (or a sub-interpreter's) as a row of the report.
+SemLockStats GilRow(const PyGilStats& s) {
+  SemLockStats l;
+  l.pid = s.pid;
+  l.addr = s.gil;
+  l.acquisitions_known = s.take_drop;
+  l.acquisitions = s.take_drop ? s.acquisitions : s.contended;
+  l.contended = s.contended;
+  l.wait_ns = s.wait.sum_ns;
+  l.max_wait_ns = s.max_wait_ns;
+  l.handoffs = s.handoffs;
+  l.wait_hist = s.wait;
+  l.handoff_latency_hist = s.handoff_latency;
+  l.name = s.interpreter ? "gil@interpreter-" + std::to_string(s.interpreter) : "gil";
+  return l;
+}
+
+// The rows of process `pid` (all when 0): its semaphores, named where it runs CPython ("gil" for
+// 2.x's GIL semaphore, "threading"), and its CPython 3 GILs.
+std::vector<SemLockStats> RowsOf(const std::vector<SemLockStats>& locks, host::PythonTargets* py,
+                                 pid_t pid) {
+  std::vector<SemLockStats> out;
+  for (SemLockStats l : locks) {
+    if (pid && l.pid != pid) continue;
+    if (py) l.name = py->LockOf(l.pid, l.addr).value_or("");
+    out.push_back(std::move(l));
+  }
+  if (!py) return out;
+  for (const PyGilStats& g : py->GilStats()) {
+    if (!pid || g.pid == pid) out.push_back(GilRow(g));
+  }
+  return out;
+}
+
+// Remembers who was traced, and reads a process's numbers one last time before the probes
+// forget them (a detach deletes the process's map entries).
 class RunObserver final : public tracker::TrackerObserver {
  public:
-  explicit RunObserver(LockProbe* probe) : probe_(probe) {}
+  RunObserver(LockProbe* probe, host::PythonTargets* py) : probe_(probe), py_(py) {}
   void Attached(const tracker::ProcessInfo& info) override {
     ProcessMeta& m = meta[info.pid];
     m.pid = info.pid;
@@ -38,17 +76,15 @@ class RunObserver final : public tracker::TrackerObserver {
     m.exe = info.exe;
     m.exited = false;
     final_locks.erase(info.pid);
+    if (py_) py_->Attached(info);
   }
   void Detaching(const tracker::ProcessInfo& info, bool exited) override {
     if (finishing) return;
     if (auto it = meta.find(info.pid); it != meta.end()) it->second.exited = exited;
-    auto locks = probe_->ReadLocks();
-    if (!locks.ok()) return;
-    auto& kept = final_locks[info.pid];
-    kept.clear();
-    for (const auto& l : *locks) {
-      if (l.pid == info.pid) kept.push_back(l);
+    if (auto locks = probe_->ReadLocks(); locks.ok()) {
+      final_locks[info.pid] = RowsOf(*locks, py_, info.pid);
     }
+    if (py_) py_->Detaching(info, exited);
   }
   std::map<pid_t, ProcessMeta> meta;
   std::map<pid_t, std::vector<SemLockStats>> final_locks;
@@ -56,7 +92,16 @@ class RunObserver final : public tracker::TrackerObserver {
 
  private:
   LockProbe* probe_;
+  host::PythonTargets* py_;
 };
+
+// "CPython 3.12.1, GIL measured by gil_condvar" per CPython process.
+void AddPythonMeta(host::PythonTargets* py, std::map<pid_t, ProcessMeta>& meta) {
+  if (!py) return;
+  for (const auto& [pid, description] : py->Descriptions()) {
+    if (auto it = meta.find(pid); it != meta.end()) it->second.python = description;
+  }
+}
 
 // The locks of the processes traced: live numbers of those still attached, the last numbers
 // read of those that went away.
@@ -96,7 +141,19 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
   std::unique_ptr<ProcEventSource> events = OpenEvents(*targets, env, err);
   tracker::TrackerOptions topts;
   topts.rescan_interval = events ? env.rescan_with_events : env.rescan_without_events;
-  RunObserver observer(probe->get());
+  std::unique_ptr<probes::PyGilProbe> gil_probe;
+  std::unique_ptr<host::PythonTargets> py;
+  if (env.open_gil_probe) {
+    if (auto g = env.open_gil_probe(); g.ok()) {
+      gil_probe = std::move(g).value();
+    } else {
+      err << "gilstat: warning: no CPython GIL probes (" << g.error().message
+          << "): the GILs of CPython 3 processes are not shown\n";
+    }
+    py = std::make_unique<host::PythonTargets>(gil_probe.get(), env.proc_root,
+                                               [](pid_t) { return std::optional<std::string>(); });
+  }
+  RunObserver observer(probe->get(), py.get());
   tracker::Tracker tracker(&procfs, std::move(targets).value(), probe->get(), topts, &observer);
 
   const Clock::time_point start = Clock::now();
@@ -123,8 +180,10 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
   report.interrupted = interrupted;
   report.health = (*probe)->ReadHealth();
   report.tracker = tracker.stats();  // before the final detaches: "attached" at the end
-  report.processes = BuildProcessReports(TracedLocks(*locks, tracker, observer), observer.meta,
-                                         options.min_acquisitions);
+  AddPythonMeta(py.get(), observer.meta);
+  report.processes =
+      BuildProcessReports(TracedLocks(RowsOf(*locks, py.get(), 0), tracker, observer),
+                          observer.meta, options.min_acquisitions);
   out << (options.json ? FormatJson(report) : FormatText(report));
   out.flush();
   // Detaching takes the kernel a while per uprobe (about 0.1 s each here): print first.
@@ -152,8 +211,12 @@ int Main(int argc, char** argv) {
     case Command::kStacksHelp:
       std::cout << StacksUsage();
       return kExitOk;
+    case Command::kTopHelp:
+      std::cout << TopUsage();
+      return kExitOk;
     case Command::kLocks:
     case Command::kStacks:
+    case Command::kTop:
       break;
   }
   // SIGINT/SIGTERM end the run through a signalfd: what was measured is still printed.
@@ -171,8 +234,10 @@ int Main(int argc, char** argv) {
     std::cerr << "gilstat: error: signalfd failed\n";
     return kExitRuntime;
   }
-  const bool stacks = parsed->command == Command::kStacks;
-  const bool verbose = stacks ? parsed->stacks.verbose : parsed->locks.verbose;
+  const Command cmd = parsed->command;
+  const bool verbose = cmd == Command::kStacks ? parsed->stacks.verbose
+                       : cmd == Command::kTop  ? parsed->top.verbose
+                                               : parsed->locks.verbose;
   // What the shared code logs goes to stderr (stdout carries the report): warnings, and with
   // --verbose what it attached and how.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("gilstat"));
@@ -183,8 +248,10 @@ int Main(int argc, char** argv) {
   });
   LocksEnv env;
   env.stop_fd = sfd;
-  int rc = stacks ? RunStacks(parsed->stacks, env, std::cout, std::cerr)
-                  : RunLocks(parsed->locks, env, std::cout, std::cerr);
+  env.open_gil_probe = [] { return probes::PyGilProbe::Open(); };
+  int rc = cmd == Command::kStacks ? RunStacks(parsed->stacks, env, std::cout, std::cerr)
+           : cmd == Command::kTop  ? RunTop(parsed->top, env, std::cout, std::cerr)
+                                   : RunLocks(parsed->locks, env, std::cout, std::cerr);
   ::close(sfd);
   return rc;
 }

@@ -28,30 +28,34 @@ Json HistJson(const HistogramData& h) {
 }
 
 Json LockJson(const SemLockStats& l) {
-  return {{"addr", Hex(l.addr)},
-          {"acquisitions", l.acquisitions},
-          {"contended", l.contended},
-          {"failed_tries", l.failed_tries},
-          {"timeouts", l.timeouts},
-          {"wait_ns", l.wait_ns},
-          {"max_wait_ns", l.max_wait_ns},
-          {"blocked_ns", l.blocked_ns},
-          {"handoffs", l.handoffs},
-          {"posts", l.posts},
-          {"wait_hist", HistJson(l.wait_hist)},
-          {"handoff_latency_hist", HistJson(l.handoff_latency_hist)}};
+  Json j = {{"addr", Hex(l.addr)},
+            {"acquisitions", l.acquisitions},
+            {"contended", l.contended},
+            {"failed_tries", l.failed_tries},
+            {"timeouts", l.timeouts},
+            {"wait_ns", l.wait_ns},
+            {"max_wait_ns", l.max_wait_ns},
+            {"blocked_ns", l.blocked_ns},
+            {"handoffs", l.handoffs},
+            {"posts", l.posts},
+            {"wait_hist", HistJson(l.wait_hist)},
+            {"handoff_latency_hist", HistJson(l.handoff_latency_hist)}};
+  if (!l.name.empty()) j["name"] = l.name;
+  return j;
 }
 
 Json ProcessJson(const ProcessReport& p) {
   Json locks = Json::array();
   for (const auto& l : p.locks) locks.push_back(LockJson(l));
-  return {{"pid", p.meta.pid},
-          {"comm", p.meta.comm},
-          {"exe", p.meta.exe},
-          {"exited", p.meta.exited},
-          {"total_wait_ns", p.total_wait_ns},
-          {"acquisitions", p.acquisitions},
-          {"locks", std::move(locks)}};
+  Json j = {{"pid", p.meta.pid},
+            {"comm", p.meta.comm},
+            {"exe", p.meta.exe},
+            {"exited", p.meta.exited},
+            {"total_wait_ns", p.total_wait_ns},
+            {"acquisitions", p.acquisitions},
+            {"locks", std::move(locks)}};
+  if (!p.meta.python.empty()) j["python"] = p.meta.python;
+  return j;
 }
 
 Json TrackerJson(const tracker::TrackerStats& t) {
@@ -143,6 +147,7 @@ std::string FormatText(const Report& r) {
     o += Printf("PID %d  %s", p.meta.pid, p.meta.comm.empty() ? "?" : p.meta.comm.c_str());
     if (!p.meta.exe.empty()) o += "  " + p.meta.exe;
     if (p.meta.exited) o += "  (exited)";
+    if (!p.meta.python.empty()) o += "\n  " + p.meta.python;
     o += "\n";
     if (p.locks.empty()) {
       o += "  no semaphore activity seen\n";
@@ -151,17 +156,17 @@ std::string FormatText(const Report& r) {
     o += Printf("  %zu lock%s, %" PRIu64 " acquisitions, total wait %s\n\n", p.locks.size(),
                 p.locks.size() == 1 ? "" : "s", p.acquisitions,
                 FormatDuration(p.total_wait_ns).c_str());
-    o += Printf("  %-18s %10s %10s %10s %9s %11s %11s %11s %11s %9s %10s\n", "LOCK", "ACQUIRED",
+    o += Printf("  %-18s %10s %10s %10s %9s %11s %11s %11s %11s %9s %10s  %s\n", "LOCK", "ACQUIRED",
                 "CONTENDED", "FAILED_TRY", "TIMEOUTS", "TOTAL_WAIT", "AVG_WAIT", "MAX_WAIT",
-                "BLOCKED", "HANDOFFS", "POSTS");
+                "BLOCKED", "HANDOFFS", "POSTS", "NAME");
     for (const auto& l : p.locks) {
       uint64_t avg = l.acquisitions ? l.wait_ns / l.acquisitions : 0;
       o += Printf("  %-18s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64
-                  " %11s %11s %11s %11s %9" PRIu64 " %10" PRIu64 "\n",
+                  " %11s %11s %11s %11s %9" PRIu64 " %10" PRIu64 "  %s\n",
                   Hex(l.addr).c_str(), l.acquisitions, l.contended, l.failed_tries, l.timeouts,
                   FormatDuration(l.wait_ns).c_str(), FormatDuration(avg).c_str(),
                   FormatDuration(l.max_wait_ns).c_str(), FormatDuration(l.blocked_ns).c_str(),
-                  l.handoffs, l.posts);
+                  l.handoffs, l.posts, l.name.empty() ? "-" : l.name.c_str());
     }
     for (const auto& l : p.locks) {
       std::string wait = FormatLog2Hist(l.wait_hist);

@@ -22,6 +22,7 @@ struct ProcessMeta {
   std::string comm;
   std::string exe;
   bool exited = false;  // exited during the run (its numbers are those read just before)
+  std::string python;   // "CPython 3.12.1, GIL measured by gil_condvar"; "" when not CPython
 };
 
 struct ProcessReport {

@@ -82,7 +82,7 @@ void PrintTracing(std::ostream& err, const tracker::Tracker& tracker, const Targ
 // the stop fd ended the run.
 bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const RunEnv& env,
                    Clock::time_point start, std::optional<double> duration_s,
-                   const std::function<void()>& tick, std::chrono::milliseconds tick_every) {
+                   const std::function<bool()>& tick, std::chrono::milliseconds tick_every) {
   Clock::time_point next_tick = start + tick_every;
   const Clock::time_point end = duration_s ? start + std::chrono::duration_cast<Clock::duration>(
                                                          std::chrono::duration<double>(*duration_s))
@@ -102,7 +102,7 @@ bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const Run
     if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) return true;
     tracker.Pump(events, Clock::now());
     if (tick && Clock::now() >= next_tick) {
-      tick();
+      if (!tick()) return true;
       next_tick = Clock::now() + tick_every;
     }
   }

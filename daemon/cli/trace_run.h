@@ -15,6 +15,7 @@
 #include "cli/args.h"
 #include "gilstat/lock_stats.h"
 #include "host/probe_host.h"
+#include "probes/pygil_probe.h"
 #include "tracker/tracker.h"
 
 namespace gilstat::cli {
@@ -35,6 +36,9 @@ struct RunEnv {
   bool check_privileges = true;
   ProbeOpener open_probe = [](ProbeMode mode) { return OpenSemlockProbe(mode); };
   EventsOpener open_events = OpenProctrackProbe;  // empty: rescans only
+  // `gilstat locks`: the CPython GIL probes, to show Python GILs and name threading locks
+  // (empty: none; Main sets the real one).
+  std::function<Result<std::unique_ptr<probes::PyGilProbe>>()> open_gil_probe;
   int stop_fd = -1;  // when readable the run ends early (the signalfd of SIGINT/SIGTERM)
   pid_t self_pid = ::getpid();
   std::chrono::milliseconds rescan_with_events{5000};
@@ -66,10 +70,11 @@ std::optional<std::string> UntracedPid(const TargetOptions& options,
 void PrintTracing(std::ostream& err, const tracker::Tracker& tracker, const TargetOptions& options,
                   const RunEnv& env);
 // Follows processes until the duration has passed or the stop fd is readable, calling `tick`
-// (when given) every `tick_every`. Returns whether the stop fd ended the run.
+// (when given) every `tick_every`; a tick that returns false ends the run too. Returns whether
+// the stop fd or a tick ended the run.
 bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const RunEnv& env,
                    Clock::time_point start, std::optional<double> duration_s,
-                   const std::function<void()>& tick = {},
+                   const std::function<bool()>& tick = {},
                    std::chrono::milliseconds tick_every = std::chrono::milliseconds(1000));
 
 }  // namespace gilstat::cli

@@ -418,6 +418,29 @@ void PythonTargets::StartNaming(pid_t pid, const std::string& comm, Target& t) {
       pid, *layout, *bias + t.plan.info.symbols.at("PyCode_Type").value);
 }
 
+std::vector<PyGilStats> PythonTargets::GilStats() {
+  if (!probe_) return {};
+  auto stats = probe_->Read();
+  return stats.ok() ? std::move(stats).value() : std::vector<PyGilStats>{};
+}
+
+std::map<pid_t, std::pair<std::string, std::string>> PythonTargets::Names() {
+  std::map<pid_t, std::pair<std::string, std::string>> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [pid, t] : targets_) out[pid] = {t.comm, t.plan.info.VersionString()};
+  return out;
+}
+
+std::map<pid_t, std::string> PythonTargets::Descriptions() {
+  std::map<pid_t, std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [pid, t] : targets_) {
+    out[pid] = "CPython " + t.plan.info.VersionString() + ", GIL measured by " +
+               GilMethodLabel(t.plan.method);
+  }
+  return out;
+}
+
 probes::RawGilStacks PythonTargets::ReadStacks() {
   if (!probe_) return {};
   auto raw = probe_->ReadStacks();
@@ -441,14 +464,13 @@ std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* 
   probes::RawGilStacks raw = ReadStacks();
   if (since) raw = GilStacksSince(*since, raw);
   std::map<pid_t, std::shared_ptr<python::CodeNames>> names;
-  std::map<pid_t, std::pair<std::string, std::string>> meta;  // comm, version
   {
     std::lock_guard lock(mu_);
     for (const auto& [pid, t] : targets_) {
       if (t.names) names[pid] = t.names;
-      meta[pid] = {t.comm, t.plan.info.VersionString()};
     }
   }
+  const auto meta = Names();  // comm, version
   std::map<pid_t, uint64_t> totals;
   if (!since) {
     if (auto stats = probe_->Read(); stats.ok()) {

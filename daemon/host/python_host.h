@@ -95,6 +95,12 @@ class PythonTargets : public tracker::TrackerObserver {
   // The GIL waits attributed to Python stacks so far (with `stacks`; cumulative since each
   // process's attach), named; `since`: only what accumulated after that reading (ReadStacks).
   std::vector<ProcessGilStacks> Stacks(const probes::RawGilStacks* since = nullptr);
+  // The GIL probes' statistics of every GIL of the processes (empty without a probe).
+  std::vector<PyGilStats> GilStats();
+  // pid -> (comm, interpreter version) of the processes planned.
+  std::map<pid_t, std::pair<std::string, std::string>> Names();
+  // pid -> "CPython 3.12.1, GIL measured by gil_condvar" of the processes planned.
+  std::map<pid_t, std::string> Descriptions();
   // The probe's raw reading (empty without a probe), to take differences with Stacks(since).
   probes::RawGilStacks ReadStacks();
   // ReadStacks, after emptying the kernel's maps first when they are more than 3/4 full (what

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gilstat/histogram.h"
@@ -31,6 +32,9 @@ struct SemLockStats {
   uint64_t posts = 0;       // sem_post calls seen (exact mode), or futex wakes (default mode)
   HistogramData wait_hist;  // per acquisition wait time
   HistogramData handoff_latency_hist;  // from the waking post/futex wake to the waiter running
+  // For people, where the process is known: "gil" (a CPython GIL), "threading" (a CPython
+  // threading lock); "" otherwise.
+  std::string name;
 };
 
 // Health counters of the probes themselves.

@@ -1,0 +1,54 @@
+// What `gilstat stacks` and `gilstat top` share: the GIL probes with Python stacks attached to the
+// target processes through a tracker (no semaphore probe), ready to be followed.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <ostream>
+
+#include "cli/args.h"
+#include "cli/trace_run.h"
+#include "host/python_host.h"
+#include "probes/pygil_probe.h"
+
+namespace gilstat::cli {
+
+// The tracker's attacher: no semaphore probe; the GIL probes are attached by PythonTargets.
+class NoSemaphores final : public tracker::Attacher {
+ public:
+  Status Attach(pid_t) override { return Status::Ok(); }
+  Status Detach(pid_t) override { return Status::Ok(); }
+};
+
+// Forwards attaches and detaches to the CPython targets.
+class ForwardToPython : public tracker::TrackerObserver {
+ public:
+  explicit ForwardToPython(host::PythonTargets& py) : py_(py) {}
+  void Attached(const tracker::ProcessInfo& info) override { py_.Attached(info); }
+  void Detaching(const tracker::ProcessInfo& info, bool exited) override {
+    py_.Detaching(info, exited);
+  }
+
+ protected:
+  host::PythonTargets& py_;
+};
+
+struct PythonRun {
+  std::unique_ptr<tracker::ProcFs> procfs;
+  std::unique_ptr<probes::PyGilProbe> probe;
+  std::unique_ptr<host::PythonTargets> py;
+  std::unique_ptr<ProcEventSource> events;
+  std::unique_ptr<ForwardToPython> observer;
+  NoSemaphores attacher;
+  std::unique_ptr<tracker::Tracker> tracker;
+};
+
+// Loads the probes and attaches them to the processes `options` name (a first scan done, every
+// pid asked for traced): kExitOk, or the exit status after an error on `err`. `observer` makes
+// the tracker's observer over the CPython targets (ForwardToPython, or one that does more).
+int StartPythonRun(
+    const TargetOptions& options, const RunEnv& env, std::ostream& err,
+    const std::function<std::unique_ptr<ForwardToPython>(host::PythonTargets&)>& observer,
+    PythonRun& run);
+
+}  // namespace gilstat::cli
