@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -101,21 +102,31 @@ void AddOptions(CLI::App& cmd, LocksOptions& o, bool& help) {
   cmd.add_flag("-h,--help", help, "show this help");
 }
 
-CLI::App* AddLocks(CLI::App& app, LocksOptions& o, bool& help) {
-  CLI::App* cmd = app.add_subcommand(
-      "locks", "trace semaphore waits of processes and print per-lock statistics");
+// A command of `gilstat`: its targets, then the options `add_options` adds, flags that take no
+// value, and its footer.
+template <typename Options>
+CLI::App* AddCommand(CLI::App& app, const char* name, const std::string& description, Options& o,
+                     const std::function<void(CLI::App&)>& add_options, const char* footer) {
+  CLI::App* cmd = app.add_subcommand(name, description);
   cmd->set_help_flag();  // -h is an ordinary flag: an unknown option still is an error
   cmd->allow_extras();   // left over arguments are reported in the words of this tool
   cmd->group("Commands");
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
   AddTargets(*cmd, o);
   cmd->option_defaults()->group("Options");
-  AddOptions(*cmd, o, help);
+  add_options(*cmd);
   // Flags take no value: CLI11 would read --json=no as false.
   for (CLI::Option* opt : cmd->get_options()) {
     if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
   }
-  cmd->footer(
+  cmd->footer(footer);
+  return cmd;
+}
+
+CLI::App* AddLocks(CLI::App& app, LocksOptions& o, bool& help) {
+  return AddCommand(
+      app, "locks", "trace semaphore waits of processes and print per-lock statistics", o,
+      [&](CLI::App& cmd) { AddOptions(cmd, o, help); },
       "--comm/--exe/--cmdline together must all match; processes that start during the\n"
       "run and match are traced too. Regexes are ECMAScript and search: anchor with ^ $.\n"
       "\n"
@@ -125,7 +136,6 @@ CLI::App* AddLocks(CLI::App& app, LocksOptions& o, bool& help) {
       "\n"
       "Exit status: 0 success, 1 runtime error (no such process, no libc, missing\n"
       "privileges or BTF), 2 usage error.\n");
-  return cmd;
 }
 
 void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
@@ -153,21 +163,11 @@ void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
 }
 
 CLI::App* AddStacks(CLI::App& app, StacksOptions& o, bool& help) {
-  CLI::App* cmd =
-      app.add_subcommand("stacks",
-                         "attribute the GIL waits of CPython 3.11+ processes to the Python\nstacks "
-                         "that waited and to those of the threads they waited for");
-  cmd->set_help_flag();
-  cmd->allow_extras();
-  cmd->group("Commands");
-  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
-  AddTargets(*cmd, o);
-  cmd->option_defaults()->group("Options");
-  AddStacksOptions(*cmd, o, help);
-  for (CLI::Option* opt : cmd->get_options()) {
-    if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
-  }
-  cmd->footer(
+  return AddCommand(
+      app, "stacks",
+      "attribute the GIL waits of CPython 3.11+ processes to the Python\nstacks that waited and "
+      "to those of the threads they waited for",
+      o, [&](CLI::App& cmd) { AddStacksOptions(cmd, o, help); },
       "At every contended GIL wait the kernel reads the Python stack of the waiting\n"
       "thread and that of the GIL's holder, and adds the wait's time to the pair. At\n"
       "the end (the duration, Ctrl-C or SIGTERM) it prints per process the stacks that\n"
@@ -175,42 +175,34 @@ CLI::App* AddStacks(CLI::App& app, StacksOptions& o, bool& help) {
       "\n"
       "Exit status: 0 success, 1 runtime error (no such process, missing privileges or\n"
       "BTF, a file not written), 2 usage error.\n");
-  return cmd;
 }
 
-CLI::App* AddTop(CLI::App& app, TopOptions& o, bool& help) {
-  CLI::App* cmd = app.add_subcommand(
-      "top",
-      "a live view of the GIL of CPython processes: wait, utilization,\nhandoffs, "
-      "and the functions that wait and make others wait");
-  cmd->set_help_flag();
-  cmd->allow_extras();
-  cmd->group("Commands");
-  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(kTargets);
-  AddTargets(*cmd, o);
-  cmd->option_defaults()->group("Options");
-  AddDuration(*cmd, o);
-  cmd->add_option("-i,--interval", o.interval_s, "seconds between refreshes (default 1)")
+void AddTopOptions(CLI::App& cmd, TopOptions& o, bool& help) {
+  AddDuration(cmd, o);
+  cmd.add_option("-i,--interval", o.interval_s, "seconds between refreshes (default 1)")
       ->type_name("SECONDS")
       ->check(Worded(CLI::Range(0.1, 3600.0), [](const std::string& v) {
         return "invalid --interval '" + v + "' (seconds, 0.1 to 3600)";
       }));
-  cmd->add_flag("--once", o.once,
-                "print one plain-text frame after one interval and exit\n(also what happens "
-                "when not on a terminal)");
-  cmd->add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
-  cmd->add_flag("-h,--help", help, "show this help");
-  for (CLI::Option* opt : cmd->get_options()) {
-    if (opt->get_items_expected_max() == 0) opt->disable_flag_override();
-  }
-  cmd->footer(
+  cmd.add_flag("--once", o.once,
+               "print one plain-text frame after one interval and exit\n(also what happens "
+               "when not on a terminal)");
+  cmd.add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
+  cmd.add_flag("-h,--help", help, "show this help");
+}
+
+CLI::App* AddTop(CLI::App& app, TopOptions& o, bool& help) {
+  return AddCommand(
+      app, "top",
+      "a live view of the GIL of CPython processes: wait, utilization,\nhandoffs, and the "
+      "functions that wait and make others wait",
+      o, [&](CLI::App& cmd) { AddTopOptions(cmd, o, help); },
       "Columns: WAIT/s, the contended GIL wait per second of the process (all its\n"
       "threads); UTIL, the share of samples that found its GIL held; HANDOFF/s; and the\n"
       "innermost function of the stack that waited most <- that of the holder blamed\n"
       "most (CPython 3.11+). Keys: w, u, h sort by wait, utilization, handoffs; q quits.\n"
       "\n"
       "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
-  return cmd;
 }
 
 Parser MakeParser(LocksOptions& o, StacksOptions& so, TopOptions& to, Switches& sw) {
@@ -227,9 +219,7 @@ Parser MakeParser(LocksOptions& o, StacksOptions& so, TopOptions& to, Switches& 
   app.add_flag("-h,--help", sw.help, "show this help")->disable_flag_override();
   app.add_flag("-V,--version", sw.version, "show the version")->disable_flag_override();
   app.add_subcommand("help")->group("");  // `gilstat help`, not listed
-  app.footer(
-      "Run 'gilstat locks --help' or 'gilstat stacks --help' for the options of a\n"
-      "command.\n");
+  app.footer("Run 'gilstat COMMAND --help' (locks, stacks, top) for the options of a command.\n");
   p.locks = AddLocks(app, o, sw.locks_help);
   p.stacks = AddStacks(app, so, sw.stacks_help);
   p.top = AddTop(app, to, sw.top_help);

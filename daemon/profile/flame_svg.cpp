@@ -71,29 +71,6 @@ int Depth(const Node& n) {
   return d + 1;
 }
 
-std::string Xml(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // What fits in `width` pixels of `text` (".." when cut; empty when not even 3 characters fit).
 std::string Fit(const std::string& text, double width) {
   const size_t fits = width > 6 ? static_cast<size_t>((width - 6) / kCharW) : 0;
@@ -116,11 +93,11 @@ void Frames(std::string& svg, const Node& n, uint64_t total, double x, double y,
       "<g class=\"f\" data-x=\"%.3f\" data-w=\"%.3f\"><title>%s\n%s, %llu waits, %.1f%%"
       "</title><rect x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" height=\"%.1f\" fill=\"%s\" "
       "rx=\"2\"/><text x=\"%.3f\" y=\"%.1f\">%s</text></g>\n",
-      x, w, Xml(n.name).c_str(), FormatDuration(n.wait_ns).c_str(),
+      x, w, XmlEscape(n.name).c_str(), FormatDuration(n.wait_ns).c_str(),
       static_cast<unsigned long long>(n.count),
       total ? 100.0 * static_cast<double>(n.wait_ns) / static_cast<double>(total) : 0.0, x, y,
       std::max(w - 0.5, 0.0), kRow - 1, Colour(n.leaf).c_str(), x + 3, y + kRow - 5,
-      Xml(Fit(label, w)).c_str());
+      XmlEscape(Fit(label, w)).c_str());
   double cx = x;
   for (const auto& [k, c] : n.children) {
     const double cw =
@@ -134,7 +111,7 @@ void Frames(std::string& svg, const Node& n, uint64_t total, double x, double y,
 double Graph(std::string& svg, const Node& root, const std::string& title, double top) {
   svg += "<g class=\"graph\">\n";
   svg += Printf("<text class=\"t\" x=\"%.1f\" y=\"%.1f\">%s</text>\n", kPad, top + 22,
-                Xml(title).c_str());
+                XmlEscape(title).c_str());
   if (root.wait_ns == 0) {
     svg += Printf("<text x=\"%.1f\" y=\"%.1f\">no contended GIL wait seen</text>\n", kPad,
                   top + kTitleH + 12);

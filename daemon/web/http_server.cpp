@@ -6,33 +6,12 @@
 #include <mutex>
 #include <vector>
 
+#include "gilstat/format.h"
+
 namespace gilstat::web {
 namespace {
 
 std::once_flag g_civet_init;
-
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // Compares without an early exit, so the time taken does not tell how much matched.
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -248,9 +227,9 @@ int MetricsServer::HandleRequest(mg_connection* conn) {
     return r.status;
   }
   if (uri == "/") {
-    const std::string path = HtmlEscape(options_.telemetry_path);
-    std::string body = "<!DOCTYPE html>\n<html><head><title>" + HtmlEscape(options_.landing_title) +
-                       "</title></head><body>\n<h1>" + HtmlEscape(options_.landing_title) +
+    const std::string path = XmlEscape(options_.telemetry_path);
+    std::string body = "<!DOCTYPE html>\n<html><head><title>" + XmlEscape(options_.landing_title) +
+                       "</title></head><body>\n<h1>" + XmlEscape(options_.landing_title) +
                        "</h1>\n<p>Lock and GIL contention exporter.</p>\n<p><a href=\"" + path +
                        "\">Metrics</a></p>\n" + options_.landing_details + "</body></html>\n";
     Send(conn, 200, "OK", "text/html; charset=utf-8", body);

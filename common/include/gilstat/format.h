@@ -15,6 +15,30 @@ inline std::string HexAddress(uint64_t v) {
   return buf;
 }
 
+// `s` with &, <, > and " written as XML/HTML character references (text and attribute values).
+inline std::string XmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 // printf into a std::string.
 __attribute__((format(printf, 1, 2))) inline std::string Printf(const char* fmt, ...) {
   va_list ap;

@@ -172,8 +172,8 @@ TEST(Usage, EveryOptionWithItsDescriptionAndDefault) {
   for (const char* text :
        {"Usage: gilstat", "-h,--help", "show this help", "-V,--version", "show the version",
         "Commands:", "locks", "trace semaphore waits of processes",
-        "Run 'gilstat locks --help' or 'gilstat stacks --help' for the options of a", "stacks",
-        "attribute the GIL waits of CPython 3.11+ processes"}) {
+        "Run 'gilstat COMMAND --help' (locks, stacks, top) for the options of a command.", "top",
+        "stacks", "attribute the GIL waits of CPython 3.11+ processes"}) {
     EXPECT_NE(main.find(text), std::string::npos) << "missing '" << text << "' in\n" << main;
   }
   EXPECT_EQ(main.find("\n  help"), std::string::npos) << "the help command is not listed";
