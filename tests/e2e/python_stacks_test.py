@@ -250,14 +250,17 @@ class PythonStacks(unittest.TestCase):
         png = os.path.join(tmp, "gil.png")
         r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                             "--hide-scrollbars", "--window-size=1200,800",
-                            "--force-device-scale-factor=2", f"--screenshot={png}",
+                            "--force-device-scale-factor=3", f"--screenshot={png}",
                             "file://" + svg], capture_output=True, text=True, timeout=120,
                            cwd=tmp)
         self.assertTrue(os.path.exists(png), r.stderr[-2000:])
-        # --psm 11: sparse text (frames are separate boxes, not a page of paragraphs).
-        ocr = subprocess.run([tesseract, png, "-", "--psm", "11"], capture_output=True,
-                             text=True, timeout=120)
-        words = ocr.stdout
+        # Frames are separate coloured boxes, not a page of paragraphs: tesseract reads them as
+        # sparse text (--psm 11) or as one block (--psm 6); a name either way is readable.
+        words = ""
+        for psm in ("11", "6"):
+            ocr = subprocess.run([tesseract, png, "-", "--psm", psm], capture_output=True,
+                                 text=True, timeout=120)
+            words += ocr.stdout
         # OCR reads an underscore unreliably: names without one.
         for name in ("waiter", "hog"):
             self.assertIn(name, words, f"'{name}' not readable in the rendered flame graph:\n"
