@@ -26,7 +26,7 @@ PACKAGES=(
   dpkg-dev file python3-yaml
   # `gilstat stacks`' faces in the end-to-end tests: `go tool pprof` reads its profile, headless
   # Chromium renders its flame graph and tesseract reads the picture back
-  golang-go chromium tesseract-ocr
+  golang-go chromium tesseract-ocr fonts-dejavu-core
   # gilstat top: its terminal (ncurses), and tmux, the terminal its end-to-end test drives
   libncurses-dev tmux
 )

@@ -69,11 +69,11 @@ struct InterpreterInfo {
   bool free_threaded = false;        // PEP 703 build (3.13t): the GIL may be disabled at run time
   std::string free_threaded_marker;  // what showed it: a symbol or the 't' ABI flag
   bool has_debug_offsets = false;    // "xdebugpy" cookie at the start of _PyRuntime (3.13+)
-  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version, PyCode_Type, and the
-  // static GIL state of 3.2 .. 3.6 (.symtab only): gil_locked, gil_last_holder,
-  // gil_switch_number, gil_interval, gil_cond, gil_mutex. Keyed by the plain name; `name` is the
-  // symbol as found (a compiler may suffix a static: "gil_locked.lto_priv.0"; a _PyRuntime that
-  // is not in any symbol table is the .PyRuntime section of 3.13+, named
+  // Present entries among: take_gil, drop_gil, interpreter_lock, _PyRuntime, Py_Version,
+  // PyCode_Type, and the static GIL state of 3.2 .. 3.6 (.symtab only): gil_locked,
+  // gil_last_holder, gil_switch_number, gil_interval, gil_cond, gil_mutex. Keyed by the plain name;
+  // `name` is the symbol as found (a compiler may suffix a static: "gil_locked.lto_priv.0"; a
+  // _PyRuntime that is not in any symbol table is the .PyRuntime section of 3.13+, named
   // "_PyRuntime (the .PyRuntime section)", its size the section's). Further compiler
   // copies of take_gil/drop_gil are entries under their own names ("take_gil.constprop.0" on
   // 3.8 serves PyEval_RestoreThread): every copy must be probed.
