@@ -168,7 +168,8 @@ std::string Json(const std::vector<ProcessGilStacks>& procs, double duration_s) 
                         {"time_unit", "ns"},
                         {"duration_s", duration_s},
                         {"processes", processes}};
-  return doc.dump(1) + "\n";
+  // Names come from the targets (comm, code objects): bytes that are not UTF-8 become U+FFFD.
+  return doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace gilstat::profile

@@ -90,6 +90,14 @@ TEST(Json, ReadBack) {
   EXPECT_EQ(p["pairs"][1]["holder"]["truncated"], true);
 }
 
+TEST(Json, NamesThatAreNotUtf8AreReplacedNotFatal) {
+  ProcessGilStacks p = Sample();
+  p.comm = "bad\xff\xfe";                                 // a comm is bytes
+  p.pairs[0].waiter.frames[0].function = "\xed\xa0\x80";  // a lone surrogate, as read
+  const auto doc = nlohmann::json::parse(Json({p}, 1.0));
+  EXPECT_EQ(doc["processes"][0]["comm"], "bad\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 // --- pprof, read back --------------------------------------------------------------------------
 
 std::string Gunzip(const std::string& gz) {
