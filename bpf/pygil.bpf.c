@@ -57,7 +57,7 @@ struct {
 } threads SEC(".maps");
 
 /* --- Python stacks (PYGIL_F_STACKS) ---
- * Not preallocated: they take kernel memory only for what is captured (a stack is 520 bytes),
+ * Not preallocated: they take kernel memory only for what is captured (a stack is 776 bytes),
  * nothing while no process has stacks on. */
 
 struct {
@@ -312,7 +312,7 @@ static __always_inline __u64 tstate_of(const struct pygil_frames *f, __u64 id, _
 struct frame_walk {
 	__u64 frame, hash;
 	__u32 depth, truncated;
-	__u32 code, previous, owner, first_hidden_owner;
+	__u32 code, previous, owner, first_hidden_owner, instr;
 };
 
 /* One frame of a stack walk into the CPU's scratch stack. */
@@ -322,6 +322,7 @@ static long frame_walk_step(__u32 i, void *data)
 	__u32 zero = 0;
 	struct pygil_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
 	__u64 code;
+	__u32 instr;
 
 	if (!sc || !w->frame)
 		return 1;
@@ -335,9 +336,13 @@ static long frame_walk_step(__u32 i, void *data)
 	}
 	code = *(__u64 *)(sc->frame + (w->code & 0x78)) & ~7ull;
 	if (sc->frame[w->owner & 0x7f] < w->first_hidden_owner && code) {
+		/* The instruction pointer is in the bytes already read: no read of its own. */
+		instr = (__u32)(*(__u64 *)(sc->frame + (w->instr & 0x78)) - code);
 		sc->stack.code[w->depth & (PYGIL_STACK_DEPTH - 1)] = code;
+		sc->stack.instr[w->depth & (PYGIL_STACK_DEPTH - 1)] = instr;
 		w->depth++;
 		w->hash = (w->hash ^ code) * 0x100000001b3ull; /* FNV-1a */
+		w->hash = (w->hash ^ instr) * 0x100000001b3ull;
 	}
 	w->frame = *(__u64 *)(sc->frame + (w->previous & 0x78));
 	return 0;
@@ -352,7 +357,8 @@ static __always_inline __u64 take_stack(const struct pygil_frames *f, __u32 tgid
 			       .code = f->code,
 			       .previous = f->previous,
 			       .owner = f->owner,
-			       .first_hidden_owner = f->first_hidden_owner};
+			       .first_hidden_owner = f->first_hidden_owner,
+			       .instr = f->instr};
 	__u32 zero = 0;
 	struct pygil_scratch *sc;
 	long err;

@@ -57,6 +57,10 @@ struct pygil_frames {
 	__u32 code;             /* f_code / f_executable (8-aligned, < PYGIL_FRAME_READ) */
 	__u32 owner;            /* owner (a byte, < PYGIL_FRAME_READ) */
 	__u32 first_hidden_owner; /* owners from this one on are not Python code (255: none) */
+	/* prev_instr (3.11, 3.12) / instr_ptr (3.13+): into the code object's co_code_adaptive
+	 * (8-aligned, < PYGIL_FRAME_READ) */
+	__u32 instr;
+	__u32 pad;
 };
 
 /* One attached process (written by user space only: at attach, and when the sub-interpreter
@@ -142,8 +146,10 @@ struct pygil_thread {
 	__u64 holder_stack;
 };
 
-/* A Python stack of a process: the code objects of its frames, innermost first. Its id is a
- * hash of them (0 is never an id). */
+/* A Python stack of a process: the code objects of its frames, innermost first, and where each
+ * frame is in its code: its instruction pointer's byte offset from the code object's address
+ * (truncated to 32 bits; user space checks it falls in the code's bytecode). Its id is a hash of
+ * both (0 is never an id): the same functions at other lines are another stack. */
 struct pygil_stack_key {
 	__u32 tgid;
 	__u32 pad;
@@ -153,6 +159,7 @@ struct pygil_stack {
 	__u32 depth;
 	__u32 truncated; /* deeper than PYGIL_STACK_DEPTH */
 	__u64 code[PYGIL_STACK_DEPTH];
+	__u32 instr[PYGIL_STACK_DEPTH];
 };
 
 /* The contended waits of one GIL whose waiter had one stack and whose last holder another. */

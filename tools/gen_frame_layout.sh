@@ -7,12 +7,15 @@
 # interpreter's own entry frames have owner 3 or more: FRAME_OWNED_BY_CSTACK in 3.12 and 3.13,
 # FRAME_OWNED_BY_INTERPRETER and _CSTACK from 3.14), the thread list (interp->threads.head,
 # tstate->next, tstate->native_thread_id, tstate->interp), a code object's names and first
-# line, and the sizes of the compact str headers.
+# line, where its bytecode (co_code_adaptive) and location table (co_linetable, a bytes object)
+# are, where a bytes object's data starts (PyBytesObject.ob_sval), and the sizes of the compact
+# str headers. A frame's instruction pointer (prev_instr in 3.11 and 3.12, instr_ptr from 3.13)
+# points into its code object's co_code_adaptive.
 #
 # One line per interpreter: "frame row: {minor, threads_head, tstate_next, native_thread_id,
 # tstate_interp, cframe (-1: none), current_frame, previous, code, owner, first_hidden_owner (255:
 # none), instr, co_filename, co_qualname, co_firstlineno, sizeof(PyASCIIObject),
-# sizeof(PyCompactUnicodeObject)}".
+# sizeof(PyCompactUnicodeObject), co_code_adaptive, co_linetable, ob_sval}".
 #
 # Usage: tools/gen_frame_layout.sh [INCLUDE_DIR ...] (default: those of tools/py_layout.sh that
 # are 3.11 or newer)
@@ -53,14 +56,15 @@ int main(void) {
 #endif
   printf("%d.%d.%d (%s)\n", PY_MAJOR_VERSION, PY_MINOR_VERSION, PY_MICRO_VERSION, INCLUDE_DIR);
   printf("  frame row: {%d, %zu, %zu, %zu, %zu, %d, %zu, %zu, %zu, %zu, %d, %zu, %zu, %zu, %zu, "
-         "%zu, %zu},\n",
+         "%zu, %zu, %zu, %zu, %zu},\n",
          PY_MINOR_VERSION, offsetof(PyInterpreterState, threads.head),
          offsetof(PyThreadState, next), offsetof(PyThreadState, native_thread_id),
          offsetof(PyThreadState, interp), cframe, current,
          offsetof(_PyInterpreterFrame, previous), code, offsetof(_PyInterpreterFrame, owner),
          hidden, instr, offsetof(PyCodeObject, co_filename), offsetof(PyCodeObject, co_qualname),
          offsetof(PyCodeObject, co_firstlineno), sizeof(PyASCIIObject),
-         sizeof(PyCompactUnicodeObject));
+         sizeof(PyCompactUnicodeObject), offsetof(PyCodeObject, co_code_adaptive),
+         offsetof(PyCodeObject, co_linetable), offsetof(PyBytesObject, ob_sval));
   return 0;
 }
 C

@@ -14,12 +14,14 @@ PyStackNames NameStack(const probes::RawGilStacks& raw, pid_t pid, uint64_t id,
     out.frames.push_back({kLostStack, "", 0});
     return out;
   }
-  out.truncated = it->second.truncated;
-  for (uint64_t code : it->second.code) {
-    const python::CodeName n = name(pid, code);
+  const probes::RawPyStack& st = it->second;
+  out.truncated = st.truncated;
+  for (size_t i = 0; i < st.code.size(); ++i) {
+    const python::CodeName n =
+        name(pid, st.code[i], i < st.instr.size() ? st.instr[i] : python::kNoInstr);
     if (!n.valid) ++unnamed;
-    out.frames.push_back(n.valid ? PyFrameName{n.qualname, n.filename, n.first_line}
-                                 : PyFrameName{kGoneCode, "", 0});
+    out.frames.push_back(n.valid ? PyFrameName{n.qualname, n.filename, n.line, n.first_line}
+                                 : PyFrameName{kGoneCode, "", 0, 0});
   }
   return out;
 }

@@ -16,8 +16,9 @@
 
 namespace gilstat::host {
 
-// Names code object `code` of process `pid` (python::CodeNames::Lookup).
-using CodeNamer = std::function<python::CodeName(pid_t pid, uint64_t code)>;
+// Names code object `code` of process `pid`, with the line of a frame of it whose instruction
+// pointer is `instr` bytes past it (python::CodeNames::Lookup; python::kNoInstr: not known).
+using CodeNamer = std::function<python::CodeName(pid_t pid, uint64_t code, uint32_t instr)>;
 
 // Shown for a frame whose code object is gone (or never was one), and for a stack whose frames
 // the kernel's map no longer holds.

@@ -126,6 +126,7 @@ void PlanStacks(PythonPlan& plan) {
     f.code = layout->code;
     f.owner = layout->owner;
     f.first_hidden_owner = layout->first_hidden_owner;
+    f.instr = layout->instr;
     plan.probe.stacks = f;
     plan.probe.last_holder_addr = plan.gil->last_holder;
     plan.stacks_why.clear();
@@ -477,11 +478,11 @@ std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* 
       for (const PyGilStats& s : *stats) totals[s.pid] += s.wait.sum_ns;
     }
   }
-  auto name = [&](pid_t pid, uint64_t code) -> python::CodeName {
+  auto name = [&](pid_t pid, uint64_t code, uint32_t instr) -> python::CodeName {
     auto it = names.find(pid);
     if (it == names.end()) return {};
     std::lock_guard l(names_mu_);  // CodeNames is not thread-safe; requests may run at once
-    return it->second->Lookup(code);
+    return it->second->Lookup(code, instr);
   };
   std::vector<ProcessGilStacks> out = NameGilStacks(raw, name, totals);
   for (ProcessGilStacks& p : out) {

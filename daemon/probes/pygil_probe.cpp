@@ -345,7 +345,9 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
     pygil_stack v{};
     if (bpf_map_lookup_elem(stacks_fd, &k, &v) != 0) return;
     RawPyStack& st = out.stacks[key];
-    st.code.assign(v.code, v.code + std::min<uint32_t>(v.depth, PYGIL_STACK_DEPTH));
+    const uint32_t depth = std::min<uint32_t>(v.depth, PYGIL_STACK_DEPTH);
+    st.code.assign(v.code, v.code + depth);
+    st.instr.assign(v.instr, v.instr + depth);
     st.truncated = v.truncated != 0;
   };
   ForEachMapKey<pygil_pair_key>(pairs_fd, [&](pygil_pair_key key) {

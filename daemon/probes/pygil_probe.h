@@ -80,6 +80,9 @@ struct PyGilSubGil {
 struct RawPyStack {
   std::vector<uint64_t> code;
   bool truncated = false;
+  // Per frame: its instruction pointer's byte offset from its code object (pygil_stack.instr);
+  // frames beyond its size have none.
+  std::vector<uint32_t> instr;
 };
 struct RawGilPair {
   pid_t pid = 0;

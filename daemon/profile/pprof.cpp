@@ -71,9 +71,10 @@ class Tables {
     if (added) order_.push_back(s);
     return it->second;
   }
-  // The location of frame `f` (its function at its line).
+  // The location of frame `f`: its function (its code object, starting at its first line) at
+  // its current line.
   uint64_t Location(const PyFrameName& f) {
-    const auto fkey = std::make_tuple(f.function, f.file, f.line);
+    const auto fkey = std::make_tuple(f.function, f.file, f.first_line);
     auto [fit, fadded] = functions_.emplace(fkey, functions_.size() + 1);
     if (fadded) {
       Message fn;
@@ -81,17 +82,20 @@ class Tables {
       fn.Int(kFnName, Str(f.function));
       fn.Int(kFnSystemName, Str(f.function));
       fn.Int(kFnFilename, Str(f.file));
-      fn.Int(kFnStartLine, static_cast<uint64_t>(f.line));
+      fn.Int(kFnStartLine, static_cast<uint64_t>(f.first_line));
       function_msgs_.push_back(fn.str());
+    }
+    auto [lit, ladded] = locations_.emplace(std::pair(fit->second, f.line), locations_.size() + 1);
+    if (ladded) {
       Message line;
       line.Int(kLineFunctionId, fit->second);
       line.Int(kLineLine, static_cast<uint64_t>(f.line));
       Message loc;
-      loc.Int(kLocId, fit->second);  // one location per function: the same ids
+      loc.Int(kLocId, lit->second);
       loc.Bytes(kLocLine, line.str());
       location_msgs_.push_back(loc.str());
     }
-    return fit->second;
+    return lit->second;
   }
   void WriteTo(Message& profile) const {
     for (const std::string& l : location_msgs_) profile.Bytes(kLocation, l);
@@ -103,6 +107,7 @@ class Tables {
   std::map<std::string, uint64_t> strings_;
   std::vector<std::string> order_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> functions_;
+  std::map<std::pair<uint64_t, int>, uint64_t> locations_;  // (function id, line) -> location id
   std::vector<std::string> function_msgs_, location_msgs_;
 };
 

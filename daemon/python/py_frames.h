@@ -13,6 +13,12 @@
 // torn. Every pointer is bounded (depth) and every code object is checked to be one (its type is
 // PyCode_Type) before its names are read; a name is never taken from an object that is not a
 // code object any more.
+//
+// A frame's current line comes from its instruction pointer (prev_instr in 3.11 and 3.12: the
+// instruction running or last run; instr_ptr from 3.13: the one running), which points into its
+// code object's bytecode (co_code_adaptive, 2-byte code units), and from the code object's
+// location table (co_linetable, the 3.11+ format: one entry per run of code units, each giving
+// its line as a change from the entry before, the first from co_firstlineno).
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +27,7 @@
 #include <cstdint>
 #include <list>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +52,9 @@ struct FrameLayout {
   uint32_t co_filename = 0, co_qualname = 0, co_firstlineno = 0;  // in PyCodeObject
   uint32_t ascii_size = 0;    // sizeof(PyASCIIObject): a compact ASCII str's text follows
   uint32_t compact_size = 0;  // sizeof(PyCompactUnicodeObject): other compact strs' text follows
+  uint32_t co_code_adaptive = 0;  // in PyCodeObject: its bytecode
+  uint32_t co_linetable = 0;      // in PyCodeObject: its location table (a bytes object)
+  uint32_t bytes_sval = 0;        // PyBytesObject.ob_sval: a bytes object's data
 };
 
 // The table's layout for CPython `major`.`minor` (3.11 .. 3.15); nullopt for others.
@@ -70,12 +80,23 @@ Result<PyStack> ReadStack(pid_t pid, uint64_t tstate, const FrameLayout& layout,
 Result<uint64_t> FindThreadState(pid_t pid, uint64_t interp, pid_t tid, const FrameLayout& layout,
                                  size_t max_threads);
 
-// A code object's names as the interpreter shows them in tracebacks.
+// The line of code unit `unit` (0-based) of a code object whose location table (co_linetable,
+// CPython 3.11+) is `linetable` and whose first line (co_firstlineno) is `first_line`; nullopt
+// when the table has no such unit, gives it no line, or is malformed.
+std::optional<int> LineOfCodeUnit(std::span<const uint8_t> linetable, int first_line, int64_t unit);
+
+// A frame's instruction pointer as the probes keep it: its byte offset from its code object's
+// address. kNoInstr: not known.
+inline constexpr uint32_t kNoInstr = UINT32_MAX;
+
+// A code object's names as the interpreter shows them in tracebacks, and a frame's line in it.
 struct CodeName {
-  bool valid = false;    // false: not a code object (gone, or never was): show it as such
-  std::string qualname;  // "Outer.method", "<module>"
-  std::string filename;  // as compiled: "/srv/app/views.py", "<string>"
-  int first_line = 0;    // co_firstlineno
+  bool valid = false;       // false: not a code object (gone, or never was): show it as such
+  std::string qualname;     // "Outer.method", "<module>"
+  std::string filename;     // as compiled: "/srv/app/views.py", "<string>"
+  int first_line = 0;       // co_firstlineno
+  int line = 0;             // the frame's current line; first_line when it was not found
+  bool line_found = false;  // `line` is the current line (false: it is first_line)
 };
 
 // The str object at `obj` as UTF-8 (compact strings only: what code objects hold), at most
@@ -88,17 +109,24 @@ Result<std::string> ReadPyString(pid_t pid, uint64_t obj, const FrameLayout& lay
 // the same name and first-line fields (one small read): an address freed and reused by another
 // code object is read again, one that is not a code object any more is invalid. Once the process
 // is gone, the cached names stay what they were last (nothing can reuse its addresses since).
+// A code object's location table is read with its names (at most kMaxLinetable bytes: a larger
+// one gives no lines) and the lines found in it are kept with them.
 class CodeNames {
  public:
   // `code_type`: the address of PyCode_Type in the process.
   CodeNames(pid_t pid, const FrameLayout& layout, uint64_t code_type, size_t capacity = 4096);
 
-  CodeName Lookup(uint64_t code);
+  // Code object `code`, and the line of a frame of it whose instruction pointer is `instr` bytes
+  // past the object's address (kNoInstr: none; `line` is then first_line).
+  CodeName Lookup(uint64_t code, uint32_t instr = kNoInstr);
   size_t size() const { return cache_.size(); }
+
+  static constexpr size_t kMaxLinetable = 64 * 1024;
+  static constexpr size_t kMaxLinesPerCode = 256;  // lines kept per code object
 
  private:
   struct Identity {
-    uint64_t type = 0, filename = 0, qualname = 0;
+    uint64_t type = 0, filename = 0, qualname = 0, linetable = 0;
     int32_t first_line = 0;
     bool operator==(const Identity&) const = default;
   };
@@ -106,8 +134,12 @@ class CodeNames {
     Identity id;
     CodeName name;
     std::list<uint64_t>::iterator lru;
+    std::vector<uint8_t> linetable;           // empty: not read (no lines)
+    std::unordered_map<uint32_t, int> lines;  // instr -> line (-1: not found)
   };
   Result<Identity> ReadIdentity(uint64_t code) const;
+  std::vector<uint8_t> ReadLinetable(uint64_t bytes) const;
+  CodeName WithLine(Entry& e, uint32_t instr);
 
   pid_t pid_;
   FrameLayout layout_;

@@ -6,7 +6,9 @@ in a chroot) and 3.14's debug build.
 - plain: thread A runs hog(), thread B calls waiter() (a 1 ms sleep) in a loop. Of B's GIL wait
   (the pairs whose waiting stack holds b_main), >= 90% is attributed to stacks ending in waiter
   and >= 90% is blamed on holders' stacks holding hog; the waits attributed to stacks sum to
-  the GIL's wait total of the same window within 5%.
+  the GIL's wait total of the same window within 5%. Frames show their current line: the
+  waiter's leaf is at waiter()'s time.sleep call (not its `def` line), b_main at its waiter()
+  call, and the holder's hog frames inside hog's loop.
 - deep (one interpreter per layout family): waiter() 100 frames deep: the stacks are truncated
   and counted so, the leaf is still waiter.
 - churn: waiter() reached through code objects made and dropped at run time (exec, lambdas):
@@ -147,9 +149,17 @@ class PythonStacks(unittest.TestCase):
             attributed = sum(x["wait_ns"] for x in pairs)
             self.assertLessEqual(abs(attributed - p["total_wait_ns"]),
                                  0.05 * p["total_wait_ns"], msg)
-            leaf = [x for x in b if names(x["waiter"])[0] == "waiter"][0]["waiter"]["frames"][0]
-            self.assertTrue(leaf["file"].endswith("pystacks.py"), msg)
-            self.assertEqual(leaf["line"], 26, msg)  # def waiter():
+            # Current lines (tests/testprogs/pystacks.py): every stack ending in waiter waits in
+            # its time.sleep call (line 27; `def waiter():` is 26), called from b_main's line
+            # 51; the GIL's holder runs hog's loop (lines 22 and 23).
+            at = [x["waiter"]["frames"] for x in b if names(x["waiter"])[0] == "waiter"]
+            self.assertTrue(all(f[0]["file"].endswith("pystacks.py") for f in at), msg)
+            self.assertEqual({f[0]["line"] for f in at}, {27}, msg)
+            self.assertEqual({f[1]["line"] for f in at if f[1]["function"] == "b_main"}, {51},
+                             msg)
+            hog_lines = {f["line"] for x in b for f in x["holder"]["frames"]
+                         if f["function"] == "hog"}
+            self.assertTrue(hog_lines and hog_lines <= {22, 23}, msg)
         self.each(check)
 
     def test_deep_stacks_are_truncated_and_counted(self):

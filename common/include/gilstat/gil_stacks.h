@@ -16,7 +16,8 @@ namespace gilstat {
 struct PyFrameName {
   std::string function;  // the code object's qualified name: "Outer.method", "<module>"
   std::string file;      // its file name as compiled
-  int line = 0;          // its first line
+  int line = 0;          // the frame's current line (its first line when that was not found)
+  int first_line = 0;    // the code object's first line (co_firstlineno)
   bool operator==(const PyFrameName&) const = default;
 };
 

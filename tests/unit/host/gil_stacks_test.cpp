@@ -6,23 +6,24 @@ namespace gilstat::host {
 namespace {
 
 // Process 7: stack 11 = [0x100 (waiter), 0x200 (main)], stack 22 = [0x300 (hog)]; 0x400 is gone.
+// The waiter's frame is at instruction offset 0x40 (line 12), the others have no offset.
 probes::RawGilStacks Raw() {
   probes::RawGilStacks r;
-  r.stacks[{7, 11}] = {{0x100, 0x200}, false};
+  r.stacks[{7, 11}] = {{0x100, 0x200}, false, {0x40, python::kNoInstr}};
   r.stacks[{7, 22}] = {{0x300, 0x400}, true};
   r.pairs = {{7, 0, 11, 22, 3000, 3}, {7, 0, 11, 0, 500, 1}, {7, 0, 99, 22, 100, 1}};
   return r;
 }
 
-python::CodeName Namer(pid_t pid, uint64_t code) {
+python::CodeName Namer(pid_t pid, uint64_t code, uint32_t instr) {
   if (pid != 7) return {};
   switch (code) {
     case 0x100:
-      return {true, "waiter", "/a.py", 10};
+      return {true, "waiter", "/a.py", 10, instr == 0x40 ? 12 : 10, instr == 0x40};
     case 0x200:
-      return {true, "<module>", "/a.py", 1};
+      return {true, "<module>", "/a.py", 1, 1, false};
     case 0x300:
-      return {true, "hog", "/a.py", 5};
+      return {true, "hog", "/a.py", 5, 5, false};
     default:
       return {};
   }
@@ -37,8 +38,9 @@ TEST(NameGilStacks, FramesNamedGoneAndLostShownAsSuch) {
   ASSERT_EQ(p.pairs.size(), 3u);
   const GilWaitStack& w = p.pairs[0];
   EXPECT_EQ(w.waiter.frames,
-            (std::vector<PyFrameName>{{"waiter", "/a.py", 10}, {"<module>", "/a.py", 1}}));
-  EXPECT_EQ(w.holder.frames, (std::vector<PyFrameName>{{"hog", "/a.py", 5}, {kGoneCode, "", 0}}));
+            (std::vector<PyFrameName>{{"waiter", "/a.py", 12, 10}, {"<module>", "/a.py", 1, 1}}));
+  EXPECT_EQ(w.holder.frames,
+            (std::vector<PyFrameName>{{"hog", "/a.py", 5, 5}, {kGoneCode, "", 0, 0}}));
   EXPECT_TRUE(w.holder.truncated);
   EXPECT_EQ(w.wait_ns, 3000u);
   EXPECT_TRUE(p.pairs[1].holder.frames.empty());  // id 0: no Python frame

@@ -10,7 +10,10 @@
 namespace gilstat::profile {
 namespace {
 
-PyFrameName F(const char* fn, int line) { return {fn, "/srv/app.py", line}; }
+// Frame `fn` at `line` of a code object starting at `first` (the same line by default).
+PyFrameName F(const char* fn, int line, int first = 0) {
+  return {fn, "/srv/app.py", line, first ? first : line};
+}
 
 // A process where `waiter` (called from <module> -> serve) waited 3 ms behind `hog` twice and
 // 1 ms behind `flush` once, and `other` 0.5 ms behind `hog`.
@@ -185,6 +188,42 @@ TEST(Pprof, SamplesLocationsFunctionsAndStrings) {
   }
   EXPECT_EQ(got, (std::vector<std::string>{"waiter;serve;<module>;4000000/3",
                                            "other;<module>;500000/1"}));
+}
+
+TEST(Pprof, OneFunctionPerCodeObjectOneLocationPerLine) {
+  // `waiter` (first line 20) waited at its lines 22 and 25: one function starting at 20, two
+  // locations at 22 and 25.
+  ProcessGilStacks p;
+  p.pid = 42;
+  const PyStackNames at22{{F("waiter", 22, 20), F("<module>", 3, 1)}, false};
+  const PyStackNames at25{{F("waiter", 25, 20), F("<module>", 3, 1)}, false};
+  p.pairs = {{at22, {}, 2000, 1}, {at25, {}, 1000, 1}};
+  const Fields prof = Parse(Gunzip(Pprof({p}, View::kWaiters, 1000000000)));
+  std::vector<std::string> strings;
+  for (auto [it, end] = prof.bytes.equal_range(6); it != end; ++it) strings.push_back(it->second);
+  std::map<uint64_t, std::string> fn;  // function id -> "name@start_line"
+  for (auto [it, end] = prof.bytes.equal_range(5); it != end; ++it) {
+    const Fields f = Parse(it->second);
+    fn[f.ints.find(1)->second] =
+        strings[f.ints.find(2)->second] + "@" + std::to_string(f.ints.find(5)->second);
+  }
+  EXPECT_EQ(fn.size(), 2u);
+  std::map<uint64_t, std::string> loc;  // location id -> "function:line"
+  for (auto [it, end] = prof.bytes.equal_range(4); it != end; ++it) {
+    const Fields l = Parse(it->second);
+    const Fields line = Parse(l.bytes.find(4)->second);
+    loc[l.ints.find(1)->second] =
+        fn[line.ints.find(1)->second] + ":" + std::to_string(line.ints.find(2)->second);
+  }
+  std::vector<std::string> got;
+  for (auto [it, end] = prof.bytes.equal_range(2); it != end; ++it) {
+    const Fields s = Parse(it->second);
+    std::string stack;
+    for (uint64_t id : Packed(s.bytes.find(1)->second)) stack += loc[id] + ";";
+    got.push_back(stack);
+  }
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"waiter@20:22;<module>@1:3;", "waiter@20:25;<module>@1:3;"}));
 }
 
 }  // namespace
