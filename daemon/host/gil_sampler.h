@@ -66,8 +66,11 @@ class GilSampleLedger {
 
 struct GilSamplerOptions {
   // The mean time between two samples of one process (jittered uniformly by ±50%, so that it
-  // cannot alias with the 5 ms switch interval or a periodic workload).
-  std::chrono::microseconds mean_interval{4000};
+  // cannot alias with the 5 ms switch interval or a periodic workload). gilstatd's always-on
+  // default: 100 samples/s, ±0.65% (1σ) in a one-minute window; each sample costs a wake-up of
+  // the sampler thread, which on a busy 2-CPU host takes CPU time from the programs it watches
+  // (docs/PYTHON.md, "Cost").
+  std::chrono::microseconds mean_interval{10000};
   // Reads per second over all processes at most: with more than mean_interval × this many
   // processes each one is sampled less often (see docs/PYTHON.md).
   double max_reads_per_second = 1000;

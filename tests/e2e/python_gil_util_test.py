@@ -97,8 +97,8 @@ class GilUtilization(unittest.TestCase):
         msg = f"{py} ({method}) {hold_ms}/{sleep_ms} ms: program {out}, samples {held}/{free}"
         self.assertIsNotNone(held, msg)
         n = held + free
-        # ~250 samples/s for one process: a few hundred in the run at least.
-        self.assertGreater(n, 50 * SECONDS, msg)
+        # ~100 samples/s for one process: a few hundred in the run at least.
+        self.assertGreater(n, 30 * SECONDS, msg)
         sampled = held / n
         held_rate = delta("gilstat_python_gil_held_seconds_total") / wall
         truth = out["duty_held"]

@@ -104,11 +104,14 @@ TEST(GilSampler, JitteredEstimateOfAKnownDutyIsWithinItsBound) {
 }
 
 TEST(GilSampler, MeanIntervalGrowsWithProcessesBeyondTheCap) {
-  GilSamplerOptions o;  // 4 ms, 1000 reads/s
-  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 1), 0.004);
+  GilSamplerOptions o;  // 10 ms, 1000 reads/s
+  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 1), 0.010);
+  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 10), 0.010);
+  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 20), 0.020);
+  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 1000), 1.0);
+  o.mean_interval = std::chrono::microseconds(4000);  // gilstat top's
   EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 4), 0.004);
   EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 10), 0.010);
-  EXPECT_DOUBLE_EQ(GilSampler::MeanIntervalSeconds(o, 1000), 1.0);
 }
 
 // The sampler thread reading a word of this very process (waits for the samples rather than a
@@ -135,7 +138,7 @@ TEST(GilSampler, ReadsTheWordAndCountsHeldTime) {
   EXPECT_GE(r.held, 20u);
   EXPECT_LE(r.held, held + 1);  // at most one sample in flight when the word changed
   EXPECT_GE(r.free, 10u);
-  EXPECT_GT(r.held_seconds, 20 * 0.002);  // intervals are at least half the 4 ms mean
+  EXPECT_GT(r.held_seconds, 20 * 0.005);  // intervals are at least half the 10 ms mean
   EXPECT_LT(r.held_seconds, elapsed);
   const auto h = s.Health();
   EXPECT_EQ(h.gone + h.unreadable, 0u);
