@@ -11,7 +11,10 @@
  * wake-up (an interrupt raised on the CPU, then the reader scheduled) costs microseconds, more
  * than the rest of the program. The loader drains the buffer on a short timer instead
  * (daemon/probes/proctrack_probe.h); only a buffer filled past PROCTRACK_WAKEUP_BYTES wakes it
- * at once, so that a burst does not overflow between two drains. */
+ * at once, so that a burst does not overflow between two drains. A reader whose last drain
+ * found nothing stops its timer and says so in reader_idle: the first record after that wakes
+ * it (once; it drains on its timer again until a drain finds nothing), so that a host without
+ * process events does not wake gilstatd 20 times a second. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -41,9 +44,13 @@ static __always_inline void count(__u32 idx)
 		*v += 1; /* per-CPU slot: no other writer */
 }
 
+/* 1: the reader's timer is stopped (set by the reader, cleared by the record that wakes it). */
+__u64 reader_idle = 0;
+
 static __always_inline void emit(__u32 type, __u32 tgid)
 {
 	struct proctrack_event *e;
+	bool wake;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -52,9 +59,9 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 	}
 	e->type = type;
 	e->tgid = tgid;
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= PROCTRACK_WAKEUP_BYTES
-				      ? BPF_RB_FORCE_WAKEUP
-				      : BPF_RB_NO_WAKEUP);
+	wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= PROCTRACK_WAKEUP_BYTES ||
+	       (reader_idle && __sync_val_compare_and_swap(&reader_idle, 1, 0) == 1);
+	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker

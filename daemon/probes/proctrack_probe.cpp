@@ -49,13 +49,7 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
 Status ProctrackProbe::StartDrainTimer() {
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) return BpfError(errno, "creating the proctrack drain timer");
-  constexpr long kPeriodNs = PROCTRACK_DRAIN_MS * 1000000L;
-  itimerspec period{};
-  period.it_interval.tv_nsec = kPeriodNs;
-  period.it_value.tv_nsec = kPeriodNs;
-  if (timerfd_settime(timer_fd_, 0, &period, nullptr) != 0) {
-    return BpfError(errno, "starting the proctrack drain timer");
-  }
+  if (!SetDrainTimer(true)) return BpfError(errno, "starting the proctrack drain timer");
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return BpfError(errno, "creating the proctrack epoll set");
   for (int fd : {ring_buffer__epoll_fd(rb_), timer_fd_}) {
@@ -102,11 +96,37 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+bool ProctrackProbe::SetDrainTimer(bool on) {
+  constexpr long kPeriodNs = PROCTRACK_DRAIN_MS * 1000000L;
+  itimerspec period{};  // all zero: stopped
+  if (on) {
+    period.it_interval.tv_nsec = kPeriodNs;
+    period.it_value.tv_nsec = kPeriodNs;
+  }
+  return timerfd_settime(timer_fd_, 0, &period, nullptr) == 0;
+}
+
 Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& fn) {
   uint64_t expirations = 0;  // the timer is re-armed by reading it (non-blocking)
   [[maybe_unused]] ssize_t r = read(timer_fd_, &expirations, sizeof expirations);
   sink_ = &fn;
   int n = ring_buffer__consume(rb_);
+  auto* idle = &skel_->bss->reader_idle;
+  if (n == 0 && !idle_) {
+    // Nothing since the last drain: the timer stops and the next record wakes the reader. A
+    // record the program committed before it saw the flag is read here; one committed while
+    // the flag was being set, without a wake-up, is read at the daemon's next poll timeout
+    // (at most a second).
+    __atomic_store_n(idle, 1, __ATOMIC_SEQ_CST);
+    n = ring_buffer__consume(rb_);
+    idle_ = n == 0 && SetDrainTimer(false);
+    if (!idle_) __atomic_store_n(idle, 0, __ATOMIC_SEQ_CST);
+  } else if (n > 0 && idle_) {
+    // Woken by a record (the program cleared the flag) or read at a poll timeout: drained on
+    // the timer again while records come.
+    __atomic_store_n(idle, 0, __ATOMIC_SEQ_CST);
+    idle_ = !SetDrainTimer(true);
+  }
   sink_ = nullptr;
   if (n < 0) return BpfError(n, "reading the proctrack ring buffer");
   return n;

@@ -28,8 +28,10 @@ class ProctrackProbe final : public ProcEventSource {
   ProctrackProbe(const ProctrackProbe&) = delete;
   ProctrackProbe& operator=(const ProctrackProbe&) = delete;
 
-  // Readable when the drain timer expired or the ring buffer passed its wake-up fill; Drain
-  // clears it.
+  // Readable when the drain timer expired, the ring buffer passed its wake-up fill, or a record
+  // came while the reader was idle; Drain clears it. A drain that finds nothing stops the
+  // timer until the next record (bpf/proctrack.bpf.c): the caller polls with a timeout of its
+  // own (the daemon's loop: at most a second) to bound the rare record that wakes no one.
   int fd() const override;
   Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override;
   uint64_t LostEvents() override;
@@ -38,6 +40,7 @@ class ProctrackProbe final : public ProcEventSource {
   ProctrackProbe() = default;
   static int OnRecord(void* ctx, void* data, size_t size);
   Status StartDrainTimer();
+  bool SetDrainTimer(bool on);  // the PROCTRACK_DRAIN_MS period, or stopped
 
   struct proctrack* skel_ = nullptr;
   struct ring_buffer* rb_ = nullptr;
@@ -45,6 +48,7 @@ class ProctrackProbe final : public ProcEventSource {
   int epoll_fd_ = -1;  // the ring buffer's epoll fd and the timer
   const std::function<void(const ProcEvent&)>* sink_ = nullptr;
   uint64_t malformed_ = 0;
+  bool idle_ = false;  // the timer is stopped until a record wakes the reader
 };
 
 }  // namespace gilstat::probes

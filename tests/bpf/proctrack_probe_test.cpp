@@ -99,6 +99,51 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
   EXPECT_EQ((*src)->LostEvents(), 0u);
 }
 
+// A reader whose drain found nothing is idle: its descriptor becomes readable for a record only
+// (no timer ticks), and the first record wakes it at once.
+TEST(Proctrack, AnIdleReaderIsWokenByTheFirstRecordOnly) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  auto drain = [&] {
+    auto n = (*src)->Drain([&](const ProcEvent& e) { got.push_back(e); });
+    EXPECT_TRUE(n.ok());
+    return n.ok() ? *n : -1;
+  };
+  auto readable = [&](int ms) {
+    pollfd p{(*src)->fd(), POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0;
+  };
+  // Other processes of the host may fork meanwhile: drain until a drain finds nothing.
+  for (int i = 0; i < 100 && drain() != 0; ++i) readable(100);
+  // Idle: over a second, the descriptor is readable only with records to read (the 50 ms
+  // timer would make it readable ~20 times with none). A record wakes the reader and restarts
+  // the timer, whose next tick may find nothing: never two empty wake-ups in a row.
+  int empty_in_a_row = 0, wakeups = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (!readable(100)) continue;
+    ++wakeups;
+    empty_in_a_row = drain() == 0 ? empty_in_a_row + 1 : 0;
+    EXPECT_LT(empty_in_a_row, 2) << "the idle reader was woken with nothing to read";
+  }
+  EXPECT_LT(wakeups, 10);
+  // The first record wakes an idle reader: readable well before a second has passed.
+  while (readable(0)) drain();
+  got.clear();
+  pid_t child = SpawnSleep("0");
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (Count(got, ProcEvent::Type::kExec, child) == 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    ASSERT_TRUE(readable(2000)) << "the child's records did not wake the idle reader";
+    drain();
+  }
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 1);
+}
+
 // A fork is reported with the new process's pid; new threads are not processes.
 TEST(Proctrack, ForkEventsForProcessesNotThreads) {
   SKIP_UNLESS_ROOT();
