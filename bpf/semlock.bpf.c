@@ -173,6 +173,10 @@ __s64 kernel_end_calls = 0;
  * it, without touching the thread array. */
 __u64 attached_mask = 0;
 
+/* Set (to 1) by the first parked wait (CPython 3.13+'s parking lot) of any attached process:
+ * until then a wait looks up no parked-on address and a new semaphore no parking one. */
+__u64 parking_seen = 0;
+
 static __always_inline bool maybe_attached(__u32 tgid)
 {
 	return (attached_mask >> (tgid & 63)) & 1;
@@ -210,7 +214,7 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	if (idx)
 		return *idx;
 	/* A parking semaphore counts for the address its thread parks on. */
-	idx = bpf_map_lookup_elem(&park_sems, &key);
+	idx = parking_seen ? bpf_map_lookup_elem(&park_sems, &key) : 0;
 	if (idx)
 		return *idx;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -359,7 +363,7 @@ static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
  * else `sem` itself. */
 static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
 {
-	struct semlock_park *p = bpf_map_lookup_elem(&parked, &id);
+	struct semlock_park *p = parking_seen ? bpf_map_lookup_elem(&parked, &id) : 0;
 
 	return p && p->sem == sem && p->addr ? p->addr : sem;
 }
@@ -562,6 +566,8 @@ int BPF_KPROBE(py_sema_wait_entry, void *sema)
 	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node)
 		w.addr = 0;
 	p.addr = w.addr;
+	if (!parking_seen)
+		parking_seen = 1;
 	/* Only this thread writes and reads its entry: written in place once it exists (an LRU
 	 * update allocates an element each time). */
 	e = bpf_map_lookup_elem(&parked, &id);
@@ -874,7 +880,7 @@ static __always_inline void futex_wake_enter(__u64 id, __u64 uaddr)
 		if (!idx) {
 			/* A parking semaphore: its wake stamps the parked-on address's slot (not
 			 * cached: the cache checks the slot's key against the word). */
-			idx = bpf_map_lookup_elem(&park_sems, &key);
+			idx = parking_seen ? bpf_map_lookup_elem(&park_sems, &key) : 0;
 			sk = idx ? bpf_map_lookup_elem(&slot_keys, idx) : 0;
 			if (sk)
 				futex_wake_of_slot(id, *idx, sk);
