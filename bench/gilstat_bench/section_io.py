@@ -69,6 +69,9 @@ class IoRun:
     sites: dict = field(default_factory=dict)
     # program_ns[config][workload]: ns of gilstatd's BPF programs per request (kernel stats)
     program_ns: dict = field(default_factory=dict)
+    # The server's CPU time per request (µs), in the same layout as nones and per_round.
+    cpu_nones: list = field(default_factory=list)
+    cpu_rounds: list = field(default_factory=list)
 
     def values(self, config, w):
         """Its rate in each round ([] for a configuration not measured)."""
@@ -85,6 +88,19 @@ class IoRun:
 
     def slowdown(self, config, w):
         return median(self.slowdown_rounds(config, w))
+
+    def cpu_values(self, config, w):
+        """The server's CPU time per request (µs) in each round."""
+        if config == "none":
+            return [n[w] for n in self.cpu_nones]
+        return [rr[config][w] for rr in self.cpu_rounds if config in rr]
+
+    def cpu_slowdown_rounds(self, config, w):
+        """Per round, the relative growth of the server's CPU time per request."""
+        base, got = self.cpu_values("none", w), self.cpu_values(config, w)
+        if any(v is None for v in base + got) or len(base) < len(got) + 1:
+            return [None] * len(got)
+        return bracketed_slowdown_rounds(base, got)
 
     def releases_per_request(self, w):
         got = median(self.releases.get(w, []))
@@ -104,6 +120,7 @@ class IoData:
     io_settle_s: float = 0.5
     io_http_max: int = 0
     io_http_s: int = 1
+    cpu_source: str = ""   # where the server's CPU time was read (ServerCpu.source)
 
 
 def version_key(path):
@@ -161,7 +178,12 @@ def measure(ctx):
                 data.exact_key = exact_key_accepted(ctx, pid)
                 first = False
             run = IoRun(m.group(2), py)
-            measure_python(ctx, run, pid, ports, data.exact_key)
+            meter = ServerCpu(pid)
+            data.cpu_source = meter.source
+            try:
+                measure_python(ctx, run, pid, ports, data.exact_key, meter)
+            finally:
+                meter.close()
             data.runs.append(run)
         except Exception as e:  # one interpreter failing does not end the section
             ctx.note("Section 5, CPython %s: %s" % (label, e))
@@ -170,15 +192,23 @@ def measure(ctx):
     return data
 
 
-def measure_python(ctx, run, pid, ports, exact_key):
+def measure_python(ctx, run, pid, ports, exact_key, meter):
     z = ctx.sizes
     for w in WORKLOADS:  # warm-up, not recorded
         measure_workload(ctx, w, ports, 0.5)
+    def one(config):
+        return measure_config(ctx, run, config, pid, ports, exact_key, meter)
+
     for r in range(z.io_rounds):
-        run.nones.append(measure_config(ctx, run, "none", pid, ports, exact_key))
-        run.per_round.append({c: measure_config(ctx, run, c, pid, ports, exact_key)
-                              for c in rotate(list(CONFIGS), r)})
-    run.nones.append(measure_config(ctx, run, "none", pid, ports, exact_key))
+        rates, cpu = one("none")
+        run.nones.append(rates)
+        run.cpu_nones.append(cpu)
+        rr = {c: one(c) for c in rotate(list(CONFIGS), r)}
+        run.per_round.append({c: v[0] for c, v in rr.items()})
+        run.cpu_rounds.append({c: v[1] for c, v in rr.items()})
+    rates, cpu = one("none")
+    run.nones.append(rates)
+    run.cpu_nones.append(cpu)
     for c in CONFIGS:
         run.program_ns[c] = program_time(ctx, c, pid, ports, exact_key)
 
@@ -199,7 +229,7 @@ def program_time(ctx, config, pid, ports, exact_key):
         with bpf_stats_enabled():
             for w in WORKLOADS:
                 before = prog_stats(ids)
-                _, requests = measure_workload(ctx, w, ports, ctx.sizes.io_s)
+                _, requests, _ = measure_workload(ctx, w, ports, ctx.sizes.io_s)
                 after = prog_stats(ids)
                 ns = sum(t - before.get(n, (0, 0))[1] for n, (_, t) in after.items())
                 out[w] = ns / requests if requests else None
@@ -209,8 +239,9 @@ def program_time(ctx, config, pid, ports, exact_key):
     return out
 
 
-def measure_config(ctx, run, config, pid, ports, exact_key):
-    """{workload: requests/s} with `config` attached to `pid`."""
+def measure_config(ctx, run, config, pid, ports, exact_key, meter):
+    """({workload: requests/s}, {workload: the server's CPU µs per request}) with `config`
+    attached to `pid`."""
     ctx.log("  CPython %s: %s" % (run.version, config))
     gd = None
     if config != "none":
@@ -222,17 +253,18 @@ def measure_config(ctx, run, config, pid, ports, exact_key):
             gd.wait_attached(1)
             ctx.log("    attached in %.1f s" % (time.monotonic() - t0))
             time.sleep(ctx.sizes.io_settle_s)
-        out = {}
+        out, cpu = {}, {}
         for w in WORKLOADS:
             before = gil_acquisitions(gd)
-            rate, requests = measure_workload(ctx, w, ports, ctx.sizes.io_s)
+            rate, requests, cpu_s = measure_workload(ctx, w, ports, ctx.sizes.io_s, meter)
             after = gil_acquisitions(gd)
             out[w] = rate
+            cpu[w] = 1e6 * cpu_s / requests if requests and cpu_s is not None else None
             if config == "gilstatd-exact" and before is not None and after and requests:
                 run.releases.setdefault(w, []).append((after - before) / requests)
         if gd:
             run.sites[config] = describe(gd.scrape())
-        return out
+        return out, cpu
     finally:
         if gd:
             gd.stop(timeout=60)
@@ -253,8 +285,67 @@ def gil_acquisitions(gd):
     return gd.scrape().total("gilstat_lock_acquisitions_total", lock="gil")
 
 
-def measure_workload(ctx, w, ports, seconds):
-    """(requests/s, requests) of one measurement of workload `w`."""
+class ServerCpu:
+    """The CPU time (user + system) of process `pid` and of all its threads, the ended ones
+    too: from a cgroup (v2) of its own, in µs, where one can be made (root, a writable cgroup
+    tree); else from /proc/PID/stat, in clock ticks (10 ms: coarse for a 1 s measurement)."""
+    ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified")
+
+    def __init__(self, pid, name="gilstat-bench-io"):
+        self.pid, self.root, self.dir = pid, None, None
+        for root in self.ROOTS:
+            if not os.path.exists(os.path.join(root, "cgroup.controllers")):
+                continue
+            d = os.path.join(root, name)
+            try:
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+                self.root, self.dir = root, d
+                break
+            except OSError:
+                continue
+
+    @property
+    def source(self):
+        return "a cgroup of its own (`cpu.stat`)" if self.dir else "`/proc/PID/stat` (10 ms ticks)"
+
+    def seconds(self):
+        """None when it cannot be read."""
+        try:
+            if self.dir:
+                with open(os.path.join(self.dir, "cpu.stat")) as f:
+                    for line in f:
+                        key, value = line.split()
+                        if key == "usage_usec":
+                            return int(value) / 1e6
+                return None
+            with open("/proc/%d/stat" % self.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def close(self):
+        """Back to the root cgroup (if still alive), and the cgroup removed."""
+        if not self.dir:
+            return
+        try:
+            with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
+                f.write(str(self.pid))
+        except OSError:
+            pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass
+        self.dir = None
+
+
+def measure_workload(ctx, w, ports, seconds, meter=None):
+    """(requests/s, requests, the server's CPU seconds meanwhile or None) of one measurement
+    of workload `w`; `meter`: the server's ServerCpu."""
+    before = meter.seconds() if meter else None
     if w == "echo":
         out = subprocess.run(pinned(1, [sys.executable, ctx.io_server, "client",
                                         str(ports[0]), str(seconds)]),
@@ -262,8 +353,11 @@ def measure_workload(ctx, w, ports, seconds):
         if out.returncode != 0:
             raise RuntimeError("echo client: " + out.stderr.strip()[-300:])
         rate, n = out.stdout.split()
-        return float(rate), int(n)
-    return run_ab(ports[1], ctx.sizes.io_http_s, ctx.sizes.io_http_max)
+        rate, n = float(rate), int(n)
+    else:
+        rate, n = run_ab(ports[1], ctx.sizes.io_http_s, ctx.sizes.io_http_max)
+    after = meter.seconds() if meter else None
+    return rate, n, (after - before if before is not None and after is not None else None)
 
 
 def run_ab(port, seconds, max_requests):

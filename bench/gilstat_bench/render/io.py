@@ -101,6 +101,54 @@ def stacks_note(d):
     return STACKS_NOTE % ("probes: {python_stacks: true}", measured)
 
 
+CPU_NOTE = (
+    "**The server's CPU time per request**, measured in the same rounds: the target's user and "
+    "system time, all its threads, those that ended too (read from %s) over "
+    "the requests served; the uprobe traps and the BPF programs that run in the server's "
+    "threads are in it, gilstatd's own CPU time and the programs run in `ab` or the client are "
+    "not. A figure is the median of the rounds; the slowdown of a round is against the mean "
+    "of the two measurements without gilstatd around it. The rate also moves with the load "
+    "generator's share of its CPU and with gilstatd's own CPU time; this one does not, but "
+    "the machine's other work still moves it (caches, the hypervisor). Judged like the rates, "
+    "for information: %s.\n")
+
+
+def cpu_rows(d, config):
+    return [goals.RowSlowdown("CPython %s, %s" % (m.version, w), w,
+                              m.cpu_slowdown_rounds(config, w))
+            for m in d.runs for w in WORKLOADS if m.cpu_values(config, w)]
+
+
+def cpu_cell(m, config, w):
+    vals = [v for v in m.cpu_values(config, w) if v is not None]
+    if not vals:
+        return "–"
+    if config == "none":
+        return "%.1f µs" % median(vals)
+    ups = [v for v in m.cpu_slowdown_rounds(config, w) if v is not None]
+    return "%.1f µs (%s)" % (median(vals), fmt.pct(median(ups)) if ups else "–")
+
+
+def cpu_table(d):
+    """The server's CPU time per request, per configuration."""
+    if not any(m.cpu_nones for m in d.runs):
+        return []
+    configs = ["none", "gilstatd-default", "gilstatd-exact"] + (
+        ["gilstatd-stacks"] if has_stacks(d) else [])
+    j = goals.slowdowns_within(cpu_rows(d, "gilstatd-default"), goals.IO_SLOWDOWN_MAX)
+    lines = [CPU_NOTE % (d.cpu_source or "?", "default configuration: " + j.describe("%d interpreters" % len(d.runs))
+                         if j.ok is not None else "not measured"),
+             "| CPython | workload | without | %s |" % " | ".join(
+                 "gilstatd " + c[9:] for c in configs[1:]),
+             "|---|---|%s" % ("---:|" * len(configs))]
+    for m in d.runs:
+        for w in WORKLOADS:
+            lines.append("| %s | %s | %s |" % (m.version, w, " | ".join(
+                cpu_cell(m, c, w) for c in configs)))
+    lines.append("")
+    return lines
+
+
 def program_table(d):
     """The time gilstatd's BPF programs ran per request (kernel statistics): the part of the
     cost that does not depend on the machine's noise."""
@@ -143,6 +191,7 @@ def render(d):
     lines.append("")
     if has_stacks(d):
         lines.append(stacks_note(d))
+    lines += cpu_table(d)
     lines += program_table(d)
     for m in d.runs:
         lines.append("- CPython %s (`%s`): %s" % (m.version, m.path, "; ".join(
@@ -158,7 +207,11 @@ def io_goal(d):
         for m in d.runs for w in WORKLOADS], goals.IO_SLOWDOWN_MAX)
     if j.ok is None:
         return Goal(None, IO_GOAL, "no interpreter measured")
-    return Goal(j.ok, IO_GOAL, j.describe("%d interpreters" % len(d.runs)))
+    cpu = goals.slowdowns_within(cpu_rows(d, "gilstatd-default"), goals.IO_SLOWDOWN_MAX)
+    pooled = ", ".join("%s %s" % (w, fmt.pct(p)) for w, p in cpu.pooled.items())
+    return Goal(j.ok, IO_GOAL, j.describe("%d interpreters" % len(d.runs)) + (
+        "; for information, the server's CPU time per request (pooled median): " + pooled
+        if cpu.ok is not None else ""))
 
 
 def exact_goal(d):

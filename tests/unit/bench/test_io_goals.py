@@ -76,6 +76,35 @@ class IoGoal(unittest.TestCase):
         self.assertIsNone(io_goal(data()).ok)
 
 
+class ServerCpu(unittest.TestCase):
+    """The server's CPU time per request, reported beside the rates (not judged)."""
+
+    def cpu_run(self, growth, rounds=5):
+        r = noisy_run("3.12.1", [0.0] * rounds)
+        r.cpu_nones = [{"echo": 40.0, "http": 300.0} for _ in range(rounds + 1)]
+        r.cpu_rounds = [{"gilstatd-default": {"echo": 40.0 * (1 + g), "http": 300.0 * (1 + g)},
+                         "gilstatd-exact": {"echo": 50.0, "http": 330.0}} for g in growth]
+        return r
+
+    def test_growth_per_round_against_the_runs_around_it(self):
+        r = self.cpu_run([0.02, 0.01, 0.03, 0.02, 0.02])
+        got = r.cpu_slowdown_rounds("gilstatd-default", "http")
+        self.assertEqual([round(v, 4) for v in got], [0.02, 0.01, 0.03, 0.02, 0.02])
+        self.assertEqual([round(v, 4) for v in r.cpu_slowdown_rounds("gilstatd-exact", "echo")],
+                         [0.25] * 5)
+
+    def test_the_goal_line_gives_the_pooled_growth_and_the_rates_decide(self):
+        g = io_goal(data(self.cpu_run([0.02, 0.01, 0.03, 0.02, 0.02])))
+        self.assertIs(g.ok, True)  # the rates did not change
+        self.assertIn("server's CPU time per request (pooled median): echo +2.0%, http +2.0%",
+                      g.measured)
+
+    def test_a_round_without_a_cpu_reading_is_not_a_figure(self):
+        r = self.cpu_run([0.02] * 5)
+        r.cpu_nones[2]["echo"] = None
+        self.assertEqual(r.cpu_slowdown_rounds("gilstatd-default", "echo"), [None] * 5)
+
+
 class ExactCost(unittest.TestCase):
     def test_cost_is_the_added_time_per_release(self):
         # 10,000/s -> 100 µs a request; 8,000/s -> 125 µs: 25 µs over 2 releases.
