@@ -24,13 +24,16 @@ Configurations are interleaved: every round attaches each tool in turn to the sa
 target process and measures it, the order rotating from round to round; a figure is the median
 over rounds, a ratio the median of the per-round ratios. Sizes come from the environment (see
 bench/run.sh and gilstat_bench/context.py); OUT=path writes the report somewhere else than
-docs/BENCHMARKS.md. Only the Python standard library is used.
+docs/BENCHMARKS.md. Only the Python standard library is used. The measured data is kept beside
+the report (OUT + ".data", a pickle); RENDER_ONLY=1 writes the report again from that file
+without measuring (after a change of the rendering).
 
 The code is the package gilstat_bench beside this file: one section_* module per section
 measures and returns data, render/ turns the data into Markdown and goals.
 """
 
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -73,8 +76,22 @@ def measure_all(ctx):
     return data
 
 
+def write_report(ctx, run, data):
+    text, all_goals = render(run, data, ctx.notes)
+    with open(ctx.out, "w") as f:
+        f.write(text)
+    ctx.log("wrote %s" % ctx.out)
+    sys.stdout.write(text)
+    return goals.all_met(all_goals)
+
+
 def main():
     ctx = Context.from_env(os.environ)
+    if os.environ.get("RENDER_ONLY"):
+        with open(ctx.out + ".data", "rb") as f:
+            run, data, ctx.notes = pickle.load(f)
+        ctx.close()
+        return write_report(ctx, run, data)
     if os.geteuid() != 0 and any(s in ctx.sections for s in ("1", "2", "4", "5", "6")):
         ctx.close()
         sys.exit("bench/report.py: sections 1, 2, 4, 5 and 6 attach BPF programs: run as root")
@@ -87,12 +104,12 @@ def main():
     footprint = data.get("4")
     load_after = getattr(footprint, "load_after", None) or loadavg()
     run = Run(started, (time.time() - started) / 60, load_before, load_after, ctx.sizes)
-    text, all_goals = render(run, data, ctx.notes)
-    with open(ctx.out, "w") as f:
-        f.write(text)
-    ctx.log("wrote %s" % ctx.out)
-    sys.stdout.write(text)
-    return goals.all_met(all_goals)
+    try:
+        with open(ctx.out + ".data", "wb") as f:
+            pickle.dump((run, data, ctx.notes), f)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError) as e:
+        ctx.log("the measured data cannot be kept (%s): RENDER_ONLY will not work" % e)
+    return write_report(ctx, run, data)
 
 
 if __name__ == "__main__":

@@ -121,10 +121,29 @@ class ExactCost(unittest.TestCase):
         self.assertEqual(run("3.12.1", 1, 1, 1).releases_per_request("echo"), (2, False))
         self.assertEqual(run("3.12.1", 1, 1, 1).releases_per_request("http"), (None, False))
 
-    def test_reported_when_one_interpreter_has_a_cost(self):
+    def test_a_cost_above_half_of_the_old_one_misses(self):
+        # From the rates (no CPU time read): 12.5 µs per release/acquire.
         g = exact_goal(data(run("3.12.1", 10000, 9900, 8000)))
-        self.assertIs(g.ok, True)
+        self.assertIs(g.ok, False)
         self.assertIn("12.50 µs", g.measured)
+        self.assertIn("from the rates", g.measured)
+
+    def test_the_cost_comes_from_the_server_cpu_time_where_it_was_read(self):
+        # Rates say 12.5 µs; the CPU time per request grew from 40 to 44 µs over 2 releases.
+        r = run("3.12.1", 10000, 9900, 8000, rounds=3)
+        r.cpu_nones = [{"echo": 40.0, "http": 300.0} for _ in range(4)]
+        r.cpu_rounds = [{"gilstatd-default": {"echo": 40.0, "http": 300.0},
+                         "gilstatd-exact": {"echo": 44.0, "http": 330.0}} for _ in range(3)]
+        g = exact_goal(data(r))
+        self.assertIs(g.ok, True)
+        self.assertIn("median 2.00 µs per release/acquire over 1 interpreters (from the server's "
+                      "CPU time)", g.measured)
+
+    def test_the_limit_is_half_of_the_cost_when_the_issue_was_filed(self):
+        self.assertEqual(goals.EXACT_COST_MAX_US, 2.25)
+        self.assertIs(goals.exact_cost_within([1.0, 2.0, 5.0]), True)  # median 2.0
+        self.assertIs(goals.exact_cost_within([2.0, 3.0, None]), False)
+        self.assertIsNone(goals.exact_cost_within([None]))
 
     def test_not_reported_without_any_cost(self):
         self.assertFalse(goals.exact_cost_reported([None, None]))
