@@ -103,7 +103,8 @@ def render(run, data, notes):
             out += [parts[s][0], ""]
     expl = explanations({g.what for g in all_goals if g.ok is False},
                         section_data(data, "1"), section_data(data, "2"),
-                        section_data(data, "4"))
+                        section_data(data, "4"), section_data(data, "5"),
+                        section_data(data, "6"))
     if expl:
         out += ["## Where a goal is missed: why, and the floor\n"] + expl + [""]
     if notes:

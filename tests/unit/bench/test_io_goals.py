@@ -136,8 +136,19 @@ class ExactCost(unittest.TestCase):
                          "gilstatd-exact": {"echo": 44.0, "http": 330.0}} for _ in range(3)]
         g = exact_goal(data(r))
         self.assertIs(g.ok, True)
-        self.assertIn("median 2.00 µs per release/acquire over 1 interpreters (from the server's "
-                      "CPU time)", g.measured)
+        self.assertIn("median 2.00 µs per release/acquire over the 1 interpreters measured (from "
+                      "the server's CPU time)", g.measured)
+
+    def test_only_interpreters_whose_exact_configuration_probes_every_release_are_judged(self):
+        # 2.7 (its own method: exact is the default there) at 0 µs would pull the median down.
+        probed = run("3.12.1", 10000, 9900, 9000)   # 5.56 µs from the rates
+        probed.sites["gilstatd-exact"] = "1 process(es) attached, method `take_gil` (unstripped)"
+        other = run("2.7.18", 10000, 10000, 10000)  # 0 µs
+        other.sites["gilstatd-exact"] = "1 process(es) attached, method `interpreter_lock`"
+        g = exact_goal(data(probed, other))
+        self.assertIs(g.ok, False)
+        self.assertIn("5.56 µs per release/acquire over the 1 interpreters where it probes",
+                      g.measured)
 
     def test_the_limit_is_half_of_the_cost_when_the_issue_was_filed(self):
         self.assertEqual(goals.EXACT_COST_MAX_US, 2.25)
