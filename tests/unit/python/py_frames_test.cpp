@@ -1,6 +1,9 @@
 #include "python/py_frames.h"
 
+#include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -44,6 +47,20 @@ constexpr Expected kStack[] = {{"inner", 4, 7},
                                {"Outer.method", 13, 14},
                                {"<module>", 1, 15}};
 
+// Waits (up to 5 s) until thread `tid` of `pid` sleeps in read(2) (x86-64: syscall 0): the
+// script's readline, so that its frames are at the lines kStack says, not still writing "ready".
+bool BlockedInRead(pid_t pid, pid_t tid) {
+  const std::string path =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall";
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream f(path);
+    std::string nr;
+    if (f >> nr && nr == "0") return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 class LiveStack : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LiveStack, KnownStackReadAndNamed) {
@@ -56,6 +73,7 @@ TEST_P(LiveStack, KnownStackReadAndNamed) {
   ASSERT_FALSE(ready.empty()) << argv.front() << " did not start";
   const uint64_t tstate = std::stoull(ready);
   const pid_t tid = static_cast<pid_t>(std::stol(ready.substr(ready.find(' ') + 1)));
+  ASSERT_TRUE(BlockedInRead(child.pid(), tid)) << "the script did not reach its readline";
 
   auto info = Inspect(child.pid());
   ASSERT_TRUE(info.ok()) << info.status().ToString();
