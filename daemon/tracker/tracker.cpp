@@ -273,18 +273,6 @@ void Tracker::Pump(ProcEventSource* source, Clock::time_point now) {
 }
 
 void Tracker::TellWatched(ProcEventSource* source) {
-  std::vector<pid_t> exited;
-  for (const auto& [pid, info] : attached_) {
-    if (!watched_.insert(pid).second) continue;
-    source->Watch(pid, true);
-    // Its exit is reported from now on; one that came before (an attach, then the process
-    // ended within this pass) was not, and is looked for here.
-    if (!procfs_->Alive(pid, info.start_time)) exited.push_back(pid);
-  }
-  for (pid_t pid : exited) {
-    DetachOne(pid, /*exited=*/true);
-    Forget(pid);
-  }
   for (auto it = watched_.begin(); it != watched_.end();) {
     if (attached_.count(*it)) {
       ++it;
@@ -292,6 +280,9 @@ void Tracker::TellWatched(ProcEventSource* source) {
     }
     source->Watch(*it, false);
     it = watched_.erase(it);
+  }
+  for (const auto& [pid, info] : attached_) {
+    if (watched_.insert(pid).second) source->Watch(pid, true);
   }
 }
 

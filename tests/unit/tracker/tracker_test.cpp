@@ -167,20 +167,6 @@ TEST_F(TrackerTest, PumpTellsTheSourceWhichProcessesToWatch) {
   EXPECT_EQ(events.watch_calls, (std::vector<std::string>{"+100", "+102", "-100"}));
 }
 
-// A process that exited after its attach but before the source watched it had its exit go
-// unreported: the pass that watches it finds it gone and detaches it.
-TEST_F(TrackerTest, AProcessGoneBeforeItIsWatchedIsDetachedByThatPump) {
-  auto t = Make({{.comm_regex = "^python"}});
-  FakeEvents events;
-  t->Rescan(t0_);
-  proc_.Remove(100);  // no exit event
-  t->Pump(&events, t0_);
-  EXPECT_FALSE(t->IsAttached(100));
-  EXPECT_TRUE(t->IsAttached(102));
-  EXPECT_EQ(t->stats().exited_detaches, 1u);
-  EXPECT_EQ(events.watch_calls, (std::vector<std::string>{"+100", "+102", "-100"}));
-}
-
 TEST_F(TrackerTest, RescanDetachesProcessesWhoseExitWasMissed) {
   auto t = Make({{.comm_regex = "^python"}});
   t->Rescan(t0_);
