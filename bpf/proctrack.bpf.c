@@ -29,19 +29,6 @@ struct {
 	__uint(max_entries, PROCTRACK_RINGBUF_BYTES);
 } events SEC(".maps");
 
-/* The processes whose exits matter (tgid -> 1), written by the loader: the exit of any other
- * process emits nothing. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROCTRACK_MAX_WATCHED);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, __u8);
-} watched SEC(".maps");
-
-/* 1: every whole-process exit is reported (the loader could not add a process to `watched`). */
-__u64 all_exits = 0;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PROCTRACK_CNT_MAX);
@@ -98,17 +85,12 @@ int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_
 /* Runs for every exiting thread. Only the exit of a whole process matters: the last thread of
  * the group, whose exit brought signal->live to zero (do_exit decrements it before this
  * tracepoint). That is the thread-group leader in the common case, but not when the leader
- * called pthread_exit() before the others finished. And only that of a watched process. */
+ * called pthread_exit() before the others finished. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proctrack_exit, struct task_struct *p)
 {
-	__u32 tgid;
-
 	if (p->signal->live.counter != 0)
 		return 0;
-	tgid = p->tgid;
-	if (!all_exits && !bpf_map_lookup_elem(&watched, &tgid))
-		return 0;
-	emit(PROCTRACK_EXIT, tgid);
+	emit(PROCTRACK_EXIT, p->tgid);
 	return 0;
 }

@@ -13,8 +13,6 @@
 /* Records wake the reader only past this fill (half the buffer: 8192 events); below it the
  * reader drains on its timer (PROCTRACK_DRAIN_MS). */
 #define PROCTRACK_WAKEUP_BYTES (PROCTRACK_RINGBUF_BYTES / 2)
-/* The processes whose exits are reported (the attached ones; the loader keeps the set). */
-#define PROCTRACK_MAX_WATCHED 16384
 /* The reader's drain period: the bound on how late an event is seen (milliseconds). */
 #define PROCTRACK_DRAIN_MS 50
 

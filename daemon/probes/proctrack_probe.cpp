@@ -132,21 +132,6 @@ Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& f
   return n;
 }
 
-void ProctrackProbe::Watch(pid_t pid, bool watched) {
-  const int fd = bpf_map__fd(skel_->maps.watched);
-  const uint32_t key = static_cast<uint32_t>(pid);
-  if (!watched) {
-    bpf_map_delete_elem(fd, &key);
-    return;
-  }
-  const uint8_t one = 1;
-  // Full (more attached processes than PROCTRACK_MAX_WATCHED): nothing is lost, every exit is
-  // reported as before the set existed.
-  if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0) {
-    __atomic_store_n(&skel_->bss->all_exits, 1, __ATOMIC_RELAXED);
-  }
-}
-
 uint64_t ProctrackProbe::LostEvents() {
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return 0;

@@ -35,9 +35,6 @@ class ProctrackProbe final : public ProcEventSource {
   int fd() const override;
   Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override;
   uint64_t LostEvents() override;
-  // Adds or removes `pid` in the set whose exits are reported; where the set is full, every
-  // exit is reported from then on.
-  void Watch(pid_t pid, bool watched) override;
 
  private:
   ProctrackProbe() = default;

@@ -269,21 +269,6 @@ void Tracker::Pump(ProcEventSource* source, Clock::time_point now) {
     }
   }
   Tick(now);
-  if (source) TellWatched(source);
-}
-
-void Tracker::TellWatched(ProcEventSource* source) {
-  for (auto it = watched_.begin(); it != watched_.end();) {
-    if (attached_.count(*it)) {
-      ++it;
-      continue;
-    }
-    source->Watch(*it, false);
-    it = watched_.erase(it);
-  }
-  for (const auto& [pid, info] : attached_) {
-    if (watched_.insert(pid).second) source->Watch(pid, true);
-  }
 }
 
 Tracker::Clock::time_point Tracker::NextDeadline() const {

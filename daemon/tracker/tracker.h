@@ -134,8 +134,7 @@ class Tracker {
   void HandleEvent(const ProcEvent& event, Clock::time_point now = Clock::now());
   // Runs due retries and, when due, the periodic rescan.
   void Tick(Clock::time_point now = Clock::now());
-  // Drains the source (if any) and runs Tick; lost events trigger a rescan. Then tells the
-  // source which processes are attached (ProcEventSource::Watch: their exits are reported).
+  // Drains the source (if any) and runs Tick; lost events trigger a rescan.
   void Pump(ProcEventSource* source, Clock::time_point now = Clock::now());
   // When Tick next has work to do.
   Clock::time_point NextDeadline() const;
@@ -159,7 +158,6 @@ class Tracker {
   const TargetSet& targets() const { return targets_; }
 
  private:
-  void TellWatched(ProcEventSource* source);
   // A process to attach to later: a retry after an exec (libc not mapped yet), or a fork
   // looked at only after fork_delay (most forks exec at once, and the exec event covers them).
   struct Pending {
@@ -192,7 +190,6 @@ class Tracker {
   TrackerOptions options_;
   TrackerObserver* observer_;
   std::map<pid_t, ProcessInfo> attached_;
-  std::set<pid_t> watched_;  // the attached processes as last told to the event source
   std::map<pid_t, Pending> pending_;
   std::map<pid_t, Failure> failed_;
   std::set<pid_t> missing_;  // explicit target pids found absent (counted once)

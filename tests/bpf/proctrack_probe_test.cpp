@@ -81,9 +81,8 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
-  pid_t child = SpawnSleep("0.2");
+  pid_t child = SpawnSleep("0.05");
   ASSERT_GT(child, 0);
-  (*src)->Watch(child, true);  // exits are reported for watched processes only
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
@@ -98,35 +97,6 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
   }
   EXPECT_LT(exec_at, exit_at);
   EXPECT_EQ((*src)->LostEvents(), 0u);
-}
-
-// The exit of a process that is not watched (not attached) costs no record; its exec does.
-TEST(Proctrack, ExitsOfProcessesNotWatchedAreNotReported) {
-  SKIP_UNLESS_ROOT();
-  auto src = ProctrackProbe::Open();
-  ASSERT_TRUE(src.ok()) << src.error().message;
-  std::vector<ProcEvent> got;
-  pid_t watched = SpawnSleep("0.2"), other = SpawnSleep("0.2");
-  ASSERT_GT(watched, 0);
-  ASSERT_GT(other, 0);
-  (*src)->Watch(watched, true);
-  int status = 0;
-  ASSERT_EQ(::waitpid(other, &status, 0), other);
-  ASSERT_EQ(::waitpid(watched, &status, 0), watched);
-  ASSERT_TRUE(
-      PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, watched) > 0; }));
-  PollUntil(
-      **src, got, [] { return false; }, milliseconds(200));  // anything late
-  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, other), 1);
-  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, other), 0);
-  // Unwatched again: its pid, reused later, would report nothing.
-  (*src)->Watch(watched, false);
-  pid_t again = SpawnSleep("0.1");
-  ASSERT_EQ(::waitpid(again, &status, 0), again);
-  PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExec, again) > 0; });
-  PollUntil(
-      **src, got, [] { return false; }, milliseconds(200));
-  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, again), 0);
 }
 
 // A reader whose drain found nothing is idle: its descriptor becomes readable for a record only
@@ -182,12 +152,8 @@ TEST(Proctrack, ForkEventsForProcessesNotThreads) {
   std::vector<ProcEvent> got;
   std::thread([] {}).join();  // a thread of this process: no fork event for this tgid
   pid_t child = ::fork();
-  if (child == 0) {
-    ::usleep(200 * 1000);
-    ::_exit(0);
-  }
+  if (child == 0) ::_exit(0);
   ASSERT_GT(child, 0);
-  (*src)->Watch(child, true);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
@@ -222,7 +188,6 @@ TEST(Proctrack, OnlyWholeProcessExitsAreReported) {
     ::syscall(SYS_exit, 0);
   }
   ASSERT_GT(child, 0);
-  (*src)->Watch(child, true);
   ::close(ready[1]);
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
@@ -250,8 +215,7 @@ TEST(Proctrack, WorksWithoutTracefs) {
   ASSERT_FALSE(IsTracefsMounted()) << "could not unmount tracefs/debugfs for the test";
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
-  pid_t child = SpawnSleep("0.2");
-  (*src)->Watch(child, true);
+  pid_t child = SpawnSleep("0");
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   std::vector<ProcEvent> got;

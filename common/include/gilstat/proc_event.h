@@ -30,13 +30,6 @@ class ProcEventSource {
   virtual Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) = 0;
   // Events dropped so far because the buffer was full (monotonic).
   virtual uint64_t LostEvents() = 0;
-  // The processes whose exits matter (the attached ones): a source may report the exits of
-  // these only (bpf/proctrack.bpf.c does, so that the exit of every other process on the host
-  // costs no record). Forks and execs are reported for every process.
-  virtual void Watch(pid_t pid, bool watched) {
-    (void)pid;
-    (void)watched;
-  }
 };
 
 }  // namespace gilstat

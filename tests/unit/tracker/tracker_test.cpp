@@ -55,12 +55,8 @@ class FakeEvents : public ProcEventSource {
     return n;
   }
   uint64_t LostEvents() override { return lost; }
-  void Watch(pid_t pid, bool watched) override {
-    watch_calls.push_back((watched ? "+" : "-") + std::to_string(pid));
-  }
   std::deque<ProcEvent> queue;
   uint64_t lost = 0;
-  std::vector<std::string> watch_calls;
 };
 
 class Recorder : public TrackerObserver {
@@ -150,21 +146,6 @@ TEST_F(TrackerTest, ExitEventDetaches) {
   t->HandleEvent({ProcEvent::Type::kExit, 101}, t0_);
   EXPECT_EQ(t->stats().detaches, 1u);
   EXPECT_EQ(observer_.log.back(), "xpython3");
-}
-
-// The source is told which processes are attached (only their exits need reporting), once per
-// change.
-TEST_F(TrackerTest, PumpTellsTheSourceWhichProcessesToWatch) {
-  auto t = Make({{.comm_regex = "^python"}});
-  FakeEvents events;
-  t->Rescan(t0_);
-  t->Pump(&events, t0_);
-  t->Pump(&events, t0_ + milliseconds(1));
-  EXPECT_EQ(events.watch_calls, (std::vector<std::string>{"+100", "+102"}));
-  proc_.Remove(100);
-  events.queue.push_back({ProcEvent::Type::kExit, 100});
-  t->Pump(&events, t0_ + milliseconds(2));
-  EXPECT_EQ(events.watch_calls, (std::vector<std::string>{"+100", "+102", "-100"}));
 }
 
 TEST_F(TrackerTest, RescanDetachesProcessesWhoseExitWasMissed) {
