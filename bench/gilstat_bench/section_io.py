@@ -199,16 +199,17 @@ def measure_python(ctx, run, pid, ports, exact_key, meter):
     def one(config):
         return measure_config(ctx, run, config, pid, ports, exact_key, meter)
 
-    for r in range(z.io_rounds):
+    def baseline():  # a measurement without gilstatd: rates and CPU time kept side by side
         rates, cpu = one("none")
         run.nones.append(rates)
         run.cpu_nones.append(cpu)
+
+    for r in range(z.io_rounds):
+        baseline()
         rr = {c: one(c) for c in rotate(list(CONFIGS), r)}
         run.per_round.append({c: v[0] for c, v in rr.items()})
         run.cpu_rounds.append({c: v[1] for c, v in rr.items()})
-    rates, cpu = one("none")
-    run.nones.append(rates)
-    run.cpu_nones.append(cpu)
+    baseline()
     for c in CONFIGS:
         run.program_ns[c] = program_time(ctx, c, pid, ports, exact_key)
 
