@@ -191,7 +191,9 @@ void ReadVerdefs(Elf* e, Elf_Scn* scn, const GElf_Shdr& sh, Versions& out) {
     GElf_Verdaux aux;
     if (vd.vd_cnt > 0 && gelf_getverdaux(d, static_cast<int>(off + vd.vd_aux), &aux)) {
       const char* vname = elf_strptr(e, sh.sh_link, aux.vda_name);
-      if (vname) out.verdefs[vd.vd_ndx] = vname;
+      // A version is asked for as "name@version" / "name@@version": one holding '@' could
+      // not be told apart from another (no linker makes one), so it counts as absent.
+      if (vname && !std::strchr(vname, '@')) out.verdefs[vd.vd_ndx] = vname;
     }
     // The next entry lies after this one, inside the section: a wrapping offset (libelf takes
     // an int) would visit entries again, up to sh_info (any number) times.
