@@ -18,9 +18,9 @@ Runs unchanged on Python 2.7 and 3.x:  python cpython_table.py [DURATION] [STEPS
 
 ``python cpython_table.py --serve`` is the long-lived target of bench/report.py (the probes attach
 to it between measurements): it prints ``ready PID VERSION`` and answers one line per command
-read from stdin: ``countdown THREADS STEPS`` -> seconds; ``countdown_cpu THREADS STEPS`` -> CPU
-seconds of this process (user + system: what probes add is charged to it, time other processes
-take the CPUs is not); ``echo CPU_THREADS DURATION`` -> round trips/s; ``paced CPU_THREADS
+read from stdin: ``countdown THREADS STEPS`` -> seconds; ``countdown_cpu THREADS STEPS [REPEAT]``
+-> CPU seconds of this process (user + system: what probes add is charged to it, time other
+processes take the CPUs is not), the least of REPEAT (default 1) back-to-back runs; ``echo CPU_THREADS DURATION`` -> round trips/s; ``paced CPU_THREADS
 PERIOD_MS REQUESTS`` -> ``MEAN_S P50_S P90_S MAX_S PERIOD_S``: round-trip latencies of REQUESTS
 1-byte requests sent one every PERIOD_MS (0: 2.5 times the interpreter's switch interval, 12.5 ms
 on Python 2), each timed by the client; ``quit``.
@@ -182,6 +182,12 @@ def cpu_time():
     return time.clock()  # 2.x on Linux: clock(), the process's CPU time
 
 
+def countdown_cpu(threads, steps):
+    before = cpu_time()
+    countdown(threads, steps)
+    return cpu_time() - before
+
+
 def median(f, repeat):
     runs = sorted(f() for _ in range(repeat))
     return runs[len(runs) // 2]
@@ -202,9 +208,8 @@ def serve():
         if words[0] == "countdown":
             print("%.6f" % countdown(int(words[1]), int(float(words[2]))))
         elif words[0] == "countdown_cpu":
-            before = cpu_time()
-            countdown(int(words[1]), int(float(words[2])))
-            print("%.6f" % (cpu_time() - before))
+            print("%.6f" % min(countdown_cpu(int(words[1]), int(float(words[2])))
+                               for _ in range(int(words[3]) if len(words) > 3 else 1)))
         elif words[0] == "echo":
             print("%.1f" % echo_rate(int(words[1]), float(words[2])))
         elif words[0] == "paced":

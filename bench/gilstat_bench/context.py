@@ -31,8 +31,9 @@ class Sizes:
     sample_s: float = 0.25       # one micro-loop sample (section 1)
     py_rounds: int = 7           # rounds of the interleaved section 2 (CPython 3)
     py27_rounds: int = 7         # rounds of section 2 for CPython 2.7 (4 configurations)
-    py_steps: int = 24000000     # countdown iterations (section 2, CPython 3; ~0.6 s: shorter
-                                 # runs measured scheduling noise of ±10%)
+    py_steps: int = 16000000     # countdown iterations (section 2, CPython 3; ~0.4 s)
+    py_repeat: int = 3           # countdown runs per measurement, the least CPU time kept
+                                 # (section 2: one run alone varied by ±10-20% between rounds)
     py27_steps: int = 10000000   # countdown iterations, CPython 2.7 (section 2)
     py_pace_ms: float = 0        # paced convoy period (0: 2.5 x the switch interval)
     py_paced_n: int = 60         # paced convoy requests

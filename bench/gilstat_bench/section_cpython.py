@@ -14,11 +14,10 @@ PY3_CONFIGS = ("gilstatd-default",)
 
 
 def workloads(sizes, steps):
-    """(name, serve command, kind): kind "cpu" (CPU seconds), "latency" (mean round trip, s),
-    "rate" (round trips/s)."""
-    return [("countdown 1", "countdown_cpu 1 %d" % steps, "cpu"),
-            ("countdown 2", "countdown_cpu 2 %d" % steps, "cpu"),
-            ("countdown 4", "countdown_cpu 4 %d" % steps, "cpu"),
+    """(name, serve command, kind): kind "cpu" (CPU seconds, the least of py_repeat runs),
+    "latency" (mean round trip, s), "rate" (round trips/s)."""
+    return [("countdown %d" % n, "countdown_cpu %d %d %d" % (n, steps, sizes.py_repeat), "cpu")
+            for n in (1, 2, 4)] + [
             ("convoy, paced", "paced 1 %g %d" % (sizes.py_pace_ms, sizes.py_paced_n), "latency"),
             ("convoy, unpaced", "echo 1 %g" % sizes.py_echo_s, "rate")]
 
@@ -71,6 +70,7 @@ class CPythonData:
     py27_steps: int
     py_paced_n: int
     py_echo_s: float
+    py_repeat: int = 1          # countdown runs per measurement (the least kept)
 
     @property
     def period(self):
@@ -122,7 +122,7 @@ def measure(ctx):
     z = ctx.sizes
     runs = [measure_python(ctx, py) for _, py in ctx.pythons(py_only=True)]
     return CPythonData(runs, z.py_rounds, z.py27_rounds, z.py_steps, z.py27_steps,
-                       z.py_paced_n, z.py_echo_s)
+                       z.py_paced_n, z.py_echo_s, z.py_repeat)
 
 
 def measure_python(ctx, py):

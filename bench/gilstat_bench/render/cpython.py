@@ -21,7 +21,9 @@ INTRO = (
 WORKLOADS = (
     "- **countdown N**: `while n > 0: n -= 1` over %s iterations (%s for CPython 2.7) split "
     "over N threads, in CPU seconds of the interpreter process (user + system: what the "
-    "probes cost is charged to its threads, the time other processes hold the CPUs is not). "
+    "probes cost is charged to its threads, the time other processes hold the CPUs is not), "
+    "the least of %d back-to-back runs (one run alone varied by 10-20%% from round to "
+    "round on this shared machine; what gilstatd adds is in every run, the noise is not). "
     "A single thread has no GIL switch to probe, so its row shows the noise of the method.\n"
     "- **convoy, paced**: one CPU-bound thread runs while a client in another process "
     "(forked, outside the interpreter's GIL) sends a 1-byte request every %s, %d times "
@@ -106,7 +108,7 @@ def render(d):
     """(Markdown, goals) of section 2."""
     period = d.period
     lines = ["## 2. Overhead on CPython\n", INTRO % (d.py_rounds, d.py27_rounds),
-             WORKLOADS % ("{:,}".format(d.py_steps), "{:,}".format(d.py27_steps),
+             WORKLOADS % ("{:,}".format(d.py_steps), "{:,}".format(d.py27_steps), d.py_repeat,
                           ("%g ms" % (1e3 * period)) if period else "P", d.py_paced_n,
                           d.py_echo_s)]
     if d.py3():

@@ -115,10 +115,10 @@ def cpython_run(version, factors, sizes):
 
 class Py3Goal(unittest.TestCase):
     class Sizes:
-        py_pace_ms, py_paced_n, py_echo_s = 12.5, 60, 0.3
+        py_pace_ms, py_paced_n, py_echo_s, py_repeat = 12.5, 60, 0.3, 3
 
     def data(self, *runs):
-        return CPythonData(list(runs), 7, 7, 1000, 1000, 60, 0.3)
+        return CPythonData(list(runs), 7, 7, 1000, 1000, 60, 0.3, 3)
 
     def test_every_round_above_three_per_cent_misses(self):
         g = py3_goal(self.data(cpython_run("3.12.1", [1.04] * 7, self.Sizes)))
