@@ -6,6 +6,9 @@
  * are read directly (BTF-typed loads, no helper calls). Events go through a
  * ring buffer; they are rare (process lifecycle, never lock operations). A record that does not
  * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows.
+ * Forks and execs of every process are reported (a new process or image may match a target);
+ * exits only of the watched ones (the attached processes), so that the exit of any other
+ * process costs one pointer read and no record.
  *
  * Every fork, exec and exit of the host runs these programs, so a record wakes no reader: a
  * wake-up (an interrupt raised on the CPU, then the reader scheduled) costs microseconds, more
@@ -28,6 +31,20 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, PROCTRACK_RINGBUF_BYTES);
 } events SEC(".maps");
+
+/* The processes whose exit matters: those the tracker attached (a byte on the thread-group
+ * leader's task, set and cleared by the loader through a pidfd). The exit of any other process
+ * reads the leader's task-storage pointer, which is NULL, and emits nothing. Task storage dies
+ * with its task: no entry outlives its process, and a reused pid starts unwatched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} watched SEC(".maps");
+
+/* 1: every whole-process exit is reported (the loader could not mark a process watched). */
+__u64 all_exits = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -85,11 +102,14 @@ int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_
 /* Runs for every exiting thread. Only the exit of a whole process matters: the last thread of
  * the group, whose exit brought signal->live to zero (do_exit decrements it before this
  * tracepoint). That is the thread-group leader in the common case, but not when the leader
- * called pthread_exit() before the others finished. */
+ * called pthread_exit() before the others finished (a zombie leader keeps its task, and its
+ * storage, until the group is gone). And only that of a watched process. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proctrack_exit, struct task_struct *p)
 {
 	if (p->signal->live.counter != 0)
+		return 0;
+	if (!all_exits && !bpf_task_storage_get(&watched, p->group_leader, 0, 0))
 		return 0;
 	emit(PROCTRACK_EXIT, p->tgid);
 	return 0;

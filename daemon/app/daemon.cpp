@@ -367,6 +367,7 @@ Status Daemon::Impl::Retarget(const config::Config& c) {
   }
   tracker::TrackerOptions topts;
   topts.rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(c.rescan_interval);
+  topts.events = events.get();
   if (tracker) AddCounters(retired, tracker->stats());
   tracker = std::make_unique<tracker::Tracker>(procfs.get(), std::move(targets).value(),
                                                attacher.get(), topts, &observers);
@@ -789,7 +790,7 @@ int Daemon::Run() {
       }
     }
     if (!m.reloading.load()) {
-      if (m.tracker) m.tracker->Pump(m.events.get());
+      if (m.tracker) m.tracker->Pump();
       m.PublishState();
     }
     m.notifier.MaybeWatchdog();

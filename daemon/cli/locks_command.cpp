@@ -141,6 +141,7 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
   std::unique_ptr<ProcEventSource> events = OpenEvents(*targets, env, err);
   tracker::TrackerOptions topts;
   topts.rescan_interval = events ? env.rescan_with_events : env.rescan_without_events;
+  topts.events = events.get();
   std::unique_ptr<probes::PyGilProbe> gil_probe;
   std::unique_ptr<host::PythonTargets> py;
   if (env.open_gil_probe) {

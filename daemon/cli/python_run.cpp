@@ -25,6 +25,7 @@ int StartPythonRun(
   run.events = OpenEvents(*targets, env, err);
   tracker::TrackerOptions topts;
   topts.rescan_interval = run.events ? env.rescan_with_events : env.rescan_without_events;
+  topts.events = run.events.get();
   run.py = std::make_unique<host::PythonTargets>(
       run.probe.get(), env.proc_root, [](pid_t) { return std::optional<std::string>(); },
       /*exact=*/false, /*stacks=*/true);

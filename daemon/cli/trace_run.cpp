@@ -100,7 +100,7 @@ bool TraceUntilEnd(tracker::Tracker& tracker, ProcEventSource* events, const Run
     if (events) fds[n++] = {events->fd(), POLLIN, 0};
     int r = ::poll(fds, n, timeout);
     if (r > 0 && env.stop_fd >= 0 && (fds[0].revents & (POLLIN | POLLHUP))) return true;
-    tracker.Pump(events, Clock::now());
+    tracker.Pump(Clock::now());
     if (tick && Clock::now() >= next_tick) {
       if (!tick()) return true;
       next_tick = Clock::now() + tick_every;

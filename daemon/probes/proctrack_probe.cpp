@@ -2,12 +2,18 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -25,6 +31,42 @@ Error BpfError(int err, const std::string& what) {
   std::string msg = what + ": " + std::generic_category().message(err);
   if (code == ErrorCode::kPermissionDenied) msg += std::string(" (") + kPrivilegeAdvice + ")";
   return MakeError(code, msg);
+}
+
+constexpr unsigned long kPfExiting = 0x4;  // the kernel's PF_EXITING task flag
+
+// Whether the thread of `stat_path` (/proc/PID/task/TID/stat) has begun to exit: PF_EXITING in
+// its ninth field, the flags (counted after the parenthesised name). *gone: it is not there.
+bool ThreadExiting(const std::string& stat_path, bool* gone) {
+  char buf[1024];
+  const int fd = ::open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : ::read(fd, buf, sizeof buf - 1);
+  if (fd >= 0) ::close(fd);
+  *gone = n <= 0;
+  if (n <= 0) return true;
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');
+  for (int field = 2; p && field < 9; ++field) p = std::strchr(p + 1, ' ');  // to "flags"
+  return p && (std::strtoul(p + 1, nullptr, 10) & kPfExiting);
+}
+
+// Whether a thread of process `pid` has not begun to exit (no PF_EXITING): its exit, and so
+// the process's last one, is still to come.
+bool AnyThreadNotExiting(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool running = false;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    bool gone = false;
+    if (!ThreadExiting(dir + "/" + e->d_name + "/stat", &gone) && !gone) {
+      running = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return running;
 }
 
 }  // namespace
@@ -130,6 +172,31 @@ Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& f
   sink_ = nullptr;
   if (n < 0) return BpfError(n, "reading the proctrack ring buffer");
   return n;
+}
+
+bool ProctrackProbe::Watch(pid_t pid) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0 && errno == ESRCH) return false;
+  const uint8_t one = 1;
+  if (pidfd < 0 || bpf_map_update_elem(bpf_map__fd(skel_->maps.watched), &pidfd, &one, 0) != 0) {
+    const bool gone = errno == ESRCH;
+    if (pidfd >= 0) ::close(pidfd);
+    if (gone) return false;
+    __atomic_store_n(&skel_->bss->all_exits, 1, __ATOMIC_SEQ_CST);  // nothing is missed
+    return true;
+  }
+  ::close(pidfd);
+  // Marked. A thread that has not begun to exit yet exits after the mark, and so does the
+  // last thread of the process: that exit is reported. Otherwise the last exit may have run
+  // the program before the mark, unreported: the caller treats the process as gone.
+  return AnyThreadNotExiting(pid);
+}
+
+void ProctrackProbe::Unwatch(pid_t pid) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return;  // gone: its mark went with its task
+  (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.watched), &pidfd);
+  ::close(pidfd);
 }
 
 uint64_t ProctrackProbe::LostEvents() {

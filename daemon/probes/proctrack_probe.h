@@ -35,6 +35,12 @@ class ProctrackProbe final : public ProcEventSource {
   int fd() const override;
   Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) override;
   uint64_t LostEvents() override;
+  // Marks the process watched (its exit is reported) through a pidfd, then tells whether one
+  // of its threads has not begun to exit yet (then the last exit comes after the mark and is
+  // reported). Where the mark fails for another reason than the process being gone, every
+  // exit is reported from then on.
+  bool Watch(pid_t pid) override;
+  void Unwatch(pid_t pid) override;
 
  private:
   ProctrackProbe() = default;

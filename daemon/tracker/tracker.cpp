@@ -83,6 +83,7 @@ void Tracker::DetachOne(pid_t pid, bool exited) {
   if (observer_) observer_->Detaching(it->second, exited);
   // A probe refuses only a pid it does not hold: nothing is left to undo either way.
   (void)attacher_->Detach(pid);
+  if (options_.events) options_.events->Unwatch(pid);
   ++stats_.detaches;
   if (exited) ++stats_.exited_detaches;
   attached_.erase(it);
@@ -114,6 +115,12 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
                         bool first) {
   const pid_t pid = info.pid;
   pending_.erase(pid);
+  // Watched first: an exit after this is reported. One before it is not, and then the process
+  // is gone or going: not attached.
+  if (options_.events && !options_.events->Watch(pid)) {
+    CountFailure(info, AttachError::kVanished, "the process exited");
+    return;
+  }
   Status s = attacher_->Attach(pid);
   if (s.ok()) {
     failed_.erase(pid);
@@ -125,15 +132,19 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
   }
   const auto reason_or_retry = Classify(info, s, retries_left, now, first);
   if (!reason_or_retry) return;  // retried later
-  const AttachError reason = *reason_or_retry;
+  CountFailure(info, *reason_or_retry, s.message());
+}
+
+void Tracker::CountFailure(const ProcessInfo& info, AttachError reason,
+                           const std::string& message) {
   ++stats_.attach_errors[static_cast<size_t>(reason)];
   if (reason == AttachError::kVanished) {
-    failed_.erase(pid);
+    failed_.erase(info.pid);
   } else {
-    failed_[pid] = Failure{info, reason, s.message()};
+    failed_[info.pid] = Failure{info, reason, message};
   }
   UpdateGauges();
-  if (observer_) observer_->AttachFailed(pid, reason, s.message());
+  if (observer_) observer_->AttachFailed(info.pid, reason, message);
 }
 
 void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point now) {
@@ -257,8 +268,8 @@ void Tracker::Tick(Clock::time_point now) {
   if (now >= next_rescan_) Rescan(now);
 }
 
-void Tracker::Pump(ProcEventSource* source, Clock::time_point now) {
-  if (source) {
+void Tracker::Pump(Clock::time_point now) {
+  if (ProcEventSource* source = options_.events) {
     auto n = source->Drain([&](const ProcEvent& e) { HandleEvent(e, now); });
     (void)n;  // a failed drain is caught up by the rescan below
     uint64_t lost = source->LostEvents();

@@ -115,6 +115,9 @@ struct TrackerOptions {
   // A forked process (a copy of its parent, libc mapped) is looked at after this delay, unless
   // it exec'd or exited meanwhile.
   std::chrono::milliseconds fork_delay{50};
+  // The process events Pump drains (nullptr: rescans alone). A process is watched on it
+  // (ProcEventSource::Watch: its exit will be reported) before it is attached. Not owned.
+  ProcEventSource* events = nullptr;
 };
 
 class Tracker {
@@ -134,8 +137,8 @@ class Tracker {
   void HandleEvent(const ProcEvent& event, Clock::time_point now = Clock::now());
   // Runs due retries and, when due, the periodic rescan.
   void Tick(Clock::time_point now = Clock::now());
-  // Drains the source (if any) and runs Tick; lost events trigger a rescan.
-  void Pump(ProcEventSource* source, Clock::time_point now = Clock::now());
+  // Drains options.events (if any) and runs Tick; lost events trigger a rescan.
+  void Pump(Clock::time_point now = Clock::now());
   // When Tick next has work to do.
   Clock::time_point NextDeadline() const;
   // Detaches from everything (shutdown).
@@ -172,6 +175,8 @@ class Tracker {
   // `first`: not a retry (a process a scan finds still loading gets exec_retries).
   void TryAttach(const ProcessInfo& info, int retries_left, Clock::time_point now,
                  bool first = true);
+  // Counts a failed attach (and keeps its reason unless the process vanished).
+  void CountFailure(const ProcessInfo& info, AttachError reason, const std::string& message);
   // The reason of a failed attach; may schedule a retry instead (then nullopt).
   std::optional<AttachError> Classify(const ProcessInfo& info, const Status& s, int retries_left,
                                       Clock::time_point now, bool first);

@@ -81,8 +81,9 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
-  pid_t child = SpawnSleep("0.05");
+  pid_t child = SpawnSleep("0.2");
   ASSERT_GT(child, 0);
+  ASSERT_TRUE((*src)->Watch(child));  // exits are reported for watched processes only
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
@@ -97,6 +98,50 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
   }
   EXPECT_LT(exec_at, exit_at);
   EXPECT_EQ((*src)->LostEvents(), 0u);
+}
+
+// The exit of a process that is not watched costs no record (its exec does); unwatched again,
+// a watched one reports no exit either.
+TEST(Proctrack, ExitsOfProcessesNotWatchedAreNotReported) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  pid_t watched = SpawnSleep("0.2"), other = SpawnSleep("0.2"), unwatched = SpawnSleep("0.2");
+  ASSERT_GT(watched, 0);
+  ASSERT_GT(other, 0);
+  ASSERT_GT(unwatched, 0);
+  ASSERT_TRUE((*src)->Watch(watched));
+  ASSERT_TRUE((*src)->Watch(unwatched));
+  (*src)->Unwatch(unwatched);
+  int status = 0;
+  for (pid_t p : {other, unwatched, watched}) ASSERT_EQ(::waitpid(p, &status, 0), p);
+  ASSERT_TRUE(
+      PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, watched) > 0; }));
+  PollUntil(
+      **src, got, [] { return false; }, milliseconds(200));  // anything late
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExec, other), 1);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, other), 0);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, unwatched), 0);
+}
+
+// Watch says when it came too late: a process that has exited (a zombie not reaped yet, or
+// gone) would report no exit.
+TEST(Proctrack, WatchingAProcessThatExitedAlreadyFails) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  siginfo_t info{};  // until it is a zombie, without reaping it
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE((*src)->Watch(child));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_FALSE((*src)->Watch(child));
+  EXPECT_TRUE((*src)->Watch(::getpid()));
+  (*src)->Unwatch(::getpid());
 }
 
 // A reader whose drain found nothing is idle: its descriptor becomes readable for a record only
@@ -152,8 +197,12 @@ TEST(Proctrack, ForkEventsForProcessesNotThreads) {
   std::vector<ProcEvent> got;
   std::thread([] {}).join();  // a thread of this process: no fork event for this tgid
   pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
+  if (child == 0) {
+    ::usleep(200 * 1000);
+    ::_exit(0);
+  }
   ASSERT_GT(child, 0);
+  ASSERT_TRUE((*src)->Watch(child));
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
@@ -192,6 +241,9 @@ TEST(Proctrack, OnlyWholeProcessExitsAreReported) {
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
   ::close(ready[0]);
+  // Watched once its main thread has ended: the last thread still runs, so its exit will come.
+  ::usleep(50 * 1000);
+  ASSERT_TRUE((*src)->Watch(child));
   std::vector<ProcEvent> got;
   // For 150 ms (threads done, the main thread gone, the last thread still running): no exit.
   PollUntil(
@@ -215,7 +267,8 @@ TEST(Proctrack, WorksWithoutTracefs) {
   ASSERT_FALSE(IsTracefsMounted()) << "could not unmount tracefs/debugfs for the test";
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
-  pid_t child = SpawnSleep("0");
+  pid_t child = SpawnSleep("0.2");
+  ASSERT_TRUE((*src)->Watch(child));
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   std::vector<ProcEvent> got;
@@ -252,6 +305,7 @@ TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
   RecordingAttacher attacher;
   TrackerOptions opts;
   opts.rescan_interval = std::chrono::hours(1);  // only the events can find it
+  opts.events = src->get();
   Tracker tracker(&fs, std::move(targets).value(), &attacher, opts);
   tracker.Rescan();
   EXPECT_TRUE(attacher.attached.empty());
@@ -263,7 +317,7 @@ TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
     while (!pred() && std::chrono::steady_clock::now() < end) {
       pollfd p{(*src)->fd(), POLLIN, 0};
       ::poll(&p, 1, 20);
-      tracker.Pump(src->get());
+      tracker.Pump();
     }
     return pred();
   };
@@ -276,6 +330,41 @@ TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
   EXPECT_TRUE(pump_until([&] { return Contains(attacher.detached, child); }));
   EXPECT_FALSE(tracker.IsAttached(child));
   EXPECT_EQ(tracker.stats().exited_detaches, 1u);
+  EXPECT_EQ(tracker.stats().scans, 1u);
+}
+
+// Processes that live about a millisecond, each matched on its exec: whichever the tracker
+// attached is detached on its exit event, with no rescan (the race between an exit and the
+// process being watched loses none).
+TEST(ProctrackTracker, ShortLivedProcessesAreAllDetachedWithoutARescan) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  ProcFs fs;
+  const std::string arg = "0.001" + std::to_string(::getpid());  // ~1 ms, and unique
+  auto targets = TargetSet::Compile({{.cmdline_regex = "^sleep " + arg + "$"}}, ::getpid());
+  ASSERT_TRUE(targets.ok());
+  RecordingAttacher attacher;
+  TrackerOptions opts;
+  opts.rescan_interval = std::chrono::hours(1);
+  opts.events = src->get();
+  Tracker tracker(&fs, std::move(targets).value(), &attacher, opts);
+  tracker.Rescan();
+  std::vector<pid_t> children;
+  for (int i = 0; i < 40; ++i) {
+    children.push_back(SpawnSleep(arg.c_str()));
+    if (i % 4 == 0) tracker.Pump();  // some caught alive, some while exiting, some gone
+  }
+  int status = 0;
+  for (pid_t c : children) ASSERT_EQ(::waitpid(c, &status, 0), c);
+  auto end = std::chrono::steady_clock::now() + milliseconds(5000);
+  while (!tracker.Attached().empty() && std::chrono::steady_clock::now() < end) {
+    pollfd p{(*src)->fd(), POLLIN, 0};
+    ::poll(&p, 1, 20);
+    tracker.Pump();
+  }
+  EXPECT_TRUE(tracker.Attached().empty()) << tracker.Attached().size() << " still attached";
+  EXPECT_EQ(attacher.detached.size(), attacher.attached.size());
   EXPECT_EQ(tracker.stats().scans, 1u);
 }
 

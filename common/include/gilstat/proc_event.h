@@ -30,6 +30,16 @@ class ProcEventSource {
   virtual Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) = 0;
   // Events dropped so far because the buffer was full (monotonic).
   virtual uint64_t LostEvents() = 0;
+  // A source may report the exits of watched processes only (bpf/proctrack.bpf.c does, so
+  // that the exit of every other process on the host costs no record); forks and execs are
+  // reported for every process. Watch returns false when the process is gone or exiting
+  // already: no exit may be reported for it then. A source that reports every exit keeps the
+  // defaults.
+  virtual bool Watch(pid_t pid) {
+    (void)pid;
+    return true;
+  }
+  virtual void Unwatch(pid_t pid) { (void)pid; }
 };
 
 }  // namespace gilstat

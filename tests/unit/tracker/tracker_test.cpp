@@ -55,8 +55,15 @@ class FakeEvents : public ProcEventSource {
     return n;
   }
   uint64_t LostEvents() override { return lost; }
+  bool Watch(pid_t pid) override {
+    calls.push_back("watch " + std::to_string(pid));
+    return !exited.count(pid);
+  }
+  void Unwatch(pid_t pid) override { calls.push_back("unwatch " + std::to_string(pid)); }
   std::deque<ProcEvent> queue;
   uint64_t lost = 0;
+  std::set<pid_t> exited;  // Watch finds these gone (their exit came before the mark)
+  std::vector<std::string> calls;
 };
 
 class Recorder : public TrackerObserver {
@@ -458,17 +465,43 @@ TEST_F(TrackerTest, PidTargetsDoNotNeedAFullScan) {
   EXPECT_FALSE(t->FailureOf(4242).has_value());
 }
 
+// A process is watched on the event source (its exit reported) before it is attached, and
+// unwatched when it is detached; one whose exit came before the mark is not attached at all
+// (no exit would ever detach it).
+TEST_F(TrackerTest, AProcessIsWatchedBeforeItIsAttached) {
+  FakeEvents events;
+  events.exited = {102};
+  TrackerOptions opts;
+  opts.events = &events;
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  attacher_.on_attach = [&](pid_t pid) {  // watched by then
+    EXPECT_EQ(events.calls.back(), "watch " + std::to_string(pid));
+  };
+  t->Rescan(t0_);
+  EXPECT_EQ(events.calls, (std::vector<std::string>{"watch 100", "watch 102"}));
+  EXPECT_TRUE(t->IsAttached(100));
+  EXPECT_FALSE(t->IsAttached(102));
+  EXPECT_EQ(t->stats().attach_errors[static_cast<size_t>(AttachError::kVanished)], 1u);
+  EXPECT_EQ(observer_.failures, (std::vector<std::string>{"102 vanished: the process exited"}));
+  proc_.Remove(100);
+  events.queue.push_back({ProcEvent::Type::kExit, 100});
+  t->Pump(t0_ + milliseconds(10));
+  EXPECT_FALSE(t->IsAttached(100));
+  EXPECT_EQ(events.calls.back(), "unwatch 100");
+}
+
 TEST_F(TrackerTest, PeriodicRescanAndLostEvents) {
   TrackerOptions opts;
   opts.rescan_interval = milliseconds(1000);
-  auto t = Make({{.comm_regex = "^python"}}, opts);
   FakeEvents events;
+  opts.events = &events;
+  auto t = Make({{.comm_regex = "^python"}}, opts);
   t->Rescan(t0_);
   EXPECT_EQ(t->NextDeadline(), t0_ + milliseconds(1000));
   proc_.Add({.pid = 300, .comm = "python3"});
-  t->Pump(&events, t0_ + milliseconds(500));
+  t->Pump(t0_ + milliseconds(500));
   EXPECT_FALSE(t->IsAttached(300));  // no event, no rescan yet
-  t->Pump(&events, t0_ + milliseconds(1000));
+  t->Pump(t0_ + milliseconds(1000));
   EXPECT_TRUE(t->IsAttached(300));
   EXPECT_EQ(t->stats().scans, 2u);
   // Events are handled as they come.
@@ -476,14 +509,14 @@ TEST_F(TrackerTest, PeriodicRescanAndLostEvents) {
   events.queue.push_back({ProcEvent::Type::kExec, 301});
   proc_.Remove(300);
   events.queue.push_back({ProcEvent::Type::kExit, 300});
-  t->Pump(&events, t0_ + milliseconds(1100));
+  t->Pump(t0_ + milliseconds(1100));
   EXPECT_TRUE(t->IsAttached(301));
   EXPECT_FALSE(t->IsAttached(300));
   EXPECT_EQ(t->stats().scans, 2u);
   // A lost event may have been anything: rescan at once.
   proc_.Add({.pid = 302, .comm = "python3"});
   events.lost = 3;
-  t->Pump(&events, t0_ + milliseconds(1200));
+  t->Pump(t0_ + milliseconds(1200));
   EXPECT_TRUE(t->IsAttached(302));
   EXPECT_EQ(t->stats().lost_events, 3u);
   EXPECT_EQ(t->stats().scans, 3u);
