@@ -3,9 +3,11 @@
  * with their own GIL, each in its own slot). Default: uprobes on the C library's
  * pthread_cond_timedwait (entry + return) filtered by the address of the GIL's condvar, which a
  * thread reaches only when the GIL is held by another: an uncontended release and re-take hits
- * no probe. Exact (opt-in, symbols needed): also take_gil (entry + return) and drop_gil (entry),
- * every acquisition and release. Aggregated here; user space reads the maps. See
- * docs/PYTHON.md. */
+ * no probe. Exact (opt-in, symbols needed): also take_gil's and drop_gil's entries, every
+ * acquisition and release; an acquisition is counted at the condvar's return when it waited, at
+ * the thread's next release when it did not (the GIL was free). Where the condvar cannot be
+ * probed (GIL state not located), take_gil's return instead. Aggregated here; user space reads
+ * the maps. See docs/PYTHON.md. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -221,6 +223,7 @@ static __always_inline struct pygil_thread *thread_claim(__u64 id, __u64 now)
 			t->in_cond = 0;
 			t->forced_out = 0;
 			t->stacks = 0;
+			t->taken_free = 0;
 			return t;
 		}
 		__sync_fetch_and_add(&t->fallback, 1);
@@ -423,6 +426,26 @@ static __always_inline void add_wait_stacks(struct pygil_thread *t, __u32 tgid, 
 	__sync_fetch_and_add(&v->count, 1);
 }
 
+/* An acquisition by thread `id` at `at` whose wait began at `start` (take_gil's entry, or the
+ * forced release it asked again after): counts, wait, handoff from the last holder. */
+static __always_inline void count_acquisition(struct pygil_stats *s, struct pygil_gil *g,
+					      struct pygil_thread *t, __u64 id, __u64 start,
+					      __u64 at)
+{
+	__sync_fetch_and_add(&s->acquisitions, 1);
+	record_wait(s, at >= start ? at - start : 0);
+	if (t->contended)
+		__sync_fetch_and_add(&s->contended, 1);
+	add_wait_stacks(t, id >> 32, at >= start ? at - start : 0);
+	if (g->last_holder && g->last_holder != id) {
+		__sync_fetch_and_add(&s->handoffs, 1);
+		if (t->contended && g->drop_ns && at >= g->drop_ns)
+			gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
+					 &s->handoff_hist_count, at - g->drop_ns);
+	}
+	g->last_holder = id;
+}
+
 /* --- take_gil / drop_gil ------------------------------------------------------------------ */
 
 SEC("uprobe")
@@ -468,6 +491,8 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 			interval_us = 5000;
 		if (now - t->take_start_ns <= 2 * interval_us * 1000) {
 			t->contended = 1;
+			t->entry_ns = now;
+			t->taken_free = !!(p->flags & PYGIL_F_CONDVAR);
 			return 0;
 		}
 	} else if (!t) {
@@ -476,11 +501,14 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 			return 0;
 	}
 	t->take_start_ns = now;
+	t->entry_ns = now;
 	t->wait_start_ns = 0;
 	t->in_cond = 0;
 	t->stacks = 0;
 	t->slot = slot;
-	t->contended = g->holder != 0 && g->holder != id;
+	/* With the condvar probed, a wait shows there; until one, the GIL was free. */
+	t->taken_free = !!(p->flags & PYGIL_F_CONDVAR);
+	t->contended = !t->taken_free && g->holder != 0 && g->holder != id;
 	return 0;
 }
 
@@ -508,17 +536,7 @@ int take_gil_return(struct pt_regs *ctx)
 	if (!t || !t->take_start_ns) {
 		count(PYGIL_CNT_ORPHAN_RETURNS);
 	} else if ((s = stats_of(tgid, t->slot))) {
-		__sync_fetch_and_add(&s->acquisitions, 1);
-		record_wait(s, now - t->take_start_ns);
-		if (t->contended)
-			__sync_fetch_and_add(&s->contended, 1);
-		add_wait_stacks(t, tgid, now - t->take_start_ns);
-		if (g->last_holder && g->last_holder != id) {
-			__sync_fetch_and_add(&s->handoffs, 1);
-			if (t->contended && g->drop_ns && now >= g->drop_ns)
-				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
-					 &s->handoff_hist_count, now - g->drop_ns);
-		}
+		count_acquisition(s, g, t, id, t->take_start_ns, now);
 	}
 	if (t)
 		thread_end(id, t);
@@ -536,6 +554,7 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct pygil_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct pygil_thread *t;
 	struct pygil_stats *s;
 	struct pygil_gil *g;
 	__u64 now = bpf_ktime_get_ns();
@@ -549,18 +568,28 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 	if (!g)
 		return 0;
 	s = stats_of(tgid, slot);
-	if (s) {
-		if (g->holder == id && g->hold_start_ns && now >= g->hold_start_ns)
-			gilstat_hist_add(s->hold_hist, &s->hold_hist_sum, &s->hold_hist_count,
+	t = thread_find(id);
+	if (t && t->taken_free && t->slot == slot) {
+		/* Its take_gil did not wait on the condvar: acquired at the entry, held since. */
+		t->taken_free = 0;
+		if (s) {
+			count_acquisition(s, g, t, id, t->take_start_ns, t->entry_ns);
+			if (now >= t->entry_ns)
+				gilstat_hist_add(s->hold_hist, &s->hold_hist_sum,
+						 &s->hold_hist_count, now - t->entry_ns);
+		}
+		g->last_holder = id;
+	} else if (s && g->holder == id && g->hold_start_ns && now >= g->hold_start_ns) {
+		gilstat_hist_add(s->hold_hist, &s->hold_hist_sum, &s->hold_hist_count,
 				 now - g->hold_start_ns);
+	}
+	if (s) {
 		if (g->drop_requested)
 			__sync_fetch_and_add(&s->forced, 1);
 		else
 			__sync_fetch_and_add(&s->voluntary, 1);
 	}
 	if (g->drop_requested) {
-		struct pygil_thread *t = thread_find(id);
-
 		if (!t)
 			t = thread_claim(id, now);
 		if (t) {
@@ -568,6 +597,8 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 			t->forced_out = 1;
 			t->slot = slot;
 		}
+	} else if (t) {
+		thread_end(id, t);
 	}
 	g->drop_requested = 0;
 	g->holder = 0;
@@ -615,6 +646,7 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	take_wait_stacks(p, g, t, id);
 	if (t->take_start_ns)
 		t->contended = 1; /* inside take_gil: it waits for another thread's release */
+	t->taken_free = 0;  /* it waits: the acquisition is counted at the condvar's return */
 	return 0;
 }
 
@@ -654,6 +686,19 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 			__sync_fetch_and_add(&s->drop_requests, 1);
 			g->drop_requested = 1;
 		}
+	}
+	if ((p->flags & PYGIL_F_TAKE_DROP) && !locked) {
+		/* take_gil's return is not probed: the GIL is free and this thread holds gil->mutex,
+		 * so it takes the GIL now, after waiting since its take_gil's entry. */
+		__u64 now = bpf_ktime_get_ns();
+
+		if (t->take_start_ns)
+			count_acquisition(s, g, t, id, t->take_start_ns, now);
+		g->holder = id;
+		g->last_holder = id;
+		g->hold_start_ns = now;
+		thread_end(id, t);
+		return 0;
 	}
 	if (p->flags & PYGIL_F_TAKE_DROP)
 		return 0;

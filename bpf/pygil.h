@@ -141,7 +141,11 @@ struct pygil_thread {
 	__u32 fallback;     /* array entries: threads of this index keeping their state in the hash */
 	__u32 slot;         /* the GIL (pygil_key.slot) it waits for */
 	__u32 stacks;       /* PYGIL_F_STACKS: the stacks of this wait were taken */
-	__u32 pad;
+	/* With the condvar probed, take_gil's return is not: an acquisition that did not wait on
+	 * the condvar (the GIL was free) is counted at the thread's next drop_gil, as taken at
+	 * entry_ns. Set at take_gil's entry, cleared by a condvar wait. */
+	__u32 taken_free;
+	__u64 entry_ns;
 	__u64 waiter_stack; /* their ids (pygil_stack_key.id; 0: none) */
 	__u64 holder_stack;
 };

@@ -208,10 +208,14 @@ Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
   auto interpreter = OpenMappedFileById(pid, target.interpreter_file);
   if (!interpreter) return interpreter.error();
   const std::string path = interpreter->path();  // this very file, while `interpreter` lives
-  // drop_gil first: a take_gil return must not see a holder whose release goes unseen.
+  // drop_gil first: an acquisition must not see a holder whose release goes unseen. With the
+  // condvar probed, take_gil's return is not (bpf/pygil.bpf.c counts an acquisition at the
+  // condvar's return or at the thread's next release): one trap less per release and re-take.
   Status st = add(s->progs.drop_gil_entry, path, target.drop_gil_offsets, false);
   if (st.ok()) st = add(s->progs.take_gil_entry, path, target.take_gil_offsets, false);
-  if (st.ok()) st = add(s->progs.take_gil_return, path, target.take_gil_offsets, true);
+  if (st.ok() && !target.cond_addr) {
+    st = add(s->progs.take_gil_return, path, target.take_gil_offsets, true);
+  }
   return st;
 }
 

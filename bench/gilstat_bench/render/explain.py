@@ -97,14 +97,12 @@ def exact_cost(io):
     progs = [m.program_ns.get("gilstatd-exact", {}).get("echo") for m in runs]
     progs = [v / 2 for v in progs if v is not None]
     return (
-        "- **Exact configuration.** Every GIL release/acquire hits three probes (`take_gil`'s "
-        "entry and return, `drop_gil`'s entry); the programs ran %s of it (the echo server's "
-        "programs per request over its two releases), the traps into the kernel and the "
-        "return trampoline most of the rest: %s per release/acquire in all (median), against "
-        "≤ %.2f µs. Halving it needs fewer traps per release/acquire, e.g. no return probe on "
-        "`take_gil`: an acquisition that finds the GIL free taken at the entry, a contended "
-        "one at the condvar's return as in the default configuration. The exact "
-        "configuration is an opt-in for that reason.\n" % (
+        "- **Exact configuration.** Every GIL release/acquire hits two probes (`take_gil`'s "
+        "and `drop_gil`'s entries; `take_gil`'s return is not probed where the GIL condvar "
+        "is); the programs ran %s of it (the echo server's programs per request over its two "
+        "releases), the two traps into the kernel most of the rest: %s per release/acquire "
+        "in all (median), against ≤ %.2f µs. Less needs fewer traps still: the uprobe trap "
+        "itself is the cost. The exact configuration is an opt-in for that reason.\n" % (
             fmt.ns(median(progs)) if progs else "–",
             "%.2f µs" % median(echo) if echo else "–", goals.EXACT_COST_MAX_US))
 
