@@ -305,6 +305,12 @@ TEST(PyGilProbeTest, DefaultModeRunsNothingForAnUncontendedIoThread) {
       py.Go();
       EXPECT_EQ(py.ReadLine(), "io " + std::to_string(kRounds));
       const auto io = OurProgramRuns();
+      PyGilStats io_stats;
+      if (auto read = (*probe)->Read(); read.ok()) {
+        for (const PyGilStats& one : *read) {
+          if (one.pid == py.pid()) io_stats = one;
+        }
+      }
       py.Go();  // the contended phase: the programs do run
       EXPECT_TRUE(py.ReadResults());
       const auto all = OurProgramRuns();
@@ -318,6 +324,12 @@ TEST(PyGilProbeTest, DefaultModeRunsNothingForAnUncontendedIoThread) {
       }
       ASSERT_TRUE(io.count("take_gil_entry"));
       EXPECT_GE(io.at("take_gil_entry").count, 2u * kRounds);
+      // Two hits per release and re-take: take_gil's return is not probed beside the condvar,
+      // and every acquisition is counted all the same (at the thread's next release).
+      EXPECT_EQ(io.count("take_gil_return"), 0u);
+      EXPECT_GE(io_stats.acquisitions, 2u * kRounds);
+      EXPECT_EQ(io_stats.wait.count, io_stats.acquisitions);
+      EXPECT_GE(io_stats.hold.count + 2, io_stats.acquisitions);
       for (const auto& [name, r] : io) {
         std::fprintf(stderr, "exact mode, %s: %s ran %llu times, %.0f ns each\n", python,
                      name.c_str(), static_cast<unsigned long long>(r.count),
