@@ -20,6 +20,7 @@
 #include "bpf/proctrack.h"
 #include "bpf/proctrack.skel.h"
 #include "gilstat/privileges.h"
+#include "gilstat/proc_stat.h"
 
 namespace gilstat::probes {
 namespace {
@@ -33,8 +34,6 @@ Error BpfError(int err, const std::string& what) {
   return MakeError(code, msg);
 }
 
-constexpr unsigned long kPfExiting = 0x4;  // the kernel's PF_EXITING task flag
-
 // Whether the thread of `stat_path` (/proc/PID/task/TID/stat) has begun to exit: PF_EXITING in
 // its ninth field, the flags (counted after the parenthesised name). *gone: it is not there.
 bool ThreadExiting(const std::string& stat_path, bool* gone) {
@@ -44,10 +43,9 @@ bool ThreadExiting(const std::string& stat_path, bool* gone) {
   if (fd >= 0) ::close(fd);
   *gone = n <= 0;
   if (n <= 0) return true;
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');
-  for (int field = 2; p && field < 9; ++field) p = std::strchr(p + 1, ' ');  // to "flags"
-  return p && (std::strtoul(p + 1, nullptr, 10) & kPfExiting);
+  const auto fields = StatFieldsAfterName(std::string_view(buf, static_cast<size_t>(n)), 7);
+  return fields.size() >= 7 &&
+         (std::strtoul(std::string(fields[6]).c_str(), nullptr, 10) & kPfExiting);
 }
 
 // Whether a thread of process `pid` has not begun to exit (no PF_EXITING): its exit, and so

@@ -12,10 +12,10 @@
 #include <string_view>
 #include <system_error>
 
+#include "gilstat/proc_stat.h"
+
 namespace gilstat::tracker {
 namespace {
-
-constexpr unsigned kPfKthread = 0x00200000;  // include/linux/sched.h
 
 Error ErrnoError(int err, const std::string& what) {
   ErrorCode code = ErrorCode::kUnavailable;
@@ -81,16 +81,7 @@ Status ParseStat(const std::string& text, ProcessInfo* info) {
   }
   if (info->comm.empty()) info->comm = text.substr(open + 1, close - open - 1);
   // Fields after the comm, numbered as in proc(5): token k is field k + 3.
-  std::vector<std::string_view> tok;
-  std::string_view rest = std::string_view(text).substr(close + 1);
-  size_t i = 0;
-  while (i < rest.size() && tok.size() < 20) {
-    while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
-    size_t j = i;
-    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
-    if (j > i) tok.push_back(rest.substr(i, j - i));
-    i = j;
-  }
+  const std::vector<std::string_view> tok = StatFieldsAfterName(text, 20);
   unsigned flags = 0;
   if (tok.size() < 20 || tok[0].size() != 1 || !ParseNumber(tok[1], &info->ppid) ||
       !ParseNumber(tok[6], &flags) || !ParseNumber(tok[17], &info->num_threads) ||
