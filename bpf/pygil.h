@@ -8,6 +8,7 @@
 #endif
 
 #include "gilstat/log2_slot.h"
+#include "bpf/pystack.h"
 
 #define PYGIL_MAX_PROCS 1024
 #define PYGIL_MAX_THREADS 16384
@@ -25,17 +26,6 @@
  * scanned yet, or beyond the slots): not counted anywhere. */
 #define PYGIL_SLOT_NONE PYGIL_MAX_GILS
 
-/* Python stacks at contended GIL waits (PYGIL_F_STACKS): frames kept per stack, frames walked
- * (the interpreter's own entry frames, skipped, included), threads of an interpreter walked to
- * find a waiter's thread state, and the sizes of the maps. */
-#define PYGIL_STACK_DEPTH 64
-#define PYGIL_STACK_WALK (PYGIL_STACK_DEPTH + 16)
-#define PYGIL_THREAD_WALK 64
-#define PYGIL_MAX_STACKS 16384
-#define PYGIL_MAX_PAIRS 16384
-/* Bytes read per frame: every field used is in them (user space checks the offsets). */
-#define PYGIL_FRAME_READ 80
-
 /* pygil_proc.flags */
 #define PYGIL_F_TAKE_DROP (1u << 0) /* take_gil/drop_gil are probed: every acquisition is seen */
 #define PYGIL_F_CONDVAR (1u << 1)   /* the GIL condvar's waits are probed */
@@ -44,24 +34,6 @@
 #define PYGIL_F_BY_ARGUMENT (1u << 2)
 /* Contended waits capture the Python stacks of the waiter and of the GIL's last holder. */
 #define PYGIL_F_STACKS (1u << 3)
-
-/* Where a CPython 3.11+ thread's Python frames are (daemon/python/py_frames.h, FrameLayout). */
-struct pygil_frames {
-	__u32 threads_head;     /* PyInterpreterState.threads.head */
-	__u32 tstate_next;      /* PyThreadState.next */
-	__u32 native_thread_id; /* PyThreadState.native_thread_id */
-	__u32 tstate_interp;    /* PyThreadState.interp */
-	__s32 cframe;           /* PyThreadState.cframe (3.11, 3.12); -1: none */
-	__u32 current_frame;    /* in _PyCFrame, or in PyThreadState from 3.13 */
-	__u32 previous;         /* _PyInterpreterFrame.previous (8-aligned, < PYGIL_FRAME_READ) */
-	__u32 code;             /* f_code / f_executable (8-aligned, < PYGIL_FRAME_READ) */
-	__u32 owner;            /* owner (a byte, < PYGIL_FRAME_READ) */
-	__u32 first_hidden_owner; /* owners from this one on are not Python code (255: none) */
-	/* prev_instr (3.11, 3.12) / instr_ptr (3.13+): into the code object's co_code_adaptive
-	 * (8-aligned, < PYGIL_FRAME_READ) */
-	__u32 instr;
-	__u32 pad;
-};
 
 /* One attached process (written by user space only: at attach, and when the sub-interpreter
  * GILs it finds change). */
@@ -150,32 +122,12 @@ struct pygil_thread {
 	__u64 holder_stack;
 };
 
-/* A Python stack of a process: the code objects of its frames, innermost first, and where each
- * frame is in its code: its instruction pointer's byte offset from the code object's address
- * (truncated to 32 bits; user space checks it falls in the code's bytecode). Its id is a hash of
- * both (0 is never an id): the same functions at other lines are another stack. */
-struct pygil_stack_key {
-	__u32 tgid;
-	__u32 pad;
-	__u64 id;
-};
-struct pygil_stack {
-	__u32 depth;
-	__u32 truncated; /* deeper than PYGIL_STACK_DEPTH */
-	__u64 code[PYGIL_STACK_DEPTH];
-	__u32 instr[PYGIL_STACK_DEPTH];
-};
-
 /* The contended waits of one GIL whose waiter had one stack and whose last holder another. */
 struct pygil_pair_key {
 	__u32 tgid;
 	__u32 slot;
 	__u64 waiter; /* stack ids; 0: none (no Python frame, or not found) */
 	__u64 holder;
-};
-struct pygil_pair {
-	__u64 wait_ns;
-	__u64 count;
 };
 
 enum pygil_counter {

@@ -70,7 +70,8 @@ function(gilstat_bpf_skeleton name source)
     COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}/bpf
     COMMAND ${GILSTAT_CLANG} -target bpf -O2 -g -Wall -Werror
             -D__TARGET_ARCH_${_gilstat_bpf_arch}
-            -I${_gilstat_vmlinux_dir} -I${_srcdir} -I${PROJECT_SOURCE_DIR}/common/include
+            -I${_gilstat_vmlinux_dir} -I${_srcdir} -I${PROJECT_SOURCE_DIR}
+            -I${PROJECT_SOURCE_DIR}/common/include
             -c ${_src} -o ${_obj}
     DEPENDS ${_src} ${_deps} gilstat_vmlinux_h ${_gilstat_vmlinux_dir}/vmlinux.h
     COMMENT "BPF ${name}.bpf.o"

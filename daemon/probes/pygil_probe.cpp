@@ -122,8 +122,7 @@ void PyGilProbe::DeleteEntries(pid_t pid) {
                             [tgid](uint64_t id) { return TgidOf(id) == tgid; });
   DeleteMapKeysIf<pygil_pair_key>(bpf_map__fd(s->maps.pairs),
                                   [tgid](const pygil_pair_key& k) { return k.tgid == tgid; });
-  DeleteMapKeysIf<pygil_stack_key>(bpf_map__fd(s->maps.stacks),
-                                   [tgid](const pygil_stack_key& k) { return k.tgid == tgid; });
+  DeletePyStacks(bpf_map__fd(s->maps.stacks), tgid);
 }
 
 Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
@@ -340,20 +339,6 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
   const int stacks_fd = bpf_map__fd(s->maps.stacks);
   const int gils_fd = bpf_map__fd(s->maps.gils);
   RawGilStacks out;
-  auto add_stack = [&](uint32_t tgid, uint64_t id) {
-    const auto key = std::pair(static_cast<pid_t>(tgid), id);
-    if (id == 0 || out.stacks.count(key)) return;
-    pygil_stack_key k{};
-    k.tgid = tgid;
-    k.id = id;
-    pygil_stack v{};
-    if (bpf_map_lookup_elem(stacks_fd, &k, &v) != 0) return;
-    RawPyStack& st = out.stacks[key];
-    const uint32_t depth = std::min<uint32_t>(v.depth, PYGIL_STACK_DEPTH);
-    st.code.assign(v.code, v.code + depth);
-    st.instr.assign(v.instr, v.instr + depth);
-    st.truncated = v.truncated != 0;
-  };
   ForEachMapKey<pygil_pair_key>(pairs_fd, [&](pygil_pair_key key) {
     pygil_pair v{};
     if (bpf_map_lookup_elem(pairs_fd, &key, &v) != 0) return;
@@ -362,8 +347,8 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
     const int64_t interpreter = bpf_map_lookup_elem(gils_fd, &gk, &gil) == 0 ? gil.interpreter : 0;
     out.pairs.push_back(
         {static_cast<pid_t>(key.tgid), interpreter, key.waiter, key.holder, v.wait_ns, v.count});
-    add_stack(key.tgid, key.waiter);
-    add_stack(key.tgid, key.holder);
+    ReadPyStack(stacks_fd, key.tgid, key.waiter, out);
+    ReadPyStack(stacks_fd, key.tgid, key.holder, out);
   });
   return out;
 }
@@ -372,8 +357,7 @@ void PyGilProbe::ClearStacks() {
   pygil* s = impl_->skel.get();
   DeleteMapKeysIf<pygil_pair_key>(bpf_map__fd(s->maps.pairs),
                                   [](const pygil_pair_key&) { return true; });
-  DeleteMapKeysIf<pygil_stack_key>(bpf_map__fd(s->maps.stacks),
-                                   [](const pygil_stack_key&) { return true; });
+  DeletePyStacks(bpf_map__fd(s->maps.stacks), std::nullopt);
 }
 
 PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {

@@ -24,6 +24,7 @@
 #include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
 #include "probes/libbpf_util.h"
+#include "probes/py_stacks_raw.h"
 
 namespace gilstat::probes {
 
@@ -73,28 +74,6 @@ struct PyGilSubGil {
   uint64_t interval_addr = 0;
   uint64_t last_holder_addr = 0;  // its `last_holder` (Python stacks)
   auto operator<=>(const PyGilSubGil&) const = default;
-};
-
-// The contended GIL waits attributed to Python stacks (probes with `stacks`), as the kernel keeps
-// them: stacks as code object addresses, innermost first, by their id per process.
-struct RawPyStack {
-  std::vector<uint64_t> code;
-  bool truncated = false;
-  // Per frame: its instruction pointer's byte offset from its code object (pygil_stack.instr);
-  // frames beyond its size have none.
-  std::vector<uint32_t> instr;
-};
-struct RawGilPair {
-  pid_t pid = 0;
-  int64_t interpreter = 0;  // the GIL's interpreter (0: the main one)
-  uint64_t waiter = 0;      // stack ids (0: none)
-  uint64_t holder = 0;
-  uint64_t wait_ns = 0;
-  uint64_t count = 0;
-};
-struct RawGilStacks {
-  std::vector<RawGilPair> pairs;
-  std::map<std::pair<pid_t, uint64_t>, RawPyStack> stacks;  // (pid, id) -> stack
 };
 
 // Sums per-CPU values (max_wait_ns: the maximum). Exposed for tests.
