@@ -141,12 +141,12 @@ struct {
 	__type(value, __u32);
 } park_sems SEC(".maps");
 
-/* Processes attached; value: SEMLOCK_PROC_* flags. */
+/* Processes attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SEMLOCK_MAX_PROCS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct semlock_proc);
 } procs SEC(".maps");
 
 struct {
@@ -177,6 +177,31 @@ __u64 attached_mask = 0;
  * until then a wait looks up no parked-on address and a new semaphore no parking one. */
 __u64 parking_seen = 0;
 
+/* Processes with SEMLOCK_PROC_STACKS (written by the loader): while there is none, a contended
+ * wait looks up no process entry. */
+__u64 stacks_procs = 0;
+
+/* --- Python stacks (SEMLOCK_PROC_STACKS): the waiter's stack at a contended wait's first sleep,
+ * the wait added to its (process, lock, stack) pair when it ends with the lock taken; the stacks
+ * and the frame walk are pystack.bpf.h's. Not preallocated. */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PYGIL_MAX_PAIRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct semlock_pair_key);
+	__type(value, struct pygil_pair);
+} pairs SEC(".maps");
+
+/* pid_tgid -> the stack id of the thread's wait in progress (SEMLOCK_T_STACK). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SEMLOCK_MAX_THREADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u64);
+} wait_stacks SEC(".maps");
+
 static __always_inline bool maybe_attached(__u32 tgid)
 {
 	return (attached_mask >> (tgid & 63)) & 1;
@@ -185,6 +210,59 @@ static __always_inline bool maybe_attached(__u32 tgid)
 static __always_inline void count(__u32 idx)
 {
 	gilstat_count(&counters, idx);
+}
+
+#define PYSTACK_CNT_NO_TSTATE SEMLOCK_CNT_NO_TSTATE
+#define PYSTACK_CNT_TRUNCATED SEMLOCK_CNT_TRUNCATED
+#define PYSTACK_CNT_STACKS_FULL SEMLOCK_CNT_STACKS_FULL
+#define PYSTACK_MAX_THREADS SEMLOCK_MAX_THREADS
+#include "pystack.bpf.h"
+
+/* The first sleep of thread `id`'s contended wait (`t`): its Python stack, when its process
+ * takes them. Its thread state is found among the main interpreter's threads, named by the main
+ * GIL's last holder (a wait in a sub-interpreter finds none: counted, no stack). */
+static __always_inline void take_waiter_stack(struct semlock_thread *t, __u64 id)
+{
+	__u32 tgid = id >> 32;
+	struct semlock_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 holder, interp, stack;
+
+	if (!p || !(p->flags & SEMLOCK_PROC_STACKS))
+		return;
+	holder = read_u64(p->last_holder_addr);
+	interp = read_u64(holder + p->frames.tstate_interp);
+	stack = take_stack(&p->frames, tgid, interp ? tstate_of(&p->frames, id, interp) : 0);
+	if (!bpf_map_update_elem(&wait_stacks, &id, &stack, BPF_ANY))
+		t->flags |= SEMLOCK_T_STACK;
+}
+
+/* The end of thread `id`'s call `t` whose wait's stack was taken: a wait of `wait_ns` for its
+ * lock when `acquired`, else (a timeout, a signal) nothing. */
+static __always_inline void end_waiter_stack(struct semlock_thread *t, __u64 id, __u64 wait_ns,
+					     bool acquired)
+{
+	struct semlock_pair_key k = {.tgid = id >> 32, .lock = t->key};
+	static const struct pygil_pair zero_pair;
+	struct pygil_pair *v;
+	__u64 *stack;
+
+	if (!(t->flags & SEMLOCK_T_STACK))
+		return;
+	t->flags &= ~SEMLOCK_T_STACK;
+	stack = bpf_map_lookup_elem(&wait_stacks, &id);
+	if (!stack)
+		return;
+	k.waiter = *stack;
+	bpf_map_delete_elem(&wait_stacks, &id);
+	if (!acquired)
+		return;
+	v = gilstat_lookup_or_init(&pairs, &k, &zero_pair);
+	if (!v) {
+		count(SEMLOCK_CNT_PAIRS_FULL);
+		return;
+	}
+	__sync_fetch_and_add(&v->wait_ns, wait_ns);
+	__sync_fetch_and_add(&v->count, 1);
 }
 
 static __always_inline __u32 wake_cache_index(__u32 tgid, __u64 addr)
@@ -209,7 +287,8 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	struct semlock_key key = { .tgid = tgid, .addr = addr };
 	__u32 *idx = bpf_map_lookup_elem(&lock_index, &key);
 	struct semlock_slot_key *sk;
-	__u32 *proc, slot;
+	struct semlock_proc *proc;
+	__u32 slot;
 
 	if (idx)
 		return *idx;
@@ -227,7 +306,7 @@ static __always_inline __u32 lock_slot(__u32 tgid, __u64 addr)
 	sk = bpf_map_lookup_elem(&slot_keys, &slot);
 	if (!sk)
 		return SEMLOCK_NO_SLOT;
-	sk->flags = *proc;
+	sk->flags = proc->flags;
 	sk->addr = addr;
 	sk->tgid = tgid;
 	if (bpf_map_update_elem(&lock_index, &key, &slot, BPF_NOEXIST)) {
@@ -335,10 +414,11 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
 {
 	__u32 slot = t->slot, flags = t->flags;
+	__u64 wait = t->end_ns >= t->start_ns ? t->end_ns - t->start_ns : 0;
 	struct semlock_stats *s;
 
+	end_waiter_stack(t, id, wait, (flags & SEMLOCK_T_RESUMED) && !(flags & SEMLOCK_T_OTHER_WAKE));
 	if ((flags & SEMLOCK_T_RESUMED) && (s = bpf_map_lookup_elem(&locks, &slot))) {
-		__u64 wait = t->end_ns >= t->start_ns ? t->end_ns - t->start_ns : 0;
 
 		__sync_fetch_and_add(&s->blocked_ns, wait);
 		if (!(flags & SEMLOCK_T_OTHER_WAKE)) {
@@ -453,6 +533,7 @@ static __always_inline int end_call(long ret)
 			__sync_fetch_and_add(&s->timeouts, 1);
 		}
 	}
+	end_waiter_stack(t, id, now - t->start_ns, contended && ret == 0);
 	if (t->flags & SEMLOCK_T_ASLEEP) {
 		t->flags &= ~SEMLOCK_T_ASLEEP;
 		__sync_fetch_and_add(&asleep_in_waits, -1);
@@ -679,13 +760,15 @@ static __always_inline bool is_wake(__u64 op)
 	return cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET;
 }
 
-/* Thread `t` (inside a call) enters or sleeps in a futex wait on `uaddr`. */
-static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 uaddr)
+/* Thread `id` (`t`, inside a call) enters or sleeps in a futex wait on `uaddr`. */
+static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 id, __u64 uaddr)
 {
 	struct semlock_slot *st;
 
 	if (t->addr != uaddr)
 		return false;
+	if (!(t->flags & SEMLOCK_T_CONTENDED) && stacks_procs > 0)
+		take_waiter_stack(t, id);
 	t->flags |= SEMLOCK_T_CONTENDED;
 	/* A call without a return probe has its wake recorded on the thread: no stamp needed. */
 	if (t->flags & SEMLOCK_T_KEND)
@@ -746,7 +829,7 @@ static __always_inline void thread_switches_out(__u64 id, struct task_struct *pr
 		return;
 	if (!preempt && (prev_state & TASK_INTERRUPTIBLE)) {
 		regs = futex_regs(prev);
-		if (regs && is_wait(regs->si) && futex_wait_of(t, regs->di)) {
+		if (regs && is_wait(regs->si) && futex_wait_of(t, id, regs->di)) {
 			if (!(t->flags & SEMLOCK_T_ASLEEP)) {
 				t->flags |= SEMLOCK_T_ASLEEP;
 				__sync_fetch_and_add(&asleep_in_waits, 1);
@@ -908,7 +991,7 @@ int BPF_PROG(futex_enter, struct pt_regs *regs, long nr)
 		struct semlock_thread *t = thread_in_call(id);
 
 		if (t)
-			futex_wait_of(t, regs->di);
+			futex_wait_of(t, id, regs->di);
 	} else if (is_wake(regs->si)) {
 		futex_wake_enter(id, regs->di);
 	}

@@ -8,6 +8,7 @@
 #endif
 
 #include "gilstat/log2_slot.h"
+#include "bpf/pystack.h"
 
 /* Default map sizes; the loader may change them before load. */
 #define SEMLOCK_MAX_LOCKS 10240   /* (process, semaphore) slots */
@@ -62,6 +63,8 @@ enum semlock_op {
 #define SEMLOCK_T_OTHER_WAKE (1u << 3) /* its last sleep was ended by no futex wake (timer, signal) */
 #define SEMLOCK_T_RESUMED (1u << 4)    /* running again after that sleep (end_ns) */
 #define SEMLOCK_T_HANDOFF (1u << 5)    /* another thread's futex wake released it (wake_ns) */
+/* The waiter's Python stack was taken at its first sleep (its id in `wait_stacks`). */
+#define SEMLOCK_T_STACK (1u << 6)
 
 /* The last wake-up of a thread inside a call without a return probe (`wake_kind`), written by
  * the waking thread, read and cleared by the thread when it runs again. */
@@ -124,16 +127,42 @@ struct semlock_park {
 	__u64 addr;
 };
 
-/* Value flags of the traced-process map. */
+/* Flags of a traced process (struct semlock_proc). */
 #define SEMLOCK_PROC_POSTS_FROM_WAKES (1u << 0) /* sem_post not probed: count futex wakes */
 #define SEMLOCK_PROC_POST_BRANCH (1u << 1)      /* sem_post probed at its branch site */
+/* A CPython 3.11+ process whose contended waits take the waiter's Python stack (`frames`). */
+#define SEMLOCK_PROC_STACKS (1u << 2)
+
+/* A traced process (the `procs` map; written by user space only). */
+struct semlock_proc {
+	__u32 flags; /* SEMLOCK_PROC_* */
+	__u32 pad;
+	/* SEMLOCK_PROC_STACKS: the main GIL's `last_holder` word, a thread state of the main
+	 * interpreter (whose thread list holds the waiter's), and where a thread's frames are. */
+	__u64 last_holder_addr;
+	struct pygil_frames frames;
+};
+
+/* The contended waits for one lock of a process whose waiter had one Python stack (`pairs`,
+ * value struct pygil_pair; SEMLOCK_PROC_STACKS). A lock has no owner the probes know of: no
+ * holder stack. */
+struct semlock_pair_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 lock;   /* the lock's address (semlock_thread.key) */
+	__u64 waiter; /* stack id (pygil_stack_key.id); 0: no Python frame, or not found */
+};
 
 /* Per-CPU health counters (index into the counters array). */
 enum semlock_counter {
 	SEMLOCK_CNT_LOCKS_FULL = 0,   /* a semaphore got no slot (all in use) */
 	SEMLOCK_CNT_THREADS_FULL = 1, /* a thread's in-call state could not be stored */
 	SEMLOCK_CNT_ORPHAN_RETURNS = 2, /* a return without its entry (attached mid-call) */
-	SEMLOCK_NR_COUNTERS = 3,
+	SEMLOCK_CNT_STACKS_FULL = 3,    /* Python stacks: a stack found no room in `stacks` */
+	SEMLOCK_CNT_PAIRS_FULL = 4,     /* a wait found no room in `pairs` */
+	SEMLOCK_CNT_TRUNCATED = 5,      /* stacks deeper than PYGIL_STACK_DEPTH */
+	SEMLOCK_CNT_NO_TSTATE = 6,      /* a waiter's thread state was not found */
+	SEMLOCK_NR_COUNTERS = 7,
 };
 
 #endif /* GILSTAT_SEMLOCK_H */

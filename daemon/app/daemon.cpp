@@ -38,8 +38,12 @@
 namespace gilstat {
 namespace {
 
-constexpr const char* kWaitPath = "/debug/pprof/gil_wait";
-constexpr const char* kBlamePath = "/debug/pprof/gil_blame";
+// The profile endpoints: path and file name (the path's last part) of each kind.
+constexpr std::pair<Daemon::Profile, const char*> kProfilePaths[] = {
+    {Daemon::Profile::kGilWait, "/debug/pprof/gil_wait"},
+    {Daemon::Profile::kGilBlame, "/debug/pprof/gil_blame"},
+    {Daemon::Profile::kLockWait, "/debug/pprof/lock_wait"},
+};
 constexpr int kProfileDefaultS = 10, kProfileMaxS = 60;
 
 // `seconds=N` of a profile's query string: 1..kProfileMaxS, kProfileDefaultS when absent.
@@ -332,6 +336,8 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
     python = std::make_unique<host::PythonTargets>(
         gil_probe.get(), env.proc_root, [n](pid_t pid) { return n->GroupOf(pid); },
         c.probes.python_exact, c.probes.python_stacks);
+    // Python stacks at threading-lock waits too: the semaphore probe attaches first.
+    if (c.probes.python_stacks) python->SetLockProbe(host::SemlockProbeOf(*probe));
     ++probes_generation;
     python_stacks = c.probes.python_stacks;
   }
@@ -632,9 +638,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonFlags& flags, config:
   so.basic_auth = BasicAuthOf(c);
   so.landing_details = "<p>Configuration: " + c.source + "</p>\n";
   Daemon* self = d.get();
-  for (const bool blame : {false, true}) {
-    so.handlers[blame ? kBlamePath : kWaitPath] = [self, blame](const std::string& query) {
-      return self->GilProfile(blame, query);
+  for (const auto& [kind, path] : kProfilePaths) {
+    so.handlers[path] = [self, kind = kind](const std::string& query) {
+      return self->GilProfile(kind, query);
     };
   }
   auto server = web::MetricsServer::Start(so, [self] { return self->Render(); });
@@ -689,9 +695,9 @@ std::string Daemon::Render() const {
   return prometheus::TextSerializer().Serialize(merged);
 }
 
-// /debug/pprof/gil_wait and /debug/pprof/gil_blame: the waits of the next `seconds` (1..60,
+// /debug/pprof/gil_wait, gil_blame and lock_wait: the waits of the next `seconds` (1..60,
 // default 10) as a pprof profile of the waiters' or the holders' stacks.
-web::HttpResponse Daemon::GilProfile(bool blame, const std::string& query) const {
+web::HttpResponse Daemon::GilProfile(Profile kind, const std::string& query) const {
   auto text = [](int status, std::string msg) {
     return web::HttpResponse{status, "text/plain; charset=utf-8", std::move(msg) + "\n", ""};
   };
@@ -723,11 +729,15 @@ web::HttpResponse Daemon::GilProfile(bool blame, const std::string& query) const
     }
     stacks = impl_->python->Stacks(&before);
   }
-  const auto view = blame ? profile::View::kHolders : profile::View::kWaiters;
+  const auto view = kind == Profile::kGilBlame ? profile::View::kHolders : profile::View::kWaiters;
+  const WaitLock lock = kind == Profile::kLockWait ? WaitLock::kThreading : WaitLock::kGil;
+  std::string name;
+  for (const auto& [k, path] : kProfilePaths) {
+    if (k == kind) name = std::string(path).substr(std::string(path).rfind('/') + 1);
+  }
   return {200, "application/octet-stream",
-          profile::Pprof(stacks, view, static_cast<uint64_t>(*seconds) * 1000000000ull),
-          std::string("Content-Disposition: attachment; filename=\"") +
-              (blame ? "gil_blame" : "gil_wait") + ".pb.gz\"\r\n"};
+          profile::Pprof(stacks, view, static_cast<uint64_t>(*seconds) * 1000000000ull, lock),
+          "Content-Disposition: attachment; filename=\"" + name + ".pb.gz\"\r\n"};
 }
 
 // One signal from the signalfd; false when it asks to stop.

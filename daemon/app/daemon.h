@@ -51,9 +51,13 @@ class Daemon {
   int port() const;
   // The exposition, as a scrape sees it.
   std::string Render() const;
-  // The pprof profile of /debug/pprof/gil_wait (blame: /debug/pprof/gil_blame) for `query`
-  // ("seconds=N"): the GIL waits of the next N seconds by Python stack (probes.python_stacks).
-  web::HttpResponse GilProfile(bool blame, const std::string& query) const;
+  // What a profile endpoint serves: /debug/pprof/gil_wait (the GIL waits by waiting stack),
+  // /debug/pprof/gil_blame (by the holder's stack), /debug/pprof/lock_wait (the threading-lock
+  // waits by waiting stack).
+  enum class Profile { kGilWait, kGilBlame, kLockWait };
+  // The pprof profile of `kind` for `query` ("seconds=N"): the waits of the next N seconds by
+  // Python stack (probes.python_stacks).
+  web::HttpResponse GilProfile(Profile kind, const std::string& query) const;
 
   struct Impl;
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 
 #include "cli/cli11_glue.h"
@@ -150,6 +151,16 @@ void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
                "flame-graph tools' input)");
   cmd.add_flag("--holders", o.holders,
                "--folded/--pprof: the holders' stacks (whom to blame)\ninstead of the waiters'");
+  cmd.add_option("--lock", o.lock,
+                 "--folded/--pprof: the waits for 'gil' (default) or for\n'threading' locks "
+                 "(threading.Lock, RLock, Condition...;\nwaiters only)")
+      ->type_name("LOCK")
+      ->transform(Worded(
+          CLI::CheckedTransformer(
+              std::map<std::string, WaitLock>{{"gil", WaitLock::kGil},
+                                              {"threading", WaitLock::kThreading}},
+              CLI::ignore_case),
+          [](const std::string& v) { return "invalid --lock '" + v + "' (gil or threading)"; }));
   cmd.add_flag("-j,--json", o.json, "print JSON for scripts (see docs/CLI.md; times in ns)");
   cmd.add_option("--pprof", o.pprof_path,
                  "write a gzipped pprof profile (gil_wait/nanoseconds,\ncount) to FILE")
@@ -165,13 +176,15 @@ void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
 CLI::App* AddStacks(CLI::App& app, StacksOptions& o, bool& help) {
   return AddCommand(
       app, "stacks",
-      "attribute the GIL waits of CPython 3.11+ processes to the Python\nstacks that waited and "
-      "to those of the threads they waited for",
+      "attribute the GIL and threading-lock waits of CPython 3.11+\nprocesses to the Python "
+      "stacks that waited (and, for the GIL, to\nthose of the threads they waited for)",
       o, [&](CLI::App& cmd) { AddStacksOptions(cmd, o, help); },
       "At every contended GIL wait the kernel reads the Python stack of the waiting\n"
-      "thread and that of the GIL's holder, and adds the wait's time to the pair. At\n"
-      "the end (the duration, Ctrl-C or SIGTERM) it prints per process the stacks that\n"
-      "waited most and the holders that made them wait (docs/PYTHON.md, \"Stacks\").\n"
+      "thread and that of the GIL's holder, and adds the wait's time to the pair; at\n"
+      "every contended threading-lock wait, the waiter's stack. At the end (the\n"
+      "duration, Ctrl-C or SIGTERM) it prints per process the stacks that waited most\n"
+      "for the GIL, the holders that made them wait, and the stacks that waited most\n"
+      "for threading locks (docs/PYTHON.md, \"Stacks\").\n"
       "\n"
       "Exit status: 0 success, 1 runtime error (no such process, missing privileges or\n"
       "BTF, a file not written), 2 usage error.\n");
@@ -291,6 +304,8 @@ Result<CliArgs> Interpret(const Parser& p, const Switches& sw, CliArgs out) {
     if (Status s = CheckTargets(out.stacks); !s.ok()) return s;
     if (out.stacks.folded && out.stacks.json)
       return Usage("--folded and --json exclude each other");
+    if (out.stacks.holders && out.stacks.lock == WaitLock::kThreading)
+      return Usage("--holders is for the GIL: a threading lock's holder is not known");
     return out;
   }
   if (!p.locks->parsed()) return Usage("missing command (try 'gilstat --help')");

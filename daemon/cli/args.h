@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gilstat/gil_stacks.h"
 #include "gilstat/result.h"
 #include "probes/semlock_probe.h"
 #include "tracker/matchers.h"
@@ -42,6 +43,8 @@ struct StacksOptions : TargetOptions {
   bool json = false;       // JSON on stdout instead of the table
   std::string pprof_path;  // a gzipped pprof profile written there
   std::string svg_path;    // flame graphs (waiters and holders) written there
+  // --folded/--pprof: the waits for the GIL, or for threading locks (waiters only).
+  WaitLock lock = WaitLock::kGil;
 };
 
 // `gilstat top`: a live view of the GIL of CPython processes.

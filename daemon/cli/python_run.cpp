@@ -2,10 +2,23 @@
 
 namespace gilstat::cli {
 
+Status OptionalSemaphores::Attach(pid_t pid) {
+  if (!probe_) return Status::Ok();
+  if (Status s = probe_->Attach(pid); !s.ok()) {
+    err_ << "gilstat: pid " << pid << ": no threading-lock stacks: " << s.message() << "\n";
+  }
+  return Status::Ok();
+}
+
+Status OptionalSemaphores::Detach(pid_t pid) {
+  if (probe_) (void)probe_->Detach(pid);  // not attached (its attach failed): nothing to do
+  return Status::Ok();
+}
+
 int StartPythonRun(
     const TargetOptions& options, const RunEnv& env, std::ostream& err,
     const std::function<std::unique_ptr<ForwardToPython>(host::PythonTargets&)>& observer,
-    PythonRun& run) {
+    PythonRun& run, bool threading_locks) {
   auto targets = tracker::TargetSet::Compile(TargetsOf(options), env.self_pid);
   if (!targets.ok()) {
     Fail(err, targets.error().message);
@@ -29,9 +42,20 @@ int StartPythonRun(
   run.py = std::make_unique<host::PythonTargets>(
       run.probe.get(), env.proc_root, [](pid_t) { return std::optional<std::string>(); },
       /*exact=*/false, /*stacks=*/true);
+  run.attacher = std::make_unique<OptionalSemaphores>(err);
+  if (threading_locks) {
+    if (auto locks = host::OpenSemlockProbe(ProbeMode::kDefault); locks.ok()) {
+      run.attacher->Use(std::move(locks).value());
+      run.py->SetLockProbe(host::SemlockProbeOf(*run.attacher->probe()));
+    } else {
+      err << "gilstat: no threading-lock stacks (GIL waits only): the semaphore probes did not "
+             "load: "
+          << locks.error().message << "\n";
+    }
+  }
   run.observer = observer(*run.py);
   run.tracker = std::make_unique<tracker::Tracker>(run.procfs.get(), std::move(targets).value(),
-                                                   &run.attacher, topts, run.observer.get());
+                                                   run.attacher.get(), topts, run.observer.get());
   run.tracker->Rescan(Clock::now());
   if (auto why = UntracedPid(options, *run.tracker)) {
     run.tracker->DetachAll();

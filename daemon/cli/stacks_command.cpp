@@ -43,7 +43,7 @@ bool WriteFiles(const StacksOptions& o, const std::vector<ProcessGilStacks>& sta
   Status s = Status::Ok();
   if (!o.pprof_path.empty()) {
     s = WriteFile(o.pprof_path,
-                  profile::Pprof(stacks, view, static_cast<uint64_t>(traced_s * 1e9)));
+                  profile::Pprof(stacks, view, static_cast<uint64_t>(traced_s * 1e9), o.lock));
   }
   if (s.ok() && !o.svg_path.empty()) s = WriteFile(o.svg_path, profile::FlameSvg(stacks));
   if (!s.ok()) Fail(err, s.message());
@@ -69,7 +69,7 @@ int RunStacks(const StacksOptions& options, const RunEnv& env, std::ostream& out
         observer = o.get();
         return o;
       },
-      run);
+      run, /*threading_locks=*/true);
   if (started != kExitOk) return started;
   host::PythonTargets& py = *run.py;
   tracker::Tracker& tracker = *run.tracker;
@@ -90,7 +90,7 @@ int RunStacks(const StacksOptions& options, const RunEnv& env, std::ostream& out
   if (options.json) {
     out << profile::Json(stacks, traced_s);
   } else if (options.folded) {
-    out << profile::Folded(stacks, view);
+    out << profile::Folded(stacks, view, options.lock);
   } else {
     out << profile::Table(stacks, options.top);
   }

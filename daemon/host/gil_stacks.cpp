@@ -29,7 +29,7 @@ PyStackNames NameStack(const probes::RawGilStacks& raw, pid_t pid, uint64_t id,
 }  // namespace
 
 std::vector<ProcessGilStacks> NameGilStacks(const probes::RawGilStacks& raw, const CodeNamer& name,
-                                            const std::map<pid_t, uint64_t>& total_wait) {
+                                            const WaitTotals& totals) {
   std::map<pid_t, ProcessGilStacks> by_pid;
   for (const probes::RawGilPair& pair : raw.pairs) {
     ProcessGilStacks& p = by_pid[pair.pid];
@@ -39,16 +39,20 @@ std::vector<ProcessGilStacks> NameGilStacks(const probes::RawGilStacks& raw, con
     w.holder = NameStack(raw, pair.pid, pair.holder, name, p.health.unnamed);
     w.wait_ns = pair.wait_ns;
     w.count = pair.count;
+    w.lock = pair.lock == 0 ? WaitLock::kGil : WaitLock::kThreading;
     p.health.truncated += (w.waiter.truncated ? 1 : 0) + (w.holder.truncated ? 1 : 0);
     p.pairs.push_back(std::move(w));
   }
   std::vector<ProcessGilStacks> out;
   for (auto& [pid, p] : by_pid) {
-    auto it = total_wait.find(pid);
-    if (it != total_wait.end()) {
-      p.total_wait_ns = it->second;
-    } else {
-      for (const GilWaitStack& w : p.pairs) p.total_wait_ns += w.wait_ns;
+    for (auto [lock, total, known] :
+         {std::tuple(WaitLock::kGil, &p.total_wait_ns, &totals.gil),
+          std::tuple(WaitLock::kThreading, &p.threading_wait_ns, &totals.threading)}) {
+      if (auto it = known->find(pid); it != known->end()) {
+        *total = it->second;
+        continue;
+      }
+      for (const GilWaitStack& w : p.pairs) *total += w.lock == lock ? w.wait_ns : 0;
     }
     out.push_back(std::move(p));
   }
@@ -58,9 +62,9 @@ std::vector<ProcessGilStacks> NameGilStacks(const probes::RawGilStacks& raw, con
 probes::RawGilStacks GilStacksSince(const probes::RawGilStacks& before,
                                     const probes::RawGilStacks& now) {
   auto key = [](const probes::RawGilPair& p) {
-    return std::make_tuple(p.pid, p.interpreter, p.waiter, p.holder);
+    return std::make_tuple(p.pid, p.interpreter, p.lock, p.waiter, p.holder);
   };
-  std::map<std::tuple<pid_t, int64_t, uint64_t, uint64_t>, const probes::RawGilPair*> old;
+  std::map<std::tuple<pid_t, int64_t, uint64_t, uint64_t, uint64_t>, const probes::RawGilPair*> old;
   for (const probes::RawGilPair& p : before.pairs) old[key(p)] = &p;
   probes::RawGilStacks out;
   out.stacks = now.stacks;

@@ -25,11 +25,17 @@ using CodeNamer = std::function<python::CodeName(pid_t pid, uint64_t code, uint3
 inline constexpr const char* kGoneCode = "[code object gone]";
 inline constexpr const char* kLostStack = "[stack lost]";
 
+// pid -> every contended wait measured, of the GIL and of the threading locks.
+struct WaitTotals {
+  std::map<pid_t, uint64_t> gil;
+  std::map<pid_t, uint64_t> threading;
+};
+
 // Per process (by pid): its pairs with named stacks, its health counts of unnamed frames, and
-// total_wait_ns from `total_wait` (pid -> every contended GIL wait measured; a process missing
-// there gets the sum of its pairs).
+// total_wait_ns and threading_wait_ns from `totals` (a process missing there gets the sum of its
+// pairs of that lock).
 std::vector<ProcessGilStacks> NameGilStacks(const probes::RawGilStacks& raw, const CodeNamer& name,
-                                            const std::map<pid_t, uint64_t>& total_wait);
+                                            const WaitTotals& totals);
 
 // `now` minus `before`: the pairs' waits and counts accumulated in between (pairs that did not
 // grow are left out). The stacks are `now`'s.

@@ -22,7 +22,7 @@ class SemlockLockProbe final : public LockProbe {
   Status Detach(pid_t pid) override { return probe_->Detach(pid); }
   Result<std::vector<SemLockStats>> ReadLocks() override { return probe_->ReadLocks(); }
   ProbeHealth ReadHealth() override { return probe_->ReadHealth(); }
-  const probes::FutexProgramInfo& futex_program() const { return probe_->futex_program(); }
+  probes::SemlockProbe& probe() const { return *probe_; }
 
  private:
   std::unique_ptr<probes::SemlockProbe> probe_;
@@ -36,9 +36,14 @@ Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions
   return std::unique_ptr<LockProbe>(new SemlockLockProbe(std::move(probe).value()));
 }
 
+probes::SemlockProbe* SemlockProbeOf(LockProbe& probe) {
+  auto* real = dynamic_cast<SemlockLockProbe*>(&probe);
+  return real ? &real->probe() : nullptr;
+}
+
 const probes::FutexProgramInfo* FutexProgramOf(const LockProbe& probe) {
   const auto* real = dynamic_cast<const SemlockLockProbe*>(&probe);
-  return real ? &real->futex_program() : nullptr;
+  return real ? &real->probe().futex_program() : nullptr;
 }
 
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode) {

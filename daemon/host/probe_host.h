@@ -21,6 +21,8 @@ class LockProbe : public tracker::Attacher, public LockStatsSource {};
 // The real semaphore probe (daemon/probes/semlock_probe.h) behind LockProbe.
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(ProbeMode mode);
 Result<std::unique_ptr<LockProbe>> OpenSemlockProbe(const probes::SemlockOptions& options);
+// The semaphore probe behind a probe opened by OpenSemlockProbe (nullptr for another LockProbe).
+probes::SemlockProbe* SemlockProbeOf(LockProbe& probe);
 // The futex programs of a probe opened by OpenSemlockProbe (nullptr for another LockProbe).
 const probes::FutexProgramInfo* FutexProgramOf(const LockProbe& probe);
 // The real exec/exit event source (bpf/proctrack.bpf.c).

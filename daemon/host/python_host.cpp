@@ -395,7 +395,17 @@ uint64_t PythonTargets::probe_errors() const {
   return probe_errors_;
 }
 
-PyGilHealth PythonTargets::ProbeHealth() { return probe_ ? probe_->ReadHealth() : PyGilHealth{}; }
+PyGilHealth PythonTargets::ProbeHealth() {
+  PyGilHealth h = probe_ ? probe_->ReadHealth() : PyGilHealth{};
+  if (locks_ && stacks_) {  // the threading-lock waits' stacks count with the GIL waits'
+    const PyGilHealth l = locks_->ReadStackHealth();
+    h.stacks_full += l.stacks_full;
+    h.pairs_full += l.pairs_full;
+    h.truncated += l.truncated;
+    h.no_tstate += l.no_tstate;
+  }
+  return h;
+}
 
 }  // namespace gilstat::host
 
@@ -417,6 +427,13 @@ void PythonTargets::StartNaming(pid_t pid, const std::string& comm, Target& t) {
   const auto layout = python::FrameLayoutFor(t.plan.info.major, t.plan.info.minor);
   t.names = std::make_shared<python::CodeNames>(
       pid, *layout, *bias + t.plan.info.symbols.at("PyCode_Type").value);
+  if (!locks_) return;
+  if (Status s =
+          locks_->EnablePythonStacks(pid, *t.plan.probe.stacks, t.plan.probe.last_holder_addr);
+      !s.ok()) {
+    spdlog::info("pid {} ({}): no Python stacks at threading-lock waits: {}", pid, comm,
+                 s.message());
+  }
 }
 
 std::vector<PyGilStats> PythonTargets::GilStats() {
@@ -445,16 +462,28 @@ std::map<pid_t, std::string> PythonTargets::Descriptions() {
 probes::RawGilStacks PythonTargets::ReadStacks() {
   if (!probe_) return {};
   auto raw = probe_->ReadStacks();
-  return raw.ok() ? std::move(raw).value() : probes::RawGilStacks{};
+  probes::RawGilStacks out = raw.ok() ? std::move(raw).value() : probes::RawGilStacks{};
+  if (!locks_) return out;
+  // A stack id is a hash of the stack's frames: one id in both probes' maps is one stack.
+  if (auto locks = locks_->ReadStacks(); locks.ok()) {
+    out.pairs.insert(out.pairs.end(), locks->pairs.begin(), locks->pairs.end());
+    out.stacks.merge(locks->stacks);
+  }
+  return out;
 }
 
 probes::RawGilStacks PythonTargets::ReadStacksWithRoom() {
   probes::RawGilStacks raw = ReadStacks();
+  size_t gil_pairs = 0;
+  for (const probes::RawGilPair& p : raw.pairs) gil_pairs += p.lock == 0 ? 1 : 0;
+  const size_t lock_pairs = raw.pairs.size() - gil_pairs;
+  // Each probe's maps hold up to PYGIL_MAX_STACKS stacks; the stacks read are both probes'.
   if (probe_ && (raw.stacks.size() > PYGIL_MAX_STACKS * 3 / 4 ||
-                 raw.pairs.size() > PYGIL_MAX_PAIRS * 3 / 4)) {
+                 gil_pairs > PYGIL_MAX_PAIRS * 3 / 4 || lock_pairs > PYGIL_MAX_PAIRS * 3 / 4)) {
     spdlog::info("Python stacks: the kernel's maps are {} stacks and {} pairs full; emptied",
                  raw.stacks.size(), raw.pairs.size());
     probe_->ClearStacks();
+    if (locks_) locks_->ClearStacks();
     raw = ReadStacks();
   }
   return raw;
@@ -472,10 +501,18 @@ std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* 
     }
   }
   const auto meta = Names();  // comm, version
-  std::map<pid_t, uint64_t> totals;
+  WaitTotals totals;
   if (!since) {
     if (auto stats = probe_->Read(); stats.ok()) {
-      for (const PyGilStats& s : *stats) totals[s.pid] += s.wait.sum_ns;
+      for (const PyGilStats& s : *stats) totals.gil[s.pid] += s.wait.sum_ns;
+    }
+    auto locks = locks_ ? locks_->ReadLocks()
+                        : Result<std::vector<SemLockStats>>(std::vector<SemLockStats>{});
+    if (locks.ok()) {
+      // A CPython 3 process's semaphores are its threading locks (3.x's GIL is no semaphore).
+      for (const SemLockStats& l : *locks) {
+        if (names.count(l.pid)) totals.threading[l.pid] += l.wait_hist.sum_ns;
+      }
     }
   }
   auto name = [&](pid_t pid, uint64_t code, uint32_t instr) -> python::CodeName {

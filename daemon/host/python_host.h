@@ -23,6 +23,7 @@
 #include "metrics/lock_families.h"
 #include "metrics/python_collector.h"
 #include "probes/pygil_probe.h"
+#include "probes/semlock_probe.h"
 #include "python/gil_state.h"
 #include "python/py_frames.h"
 #include "python/python_info.h"
@@ -82,6 +83,10 @@ class PythonTargets : public tracker::TrackerObserver {
   void DetachAll();
   // The GIL sampler that watched processes are handed to (may be null; set before attaching).
   void SetSampler(GilSampler* sampler) { sampler_ = sampler; }
+  // With `stacks`: the semaphore probe that attaches to the same processes (before this is told
+  // of them), asked to take the waiter's Python stack at contended threading-lock waits (may be
+  // null: GIL waits only; set before attaching).
+  void SetLockProbe(probes::SemlockProbe* locks) { locks_ = locks; }
 
   // The lock label of semaphore `addr` in `pid`: "gil" (2.x's GIL) or "threading" (with
   // `per_lock`: "threading@0x<addr>") for a CPython process; nullopt for other processes.
@@ -92,8 +97,9 @@ class PythonTargets : public tracker::TrackerObserver {
   // GIL probe attaches that failed, and the probes' own health.
   uint64_t probe_errors() const;
   PyGilHealth ProbeHealth();
-  // The GIL waits attributed to Python stacks so far (with `stacks`; cumulative since each
-  // process's attach), named; `since`: only what accumulated after that reading (ReadStacks).
+  // The GIL waits, and with a lock probe the threading-lock waits, attributed to Python stacks
+  // so far (with `stacks`; cumulative since each process's attach), named; `since`: only what
+  // accumulated after that reading (ReadStacks).
   std::vector<ProcessGilStacks> Stacks(const probes::RawGilStacks* since = nullptr);
   // The GIL probes' statistics of every GIL of the processes (empty without a probe).
   std::vector<PyGilStats> GilStats();
@@ -101,7 +107,7 @@ class PythonTargets : public tracker::TrackerObserver {
   std::map<pid_t, std::pair<std::string, std::string>> Names();
   // pid -> "CPython 3.12.1, GIL measured by gil_condvar" of the processes planned.
   std::map<pid_t, std::string> Descriptions();
-  // The probe's raw reading (empty without a probe), to take differences with Stacks(since).
+  // The probes' raw reading (empty without a probe), to take differences with Stacks(since).
   probes::RawGilStacks ReadStacks();
   // ReadStacks, after emptying the kernel's maps first when they are more than 3/4 full (what
   // a long-running daemon does before a profile; nothing else may be taking a difference).
@@ -133,6 +139,7 @@ class PythonTargets : public tracker::TrackerObserver {
   std::map<pid_t, Target> targets_;
   uint64_t probe_errors_ = 0;
   GilSampler* sampler_ = nullptr;
+  probes::SemlockProbe* locks_ = nullptr;
   void StartSampling(pid_t pid, const PythonPlan& plan);
   void StartNaming(pid_t pid, const std::string& comm, Target& t);
   void RescanInterpreters(pid_t pid, Target& t, std::chrono::steady_clock::time_point now);

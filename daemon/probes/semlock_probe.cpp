@@ -9,7 +9,9 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include "bpf/semlock.skel.h"
@@ -130,6 +132,7 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
   }
   bpf_map__set_max_entries(s.maps.threads, options.max_threads);
   bpf_map__set_max_entries(s.maps.parked, options.max_threads);
+  bpf_map__set_max_entries(s.maps.wait_stacks, options.max_threads);
   bpf_map__set_max_entries(s.maps.park_sems, options.max_threads);
   bpf_map__set_max_entries(s.maps.thread_slots, options.thread_slots);
   s.rodata->thread_slot_mask = options.thread_slots - 1;
@@ -235,7 +238,9 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
   // flags when it is given.
   const uint32_t key = static_cast<uint32_t>(pid);
-  if (bpf_map_update_elem(bpf_map__fd(s.maps.procs), &key, &plan.proc_flags, BPF_ANY) != 0) {
+  semlock_proc proc{};
+  proc.flags = plan.proc_flags;
+  if (bpf_map_update_elem(bpf_map__fd(s.maps.procs), &key, &proc, BPF_ANY) != 0) {
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the probe: ") + std::strerror(errno));
   }
@@ -320,6 +325,9 @@ struct SemlockProbe::Impl {
   std::map<pid_t, std::deque<std::vector<uint32_t>>> retired;
   // The kernel-side program while some process is attached; handed to the reaper as pid 0.
   std::vector<BpfLinkPtr> kernel_links;
+  // Processes with Python stacks on (their count is the programs' stacks_procs).
+  std::mutex stacks_mu;
+  std::set<pid_t> stack_pids;
   // Last member: destroyed first (every link before the object).
   std::unique_ptr<ProbeProcesses<AttachResult>> processes;
 };
@@ -419,6 +427,15 @@ std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
   semlock* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
+  {
+    std::lock_guard lock(impl_->stacks_mu);
+    if (impl_->stack_pids.erase(pid)) {
+      __atomic_store_n(&s->bss->stacks_procs, impl_->stack_pids.size(), __ATOMIC_RELAXED);
+    }
+  }
+  DeleteMapKeysIf<semlock_pair_key>(bpf_map__fd(s->maps.pairs),
+                                    [tgid](const semlock_pair_key& k) { return k.tgid == tgid; });
+  DeletePyStacks(bpf_map__fd(s->maps.stacks), tgid);
   std::vector<uint32_t> slots;
   const int index_fd = bpf_map__fd(s->maps.lock_index);
   DeleteMapKeysIf<semlock_key>(index_fd, [&](const semlock_key& k) {
@@ -429,7 +446,7 @@ std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
   });
   DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.park_sems),
                                [tgid](const semlock_key& k) { return k.tgid == tgid; });
-  for (bpf_map* m : {s->maps.threads, s->maps.parked}) {
+  for (bpf_map* m : {s->maps.threads, s->maps.parked, s->maps.tstates, s->maps.wait_stacks}) {
     DeleteMapKeysIf<__u64>(bpf_map__fd(m), [tgid](__u64 id) { return TgidOf(id) == tgid; });
   }
   return slots;
@@ -486,6 +503,72 @@ Result<std::vector<SemLockStats>> SemlockProbe::ReadLocks() {
 }
 
 ProbeHealth SemlockProbe::ReadHealth() { return ReadSemlockHealth(*impl_->maps); }
+
+Status SemlockProbe::EnablePythonStacks(pid_t pid, const pygil_frames& frames,
+                                        uint64_t last_holder_addr) {
+  ProbeProcesses<AttachResult>& processes = *impl_->processes;
+  auto lock = processes.Lock();
+  if (!processes.Find(pid)) {
+    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " is not attached");
+  }
+  semlock* s = impl_->skel.get();
+  const int fd = bpf_map__fd(s->maps.procs);
+  const uint32_t key = static_cast<uint32_t>(pid);
+  semlock_proc proc{};
+  if (bpf_map_lookup_elem(fd, &key, &proc) != 0) {
+    return MakeError(ErrorCode::kNotFound, "pid " + std::to_string(pid) + " has no entry");
+  }
+  proc.flags |= SEMLOCK_PROC_STACKS;
+  proc.frames = frames;
+  proc.last_holder_addr = last_holder_addr;
+  if (bpf_map_update_elem(fd, &key, &proc, BPF_EXIST) != 0) {
+    return MakeError(ErrorCode::kUnavailable,
+                     std::string("cannot update the process entry: ") + std::strerror(errno));
+  }
+  std::lock_guard stacks_lock(impl_->stacks_mu);
+  impl_->stack_pids.insert(pid);
+  __atomic_store_n(&s->bss->stacks_procs, impl_->stack_pids.size(), __ATOMIC_RELAXED);
+  return Status::Ok();
+}
+
+Result<RawGilStacks> SemlockProbe::ReadStacks() {
+  semlock* s = impl_->skel.get();
+  const int pairs_fd = bpf_map__fd(s->maps.pairs);
+  const int stacks_fd = bpf_map__fd(s->maps.stacks);
+  RawGilStacks out;
+  ForEachMapKey<semlock_pair_key>(pairs_fd, [&](semlock_pair_key key) {
+    pygil_pair v{};
+    if (bpf_map_lookup_elem(pairs_fd, &key, &v) != 0) return;
+    RawGilPair p;
+    p.pid = static_cast<pid_t>(key.tgid);
+    p.waiter = key.waiter;
+    p.wait_ns = v.wait_ns;
+    p.count = v.count;
+    p.lock = key.lock;
+    out.pairs.push_back(p);
+    ReadPyStack(stacks_fd, key.tgid, key.waiter, out);
+  });
+  return out;
+}
+
+void SemlockProbe::ClearStacks() {
+  semlock* s = impl_->skel.get();
+  DeleteMapKeysIf<semlock_pair_key>(bpf_map__fd(s->maps.pairs),
+                                    [](const semlock_pair_key&) { return true; });
+  DeletePyStacks(bpf_map__fd(s->maps.stacks), std::nullopt);
+}
+
+PyGilHealth SemlockProbe::ReadStackHealth() {
+  const auto counters =
+      ReadPerCpuCounters(bpf_map__fd(impl_->skel->maps.counters), SEMLOCK_NR_COUNTERS);
+  return HealthFromCounters<PyGilHealth>(counters, SEMLOCK_NR_COUNTERS,
+                                         [](PyGilHealth& h, const std::vector<uint64_t>& v) {
+                                           h.stacks_full = v[SEMLOCK_CNT_STACKS_FULL];
+                                           h.pairs_full = v[SEMLOCK_CNT_PAIRS_FULL];
+                                           h.truncated = v[SEMLOCK_CNT_TRUNCATED];
+                                           h.no_tstate = v[SEMLOCK_CNT_NO_TSTATE];
+                                         });
+}
 
 const FutexProgramInfo& SemlockProbe::futex_program() const { return impl_->futex; }
 

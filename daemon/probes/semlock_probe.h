@@ -17,6 +17,7 @@
 #include "gilstat/lock_stats.h"
 #include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
+#include "probes/py_stacks_raw.h"
 #include "probes/semlock_sites.h"
 
 namespace gilstat::probes {
@@ -25,7 +26,8 @@ struct SemlockOptions {
   ProbeMode mode = ProbeMode::kDefault;    // see gilstat/probe_mode.h
   uint32_t max_locks = SEMLOCK_MAX_LOCKS;  // (process, semaphore) slots
   // Threads in a call while another holds their array entry; also the size of the CPython
-  // parking-lot maps (threads that parked, their parking semaphores).
+  // parking-lot maps (threads that parked, their parking semaphores) and of the threads' waits
+  // in progress with a Python stack.
   uint32_t max_threads = SEMLOCK_MAX_THREADS;
   uint32_t thread_slots = SEMLOCK_THREAD_SLOTS;  // thread array (entry: tid mod this), 2^n
   uint32_t wake_cache = SEMLOCK_WAKE_CACHE;      // futex word -> slot cache entries, 2^n
@@ -94,6 +96,19 @@ class SemlockProbe : public LockStatsSource {
   // wait for that). kNotFound if not attached.
   Status Detach(pid_t pid);
   std::vector<pid_t> AttachedPids() const;
+
+  // Python stacks at the contended waits of attached process `pid`, a CPython 3.11+ process:
+  // where its threads' frames are, and the address of its main GIL's `last_holder` word (a thread
+  // state of the main interpreter, whose thread list holds the waiters'). Only a lock's waiter
+  // has a stack (a lock has no owner the probes know of). kNotFound: not attached.
+  Status EnablePythonStacks(pid_t pid, const pygil_frames& frames, uint64_t last_holder_addr);
+  // The contended waits attributed to waiter stacks so far (RawGilPair::lock set; cumulative
+  // since each process's EnablePythonStacks, or since ClearStacks). Without the processes' lock.
+  Result<RawGilStacks> ReadStacks();
+  // Forgets every attributed wait and stack (room for new ones in the kernel's maps).
+  void ClearStacks();
+  // The stack capture's health: stacks_full, pairs_full, truncated, no_tstate (the rest 0).
+  PyGilHealth ReadStackHealth();
 
   // Thread-safe; they do not wait for an attach in progress (attaching can take seconds while
   // the kernel destroys other uprobes).

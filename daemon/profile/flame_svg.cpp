@@ -32,14 +32,16 @@ Node* Child(Node& n, const std::string& name, const std::string& leaf) {
   return c.get();
 }
 
-// The tree of one view: all -> process -> outermost frame -> ... -> innermost frame.
-Node Tree(const std::vector<ProcessGilStacks>& procs, View view) {
+// The tree of one view of one lock's waits: all -> process -> outermost frame -> ... ->
+// innermost frame.
+Node Tree(const std::vector<ProcessGilStacks>& procs, View view, WaitLock lock) {
   Node root;
-  root.name = root.leaf = view == View::kWaiters ? "all GIL waits (by waiting stack)"
-                                                 : "all GIL waits (by holder's stack)";
+  const std::string what = lock == WaitLock::kGil ? "all GIL waits" : "all threading-lock waits";
+  root.name = root.leaf =
+      what + (view == View::kWaiters ? " (by waiting stack)" : " (by holder's stack)");
   for (const ProcessGilStacks& p : procs) {
     const std::string proc = p.comm + " (pid " + std::to_string(p.pid) + ")";
-    for (const StackTotal& s : StacksBy(p, view)) {
+    for (const StackTotal& s : StacksBy(p, view, lock)) {
       Node* n = Child(root, proc, proc);
       root.wait_ns += s.wait_ns;
       root.count += s.count;
@@ -161,12 +163,17 @@ std::string Script() {
 }  // namespace
 
 std::string FlameSvg(const std::vector<ProcessGilStacks>& procs) {
-  const Node waiters = Tree(procs, View::kWaiters);
-  const Node holders = Tree(procs, View::kHolders);
+  const Node waiters = Tree(procs, View::kWaiters, WaitLock::kGil);
+  const Node holders = Tree(procs, View::kHolders, WaitLock::kGil);
+  const Node lock_waiters = Tree(procs, View::kWaiters, WaitLock::kThreading);
   std::string body;
   double y = 0;
   y += Graph(body, waiters, "GIL wait by the stacks that waited", y);
   y += Graph(body, holders, "GIL wait by the stacks of the holders they waited for (blame)", y);
+  // Threading locks (no holder stack: a Lock has no owner the probes know of), when any waited.
+  if (!lock_waiters.children.empty()) {
+    y += Graph(body, lock_waiters, "Threading-lock wait by the stacks that waited", y);
+  }
   std::string svg = Printf(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%.0f\" "

@@ -56,17 +56,18 @@ std::string Share(uint64_t part, uint64_t whole) {
                : "-";
 }
 
-void AppendTopTable(std::string& out, const ProcessGilStacks& p, View view, size_t top) {
+void AppendTopTable(std::string& out, const ProcessGilStacks& p, View view, size_t top,
+                    WaitLock lock = WaitLock::kGil) {
   out += view == View::kWaiters ? "  waiting stacks (leaf)\n" : "  blamed holders (leaf)\n";
   out +=
       Printf("    %-32s %-36s %12s %9s %7s\n", "function", "file:line", "wait", "count", "share");
-  const std::vector<StackTotal> stacks = StacksBy(p, view);
+  const std::vector<StackTotal> stacks = StacksBy(p, view, lock);
+  const uint64_t total = lock == WaitLock::kGil ? p.total_wait_ns : p.threading_wait_ns;
   for (size_t i = 0; i < stacks.size() && i < top; ++i) {
     const StackTotal& s = stacks[i];
-    out +=
-        Printf("    %-32s %-36s %12s %9llu %7s\n", Clip(Leaf(s.stack), 32, false).c_str(),
-               Clip(LeafPlace(s.stack), 36, true).c_str(), FormatDuration(s.wait_ns).c_str(),
-               static_cast<unsigned long long>(s.count), Share(s.wait_ns, p.total_wait_ns).c_str());
+    out += Printf("    %-32s %-36s %12s %9llu %7s\n", Clip(Leaf(s.stack), 32, false).c_str(),
+                  Clip(LeafPlace(s.stack), 36, true).c_str(), FormatDuration(s.wait_ns).c_str(),
+                  static_cast<unsigned long long>(s.count), Share(s.wait_ns, total).c_str());
   }
   if (stacks.empty()) out += "    (none)\n";
 }
@@ -87,9 +88,11 @@ std::string FrameLabel(const PyFrameName& f) {
   return f.function + " (" + f.file + ":" + std::to_string(f.line) + ")";
 }
 
-std::vector<StackTotal> StacksBy(const ProcessGilStacks& p, View view) {
+std::vector<StackTotal> StacksBy(const ProcessGilStacks& p, View view, WaitLock lock) {
   std::map<std::string, StackTotal> by_key;
   for (const GilWaitStack& w : p.pairs) {
+    // A threading lock's waits have no holder stack: no blame view.
+    if (w.lock != lock || (lock == WaitLock::kThreading && view == View::kHolders)) continue;
     StackTotal& t = by_key[StackKey(StackOf(w, view))];
     t.stack = StackOf(w, view);
     t.wait_ns += w.wait_ns;
@@ -105,11 +108,11 @@ std::vector<StackTotal> StacksBy(const ProcessGilStacks& p, View view) {
   return out;
 }
 
-std::string Folded(const std::vector<ProcessGilStacks>& procs, View view) {
+std::string Folded(const std::vector<ProcessGilStacks>& procs, View view, WaitLock lock) {
   std::string out;
   for (const ProcessGilStacks& p : procs) {
     const std::string root = FoldedSafe(p.comm) + " (pid " + std::to_string(p.pid) + ")";
-    for (const StackTotal& s : StacksBy(p, view)) {
+    for (const StackTotal& s : StacksBy(p, view, lock)) {
       const uint64_t us = (s.wait_ns + 500) / 1000;
       if (us == 0) continue;
       out += root + ";" + StackKey(s.stack) + " " + std::to_string(us) + "\n";
@@ -121,13 +124,21 @@ std::string Folded(const std::vector<ProcessGilStacks>& procs, View view) {
 std::string Table(const std::vector<ProcessGilStacks>& procs, size_t top) {
   std::string out;
   for (const ProcessGilStacks& p : procs) {
-    uint64_t attributed = 0;
-    for (const GilWaitStack& w : p.pairs) attributed += w.wait_ns;
+    uint64_t attributed = 0, lock_attributed = 0;
+    for (const GilWaitStack& w : p.pairs) {
+      (w.lock == WaitLock::kGil ? attributed : lock_attributed) += w.wait_ns;
+    }
     out += Printf("%s (pid %d) CPython %s: GIL wait %s, %s of it attributed to stacks\n",
                   p.comm.c_str(), p.pid, p.version.c_str(), FormatDuration(p.total_wait_ns).c_str(),
                   Share(attributed, p.total_wait_ns).c_str());
     AppendTopTable(out, p, View::kWaiters, top);
     AppendTopTable(out, p, View::kHolders, top);
+    if (p.threading_wait_ns > 0 || lock_attributed > 0) {
+      out += Printf("  threading-lock wait %s, %s of it attributed to stacks\n",
+                    FormatDuration(p.threading_wait_ns).c_str(),
+                    Share(lock_attributed, p.threading_wait_ns).c_str());
+      AppendTopTable(out, p, View::kWaiters, top, WaitLock::kThreading);
+    }
     const GilStackHealth& h = p.health;
     if (h.pairs_full || h.stacks_full || h.truncated || h.unnamed) {
       out += Printf(
@@ -148,7 +159,8 @@ std::string Json(const std::vector<ProcessGilStacks>& procs, double duration_s) 
   for (const ProcessGilStacks& p : procs) {
     nlohmann::json pairs = nlohmann::json::array();
     for (const GilWaitStack& w : p.pairs) {
-      pairs.push_back({{"waiter", StackJson(w.waiter)},
+      pairs.push_back({{"lock", WaitLockName(w.lock)},
+                       {"waiter", StackJson(w.waiter)},
                        {"holder", StackJson(w.holder)},
                        {"wait_ns", w.wait_ns},
                        {"count", w.count}});
@@ -157,6 +169,7 @@ std::string Json(const std::vector<ProcessGilStacks>& procs, double duration_s) 
                          {"comm", p.comm},
                          {"version", p.version},
                          {"total_wait_ns", p.total_wait_ns},
+                         {"threading_wait_ns", p.threading_wait_ns},
                          {"pairs", pairs},
                          {"health",
                           {{"pairs_full", p.health.pairs_full},

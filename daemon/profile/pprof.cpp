@@ -126,7 +126,7 @@ std::string Label(Tables& t, const char* key, const std::string* str, uint64_t n
   return m.str();
 }
 
-std::string Sample(Tables& t, const ProcessGilStacks& p, const StackTotal& s) {
+std::string Sample(Tables& t, const ProcessGilStacks& p, const StackTotal& s, WaitLock lock) {
   std::vector<uint64_t> locations;
   for (const PyFrameName& f : s.stack.frames) locations.push_back(t.Location(f));
   if (s.stack.truncated) locations.push_back(t.Location({"[truncated]", "", 0}));
@@ -136,6 +136,8 @@ std::string Sample(Tables& t, const ProcessGilStacks& p, const StackTotal& s) {
   m.Packed(kSampleValue, {s.wait_ns, s.count});
   m.Bytes(kSampleLabel, Label(t, "pid", nullptr, static_cast<uint64_t>(p.pid)));
   m.Bytes(kSampleLabel, Label(t, "comm", &p.comm, 0));
+  const std::string lock_name = WaitLockName(lock);
+  m.Bytes(kSampleLabel, Label(t, "lock", &lock_name, 0));
   return m.str();
 }
 
@@ -157,18 +159,26 @@ std::string Gzip(const std::string& data) {
 
 }  // namespace
 
-std::string Pprof(const std::vector<ProcessGilStacks>& procs, View view, uint64_t duration_ns) {
+const char* PprofSampleType(WaitLock lock) {
+  return lock == WaitLock::kGil ? "gil_wait" : "lock_wait";
+}
+
+std::string Pprof(const std::vector<ProcessGilStacks>& procs, View view, uint64_t duration_ns,
+                  WaitLock lock) {
   Tables t;
   Message profile;
-  profile.Bytes(kSampleType, ValueType(t, "gil_wait", "nanoseconds"));
+  const char* type = PprofSampleType(lock);
+  profile.Bytes(kSampleType, ValueType(t, type, "nanoseconds"));
   profile.Bytes(kSampleType, ValueType(t, "count", "count"));
   for (const ProcessGilStacks& p : procs) {
-    for (const StackTotal& s : StacksBy(p, view)) profile.Bytes(kSample, Sample(t, p, s));
+    for (const StackTotal& s : StacksBy(p, view, lock)) {
+      profile.Bytes(kSample, Sample(t, p, s, lock));
+    }
   }
   profile.Int(kDurationNanos, duration_ns);
-  profile.Bytes(kPeriodType, ValueType(t, "gil_wait", "nanoseconds"));
+  profile.Bytes(kPeriodType, ValueType(t, type, "nanoseconds"));
   profile.Int(kPeriod, 1);
-  profile.Int(kDefaultSampleType, t.Str("gil_wait"));
+  profile.Int(kDefaultSampleType, t.Str(type));
   t.WriteTo(profile);
   return Gzip(profile.str());
 }

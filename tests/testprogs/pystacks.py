@@ -6,7 +6,11 @@
 #          taken back from hog, a contended wait each time);
 #   deep:  the same with waiter() called 100 frames deep (recurse());
 #   churn: the same with waiter() reached through code objects created and dropped at run time
-#          (a lambda and exec'd code, new ones every call).
+#          (a lambda and exec'd code, new ones every call);
+#   locks: threading-lock waits: thread A, in lock_holder(), holds a threading.Lock for 2 ms at a
+#          time (asleep: the GIL is free) while thread B, in b_locks(), calls lock_waiter() over
+#          and over, which takes the lock and lets it go (a contended lock wait each time A holds
+#          it).
 # Then prints "done" and stays until stdin closes.
 import sys
 import threading
@@ -52,10 +56,33 @@ def b_main():
         i += 1
 
 
+lock = threading.Lock()
+
+
+def lock_holder():
+    while not stop[0]:
+        with lock:
+            time.sleep(0.002)
+        time.sleep(0.0005)
+
+
+def lock_waiter():
+    with lock:
+        pass
+
+
+def b_locks():
+    while not stop[0]:
+        lock_waiter()
+
+
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 sys.stdin.readline()
-threads = [threading.Thread(target=hog), threading.Thread(target=b_main)]
+if mode == "locks":
+    threads = [threading.Thread(target=lock_holder), threading.Thread(target=b_locks)]
+else:
+    threads = [threading.Thread(target=hog), threading.Thread(target=b_main)]
 for t in threads:
     t.start()
 time.sleep(seconds)

@@ -1,7 +1,8 @@
 // Plain structs of GIL waits attributed to Python stacks: the stack of the thread that waited
 // and the stack of the thread that held the GIL when the wait began, with the wait time and count
-// of each pair. The GIL probes fill them (docs/PYTHON.md, "Stacks"); the `gilstat stacks`
-// command and gilstatd's /debug/pprof endpoints show them (daemon/profile/).
+// of each pair; and threading-lock waits attributed to the waiter's stack. The GIL probes fill them
+// (docs/PYTHON.md, "Stacks"); the `gilstat stacks` command and gilstatd's /debug/pprof endpoints
+// show them (daemon/profile/).
 #pragma once
 
 #include <sys/types.h>
@@ -28,12 +29,19 @@ struct PyStackNames {
   bool operator==(const PyStackNames&) const = default;
 };
 
-// The GIL wait of one (waiter stack, holder stack) pair.
+// What was waited for: the GIL, or a threading lock (threading.Lock, RLock, Condition,
+// Semaphore..., and from 3.13 the interpreter's own PyMutex waits).
+enum class WaitLock { kGil, kThreading };
+inline const char* WaitLockName(WaitLock l) { return l == WaitLock::kGil ? "gil" : "threading"; }
+
+// The waits of one (lock, waiter stack, holder stack). A threading lock has no holder stack (a
+// Lock has no owner the probes know of).
 struct GilWaitStack {
   PyStackNames waiter;  // empty: the waiting thread ran no Python code (or was not found)
   PyStackNames holder;  // empty: no holder, or its stack could not be read
   uint64_t wait_ns = 0;
   uint64_t count = 0;  // contended acquisitions
+  WaitLock lock = WaitLock::kGil;
 };
 
 // Health of the stack capture: what was not attributed, and why.
@@ -50,7 +58,8 @@ struct ProcessGilStacks {
   std::string comm;
   std::string version;  // "3.12.1"
   std::vector<GilWaitStack> pairs;
-  uint64_t total_wait_ns = 0;  // every contended GIL wait measured, attributed or not
+  uint64_t total_wait_ns = 0;      // every contended GIL wait measured, attributed or not
+  uint64_t threading_wait_ns = 0;  // every contended threading-lock wait measured
   GilStackHealth health;
 };
 

@@ -40,6 +40,9 @@ TEST(ParseArgs, StacksOptions) {
   EXPECT_FALSE(o.json);
   EXPECT_EQ(o.pprof_path, "/tmp/p.pb.gz");
   EXPECT_EQ(o.svg_path, "/tmp/f.svg");
+  EXPECT_EQ(o.lock, WaitLock::kGil);
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--lock", "threading"})->stacks.lock, WaitLock::kThreading);
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--lock=GIL"})->stacks.lock, WaitLock::kGil);
   EXPECT_EQ(Parse({"stacks", "--help"})->command, Command::kStacksHelp);
 }
 
@@ -51,6 +54,10 @@ TEST(ParseArgs, StacksUsageErrors) {
             "invalid --top '0' (a count >= 1)");
   EXPECT_EQ(Parse({"stacks", "-p", "1", "--mode", "exact"}).error().message,
             "unknown option '--mode' (try 'gilstat stacks --help')");
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--lock", "mutex"}).error().message,
+            "invalid --lock 'mutex' (gil or threading)");
+  EXPECT_EQ(Parse({"stacks", "-p", "1", "--holders", "--lock", "threading"}).error().message,
+            "--holders is for the GIL: a threading lock's holder is not known");
 }
 
 TEST(ParseArgs, AllLocksOptions) {
@@ -173,14 +180,14 @@ TEST(Usage, EveryOptionWithItsDescriptionAndDefault) {
        {"Usage: gilstat", "-h,--help", "show this help", "-V,--version", "show the version",
         "Commands:", "locks", "trace semaphore waits of processes",
         "Run 'gilstat COMMAND --help' (locks, stacks, top) for the options of a command.", "top",
-        "stacks", "attribute the GIL waits of CPython 3.11+ processes"}) {
+        "stacks", "attribute the GIL and threading-lock waits of CPython 3.11+"}) {
     EXPECT_NE(main.find(text), std::string::npos) << "missing '" << text << "' in\n" << main;
   }
   EXPECT_EQ(main.find("\n  help"), std::string::npos) << "the help command is not listed";
   const std::string stacks = StacksUsage();
   for (const char* text :
        {"Usage: gilstat stacks", "--pid", "--duration", "-n,--top", "--folded", "--holders",
-        "--json", "--pprof", "--svg", "default 10", "Exit status: 0 success"}) {
+        "--lock", "--json", "--pprof", "--svg", "default 10", "Exit status: 0 success"}) {
     EXPECT_NE(stacks.find(text), std::string::npos) << "missing '" << text << "' in\n" << stacks;
   }
   EXPECT_EQ(Parse({"help"})->command, Command::kHelp);

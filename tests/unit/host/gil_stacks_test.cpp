@@ -30,7 +30,7 @@ python::CodeName Namer(pid_t pid, uint64_t code, uint32_t instr) {
 }
 
 TEST(NameGilStacks, FramesNamedGoneAndLostShownAsSuch) {
-  const auto procs = NameGilStacks(Raw(), Namer, {{7, 4000}});
+  const auto procs = NameGilStacks(Raw(), Namer, {{{7, 4000}}, {}});
   ASSERT_EQ(procs.size(), 1u);
   const ProcessGilStacks& p = procs[0];
   EXPECT_EQ(p.pid, 7);
@@ -53,6 +53,22 @@ TEST(NameGilStacks, WithoutATotalThePairsAreSummed) {
   EXPECT_EQ(NameGilStacks(Raw(), Namer, {})[0].total_wait_ns, 3600u);
 }
 
+TEST(NameGilStacks, ThreadingLockWaitsAreTheirOwnLockWithTheirOwnTotal) {
+  probes::RawGilStacks r = Raw();
+  probes::RawGilPair lock_wait{7, 0, 11, 0, 900, 4};
+  lock_wait.lock = 0x7f0000001000;
+  r.pairs.push_back(lock_wait);
+  const auto procs = NameGilStacks(r, Namer, {{{7, 4000}}, {}});
+  ASSERT_EQ(procs.size(), 1u);
+  ASSERT_EQ(procs[0].pairs.size(), 4u);
+  EXPECT_EQ(procs[0].pairs[0].lock, WaitLock::kGil);
+  EXPECT_EQ(procs[0].pairs[3].lock, WaitLock::kThreading);
+  EXPECT_EQ(procs[0].pairs[3].waiter.frames.front().function, "waiter");
+  EXPECT_EQ(procs[0].total_wait_ns, 4000u);     // the GIL's, as measured
+  EXPECT_EQ(procs[0].threading_wait_ns, 900u);  // none measured: its pairs' sum
+  EXPECT_EQ(NameGilStacks(r, Namer, {{}, {{7, 2000}}})[0].threading_wait_ns, 2000u);
+}
+
 TEST(GilStacksSince, OnlyWhatGrewInBetween) {
   probes::RawGilStacks before = Raw();
   probes::RawGilStacks now = Raw();
@@ -66,6 +82,18 @@ TEST(GilStacksSince, OnlyWhatGrewInBetween) {
   EXPECT_EQ(d.pairs[1].interpreter, 1);
   EXPECT_EQ(d.pairs[1].wait_ns, 50u);
   EXPECT_EQ(d.stacks.size(), now.stacks.size());
+}
+
+TEST(GilStacksSince, ALockWaitIsNotTheGilWaitOfTheSameStack) {
+  probes::RawGilStacks before = Raw();
+  probes::RawGilStacks now = Raw();
+  probes::RawGilPair lock_wait = now.pairs[0];  // same stacks, a threading lock
+  lock_wait.lock = 0x1000;
+  now.pairs.push_back(lock_wait);
+  const probes::RawGilStacks d = GilStacksSince(before, now);
+  ASSERT_EQ(d.pairs.size(), 1u);
+  EXPECT_EQ(d.pairs[0].lock, 0x1000u);
+  EXPECT_EQ(d.pairs[0].wait_ns, 3000u);
 }
 
 TEST(GilStacksSince, APairThatStartedAgainCountsFromZero) {

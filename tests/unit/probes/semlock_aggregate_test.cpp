@@ -69,7 +69,7 @@ TEST(SemlockAggregate, SumsCpusAndTakesMax) {
 
 TEST(SemlockAggregate, HealthCounters) {
   FakeMaps maps;
-  maps.counters = {3, 4, 6};
+  maps.counters = {3, 4, 6, 0, 0, 0, 0};  // the last four: Python stacks' (ReadStackHealth)
   ProbeHealth h = ReadSemlockHealth(maps);
   EXPECT_EQ(h.locks_full, 3u);
   EXPECT_EQ(h.threads_full, 4u);

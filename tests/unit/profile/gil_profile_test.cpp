@@ -93,6 +93,49 @@ TEST(Json, ReadBack) {
   EXPECT_EQ(p["pairs"][1]["holder"]["truncated"], true);
 }
 
+// Sample() with `waiter` also waiting 2 ms for a threading lock, of 2.5 ms measured.
+ProcessGilStacks WithLockWaits() {
+  ProcessGilStacks p = Sample();
+  p.pairs.push_back({p.pairs[0].waiter, {}, 2000000, 4, WaitLock::kThreading});
+  p.threading_wait_ns = 2500000;
+  return p;
+}
+
+TEST(LockDimension, EachLockHasItsOwnStacksAndNoThreadingBlame) {
+  const ProcessGilStacks p = WithLockWaits();
+  const auto gil = StacksBy(p, View::kWaiters);
+  ASSERT_EQ(gil.size(), 2u);
+  EXPECT_EQ(gil[0].wait_ns, 4000000u);  // the GIL's waits only
+  const auto lock = StacksBy(p, View::kWaiters, WaitLock::kThreading);
+  ASSERT_EQ(lock.size(), 1u);
+  EXPECT_EQ(lock[0].wait_ns, 2000000u);
+  EXPECT_EQ(lock[0].count, 4u);
+  EXPECT_TRUE(StacksBy(p, View::kHolders, WaitLock::kThreading).empty());
+  EXPECT_EQ(Folded({p}, View::kWaiters, WaitLock::kThreading),
+            "python3 (pid 42);<module> (/srv/app.py:1);serve (/srv/app.py:10);waiter "
+            "(/srv/app.py:20) 2000\n");
+  EXPECT_EQ(Folded({p}, View::kWaiters), Folded({Sample()}, View::kWaiters));
+}
+
+TEST(LockDimension, TableHasAThreadingSectionOnlyWhenALockWasWaitedFor) {
+  const std::string t = Table({WithLockWaits()}, 10);
+  const size_t at = t.find("  threading-lock wait 2.5 ms, 80.0% of it attributed to stacks");
+  ASSERT_NE(at, std::string::npos) << t;
+  EXPECT_GT(at, t.find("blamed holders"));
+  EXPECT_NE(t.find("80.0%", at + 50), std::string::npos) << t;  // waiter: 2 of 2.5 ms
+  EXPECT_EQ(t.find("threading-lock"), t.rfind("threading-lock"));
+  EXPECT_EQ(Table({Sample()}, 10).find("threading-lock"), std::string::npos);
+}
+
+TEST(LockDimension, JsonSaysWhichLock) {
+  const auto doc = nlohmann::json::parse(Json({WithLockWaits()}, 1.0));
+  const auto& p = doc["processes"][0];
+  EXPECT_EQ(p["threading_wait_ns"], 2500000);
+  EXPECT_EQ(p["pairs"][0]["lock"], "gil");
+  EXPECT_EQ(p["pairs"][3]["lock"], "threading");
+  EXPECT_EQ(p["pairs"][3]["holder"]["frames"].size(), 0u);
+}
+
 TEST(Json, NamesThatAreNotUtf8AreReplacedNotFatal) {
   ProcessGilStacks p = Sample();
   p.comm = "bad\xff\xfe";                                 // a comm is bytes
@@ -188,6 +231,28 @@ TEST(Pprof, SamplesLocationsFunctionsAndStrings) {
   }
   EXPECT_EQ(got, (std::vector<std::string>{"waiter;serve;<module>;4000000/3",
                                            "other;<module>;500000/1"}));
+}
+
+TEST(Pprof, ThreadingLockWaitsAreALockWaitProfileLabelledWithTheirLock) {
+  const Fields prof =
+      Parse(Gunzip(Pprof({WithLockWaits()}, View::kWaiters, 1000000000, WaitLock::kThreading)));
+  std::vector<std::string> strings;
+  for (auto [it, end] = prof.bytes.equal_range(6); it != end; ++it) strings.push_back(it->second);
+  const Fields first_type = Parse(prof.bytes.find(1)->second);
+  EXPECT_EQ(strings[first_type.ints.find(1)->second], "lock_wait");
+  EXPECT_EQ(strings[prof.ints.find(14)->second], "lock_wait");  // default_sample_type
+  ASSERT_EQ(prof.bytes.count(2), 1u);  // one sample: waiter's threading-lock wait
+  const Fields sample = Parse(prof.bytes.find(2)->second);
+  EXPECT_EQ(Packed(sample.bytes.find(2)->second), (std::vector<uint64_t>{2000000, 4}));
+  std::map<std::string, std::string> labels;
+  for (auto [it, end] = sample.bytes.equal_range(3); it != end; ++it) {
+    const Fields l = Parse(it->second);
+    if (auto v = l.ints.find(2); v != l.ints.end()) {
+      labels[strings[l.ints.find(1)->second]] = strings[v->second];
+    }
+  }
+  EXPECT_EQ(labels["lock"], "threading");
+  EXPECT_EQ(labels["comm"], "python3");
 }
 
 TEST(Pprof, OneFunctionPerCodeObjectOneLocationPerLine) {
