@@ -76,16 +76,26 @@ static long thread_walk_step(__u32 i, void *data)
 	return 0;
 }
 
+/* Thread `id`'s PyThreadState as last found, when it still is the thread's; else 0. */
+static __always_inline __u64 tstate_cached(const struct pygil_frames *f, __u64 id)
+{
+	__u64 *cached = bpf_map_lookup_elem(&tstates, &id);
+
+	if (cached && *cached && read_u64(*cached + f->native_thread_id) == (__u32)id)
+		return *cached;
+	return 0;
+}
+
 /* Thread `id`'s PyThreadState, found among the threads of interpreter `interp`; 0: not found. */
 static __always_inline __u64 tstate_of(const struct pygil_frames *f, __u64 id, __u64 interp)
 {
-	__u64 *cached = bpf_map_lookup_elem(&tstates, &id);
+	__u64 cached = tstate_cached(f, id);
 	struct thread_walk w = {.tid = (__u32)id,
 				.native_thread_id = f->native_thread_id,
 				.tstate_next = f->tstate_next};
 
-	if (cached && *cached && read_u64(*cached + f->native_thread_id) == w.tid)
-		return *cached;
+	if (cached)
+		return cached;
 	w.t = read_u64(interp + f->threads_head);
 	bpf_loop(PYGIL_THREAD_WALK, thread_walk_step, &w, 0);
 	if (!w.found) {

@@ -193,11 +193,12 @@ struct {
 	__type(value, struct pygil_pair);
 } pairs SEC(".maps");
 
-/* pid_tgid -> the stack id of the thread's wait in progress (SEMLOCK_T_STACK). */
+/* pid_tgid -> the stack id of the thread's wait in progress (valid while SEMLOCK_T_STACK): an
+ * entry per thread, written in place at each wait (no allocation per wait); LRU: entries of
+ * threads that have exited are recycled when it is full. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SEMLOCK_MAX_THREADS);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u64);
 } wait_stacks SEC(".maps");
@@ -225,15 +226,24 @@ static __always_inline void take_waiter_stack(struct semlock_thread *t, __u64 id
 {
 	__u32 tgid = id >> 32;
 	struct semlock_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-	__u64 holder, interp, stack;
+	__u64 holder, interp, stack, ts, *slot;
 
 	if (!p || !(p->flags & SEMLOCK_PROC_STACKS))
 		return;
-	holder = read_u64(p->last_holder_addr);
-	interp = read_u64(holder + p->frames.tstate_interp);
-	stack = take_stack(&p->frames, tgid, interp ? tstate_of(&p->frames, id, interp) : 0);
-	if (!bpf_map_update_elem(&wait_stacks, &id, &stack, BPF_ANY))
-		t->flags |= SEMLOCK_T_STACK;
+	/* The thread state as found at an earlier wait of the thread: one read to check it. */
+	ts = tstate_cached(&p->frames, id);
+	if (!ts) {
+		holder = read_u64(p->last_holder_addr);
+		interp = read_u64(holder + p->frames.tstate_interp);
+		ts = interp ? tstate_of(&p->frames, id, interp) : 0;
+	}
+	stack = take_stack(&p->frames, tgid, ts);
+	slot = bpf_map_lookup_elem(&wait_stacks, &id);
+	if (slot)
+		*slot = stack;
+	else if (bpf_map_update_elem(&wait_stacks, &id, &stack, BPF_ANY))
+		return;
+	t->flags |= SEMLOCK_T_STACK;
 }
 
 /* The end of thread `id`'s call `t` whose wait's stack was taken: a wait of `wait_ns` for its
@@ -253,7 +263,6 @@ static __always_inline void end_waiter_stack(struct semlock_thread *t, __u64 id,
 	if (!stack)
 		return;
 	k.waiter = *stack;
-	bpf_map_delete_elem(&wait_stacks, &id);
 	if (!acquired)
 		return;
 	v = gilstat_lookup_or_init(&pairs, &k, &zero_pair);
