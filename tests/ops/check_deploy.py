@@ -156,6 +156,40 @@ class Prometheus(unittest.TestCase):
             self.assertEqual(cfg["rule_files"], ["gilstat.rules.yml"], name)
 
 
+class Alloy(unittest.TestCase):
+    """deploy/alloy/gilstat.alloy: the profile endpoints gilstatd serves, on its default port,
+    and the same scrape block as docs/OPERATIONS.md shows."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(DEPLOY, "alloy", "gilstat.alloy")) as f:
+            cls.text = f.read()
+        with open(os.path.join(ROOT, "daemon", "app", "daemon.cpp")) as f:
+            cls.served = set(re.findall(r'"(/debug/pprof/\w+)"', f.read()))
+
+    def test_braces_and_quotes_balance(self):
+        code = re.sub(r"^\s*//.*$", "", self.text, flags=re.M)
+        self.assertEqual(code.count("{"), code.count("}"))
+        self.assertEqual(code.count('"') % 2, 0)
+
+    def test_every_profile_gilstatd_serves_is_scraped(self):
+        paths = set(re.findall(r'path\s*=\s*"([^"]+)"', self.text))
+        self.assertTrue(self.served, "no /debug/pprof path found in daemon/app/daemon.cpp")
+        self.assertEqual(paths, self.served)
+        with open(os.path.join(ROOT, "daemon", "app", "flags.h")) as f:
+            port = re.search(r'listen_address = "[\d.]+:(\d+)"', f.read()).group(1)
+        self.assertIn('"__address__" = "127.0.0.1:%s"' % port, self.text)
+
+    def test_the_operations_guide_shows_the_same_scrape_block(self):
+        with open(os.path.join(ROOT, "docs", "OPERATIONS.md")) as f:
+            doc = f.read()
+        block = re.search(r'pyroscope\.scrape "gilstat" \{.*?\n\}', self.text, re.S).group(0)
+        lines = [l.strip() for l in block.splitlines() if l.strip()]
+        shown = re.search(r'pyroscope\.scrape "gilstat" \{.*?\n  \}', doc, re.S)
+        self.assertIsNotNone(shown, "docs/OPERATIONS.md shows no pyroscope.scrape block")
+        self.assertEqual([l.strip() for l in shown.group(0).splitlines() if l.strip()], lines)
+
+
 class Kubernetes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
