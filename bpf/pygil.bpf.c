@@ -231,9 +231,7 @@ static __always_inline void record_wait(struct pygil_stats *s, __u64 wait_ns)
 
 /* --- Python stacks ------------------------------------------------------------------------- */
 
-#define PYSTACK_CNT_NO_TSTATE PYGIL_CNT_NO_TSTATE
-#define PYSTACK_CNT_TRUNCATED PYGIL_CNT_TRUNCATED
-#define PYSTACK_CNT_STACKS_FULL PYGIL_CNT_STACKS_FULL
+#define PYSTACK_CNT_FIRST PYGIL_CNT_STACKS
 #define PYSTACK_MAX_THREADS PYGIL_MAX_THREADS
 #include "pystack.bpf.h"
 
@@ -259,19 +257,12 @@ static __always_inline void add_wait_stacks(struct pygil_thread *t, __u32 tgid, 
 {
 	struct pygil_pair_key k = {
 		.tgid = tgid, .slot = t->slot, .waiter = t->waiter_stack, .holder = t->holder_stack};
-	static const struct pygil_pair zero_pair;
-	struct pygil_pair *v;
 
 	if (!t->stacks)
 		return;
 	t->stacks = 0;
-	v = gilstat_lookup_or_init(&pairs, &k, &zero_pair);
-	if (!v) {
-		count(PYGIL_CNT_PAIRS_FULL);
-		return;
-	}
-	__sync_fetch_and_add(&v->wait_ns, wait_ns);
-	__sync_fetch_and_add(&v->count, 1);
+	if (pystack_add_wait(&pairs, &k, wait_ns))
+		count(PYGIL_CNT_STACKS + PYSTACK_PAIRS_FULL);
 }
 
 /* An acquisition by thread `id` at `at` whose wait began at `start` (take_gil's entry, or the

@@ -135,11 +135,9 @@ enum pygil_counter {
 	PYGIL_CNT_STATS_FULL = 1,   /* a process's statistics entry could not be created */
 	PYGIL_CNT_ORPHAN_RETURNS = 2,
 	PYGIL_CNT_READ_ERRORS = 3, /* the GIL state could not be read from the process */
-	PYGIL_CNT_STACKS_FULL = 4, /* a stack found no room in `stacks` */
-	PYGIL_CNT_PAIRS_FULL = 5,  /* a wait found no room in `pairs` */
-	PYGIL_CNT_TRUNCATED = 6,   /* stacks deeper than PYGIL_STACK_DEPTH */
-	PYGIL_CNT_NO_TSTATE = 7,   /* a waiter's thread state was not found */
-	PYGIL_NR_COUNTERS = 8,
+	PYGIL_CNT_STACKS = 4, /* the stack capture's PYSTACK_NR_COUNTERS (enum pystack_counter) */
+	PYGIL_NR_COUNTERS = PYGIL_CNT_STACKS + PYSTACK_NR_COUNTERS,
 };
+
 
 #endif /* GILSTAT_PYGIL_H */

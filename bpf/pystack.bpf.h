@@ -3,13 +3,14 @@
  * frames walked (bounded: PYGIL_STACK_WALK, bpf_loop) into a per-CPU scratch stack, the stack
  * kept in the program's `stacks` map under a hash of its code objects and instruction offsets.
  * Types and sizes: pystack.h. The includer defines, before including this, `count(idx)` (adds
- * one to a health counter) and the counter indices PYSTACK_CNT_NO_TSTATE (a thread state not
- * found), PYSTACK_CNT_TRUNCATED (a stack deeper than kept), PYSTACK_CNT_STACKS_FULL (a stack
- * found no room). Not preallocated: the maps take kernel memory only for what is captured (a
+ * one to a health counter) and PYSTACK_CNT_FIRST, the index of the first of its stack capture's
+ * counters (enum pystack_counter). Not preallocated: the maps take kernel memory only for what is
+ * captured (a
  * stack is 776 bytes), nothing while no process has stacks on. */
 #ifndef GILSTAT_PYSTACK_BPF_H
 #define GILSTAT_PYSTACK_BPF_H
 
+#include "maps.bpf.h"
 #include "pystack.h"
 
 #ifndef PYSTACK_MAX_THREADS
@@ -99,7 +100,7 @@ static __always_inline __u64 tstate_of(const struct pygil_frames *f, __u64 id, _
 	w.t = read_u64(interp + f->threads_head);
 	bpf_loop(PYGIL_THREAD_WALK, thread_walk_step, &w, 0);
 	if (!w.found) {
-		count(PYSTACK_CNT_NO_TSTATE);
+		count(PYSTACK_CNT_FIRST + PYSTACK_NO_TSTATE);
 		return 0;
 	}
 	bpf_map_update_elem(&tstates, &id, &w.found, BPF_ANY);
@@ -171,16 +172,30 @@ static __always_inline __u64 take_stack(const struct pygil_frames *f, __u32 tgid
 	if (!sc || !w.depth)
 		return 0;
 	if (w.truncated)
-		count(PYSTACK_CNT_TRUNCATED);
+		count(PYSTACK_CNT_FIRST + PYSTACK_TRUNCATED);
 	sc->stack.depth = w.depth;
 	sc->stack.truncated = w.truncated;
 	key.id = (w.hash ^ w.depth) | 1; /* never 0 */
 	err = bpf_map_update_elem(&stacks, &key, &sc->stack, BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST */) {
-		count(PYSTACK_CNT_STACKS_FULL);
+		count(PYSTACK_CNT_FIRST + PYSTACK_STACKS_FULL);
 		return 0;
 	}
 	return key.id;
+}
+
+/* Adds a wait of `wait_ns` to entry `key` of `pairs` (a hash map of struct pygil_pair); nonzero
+ * when it found no room. */
+static __always_inline int pystack_add_wait(void *pairs, const void *key, __u64 wait_ns)
+{
+	static const struct pygil_pair zero_pair;
+	struct pygil_pair *v = gilstat_lookup_or_init(pairs, key, &zero_pair);
+
+	if (!v)
+		return -1;
+	__sync_fetch_and_add(&v->wait_ns, wait_ns);
+	__sync_fetch_and_add(&v->count, 1);
+	return 0;
 }
 
 #endif /* GILSTAT_PYSTACK_BPF_H */

@@ -54,6 +54,16 @@ struct pygil_stack {
 	__u32 instr[PYGIL_STACK_DEPTH];
 };
 
+/* A program's stack capture has four health counters, at consecutive indices from its first
+ * (PYGIL_CNT_STACKS, SEMLOCK_CNT_STACKS), in this order. */
+enum pystack_counter {
+	PYSTACK_STACKS_FULL = 0, /* a stack found no room in `stacks` */
+	PYSTACK_PAIRS_FULL = 1,  /* a wait found no room in `pairs` */
+	PYSTACK_TRUNCATED = 2,   /* stacks deeper than PYGIL_STACK_DEPTH */
+	PYSTACK_NO_TSTATE = 3,   /* a waiter's thread state was not found */
+	PYSTACK_NR_COUNTERS = 4,
+};
+
 /* The waits of one pair of stacks (a program's `pairs` map value). */
 struct pygil_pair {
 	__u64 wait_ns;

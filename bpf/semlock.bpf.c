@@ -213,9 +213,7 @@ static __always_inline void count(__u32 idx)
 	gilstat_count(&counters, idx);
 }
 
-#define PYSTACK_CNT_NO_TSTATE SEMLOCK_CNT_NO_TSTATE
-#define PYSTACK_CNT_TRUNCATED SEMLOCK_CNT_TRUNCATED
-#define PYSTACK_CNT_STACKS_FULL SEMLOCK_CNT_STACKS_FULL
+#define PYSTACK_CNT_FIRST SEMLOCK_CNT_STACKS
 #define PYSTACK_MAX_THREADS SEMLOCK_MAX_THREADS
 #include "pystack.bpf.h"
 
@@ -252,8 +250,6 @@ static __always_inline void end_waiter_stack(struct semlock_thread *t, __u64 id,
 					     bool acquired)
 {
 	struct semlock_pair_key k = {.tgid = id >> 32, .lock = t->key};
-	static const struct pygil_pair zero_pair;
-	struct pygil_pair *v;
 	__u64 *stack;
 
 	if (!(t->flags & SEMLOCK_T_STACK))
@@ -265,13 +261,8 @@ static __always_inline void end_waiter_stack(struct semlock_thread *t, __u64 id,
 	k.waiter = *stack;
 	if (!acquired)
 		return;
-	v = gilstat_lookup_or_init(&pairs, &k, &zero_pair);
-	if (!v) {
-		count(SEMLOCK_CNT_PAIRS_FULL);
-		return;
-	}
-	__sync_fetch_and_add(&v->wait_ns, wait_ns);
-	__sync_fetch_and_add(&v->count, 1);
+	if (pystack_add_wait(&pairs, &k, wait_ns))
+		count(SEMLOCK_CNT_STACKS + PYSTACK_PAIRS_FULL);
 }
 
 static __always_inline __u32 wake_cache_index(__u32 tgid, __u64 addr)

@@ -158,11 +158,9 @@ enum semlock_counter {
 	SEMLOCK_CNT_LOCKS_FULL = 0,   /* a semaphore got no slot (all in use) */
 	SEMLOCK_CNT_THREADS_FULL = 1, /* a thread's in-call state could not be stored */
 	SEMLOCK_CNT_ORPHAN_RETURNS = 2, /* a return without its entry (attached mid-call) */
-	SEMLOCK_CNT_STACKS_FULL = 3,    /* Python stacks: a stack found no room in `stacks` */
-	SEMLOCK_CNT_PAIRS_FULL = 4,     /* a wait found no room in `pairs` */
-	SEMLOCK_CNT_TRUNCATED = 5,      /* stacks deeper than PYGIL_STACK_DEPTH */
-	SEMLOCK_CNT_NO_TSTATE = 6,      /* a waiter's thread state was not found */
-	SEMLOCK_NR_COUNTERS = 7,
+	SEMLOCK_CNT_STACKS = 3, /* Python stacks: PYSTACK_NR_COUNTERS (enum pystack_counter) */
+	SEMLOCK_NR_COUNTERS = SEMLOCK_CNT_STACKS + PYSTACK_NR_COUNTERS,
 };
+
 
 #endif /* GILSTAT_SEMLOCK_H */

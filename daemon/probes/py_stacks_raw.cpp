@@ -28,4 +28,12 @@ void DeletePyStacks(int stacks_fd, std::optional<uint32_t> tgid) {
       stacks_fd, [tgid](const pygil_stack_key& k) { return !tgid || k.tgid == *tgid; });
 }
 
+void StackHealthFrom(const std::vector<uint64_t>& counters, uint32_t first, PyGilHealth& h) {
+  if (counters.size() < first + PYSTACK_NR_COUNTERS) return;
+  h.stacks_full = counters[first + PYSTACK_STACKS_FULL];
+  h.pairs_full = counters[first + PYSTACK_PAIRS_FULL];
+  h.truncated = counters[first + PYSTACK_TRUNCATED];
+  h.no_tstate = counters[first + PYSTACK_NO_TSTATE];
+}
+
 }  // namespace gilstat::probes

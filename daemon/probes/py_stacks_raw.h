@@ -12,7 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include <bpf/bpf.h>
+
 #include "bpf/pystack.h"
+#include "gilstat/lock_stats.h"
+#include "probes/libbpf_util.h"
 
 namespace gilstat::probes {
 
@@ -43,5 +47,26 @@ struct RawGilStacks {
 void ReadPyStack(int stacks_fd, uint32_t tgid, uint64_t id, RawGilStacks& out);
 // Deletes the stacks of process `tgid` (every process: all) from the stack map `stacks_fd`.
 void DeletePyStacks(int stacks_fd, std::optional<uint32_t> tgid);
+
+// Calls fn(key, waits) for every entry of a probe's pairs map (keys of type PairKey, values
+// struct pygil_pair).
+template <typename PairKey, typename Fn>
+void ForEachPair(int pairs_fd, Fn fn) {
+  ForEachMapKey<PairKey>(pairs_fd, [&](const PairKey& key) {
+    pygil_pair v{};
+    if (bpf_map_lookup_elem(pairs_fd, &key, &v) == 0) fn(key, v);
+  });
+}
+
+// A probe's stack capture counters (enum pystack_counter), from index `first` of its health
+// counters (PYGIL_CNT_STACKS, SEMLOCK_CNT_STACKS), into `h`.
+void StackHealthFrom(const std::vector<uint64_t>& counters, uint32_t first, PyGilHealth& h);
+
+// Empties a probe's pairs map (keys of type PairKey) and its stack map.
+template <typename PairKey>
+void ClearPyStacks(int pairs_fd, int stacks_fd) {
+  DeleteMapKeysIf<PairKey>(pairs_fd, [](const PairKey&) { return true; });
+  DeletePyStacks(stacks_fd, std::nullopt);
+}
 
 }  // namespace gilstat::probes

@@ -339,9 +339,7 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
   const int stacks_fd = bpf_map__fd(s->maps.stacks);
   const int gils_fd = bpf_map__fd(s->maps.gils);
   RawGilStacks out;
-  ForEachMapKey<pygil_pair_key>(pairs_fd, [&](pygil_pair_key key) {
-    pygil_pair v{};
-    if (bpf_map_lookup_elem(pairs_fd, &key, &v) != 0) return;
+  ForEachPair<pygil_pair_key>(pairs_fd, [&](const pygil_pair_key& key, const pygil_pair& v) {
     pygil_gil gil{};
     const pygil_key gk = KeyOf(static_cast<pid_t>(key.tgid), key.slot);
     const int64_t interpreter = bpf_map_lookup_elem(gils_fd, &gk, &gil) == 0 ? gil.interpreter : 0;
@@ -355,9 +353,7 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
 
 void PyGilProbe::ClearStacks() {
   pygil* s = impl_->skel.get();
-  DeleteMapKeysIf<pygil_pair_key>(bpf_map__fd(s->maps.pairs),
-                                  [](const pygil_pair_key&) { return true; });
-  DeletePyStacks(bpf_map__fd(s->maps.stacks), std::nullopt);
+  ClearPyStacks<pygil_pair_key>(bpf_map__fd(s->maps.pairs), bpf_map__fd(s->maps.stacks));
 }
 
 PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
@@ -367,10 +363,7 @@ PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters) {
                                            h.stats_full = v[PYGIL_CNT_STATS_FULL];
                                            h.orphan_returns = v[PYGIL_CNT_ORPHAN_RETURNS];
                                            h.read_errors = v[PYGIL_CNT_READ_ERRORS];
-                                           h.stacks_full = v[PYGIL_CNT_STACKS_FULL];
-                                           h.pairs_full = v[PYGIL_CNT_PAIRS_FULL];
-                                           h.truncated = v[PYGIL_CNT_TRUNCATED];
-                                           h.no_tstate = v[PYGIL_CNT_NO_TSTATE];
+                                           StackHealthFrom(v, PYGIL_CNT_STACKS, h);
                                          });
 }
 

@@ -536,9 +536,7 @@ Result<RawGilStacks> SemlockProbe::ReadStacks() {
   const int pairs_fd = bpf_map__fd(s->maps.pairs);
   const int stacks_fd = bpf_map__fd(s->maps.stacks);
   RawGilStacks out;
-  ForEachMapKey<semlock_pair_key>(pairs_fd, [&](semlock_pair_key key) {
-    pygil_pair v{};
-    if (bpf_map_lookup_elem(pairs_fd, &key, &v) != 0) return;
+  ForEachPair<semlock_pair_key>(pairs_fd, [&](const semlock_pair_key& key, const pygil_pair& v) {
     RawGilPair p;
     p.pid = static_cast<pid_t>(key.tgid);
     p.waiter = key.waiter;
@@ -553,9 +551,7 @@ Result<RawGilStacks> SemlockProbe::ReadStacks() {
 
 void SemlockProbe::ClearStacks() {
   semlock* s = impl_->skel.get();
-  DeleteMapKeysIf<semlock_pair_key>(bpf_map__fd(s->maps.pairs),
-                                    [](const semlock_pair_key&) { return true; });
-  DeletePyStacks(bpf_map__fd(s->maps.stacks), std::nullopt);
+  ClearPyStacks<semlock_pair_key>(bpf_map__fd(s->maps.pairs), bpf_map__fd(s->maps.stacks));
 }
 
 PyGilHealth SemlockProbe::ReadStackHealth() {
@@ -563,10 +559,7 @@ PyGilHealth SemlockProbe::ReadStackHealth() {
       ReadPerCpuCounters(bpf_map__fd(impl_->skel->maps.counters), SEMLOCK_NR_COUNTERS);
   return HealthFromCounters<PyGilHealth>(counters, SEMLOCK_NR_COUNTERS,
                                          [](PyGilHealth& h, const std::vector<uint64_t>& v) {
-                                           h.stacks_full = v[SEMLOCK_CNT_STACKS_FULL];
-                                           h.pairs_full = v[SEMLOCK_CNT_PAIRS_FULL];
-                                           h.truncated = v[SEMLOCK_CNT_TRUNCATED];
-                                           h.no_tstate = v[SEMLOCK_CNT_NO_TSTATE];
+                                           StackHealthFrom(v, SEMLOCK_CNT_STACKS, h);
                                          });
 }
 

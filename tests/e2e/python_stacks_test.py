@@ -29,6 +29,7 @@ in a chroot) and 3.14's debug build.
 
 Needs root and BTF (skips saying why otherwise). Environment: GILSTAT, TESTPROGS_DIR.
 """
+import contextlib
 import glob
 import json
 import os
@@ -142,14 +143,18 @@ class PythonStacks(unittest.TestCase):
             with self.subTest(interpreter=label):
                 fn(label, prefix, copy_in)
 
+    def stacks_of(self, prefix, copy_in, mode):
+        """pystacks.py MODE traced by `gilstat stacks --json`: its process in the document."""
+        t = Target(prefix, copy_in, mode, CAPTURE_S + 1)
+        try:
+            doc = run_stacks(self, t)
+        finally:
+            t.close()
+        return process_of(self, doc, t.proc.pid)
+
     def test_waiter_waits_and_hog_is_blamed(self):
         def check(label, prefix, copy_in):
-            t = Target(prefix, copy_in, "plain", CAPTURE_S + 1)
-            try:
-                doc = run_stacks(self, t)
-            finally:
-                t.close()
-            p = process_of(self, doc, t.proc.pid)
+            p = self.stacks_of(prefix, copy_in, "plain")
             pairs = p["pairs"]
             b = [x for x in pairs if "b_main" in names(x["waiter"])]
             b_wait = sum(x["wait_ns"] for x in b)
@@ -182,12 +187,7 @@ class PythonStacks(unittest.TestCase):
 
     def test_threading_lock_waits_are_attributed_to_their_waiter(self):
         def check(label, prefix, copy_in):
-            t = Target(prefix, copy_in, "locks", CAPTURE_S + 1)
-            try:
-                doc = run_stacks(self, t)
-            finally:
-                t.close()
-            p = process_of(self, doc, t.proc.pid)
+            p = self.stacks_of(prefix, copy_in, "locks")
             msg = f"{label}: {json.dumps(p)[:3000]}"
             locks = [x for x in p["pairs"] if x["lock"] == "threading"]
             b = [x for x in locks if "b_locks" in names(x["waiter"])]
@@ -236,12 +236,7 @@ class PythonStacks(unittest.TestCase):
 
     def test_deep_stacks_are_truncated_and_counted(self):
         def check(label, prefix, copy_in):
-            t = Target(prefix, copy_in, "deep", CAPTURE_S + 1)
-            try:
-                doc = run_stacks(self, t)
-            finally:
-                t.close()
-            p = process_of(self, doc, t.proc.pid)
+            p = self.stacks_of(prefix, copy_in, "deep")
             deep = [x for x in p["pairs"] if names(x["waiter"])[:2] == ["waiter", "recurse"]]
             msg = f"{label}: {json.dumps(p)[:2000]}"
             self.assertTrue(deep, msg)
@@ -259,12 +254,7 @@ class PythonStacks(unittest.TestCase):
                    "churn.<locals>.<lambda>"}
 
         def check(label, prefix, copy_in):
-            t = Target(prefix, copy_in, "churn", CAPTURE_S + 1)
-            try:
-                doc = run_stacks(self, t)
-            finally:
-                t.close()
-            p = process_of(self, doc, t.proc.pid)
+            p = self.stacks_of(prefix, copy_in, "churn")
             frames = [f for x in p["pairs"] for s in ("waiter", "holder")
                       for f in x[s]["frames"]]
             made = [f for f in frames if f["file"] == "<made>"]
@@ -378,67 +368,56 @@ def pprof_top(case, path, sample_type="gil_wait"):
 
 @unittest.skipIf(bpf_unavailable(), bpf_unavailable())
 class GilstatdProfiles(unittest.TestCase):
-    """gilstatd with probes.python_stacks: /debug/pprof/gil_wait and gil_blame over N seconds."""
+    """gilstatd with probes.python_stacks: /debug/pprof/gil_wait, gil_blame and lock_wait over N
+    seconds."""
 
-    def test_wait_and_blame_profiles(self):
+    @contextlib.contextmanager
+    def stacks_daemon(self, version, mode):
+        """gilstatd with probes.python_stacks attached to pystacks.py MODE (under a CPython
+        `version`, else the first found), not yet released: (label, target, daemon, tmp)."""
         if not TESTPROGS or not os.environ.get("GILSTATD"):
             self.skipTest("TESTPROGS_DIR or GILSTATD not set (run through ctest)")
-        found = [f for f in interpreters() if "3.12" in f[0]] or interpreters()
+        found = [f for f in interpreters() if version in f[0]] or interpreters()
         if not found:
             self.skipTest("no CPython 3.11+ found")
         label, prefix, copy_in = found[0]
-        t = Target(prefix, copy_in, "plain", 8)
+        t = Target(prefix, copy_in, mode, 8)
         tmp = tempfile.mkdtemp(prefix="gilstat-profiles-")
         d = start_gilstatd(tmp, "targets:\n  - pid: %d\nruntime:\n  enabled: false\n"
                                 "probes:\n  python_stacks: true\n" % t.proc.pid)
         try:
             d.wait_attached(1)
-            base = "http://127.0.0.1:%d" % d.port
-            status, body = get(base + "/debug/pprof/gil_wait?seconds=0", timeout=10)
+            yield label, t, d, tmp
+        finally:
+            d.stop(timeout=60)
+            d.close()
+            t.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def assert_on_top(self, label, d, tmp, path, leaf, sample_type="gil_wait"):
+        """The profile at /debug/pprof/PATH over 2 s has `leaf` on top (>= 80%)."""
+        status, body = get("http://127.0.0.1:%d/debug/pprof/%s?seconds=2" % (d.port, path),
+                           timeout=30)
+        self.assertEqual(status, 200, body[:300])
+        pb = os.path.join(tmp, path + ".pb.gz")
+        with open(pb, "wb") as f:
+            f.write(body)
+        rows, text = pprof_top(self, pb, sample_type)
+        self.assertTrue(rows and rows[0][1] == leaf and rows[0][0] >= 80, f"{label}:\n{text}")
+
+    def test_wait_and_blame_profiles(self):
+        with self.stacks_daemon("3.12", "plain") as (label, t, d, tmp):
+            status, body = get("http://127.0.0.1:%d/debug/pprof/gil_wait?seconds=0" % d.port,
+                               timeout=10)
             self.assertEqual(status, 400, body)
             t.go()
             for path, leaf in (("gil_wait", "waiter"), ("gil_blame", "hog")):
-                status, body = get(base + "/debug/pprof/%s?seconds=2" % path, timeout=30)
-                self.assertEqual(status, 200, body[:300])
-                pb = os.path.join(tmp, path + ".pb.gz")
-                with open(pb, "wb") as f:
-                    f.write(body)
-                rows, text = pprof_top(self, pb)
-                self.assertTrue(rows and rows[0][1] == leaf and rows[0][0] >= 80, f"{label}:\n{text}")
-        finally:
-            d.stop(timeout=60)
-            d.close()
-            t.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+                self.assert_on_top(label, d, tmp, path, leaf)
 
     def test_lock_wait_profile(self):
-        if not TESTPROGS or not os.environ.get("GILSTATD"):
-            self.skipTest("TESTPROGS_DIR or GILSTATD not set (run through ctest)")
-        found = [f for f in interpreters() if "3.13" in f[0]] or interpreters()
-        if not found:
-            self.skipTest("no CPython 3.11+ found")
-        label, prefix, copy_in = found[0]
-        t = Target(prefix, copy_in, "locks", 8)
-        tmp = tempfile.mkdtemp(prefix="gilstat-profiles-")
-        d = start_gilstatd(tmp, "targets:\n  - pid: %d\nruntime:\n  enabled: false\n"
-                                "probes:\n  python_stacks: true\n" % t.proc.pid)
-        try:
-            d.wait_attached(1)
+        with self.stacks_daemon("3.13", "locks") as (label, t, d, tmp):
             t.go()
-            status, body = get("http://127.0.0.1:%d/debug/pprof/lock_wait?seconds=2" % d.port,
-                               timeout=30)
-            self.assertEqual(status, 200, body[:300])
-            pb = os.path.join(tmp, "lock_wait.pb.gz")
-            with open(pb, "wb") as f:
-                f.write(body)
-            rows, text = pprof_top(self, pb, "lock_wait")
-            self.assertTrue(rows and rows[0][1] == "lock_waiter" and rows[0][0] >= 80,
-                            f"{label}:\n{text}")
-        finally:
-            d.stop(timeout=60)
-            d.close()
-            t.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+            self.assert_on_top(label, d, tmp, "lock_wait", "lock_waiter", "lock_wait")
 
     def test_off_by_default(self):
         if not os.environ.get("GILSTATD"):
