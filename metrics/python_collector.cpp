@@ -180,10 +180,11 @@ std::vector<prometheus::MetricFamily> PythonCollector::Collect() const {
   auto f = EmptyFamily("gilstat_python_probe_errors_total",
                        "Errors of the CPython GIL probes: attach (a process's GIL probes could not "
                        "be attached), map_full (an entry did not fit), read (the GIL state could "
-                       "not be read from a process).",
+                       "not be read from a process), stacks_full (a Python stack or a wait's "
+                       "stack entry did not fit: probes.python_stacks).",
                        MetricType::Counter);
   for (auto [kind, v] : {std::pair{"attach", e.attach}, std::pair{"map_full", e.map_full},
-                         std::pair{"read", e.read}}) {
+                         std::pair{"read", e.read}, std::pair{"stacks_full", e.stacks_full}}) {
     f.metric.push_back(Sample(MetricType::Counter, {{"kind", kind}}, static_cast<double>(v)));
   }
   out.push_back(std::move(f));

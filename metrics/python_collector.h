@@ -56,6 +56,9 @@ struct PythonProbeErrors {
   uint64_t attach = 0;    // a process's GIL probes could not be attached
   uint64_t map_full = 0;  // a thread's or process's entry did not fit
   uint64_t read = 0;      // the GIL state could not be read from a process
+  // Python stacks (probes.python_stacks): a stack, or a wait's entry, that did not fit in the
+  // stack maps of the GIL or semaphore probes.
+  uint64_t stacks_full = 0;
 };
 
 class PythonCollector : public prometheus::Collectable {

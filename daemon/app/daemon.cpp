@@ -444,7 +444,7 @@ void Daemon::Impl::BuildCollectors() {
         [py] {
           const PyGilHealth h = py->ProbeHealth();
           return metrics::PythonProbeErrors{py->probe_errors(), h.threads_full + h.stats_full,
-                                            h.read_errors};
+                                            h.read_errors, h.stacks_full + h.pairs_full};
         },
         pid_label, naming->PythonTotals()));
     host::GilSampler* sampler = gil_sampler.get();

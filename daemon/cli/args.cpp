@@ -163,11 +163,12 @@ void AddStacksOptions(CLI::App& cmd, StacksOptions& o, bool& help) {
           [](const std::string& v) { return "invalid --lock '" + v + "' (gil or threading)"; }));
   cmd.add_flag("-j,--json", o.json, "print JSON for scripts (see docs/CLI.md; times in ns)");
   cmd.add_option("--pprof", o.pprof_path,
-                 "write a gzipped pprof profile (gil_wait/nanoseconds,\ncount) to FILE")
+                 "write a gzipped pprof profile (gil_wait/nanoseconds,\nor with --lock "
+                 "threading lock_wait/nanoseconds; count)\nto FILE")
       ->type_name("FILE");
   cmd.add_option("--svg", o.svg_path,
-                 "write flame graphs of the waiters and of the holders\nto FILE (one "
-                 "self-contained SVG)")
+                 "write flame graphs of the waiters and of the holders\n(and of the "
+                 "threading-lock waiters) to FILE (one\nself-contained SVG)")
       ->type_name("FILE");
   cmd.add_flag("-v,--verbose", o.verbose, "print libbpf's messages on stderr");
   cmd.add_flag("-h,--help", help, "show this help");

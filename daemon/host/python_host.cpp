@@ -522,8 +522,12 @@ std::vector<ProcessGilStacks> PythonTargets::Stacks(const probes::RawGilStacks* 
     return it->second->Lookup(code, instr);
   };
   std::vector<ProcessGilStacks> out = NameGilStacks(raw, name, totals);
+  // The kernel counts full maps per probe, not per process: each process shows the probes' counts.
+  const PyGilHealth health = ProbeHealth();
   for (ProcessGilStacks& p : out) {
     if (auto it = meta.find(p.pid); it != meta.end()) std::tie(p.comm, p.version) = it->second;
+    p.health.pairs_full = health.pairs_full;
+    p.health.stacks_full = health.stacks_full;
   }
   return out;
 }

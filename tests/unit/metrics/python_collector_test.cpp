@@ -22,6 +22,21 @@ PythonProcess Proc(pid_t pid, std::string group, std::string version, GilMethod 
   return p;
 }
 
+TEST(PythonCollectorTest, ProbeErrorsByKindStacksFullIncluded) {
+  PythonCollector c([] { return std::vector<PythonProcess>{}; },
+                    [] {
+                      return PythonProbeErrors{1, 2, 3, 4};
+                    },
+                    false, nullptr);
+  const std::string t = Text(c.Collect());
+  for (const char* line : {"gilstat_python_probe_errors_total{kind=\"attach\"} 1\n",
+                           "gilstat_python_probe_errors_total{kind=\"map_full\"} 2\n",
+                           "gilstat_python_probe_errors_total{kind=\"read\"} 3\n",
+                           "gilstat_python_probe_errors_total{kind=\"stacks_full\"} 4\n"}) {
+    EXPECT_NE(t.find(line), std::string::npos) << line << " in\n" << t;
+  }
+}
+
 // The label values of `method` are part of the metrics' contract (docs/METRICS.md).
 TEST(GilMethodLabel, Names) {
   EXPECT_STREQ(GilMethodLabel(GilMethod::kTakeGil), "take_gil");
