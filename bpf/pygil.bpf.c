@@ -131,17 +131,30 @@ static __always_inline __u32 slot_of_gil_at(const struct pygil_proc *p, __u64 at
 }
 
 /* take_gil(PyThreadState *tstate): tstate->interp->ceval.gil; a main interpreter's thread
- * without reading its GIL pointer. */
-static __always_inline __u32 slot_of_tstate(const struct pygil_proc *p, __u64 tstate)
+ * without reading its GIL pointer. The slot is remembered on the thread (`t`): a thread takes
+ * the GIL with the same thread state again and again, and reading the process's memory is most
+ * of what this probe costs. A slot found with an older process entry (a GIL registered or gone
+ * since) is looked up again; so is one whose read failed. */
+static __always_inline __u32 slot_of_tstate(const struct pygil_proc *p, struct pygil_thread *t,
+					    __u64 tstate)
 {
 	__u64 interp = 0;
+	__u32 slot;
 
 	if (!(p->flags & PYGIL_F_BY_ARGUMENT) || !tstate)
 		return 0;
+	if (t->tstate == tstate && t->tstate_gen == p->gen)
+		return t->tstate_slot;
 	if (bpf_probe_read_user(&interp, sizeof(interp), (void *)(tstate + p->tstate_interp)) ||
-	    !interp || interp == p->main_interp)
+	    !interp) {
+		t->tstate = 0;
 		return 0;
-	return slot_of_gil_at(p, interp + p->interp_gil);
+	}
+	slot = interp == p->main_interp ? 0 : slot_of_gil_at(p, interp + p->interp_gil);
+	t->tstate = tstate;
+	t->tstate_gen = p->gen;
+	t->tstate_slot = slot;
+	return slot;
 }
 
 /* The live state of thread `id`, or NULL. */
@@ -184,6 +197,8 @@ static __always_inline struct pygil_thread *thread_claim(__u64 id, __u64 now)
 		if ((!(cur & PYGIL_THREAD_BUSY) || (cur & ~PYGIL_THREAD_BUSY) == id ||
 		     slot_stale(t, cur, now)) &&
 		    __sync_val_compare_and_swap(&t->owner, cur, id | PYGIL_THREAD_BUSY) == cur) {
+			if ((cur & ~PYGIL_THREAD_BUSY) != id)
+				t->tstate = 0; /* another thread's slot cache */
 			t->take_start_ns = 0;
 			t->wait_start_ns = 0;
 			t->switch_at_wait = 0;
@@ -300,22 +315,22 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 
 	if (!p)
 		return 0;
-	slot = slot_of_tstate(p, (__u64)tstate);
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
+	if (!t)
+		t = thread_claim(id, now);
+	if (!t)
+		return 0;
+	slot = slot_of_tstate(p, t, (__u64)tstate);
 	g = gil_of(tgid, slot);
 	if (!g) {
 		/* A GIL not registered: its return must not count for (or change) another one. */
-		if (!t)
-			t = thread_claim(id, now);
-		if (t) {
-			t->take_start_ns = 0;
-			t->forced_out = 0;
-			t->slot = PYGIL_SLOT_NONE;
-		}
+		t->take_start_ns = 0;
+		t->forced_out = 0;
+		t->slot = PYGIL_SLOT_NONE;
 		return 0;
 	}
-	if (t && t->forced_out) {
+	if (t->forced_out) {
 		/* Released on a drop request: CPython keeps it in drop_gil until another thread
 		 * has taken the GIL. Asking for the GIL again within two switch intervals, it was
 		 * forced out of the eval loop and has wanted the GIL back since its release; later,
@@ -334,10 +349,6 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 			t->taken_free = !!(p->flags & PYGIL_F_CONDVAR);
 			return 0;
 		}
-	} else if (!t) {
-		t = thread_claim(id, now);
-		if (!t)
-			return 0;
 	}
 	t->take_start_ns = now;
 	t->entry_ns = now;
@@ -408,6 +419,8 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 		return 0;
 	s = stats_of(tgid, slot);
 	t = thread_find(id);
+	if (t && t->tstate && t->tstate_slot != slot)
+		t->tstate = 0; /* its thread state's address now names another interpreter's */
 	if (t && t->taken_free && t->slot == slot) {
 		/* Its take_gil did not wait on the condvar: acquired at the entry, held since. */
 		t->taken_free = 0;

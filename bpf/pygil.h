@@ -45,6 +45,10 @@ struct pygil_proc {
 	__u32 drop_arg_gil;  /* where drop_gil's first argument keeps the GIL pointer */
 	__u32 cond_in_gil;   /* offset of the condvar in struct _gil_runtime_state */
 	__u32 nsubs; /* sub-interpreter GILs registered */
+	/* Changes whenever user space writes this entry (unique over the probe's life): a thread's
+	 * cached GIL slot (pygil_thread.tstate_gen) is good only for the entry it was found with. */
+	__u32 gen;
+	__u32 pad;
 	/* PYGIL_F_BY_ARGUMENT: the main interpreter (tstate->interp of its threads), and drop_gil's
 	 * first argument for it: these are the main GIL's without reading its GIL pointer. */
 	__u64 main_interp;
@@ -120,6 +124,13 @@ struct pygil_thread {
 	__u64 entry_ns;
 	__u64 waiter_stack; /* their ids (pygil_stack_key.id; 0: none) */
 	__u64 holder_stack;
+	/* PYGIL_F_BY_ARGUMENT: the GIL slot of the PyThreadState this thread last took a GIL with,
+	 * as found with the process entry of generation tstate_gen (tstate 0: none). Kept while
+	 * the array entry stays the thread's, so that take_gil reads tstate->interp from the
+	 * process once per thread state, not at every acquisition. */
+	__u64 tstate;
+	__u32 tstate_gen;
+	__u32 tstate_slot;
 };
 
 /* The contended waits of one GIL whose waiter had one stack and whose last holder another. */

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -69,6 +70,10 @@ struct PyGilProbe::Impl {
   std::map<pid_t, GilSlots> slots;
   // Sub-interpreter GILs registered, all processes together (bounded by PYGIL_MAX_SUB_GILS).
   size_t sub_gils = 0;
+  // The generation of the next process entry written (pygil_proc.gen): never 0, never reused
+  // while a thread could still hold a slot cached under it.
+  std::atomic<uint32_t> gen{0};
+  uint32_t NextGen() { return ++gen; }
   // Last member: destroyed first (every link before the object).
   std::unique_ptr<ProbeProcesses<NoData>> processes;
 };
@@ -153,6 +158,7 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   cfg.cond_in_gil = target.cond_in_gil;
   cfg.main_interp = target.main_interp;
   cfg.main_drop_arg = target.main_drop_arg;
+  cfg.gen = impl_->NextGen();
   pygil_gil main{};
   main.locked_addr = target.locked_addr;
   main.switch_addr = target.switch_addr;
@@ -261,6 +267,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     freed.push_back(slot);
   }
   if (!freed.empty()) {
+    slots.cfg.gen = impl_->NextGen();
     (void)bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_ANY);
   }
   for (uint32_t slot : freed) DeleteSlot(pid, slot);
@@ -291,6 +298,7 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     ++impl_->sub_gils;
     changed = true;
   }
+  if (changed) slots.cfg.gen = impl_->NextGen();
   if (changed && bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_EXIST)) {
     return MakeError(
         ErrorCode::kUnavailable,
