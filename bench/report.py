@@ -18,7 +18,9 @@ Called by bench/run.sh (which builds first); run as root. Sections:
    and a threaded HTTP server under ab, without gilstatd, in the default and the exact
    configuration;
 6. host-wide costs: what a process gilstatd does not watch pays per syscall, per futex call
-   and per fork+exec+exit while gilstatd runs.
+   and per fork+exec+exit while gilstatd runs;
+7. GIL utilization by sampling (the default configuration) against the exact method's hold
+   time, on a workload of known duty cycle (tests/testprogs/pygil_duty.py), every CPython.
 
 Configurations are interleaved: every round attaches each tool in turn to the same long-lived
 target process and measures it, the order rotating from round to round; a figure is the median
@@ -42,13 +44,14 @@ from dataclasses import dataclass
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gilstat_bench import (goals, section_cost, section_cpython, section_footprint,  # noqa: E402
-                           section_host, section_io, section_runtime)
+                           section_host, section_io, section_runtime, section_util)
 from gilstat_bench.context import Context, Sizes, loadavg  # noqa: E402
 from gilstat_bench.render.report import render  # noqa: E402
 
 MEASURE = {"1": section_cost.measure, "2": section_cpython.measure,
            "3": section_runtime.measure, "4": section_footprint.measure,
-           "5": section_io.measure, "6": section_host.measure}
+           "5": section_io.measure, "6": section_host.measure,
+           "7": section_util.measure}
 
 
 @dataclass
@@ -64,7 +67,7 @@ def measure_all(ctx):
     """{section: its data, or the exception it failed with}; a failed section is noted and
     the others still run."""
     data = {}
-    for s in ("1", "2", "3", "4", "5", "6"):
+    for s in ("1", "2", "3", "4", "5", "6", "7"):
         if s not in ctx.sections:
             continue
         try:

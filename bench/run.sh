@@ -5,16 +5,17 @@
 # against CPython (the table of REFERENCE §3), and the daemon's footprint (100 targets in default
 # mode, a 1 M events/s load counted in counting mode, the time gilstatd takes to stop, gilstatd's
 # CPU on its embedded default) and I/O-bound services on every CPython (a single-thread TCP echo
-# server and a threaded HTTP server under ab, without gilstatd / default / exact), every
+# server and a threaded HTTP server under ab, without gilstatd / default / exact), what a process
+# gilstatd does not watch pays, and the sampled GIL utilization against the exact method's, every
 # comparison measured side by side in this one run. Run as root (BPF), from anywhere:
 #
 #   bench/run.sh                  build into build/bench if needed, measure, write the report
 #   BUILD_DIR=dir bench/run.sh    use another build directory
 #   SECTIONS=1,3 bench/run.sh     some sections only (1 cost, 2 CPython, 3 runtime, 4 footprint,
 #                                 5 I/O-bound services,
-#                                 6 host-wide costs)
+#                                 6 host-wide costs, 7 GIL utilization)
 #   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
-#   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in sections 2 and 5
+#   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in sections 2, 5 and 7
 #
 # Sizes (environment; the defaults take about 30 minutes on 2 cores, section 2 about 6 of them,
 # section 5 about 16 with the 12 CPythons installed here, and stopping gilstatd with 100 targets up
@@ -22,7 +23,7 @@
 # PY_REPEAT PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
 # (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S STOP_CAP_S DEMO_S (section 4), IO_ROUNDS
 # IO_S IO_HTTP_S IO_SETTLE_S IO_HTTP_MAX (section 5), HOST_ROUNDS HOST_SAMPLE_S HOST_SPAWNS
-# (section 6); see bench/gilstat_bench/context.py. A
+# (section 6), UTIL_S (section 7); see bench/gilstat_bench/context.py. A
 # quick check:
 #
 #   OUT=/tmp/b.md ROUNDS=1 SAMPLES=1 PY_ROUNDS=1 PY27_ROUNDS=1 PY_STEPS=2e6 PY27_STEPS=1e6 \

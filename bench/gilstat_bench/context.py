@@ -59,6 +59,7 @@ class Sizes:
     host_samples: int = 9        # samples per configuration and round (median), section 6
     host_sample_s: float = 0.05  # one syscall loop sample (section 6)
     host_spawns: int = 100       # processes spawned per sample (section 6)
+    util_s: float = 4            # section 7: one duty-cycle run
 
     @classmethod
     def from_env(cls, env):
@@ -79,8 +80,8 @@ class Context:
     sizes: Sizes
     build: str                  # the build directory
     out: str                    # where the report goes
-    sections: list              # "1".."6"
-    py_only: list = None        # section 2: these interpreter labels only
+    sections: list              # "1".."7"
+    py_only: list = None        # sections 2, 5 and 7: these interpreter labels only
     tmp: str = None             # a temporary directory for configurations and logs
     notes: list = field(default_factory=list)     # remarks printed at the end of the report
     cleanups: list = field(default_factory=list)  # callables run at the end
@@ -94,7 +95,7 @@ class Context:
         only = env.get("PY_ONLY")
         return cls(sizes=Sizes.from_env(env), build=build,
                    out=os.path.join(ROOT, env.get("OUT", "docs/BENCHMARKS.md")),
-                   sections=env.get("SECTIONS", "1,2,3,4,5,6").split(","),
+                   sections=env.get("SECTIONS", "1,2,3,4,5,6,7").split(","),
                    py_only=only.split(",") if only else None,
                    tmp=tempfile.mkdtemp(prefix="gilstat-bench-"))
 

@@ -16,6 +16,7 @@ DEMO_CPU_MAX = 1.0                 # section 4: gilstatd on its embedded default
 IO_SLOWDOWN_MAX = 0.03             # section 5: I/O-bound services, default configuration
 SYSCALL_ADDED_MAX_NS = 20          # section 6: a non-target's syscall (not futex)
 SPAWN_ADDED_MAX_US = 2             # section 6: a non-target's fork+exec+exit
+UTIL_DIFF_MAX = 0.10               # section 7: sampled GIL utilization vs the exact method
 # Sections 2 and 5: a row (interpreter, workload) is above a slowdown limit when a one-sided
 # sign test over its rounds says so at this level.
 SIGNIFICANCE = 0.05
@@ -183,3 +184,11 @@ def slowdowns_within(rows, limit, alpha=SIGNIFICANCE):
     worst = max(rows, key=lambda r: float("inf") if r.median is None else r.median)
     ok = not above and all(p is not None and p <= limit for p in pooled.values())
     return SlowdownJudgement(ok, pooled, above, worst, needed, limit)
+
+
+def utilization_within(differences, limit=UTIL_DIFF_MAX):
+    """Section 7: every |sampled − exact| below `limit` (absolute); None: nothing compared."""
+    got = [d for d in differences if d is not None]
+    if not got:
+        return None
+    return max(got) < limit

@@ -7,7 +7,8 @@ symbols), Debian's stripped python3.11 (gil_condvar) and CPython 2.7 (the GIL se
 
 - the sampled utilization (held samples / all samples) and the held-seconds rate are within 10%
   (absolute) of the program's own measure;
-- where the take_gil probes measure every hold (the exact method), within 10% of its hold time.
+- where a second gilstatd in the exact configuration (`probes: {python: exact}`) watching the
+  same run measures every hold (method take_gil), within 10% of its hold time.
 
 Needs root and BTF (skips saying why otherwise). Environment: GILSTATD, TESTPROGS_DIR.
 """
@@ -30,6 +31,9 @@ labels:
 runtime:
   enabled: false
 rescan_interval: 500ms
+"""
+EXACT_CONFIG = CONFIG + """probes:
+  python: exact
 """
 SECONDS = 5.0
 TOLERANCE = 0.10  # absolute
@@ -54,6 +58,8 @@ class GilUtilization(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="gilstat-util-")
         cls.d = start_gilstatd(cls.tmp.name, CONFIG)
         cls.d.wait_serving()
+        cls.exact = start_gilstatd(cls.tmp.name, EXACT_CONFIG, name="gilstatd-exact")
+        cls.exact.wait_serving()
         cls.report = []
 
     @classmethod
@@ -63,8 +69,11 @@ class GilUtilization(unittest.TestCase):
             print("  " + line, file=sys.stderr)
         rc = cls.d.stop(timeout=120)
         cls.d.close()
+        rc_exact = cls.exact.stop(timeout=120)
+        cls.exact.close()
         cls.tmp.cleanup()
         assert rc == 0, f"gilstatd exited with {rc}"
+        assert rc_exact == 0, f"gilstatd (exact) exited with {rc_exact}"
 
     def run_duty(self, py, hold_ms, sleep_ms):
         s = pg.Script(py, "pygil_duty.py", hold_ms, sleep_ms, SECONDS)
@@ -73,25 +82,31 @@ class GilUtilization(unittest.TestCase):
             info = wait_for(f"{py} attached",
                             lambda: self.d.scrape().labels_of("gilstat_python_info", pid=pid),
                             timeout=20)
+            exact_info = wait_for(
+                f"{py} attached (exact)",
+                lambda: self.exact.scrape().labels_of("gilstat_python_info", pid=pid), timeout=20)
             # The sampler's first samples of this process.
             wait_for(f"{py} sampled", lambda: self.d.scrape().get(
                 "gilstat_python_gil_samples_total", pid=pid, state="free"), timeout=10)
-            before, t0 = self.d.scrape(), time.monotonic()
+            before, exact_before, t0 = self.d.scrape(), self.exact.scrape(), time.monotonic()
             out = s.run()
-            after, t1 = self.d.scrape(), time.monotonic()
+            after, exact_after, t1 = self.d.scrape(), self.exact.scrape(), time.monotonic()
             s.finish()
         finally:
             s.kill()
 
-        def delta(name, **labels):
-            a = after.get(name, pid=pid, **labels)
-            b = before.get(name, pid=pid, **labels)
-            return None if a is None else a - (b or 0)
-        return info, out, delta, t1 - t0
+        def delta_of(a_scrape, b_scrape):
+            def delta(name, **labels):
+                a = a_scrape.get(name, pid=pid, **labels)
+                b = b_scrape.get(name, pid=pid, **labels)
+                return None if a is None else a - (b or 0)
+            return delta
+        return (info, exact_info["method"], out, delta_of(after, before),
+                delta_of(exact_after, exact_before), t1 - t0)
 
     def measure(self, py, hold_ms, sleep_ms):
         """One run: (report line, list of failures)."""
-        info, out, delta, wall = self.run_duty(py, hold_ms, sleep_ms)
+        info, exact_method, out, delta, exact_delta, wall = self.run_duty(py, hold_ms, sleep_ms)
         method = info["method"]
         held, free = (delta("gilstat_python_gil_samples_total", state=s) for s in ("held", "free"))
         msg = f"{py} ({method}) {hold_ms}/{sleep_ms} ms: program {out}, samples {held}/{free}"
@@ -107,10 +122,14 @@ class GilUtilization(unittest.TestCase):
                 f"±{(sampled * (1 - sampled) / n) ** 0.5:.3f}), held-seconds rate {held_rate:.3f}")
         checks = [("sampled vs the program", sampled, truth),
                   ("held-seconds rate vs the program", held_rate, truth)]
-        if method == "take_gil":
-            exact = delta("gilstat_gil_hold_seconds_sum", lock="gil", source="ebpf") / wall
+        if exact_method == "take_gil":
+            hold = exact_delta("gilstat_gil_hold_seconds_sum", lock="gil", source="ebpf")
+            self.assertIsNotNone(hold, msg + ": no hold time in the exact configuration")
+            exact = hold / wall
             line += f", exact (take_gil hold time) {exact:.3f}"
             checks.append(("sampled vs take_gil hold time", sampled, exact))
+        elif "pyenv" in py and "3." in os.path.basename(py):
+            self.fail(f"{py}: the exact configuration chose {exact_method}, not take_gil")
         failures = [f"{what}: {a:.3f} vs {b:.3f}" for what, a, b in checks
                     if abs(a - b) >= TOLERANCE]
         return line + f", load {os.getloadavg()[0]:.1f}", failures, msg

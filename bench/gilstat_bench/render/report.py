@@ -10,18 +10,19 @@ from . import footprint as footprint_render
 from . import io as io_render
 from . import host as host_render
 from . import runtime as runtime_render
+from . import util as util_render
 from .explain import explanations
 
-SECTIONS = ("1", "2", "3", "4", "5", "6")
+SECTIONS = ("1", "2", "3", "4", "5", "6", "7")
 
 SOURCES = (
     "(the defaults; `SECTIONS=1,3` runs some sections only, `OUT=path` writes the "
     "report elsewhere, `PY_ONLY=2.7,3.13` measures some interpreters only in "
-    "sections 2 and 5). Sources: "
+    "sections 2, 5 and 7). Sources: "
     "`bench/report.py` + `bench/gilstat_bench/` (this report), `bench/semloop.cpp` (micro-loops "
     "and load), "
     "`bench/probe_floor.cpp` + `bench/bpf/probe_floor.bpf.c` (the floor), "
-    "`bench/cpython_table.py`, `bench/runtime_table.cpp`, `bench/io_server.py`, `bench/hostcost.cpp`.\n")
+    "`bench/cpython_table.py`, `bench/runtime_table.cpp`, `bench/io_server.py`, `bench/hostcost.cpp`, `tests/testprogs/pygil_duty.py`.\n")
 
 
 def machine():
@@ -41,7 +42,7 @@ def sections(data):
     renderers = {"1": cost_render.render, "2": cpython_render.render,
                  "3": runtime_render.render,
                  "4": lambda d: footprint_render.render(d, section_data(data, "1")),
-                 "5": io_render.render, "6": host_render.render}
+                 "5": io_render.render, "6": host_render.render, "7": util_render.render}
     out = {}
     for s in SECTIONS:
         if s not in data:
