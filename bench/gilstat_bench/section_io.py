@@ -372,7 +372,12 @@ def run_ab(port, seconds, max_requests):
     done = re.search(r"Complete requests:\s+(\d+)", out.stdout)
     failed = re.search(r"Failed requests:\s+(\d+)", out.stdout)
     if out.returncode != 0 or not rate or not done:
-        raise RuntimeError("ab: %s" % (out.stderr.strip() or out.stdout.strip())[-300:])
+        # One line for the report's notes: ab's own error (stderr), else what it got done.
+        took = re.search(r"Time taken for tests:\s+([\d.]+)", out.stdout)
+        raise RuntimeError("ab exited with status %d after %s s, %s requests complete%s" % (
+            out.returncode, took.group(1) if took else "?", done.group(1) if done else "no",
+            (": " + " / ".join(out.stderr.split("\n")).strip()[-200:]) if out.stderr.strip()
+            else " (no error message)"))
     if failed and int(failed.group(1)):
         raise RuntimeError("ab: %s failed requests" % failed.group(1))
     return float(rate.group(1)), int(done.group(1))

@@ -71,7 +71,10 @@ def ratio_text(costs, a, b, op):
         "no_hit_either": lambda: "– (no hit in either)",
         "both_within_noise": lambda: "– (both within noise)",
         "lower_bound": lambda: "≥ " + fmt.times(r.value, 1),
-        "numerator_no_hit": lambda: "≈ 0 (%s: no hit)" % config_label(a),
+        "numerator_no_hit": lambda: (
+            "≈ 0 (%s: no hit)" % config_label(a) if costs.no_hit(a, op) else
+            "%s (%s: within noise ±%s)" % ("–" if r.value is None else fmt.times(r.value),
+                                           config_label(a), fmt.ns(costs.noise(a, op)))),
         "ratio": lambda: fmt.times(r.value),
     }[r.kind]()
 
