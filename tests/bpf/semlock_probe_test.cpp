@@ -480,11 +480,13 @@ std::chrono::nanoseconds ThreadCpuTime() {
 }
 
 // The largest map the configuration accepts (probes.max_locks: SEMLOCK_MAX_LOCKS_LIMIT) is ready
-// within a second (filling the free-slot queue one system call per slot took 38 s for 2^22), and
-// slots are still handed out. Asserted on the CPU time the opening thread spends (the kernel
-// allocating the maps runs on it), so that other load on the machine does not fail it; the wall
+// in seconds, not the 38 s that filling the free-slot queue one system call per slot took for
+// 2^22, and slots are still handed out. Asserted on the CPU time the opening thread spends (the
+// kernel allocating the maps runs on it), so that other load on the machine does not fail it;
+// the bound is the regression's, not a performance figure (0.3-0.6 s here when the machine is
+// quiet, 2 s seen in a busy CI run: the kernel zeroing and charging the maps' memory); the wall
 // time is bounded loosely.
-TEST_F(SemlockProbeErrors, LargestMapIsReadyWithinASecond) {
+TEST_F(SemlockProbeErrors, LargestMapIsReadyInSeconds) {
   SemlockOptions o;
   o.max_locks = SEMLOCK_MAX_LOCKS_LIMIT;
   const auto cpu_start = ThreadCpuTime();
@@ -497,8 +499,8 @@ TEST_F(SemlockProbeErrors, LargestMapIsReadyWithinASecond) {
   const std::string times =
       std::to_string(std::chrono::duration_cast<milliseconds>(cpu).count()) + " ms CPU, " +
       std::to_string(std::chrono::duration_cast<milliseconds>(took).count()) + " ms wall";
-  EXPECT_LE(cpu, std::chrono::seconds(1)) << times;
-  EXPECT_LE(took, std::chrono::seconds(10)) << times;
+  EXPECT_LE(cpu, std::chrono::seconds(8)) << times;
+  EXPECT_LE(took, std::chrono::seconds(20)) << times;
   Child c({Prog("pie"), "pingpong", "5", "100"});
   ASSERT_TRUE(RunAttached(**p, c));
   auto locks = (*p)->ReadLocks();
