@@ -109,5 +109,6 @@ def render(run, data, notes):
     if expl:
         out += ["## Where a goal is missed: why, and the floor\n"] + expl + [""]
     if notes:
-        out += ["## Notes\n"] + ["- " + n for n in notes] + [""]
+        # One line each: a note quoting a tool's output must not break the list.
+        out += ["## Notes\n"] + ["- " + " ".join(n.split()) for n in notes] + [""]
     return "\n".join(out).rstrip() + "\n", all_goals
