@@ -272,9 +272,15 @@ def measure_config(ctx, run, config, pid, ports, exact_key, meter):
             gd.close()
 
 
+def python_info(scrape):
+    """The labels of gilstat_python_info (method, build, ...) of a one-target gilstatd; {} before
+    its GIL probes are attached."""
+    return scrape.labels_of("gilstat_python_info") or {}
+
+
 def describe(scrape):
     """What gilstatd says it attached: the processes and the GIL method (gilstat_python_info)."""
-    info = scrape.labels_of("gilstat_python_info") or {}
+    info = python_info(scrape)
     return "%d process(es) attached, method `%s` (%s build)" % (
         scrape.total("gilstat_probes_attached") or 0, info.get("method", "?"),
         info.get("build", "?"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .context import ROOT
 from .procs import Child, Gilstatd
-from .section_io import EXACT_PROBES, interpreters, target_config
+from .section_io import EXACT_PROBES, interpreters, python_info, target_config
 from .sid import command
 
 # (hold ms, sleep ms): ~30% and ~80% busy.
@@ -86,14 +86,15 @@ def measure_row(ctx, row, script):
         daemons.append(exact)
         for gd in daemons:
             gd.wait_attached(1)
-        row.method_default = python_method(default)
-        row.method_exact = python_method(exact)
-        # The sampler's first samples of this process.
+        # Both GIL probes attached (their method known) and the sampler's first samples.
         deadline = time.monotonic() + 10
-        while default.scrape().total("gilstat_python_gil_samples_total") is None:
+        while not (python_info(default.scrape()) and python_info(exact.scrape()) and
+                   default.scrape().total("gilstat_python_gil_samples_total") is not None):
             if time.monotonic() > deadline:
-                raise RuntimeError("no GIL samples within 10 s")
+                raise RuntimeError("no GIL method or no GIL samples within 10 s")
             time.sleep(0.1)
+        row.method_default = python_info(default.scrape()).get("method", "?")
+        row.method_exact = python_info(exact.scrape()).get("method", "?")
         b_default, b_exact, t0 = default.scrape(), exact.scrape(), time.monotonic()
         target.send("go")
         out = {}
@@ -121,11 +122,6 @@ def measure_row(ctx, row, script):
         hold = delta(a_exact, b_exact, "gilstat_gil_hold_seconds_sum", lock="gil",
                      source="ebpf")
         row.exact = None if hold is None else hold / row.wall_s
-
-
-def python_method(gd):
-    info = gd.scrape().labels_of("gilstat_python_info") or {}
-    return info.get("method", "?")
 
 
 def delta(after, before, name, **labels):

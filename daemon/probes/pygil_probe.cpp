@@ -70,8 +70,9 @@ struct PyGilProbe::Impl {
   std::map<pid_t, GilSlots> slots;
   // Sub-interpreter GILs registered, all processes together (bounded by PYGIL_MAX_SUB_GILS).
   size_t sub_gils = 0;
-  // The generation of the next process entry written (pygil_proc.gen): never 0, never reused
-  // while a thread could still hold a slot cached under it.
+  // The generation of the last process entry written (pygil_proc.gen), from 1 up: a thread's
+  // cached slot is good only while its process entry keeps the generation it was found with
+  // (a 32-bit count of entry writes does not come round while a thread keeps a slot).
   std::atomic<uint32_t> gen{0};
   uint32_t NextGen() { return ++gen; }
   // Last member: destroyed first (every link before the object).
