@@ -365,9 +365,16 @@ class PythonGil(GilstatdCase):
             self.assertGreater(trips, 10, msg)
             # Every request (1 ms apart) wakes the I/O thread into a GIL the spinner holds. On
             # 2.x the spinner releases every 100 ticks and the I/O thread only sometimes has to
-            # block for it (it may catch the GIL between a release and the re-acquisition).
-            self.assertGreaterEqual(contended, (0.5 if method != "interpreter_lock" else 0.2)
-                                    * trips, msg)
+            # block for it (it may catch the GIL between a release and the re-acquisition): how
+            # often depends on where the kernel runs the two threads. Measured on the 2-CPU VM
+            # over ~1200 round trips: 259-749 contended acquisitions on a quiet machine, 22 in a
+            # CI run (sanitizer build, the other CPU running tests); a default and an exact
+            # gilstatd watching the same run counted 2044 and 2045. So on 2.x only that its
+            # waits are seen at all.
+            if method == "interpreter_lock":
+                self.assertGreaterEqual(contended, 10, msg)
+            else:
+                self.assertGreaterEqual(contended, 0.5 * trips, msg)
             if method in ("take_gil", "gil_condvar"):
                 # 3.x: each such wait lasts until the waiter's drop request is honoured, about a
                 # switch interval (5 ms): the I/O thread's long waits (> 0.5 ms).
