@@ -27,17 +27,19 @@ struct {
 	__type(value, struct pygil_proc);
 } procs SEC(".maps");
 
+/* The GILs' state and statistics, by pygil_proc.gil_idx: arrays, so that finding them costs no
+ * hash (a program runs once per contended wait or GIL release, its maps' cache lines cold). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PYGIL_MAX_PROCS + PYGIL_MAX_SUB_GILS);
-	__type(key, struct pygil_key);
+	__type(key, __u32);
 	__type(value, struct pygil_gil);
 } gils SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PYGIL_MAX_PROCS + PYGIL_MAX_SUB_GILS);
-	__type(key, struct pygil_key);
+	__type(key, __u32);
 	__type(value, struct pygil_stats);
 } stats SEC(".maps");
 
@@ -76,28 +78,41 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-static const struct pygil_stats zero_stats;
-
 static __always_inline void count(__u32 idx)
 {
 	gilstat_count(&counters, idx);
 }
 
-static __always_inline struct pygil_stats *stats_of(__u32 tgid, __u32 slot)
+/* The array index of slot `slot`'s GIL; PYGIL_IDX_NONE (found in no array) for a slot without
+ * one, PYGIL_SLOT_NONE included. */
+static __always_inline __u32 idx_of(const struct pygil_proc *p, __u32 slot)
 {
-	struct pygil_key k = {.tgid = tgid, .slot = slot};
-	struct pygil_stats *s = gilstat_lookup_or_init(&stats, &k, &zero_stats);
+	if (slot >= PYGIL_MAX_GILS)
+		return PYGIL_IDX_NONE;
+	/* Masked after a barrier: the compiler keeps the mask, the verifier sees the bound on the
+	 * register that indexes (the check above may have tested a copy). */
+	barrier_var(slot);
+	return p->gil_idx[slot & (PYGIL_MAX_GILS - 1)];
+}
 
+static __always_inline struct pygil_stats *stats_of(const struct pygil_proc *p, __u32 slot)
+{
+	__u32 idx = idx_of(p, slot);
+	struct pygil_stats *s;
+
+	if (idx == PYGIL_IDX_NONE)
+		return 0;
+	s = bpf_map_lookup_elem(&stats, &idx);
 	if (!s)
 		count(PYGIL_CNT_STATS_FULL);
 	return s;
 }
 
-static __always_inline struct pygil_gil *gil_of(__u32 tgid, __u32 slot)
+static __always_inline struct pygil_gil *gil_of(const struct pygil_proc *p, __u32 slot)
 {
-	struct pygil_key k = {.tgid = tgid, .slot = slot};
+	__u32 idx = idx_of(p, slot);
 
-	return bpf_map_lookup_elem(&gils, &k);
+	return bpf_map_lookup_elem(&gils, &idx);
 }
 
 /* The slot of the GIL whose condvar is `cond`; -1: not a GIL condvar of the process. */
@@ -322,7 +337,7 @@ int BPF_KPROBE(take_gil_entry, void *tstate)
 	if (!t)
 		return 0;
 	slot = slot_of_tstate(p, t, (__u64)tstate);
-	g = gil_of(tgid, slot);
+	g = gil_of(p, slot);
 	if (!g) {
 		/* A GIL not registered: its return must not count for (or change) another one. */
 		t->take_start_ns = 0;
@@ -377,7 +392,7 @@ int take_gil_return(struct pt_regs *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	t = thread_find(id);
-	g = gil_of(tgid, t ? t->slot : 0);
+	g = gil_of(p, t ? t->slot : 0);
 	if (!g) {
 		if (t)
 			thread_end(id, t);
@@ -385,7 +400,7 @@ int take_gil_return(struct pt_regs *ctx)
 	}
 	if (!t || !t->take_start_ns) {
 		count(PYGIL_CNT_ORPHAN_RETURNS);
-	} else if ((s = stats_of(tgid, t->slot))) {
+	} else if ((s = stats_of(p, t->slot))) {
 		count_acquisition(s, g, t, id, t->take_start_ns, now);
 	}
 	if (t)
@@ -414,10 +429,10 @@ int BPF_KPROBE(drop_gil_entry, void *first)
 		return 0;
 	if ((p->flags & PYGIL_F_BY_ARGUMENT) && first && (__u64)first != p->main_drop_arg)
 		slot = slot_of_gil_at(p, (__u64)first + p->drop_arg_gil);
-	g = gil_of(tgid, slot);
+	g = gil_of(p, slot);
 	if (!g)
 		return 0;
-	s = stats_of(tgid, slot);
+	s = stats_of(p, slot);
 	t = thread_find(id);
 	if (t && t->tstate && t->tstate_slot != slot)
 		t->tstate = 0; /* its thread state's address now names another interpreter's */
@@ -479,7 +494,7 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	slot = slot_of_cond(p, (__u64)cond);
 	if (slot < 0)
 		return 0;
-	g = gil_of(tgid, (__u32)slot);
+	g = gil_of(p, (__u32)slot);
 	if (!g)
 		return 0;
 	if (g->switch_addr && bpf_probe_read_user(&sw, sizeof(sw), (void *)g->switch_addr))
@@ -520,8 +535,8 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (!t || !t->in_cond)
 		return 0; /* another condvar of the process */
 	t->in_cond = 0;
-	g = gil_of(tgid, t->slot);
-	s = stats_of(tgid, t->slot);
+	g = gil_of(p, t->slot);
+	s = stats_of(p, t->slot);
 	if (!s || !g)
 		return 0;
 	__sync_fetch_and_add(&s->cond_waits, 1);

@@ -22,6 +22,8 @@
 #define PYGIL_MAX_GILS 8
 /* Entries of `gils` and `stats` beyond one per process: sub-interpreter GILs of all processes. */
 #define PYGIL_MAX_SUB_GILS 256
+/* pygil_proc.gil_idx of a slot without a GIL: beyond every array. */
+#define PYGIL_IDX_NONE 0xffffffffu
 /* pygil_thread.slot of a take_gil call for a GIL that is not registered (a sub-interpreter's not
  * scanned yet, or beyond the slots): not counted anywhere. */
 #define PYGIL_SLOT_NONE PYGIL_MAX_GILS
@@ -49,6 +51,10 @@ struct pygil_proc {
 	 * cached GIL slot (pygil_thread.tstate_gen) is good only for the entry it was found with. */
 	__u32 gen;
 	__u32 pad;
+	/* Slot i's entry in the arrays `gils` and `stats` (PYGIL_IDX_NONE: no GIL in the slot),
+	 * given out by user space: a program finds a GIL's state and statistics by index, without
+	 * a hash lookup. */
+	__u32 gil_idx[PYGIL_MAX_GILS];
 	/* PYGIL_F_BY_ARGUMENT: the main interpreter (tstate->interp of its threads), and drop_gil's
 	 * first argument for it: these are the main GIL's without reading its GIL pointer. */
 	__u64 main_interp;
@@ -56,15 +62,10 @@ struct pygil_proc {
 	struct pygil_frames frames; /* PYGIL_F_STACKS */
 };
 
-/* Key of `gils` and `stats`: one GIL of one process. */
-struct pygil_key {
-	__u32 tgid;
-	__u32 slot; /* 0: the main interpreter's GIL */
-};
-
-/* One GIL of an attached process: where its state is (written by user space when the slot is
- * registered) and what the programs keep between events (the GIL serialises the writers: only
- * the holder updates it, in take_gil's return and drop_gil's entry). */
+/* One GIL of an attached process (an entry of the array `gils`): where its state is (written by
+ * user space when the slot is registered) and what the programs keep between events (the GIL
+ * serialises the writers: only the holder updates it, in take_gil's return and drop_gil's
+ * entry). */
 struct pygil_gil {
 	__s64 interpreter; /* the interpreter's id (0: main), for user space */
 	__u64 locked_addr; /* int gil->locked; 0: unknown */
@@ -79,7 +80,8 @@ struct pygil_gil {
 	__u64 last_holder_addr; /* PyThreadState *gil->last_holder (PYGIL_F_STACKS); 0: unknown */
 };
 
-/* Per-CPU statistics of one GIL of a process (summed by user space; max taken). */
+/* Per-CPU statistics of one GIL of a process (an entry of the per-CPU array `stats`, zeroed by
+ * user space when it gives the entry to a GIL; summed by user space, max taken). */
 struct pygil_stats {
 	__u64 acquisitions;  /* take_gil returns (take_gil method only) */
 	__u64 contended;     /* acquisitions that found the GIL held by another thread */
@@ -115,7 +117,7 @@ struct pygil_thread {
 	__u16 in_cond;      /* inside pthread_cond_timedwait on the GIL condvar */
 	__u16 forced_out;   /* released by a drop request: it waits from that release on */
 	__u32 fallback;     /* array entries: threads of this index keeping their state in the hash */
-	__u32 slot;         /* the GIL (pygil_key.slot) it waits for */
+	__u32 slot;         /* the GIL (its slot in the process) it waits for */
 	__u32 stacks;       /* PYGIL_F_STACKS: the stacks of this wait were taken */
 	/* With the condvar probed, take_gil's return is not: an acquisition that did not wait on
 	 * the condvar (the GIL was free) is counted at the thread's next drop_gil, as taken at
@@ -143,7 +145,7 @@ struct pygil_pair_key {
 
 enum pygil_counter {
 	PYGIL_CNT_THREADS_FULL = 0, /* a thread's state could not be stored */
-	PYGIL_CNT_STATS_FULL = 1,   /* a process's statistics entry could not be created */
+	PYGIL_CNT_STATS_FULL = 1,   /* a registered GIL had no statistics entry */
 	PYGIL_CNT_ORPHAN_RETURNS = 2,
 	PYGIL_CNT_READ_ERRORS = 3, /* the GIL state could not be read from the process */
 	PYGIL_CNT_STACKS = 4, /* the stack capture's PYSTACK_NR_COUNTERS (enum pystack_counter) */

@@ -8,8 +8,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "bpf/pygil.skel.h"
@@ -47,29 +49,52 @@ namespace {
 struct NoData {};
 
 struct GilSlots {
+  GilSlots() { std::fill(std::begin(cfg.gil_idx), std::end(cfg.gil_idx), PYGIL_IDX_NONE); }
   pygil_proc cfg{};
   std::array<PyGilSubGil, PYGIL_MAX_GILS> sub{};
 };
 
-pygil_key KeyOf(pid_t pid, uint32_t slot) {
-  pygil_key k{};
-  k.tgid = static_cast<uint32_t>(pid);
-  k.slot = slot;
-  return k;
-}
-
 }  // namespace
 
 struct PyGilProbe::Impl {
-  explicit Impl(LoadedSkeleton<pygil> loaded) : skel(std::move(loaded)) {}
+  Impl(LoadedSkeleton<pygil> loaded, uint32_t entries, int cpus)
+      : skel(std::move(loaded)), ncpus(cpus) {
+    for (uint32_t i = 0; i < entries; ++i) free_idx.push_back(i);
+  }
+
+  // An entry of the arrays `gils` and `stats` for a GIL: `gil` written, its statistics zeroed.
+  // Holding slots_mu.
+  Result<uint32_t> TakeIdx(const pygil_gil& gil) {
+    if (free_idx.empty()) {
+      return MakeError(ErrorCode::kResourceExhausted, "the GIL probe's maps are full");
+    }
+    const uint32_t idx = free_idx.front();
+    const std::vector<pygil_stats> zero(static_cast<size_t>(ncpus));
+    if (bpf_map_update_elem(bpf_map__fd(skel->maps.gils), &idx, &gil, BPF_ANY) != 0 ||
+        bpf_map_update_elem(bpf_map__fd(skel->maps.stats), &idx, zero.data(), BPF_ANY) != 0) {
+      return MakeError(ErrorCode::kResourceExhausted,
+                       std::string("cannot write the GIL probe's maps: ") + std::strerror(errno));
+    }
+    free_idx.pop_front();
+    return idx;
+  }
+  // Holding slots_mu, once no process entry names `idx`. Given out again last: a program still
+  // running with the entry it read before it changed (microseconds) does not meet a new GIL.
+  void FreeIdx(uint32_t idx) {
+    if (idx != PYGIL_IDX_NONE) free_idx.push_back(idx);
+  }
 
   LoadedSkeleton<pygil> skel;
+  const int ncpus;
   // The slots of the attached processes, under their own lock: SetSubInterpreterGils (scrapes)
   // never waits for an attach stuck behind the kernel's uprobe mutex.
   std::mutex slots_mu;
   std::map<pid_t, GilSlots> slots;
-  // Sub-interpreter GILs registered, all processes together (bounded by PYGIL_MAX_SUB_GILS).
+  // Sub-interpreter GILs registered, all processes together (bounded by PYGIL_MAX_SUB_GILS: the
+  // main GIL of every process has its entry).
   size_t sub_gils = 0;
+  // The free entries of `gils` and `stats`, under slots_mu.
+  std::deque<uint32_t> free_idx;
   // The generation of the last process entry written (pygil_proc.gen), from 1 up: a thread's
   // cached slot is good only while its process entry keeps the generation it was found with
   // (a 32-bit count of entry writes does not come round while a thread keeps a slot).
@@ -91,16 +116,18 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   if (max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "pygil: max_processes must be positive");
   }
-  auto skel = LoadedSkeleton<pygil>::Make(
-      "pygil", {pygil__open, pygil__load, pygil__destroy}, [max_processes](pygil& s) {
-        const uint32_t gils = max_processes + PYGIL_MAX_SUB_GILS;
-        bpf_map__set_max_entries(s.maps.procs, max_processes);
-        bpf_map__set_max_entries(s.maps.gils, gils);
-        bpf_map__set_max_entries(s.maps.stats, gils);
-      });
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
+  const uint32_t entries = max_processes + PYGIL_MAX_SUB_GILS;
+  auto skel = LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
+                                          [max_processes, entries](pygil& s) {
+                                            bpf_map__set_max_entries(s.maps.procs, max_processes);
+                                            bpf_map__set_max_entries(s.maps.gils, entries);
+                                            bpf_map__set_max_entries(s.maps.stats, entries);
+                                          });
   if (!skel.ok()) return skel.error();
   std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
-  probe->impl_ = std::make_unique<Impl>(std::move(skel).value());
+  probe->impl_ = std::make_unique<Impl>(std::move(skel).value(), entries, ncpus);
   PyGilProbe* self = probe.get();
   probe->impl_->processes = std::make_unique<ProbeProcesses<NoData>>(
       "GIL", max_processes, [self](pid_t pid, bool attached_again) {
@@ -110,18 +137,10 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   return probe;
 }
 
-void PyGilProbe::DeleteSlot(pid_t pid, uint32_t slot) {
-  pygil* s = impl_->skel.get();
-  const pygil_key key = KeyOf(pid, slot);
-  bpf_map_delete_elem(bpf_map__fd(s->maps.gils), &key);
-  bpf_map_delete_elem(bpf_map__fd(s->maps.stats), &key);
-}
-
 void PyGilProbe::DeleteEntries(pid_t pid) {
   pygil* s = impl_->skel.get();
   const uint32_t tgid = static_cast<uint32_t>(pid);
   bpf_map_delete_elem(bpf_map__fd(s->maps.procs), &tgid);
-  for (uint32_t slot = 0; slot < PYGIL_MAX_GILS; ++slot) DeleteSlot(pid, slot);
   DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.threads),
                             [tgid](uint64_t id) { return TgidOf(id) == tgid; });
   DeleteMapKeysIf<uint64_t>(bpf_map__fd(s->maps.tstates),
@@ -165,18 +184,28 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   main.switch_addr = target.switch_addr;
   main.interval_addr = target.interval_addr;
   main.last_holder_addr = target.last_holder_addr;
-  const pygil_key main_key = KeyOf(pid, 0);
   // The GIL's entry before the process's: a program finding the process finds its main GIL.
-  if (bpf_map_update_elem(bpf_map__fd(s->maps.gils), &main_key, &main, BPF_ANY) != 0 ||
-      bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {
-    const int err = errno;
+  {
+    std::lock_guard slots_lock(impl_->slots_mu);
+    auto idx = impl_->TakeIdx(main);
+    if (!idx) return idx.error();
+    cfg.gil_idx[0] = *idx;
+  }
+  // Undoes the registration: the process entry first, then its GIL's entry is free.
+  auto unregister = [&] {
     DeleteEntries(pid);
+    std::lock_guard slots_lock(impl_->slots_mu);
+    impl_->FreeIdx(cfg.gil_idx[0]);
+  };
+  if (bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &cfg, BPF_ANY) != 0) {
+    const int err = errno;
+    unregister();
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the GIL probe: ") + std::strerror(err));
   }
   if (Status st = AttachTarget(pid, target, proc.links); !st.ok()) {
     proc.links.clear();
-    DeleteEntries(pid);
+    unregister();
     return st;
   }
   processes.Add(pid, std::move(proc));
@@ -227,17 +256,25 @@ Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
 
 // Holding the processes' lock.
 Status PyGilProbe::Forget(pid_t pid) {
+  std::optional<GilSlots> gone;
   {
     std::lock_guard slots_lock(impl_->slots_mu);
     if (auto it = impl_->slots.find(pid); it != impl_->slots.end()) {
-      for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
-        if (it->second.sub[slot].cond_addr != 0) --impl_->sub_gils;
-      }
+      gone = it->second;
       impl_->slots.erase(it);
     }
   }
-  // Its entries go now (scrapes stop seeing it), its links in the background.
-  return impl_->processes->Remove(pid, [this](pid_t p) { DeleteEntries(p); });
+  // Its entries go now (scrapes stop seeing it), its links in the background; its GILs' array
+  // entries are free once no process entry names them.
+  Status st = impl_->processes->Remove(pid, [this](pid_t p) { DeleteEntries(p); });
+  if (gone) {
+    std::lock_guard slots_lock(impl_->slots_mu);
+    for (uint32_t slot = 0; slot < PYGIL_MAX_GILS; ++slot) {
+      if (slot > 0 && gone->sub[slot].cond_addr != 0) --impl_->sub_gils;
+      impl_->FreeIdx(gone->cfg.gil_idx[slot]);
+    }
+  }
+  return st;
 }
 
 Status PyGilProbe::Detach(pid_t pid) {
@@ -257,21 +294,22 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
   auto named = [&gils](const PyGilSubGil& g) {
     return std::find(gils.begin(), gils.end(), g) != gils.end();
   };
-  // Gone (or changed): the condvar leaves the filter first, then the slot's entries go.
+  // Gone (or changed): the condvar leaves the filter first, then the slot's entries are free.
   std::vector<uint32_t> freed;
   for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
     if (slots.sub[slot].cond_addr == 0 || named(slots.sub[slot])) continue;
     slots.cfg.cond_addr[slot] = 0;
+    freed.push_back(slots.cfg.gil_idx[slot]);
+    slots.cfg.gil_idx[slot] = PYGIL_IDX_NONE;
     slots.sub[slot] = {};
     --slots.cfg.nsubs;
     --impl_->sub_gils;
-    freed.push_back(slot);
   }
   if (!freed.empty()) {
     slots.cfg.gen = impl_->NextGen();
     (void)bpf_map_update_elem(bpf_map__fd(s->maps.procs), &tgid, &slots.cfg, BPF_ANY);
   }
-  for (uint32_t slot : freed) DeleteSlot(pid, slot);
+  for (uint32_t idx : freed) impl_->FreeIdx(idx);
   bool changed = false;
   // New: the GIL's entry first, then its condvar joins the filter.
   size_t dropped = 0;
@@ -287,12 +325,16 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
     entry.switch_addr = g.switch_addr;
     entry.interval_addr = g.interval_addr;
     entry.last_holder_addr = g.last_holder_addr;
-    const pygil_key key = KeyOf(pid, slot);
-    if (slot == PYGIL_MAX_GILS || impl_->sub_gils >= PYGIL_MAX_SUB_GILS ||
-        bpf_map_update_elem(bpf_map__fd(s->maps.gils), &key, &entry, BPF_ANY) != 0) {
+    if (slot == PYGIL_MAX_GILS || impl_->sub_gils >= PYGIL_MAX_SUB_GILS) {
       ++dropped;
       continue;
     }
+    auto idx = impl_->TakeIdx(entry);
+    if (!idx) {
+      ++dropped;
+      continue;
+    }
+    slots.cfg.gil_idx[slot] = *idx;
     slots.sub[slot] = g;
     slots.cfg.cond_addr[slot] = g.cond_addr;
     ++slots.cfg.nsubs;
@@ -308,32 +350,28 @@ Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<Py
   return dropped;
 }
 
-// Without the processes' lock (only the maps, through their fds): a scrape never waits for an
-// attach stuck behind the kernel's uprobe mutex. A process is attached while its procs entry
-// exists; an entry deleted meanwhile (a detach) is skipped.
+// Without the processes' lock: a scrape never waits for an attach stuck behind the kernel's
+// uprobe mutex. Under slots_mu (held by attaches and detaches only around map writes): no GIL's
+// entry is given to another while it is read.
 Result<std::vector<PyGilStats>> PyGilProbe::Read() {
-  const int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
   const int fd = bpf_map__fd(impl_->skel->maps.stats);
-  const int procs_fd = bpf_map__fd(impl_->skel->maps.procs);
-  const int gils_fd = bpf_map__fd(impl_->skel->maps.gils);
-  std::vector<pygil_stats> values(static_cast<size_t>(ncpus));
+  std::vector<pygil_stats> values(static_cast<size_t>(impl_->ncpus));
   std::vector<PyGilStats> out;
-  ForEachMapKey<pygil_key>(fd, [&](pygil_key key) {
-    pygil_proc cfg{};
-    pygil_gil gil{};
-    if (key.slot < PYGIL_MAX_GILS && bpf_map_lookup_elem(procs_fd, &key.tgid, &cfg) == 0 &&
-        bpf_map_lookup_elem(gils_fd, &key, &gil) == 0 &&
-        bpf_map_lookup_elem(fd, &key, values.data()) == 0) {
-      PyGilStats st = AggregatePyGilStats(static_cast<pid_t>(key.tgid), values);
-      st.interpreter = gil.interpreter;
-      const uint64_t cond = cfg.cond_addr[key.slot];
+  std::lock_guard slots_lock(impl_->slots_mu);
+  for (const auto& [pid, slots] : impl_->slots) {
+    const pygil_proc& cfg = slots.cfg;
+    for (uint32_t slot = 0; slot < PYGIL_MAX_GILS; ++slot) {
+      const uint32_t idx = cfg.gil_idx[slot];
+      if (idx == PYGIL_IDX_NONE || bpf_map_lookup_elem(fd, &idx, values.data()) != 0) continue;
+      PyGilStats st = AggregatePyGilStats(pid, values);
+      st.interpreter = slots.sub[slot].interpreter;
+      const uint64_t cond = cfg.cond_addr[slot];
       st.gil = cond != 0 ? cond - cfg.cond_in_gil : 0;
       st.take_drop = (cfg.flags & PYGIL_F_TAKE_DROP) != 0;
       st.condvar = (cfg.flags & PYGIL_F_CONDVAR) != 0;
       out.push_back(std::move(st));
     }
-  });
+  }
   std::sort(out.begin(), out.end(), [](const PyGilStats& a, const PyGilStats& b) {
     return std::pair(a.pid, a.interpreter) < std::pair(b.pid, b.interpreter);
   });
@@ -346,12 +384,22 @@ Result<RawGilStacks> PyGilProbe::ReadStacks() {
   pygil* s = impl_->skel.get();
   const int pairs_fd = bpf_map__fd(s->maps.pairs);
   const int stacks_fd = bpf_map__fd(s->maps.stacks);
-  const int gils_fd = bpf_map__fd(s->maps.gils);
+  // The interpreter of each (process, slot), as registered now (0: the main one, or gone).
+  std::map<std::pair<uint32_t, uint32_t>, int64_t> interpreters;
+  {
+    std::lock_guard slots_lock(impl_->slots_mu);
+    for (const auto& [pid, slots] : impl_->slots) {
+      for (uint32_t slot = 1; slot < PYGIL_MAX_GILS; ++slot) {
+        if (slots.sub[slot].cond_addr != 0) {
+          interpreters[{static_cast<uint32_t>(pid), slot}] = slots.sub[slot].interpreter;
+        }
+      }
+    }
+  }
   RawGilStacks out;
   ForEachPair<pygil_pair_key>(pairs_fd, [&](const pygil_pair_key& key, const pygil_pair& v) {
-    pygil_gil gil{};
-    const pygil_key gk = KeyOf(static_cast<pid_t>(key.tgid), key.slot);
-    const int64_t interpreter = bpf_map_lookup_elem(gils_fd, &gk, &gil) == 0 ? gil.interpreter : 0;
+    const auto it = interpreters.find({key.tgid, key.slot});
+    const int64_t interpreter = it == interpreters.end() ? 0 : it->second;
     out.pairs.push_back(
         {static_cast<pid_t>(key.tgid), interpreter, key.waiter, key.holder, v.wait_ns, v.count});
     ReadPyStack(stacks_fd, key.tgid, key.waiter, out);

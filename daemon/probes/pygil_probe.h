@@ -116,7 +116,6 @@ class PyGilProbe {
   struct Impl;
   PyGilProbe();
   void DeleteEntries(pid_t pid);
-  void DeleteSlot(pid_t pid, uint32_t slot);
   // Removes attached process `pid` (holding the processes' lock).
   Status Forget(pid_t pid);
   // Attaches the probes `target` names into `links`.

@@ -118,6 +118,43 @@ TEST(PyGilProbeTest, SubInterpreterGilSlotsAreBounded) {
   EXPECT_EQ((*probe)->SetSubInterpreterGils(getpid(), gils).status().code(), ErrorCode::kNotFound);
 }
 
+// The GILs' entries (arrays indexed by the process entry) are given back when a GIL goes: a
+// process whose sub-interpreters come and go for hours never runs the maps out, and each GIL
+// reads as its own series from zero.
+TEST(PyGilProbeTest, GilEntriesAreReusedAsSubInterpretersComeAndGo) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  auto probe = PyGilProbe::Open(/*max_processes=*/1);  // 1 + PYGIL_MAX_SUB_GILS entries
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  PyGilTarget target;
+  target.cond_addr = 0x1000;  // no GIL condvar of this process: nothing is ever counted
+  ASSERT_TRUE((*probe)->Attach(getpid(), target).ok());
+  const int per_round = PYGIL_MAX_GILS - 1;
+  const int rounds = 2 * PYGIL_MAX_SUB_GILS / per_round;  // twice the entries in all
+  int64_t next_id = 1;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<PyGilSubGil> gils;
+    for (int i = 0; i < per_round; ++i, ++next_id) {
+      const uint64_t at = 0x100000u * static_cast<uint64_t>(next_id);
+      gils.push_back({next_id, at + 32, at + 16, at + 24, at});
+    }
+    auto dropped = (*probe)->SetSubInterpreterGils(getpid(), gils);
+    ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+    ASSERT_EQ(*dropped, 0u) << "round " << round << ": the entries of the GILs gone were lost";
+  }
+  auto read = (*probe)->Read();
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), static_cast<size_t>(PYGIL_MAX_GILS));  // the main GIL and the last 7
+  EXPECT_EQ((*read)[0].interpreter, 0);
+  for (int i = 1; i < PYGIL_MAX_GILS; ++i) {
+    EXPECT_EQ((*read)[static_cast<size_t>(i)].interpreter, next_id - per_round + i - 1);
+    EXPECT_EQ((*read)[static_cast<size_t>(i)].cond_waits, 0u);
+  }
+  EXPECT_TRUE((*probe)->Detach(getpid()).ok());
+  read = (*probe)->Read();
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->empty()) << "a detached process has no series";
+}
+
 TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter) {
   GILSTAT_SKIP_UNLESS_BPF();
   const std::string python = UnstrippedPython3();
