@@ -202,6 +202,12 @@ def check_cpu_bound(case, py, version):
     if method == "interpreter_lock" and handoffs < 5000 * elapsed:
         print(f"\n  {py}: {handoffs:.0f} handoffs in {elapsed:.1f} s: the spinners shared "
               "one CPU (the machine is busy); GIL wait not checked", file=sys.stderr)
+    elif method == "interpreter_lock":
+        # 2.x default mode reads less than the waiting time when the GIL changes hands at
+        # ~10k/s: on a VM with 1 µs system calls, 0.27-0.31 s over 1.5 s (docs/PYTHON.md,
+        # Limits); above 0.6 s in every earlier run, on a VM with cheaper kernel entries.
+        # Checked: the waits are counted, and a tenth of the time at least.
+        case.assertGreater(wait, 0.1 * elapsed, msg)
     else:
         case.assertGreater(wait, 0.4 * elapsed, msg)
     if method in ("take_gil", "gil_condvar"):
