@@ -157,16 +157,11 @@ struct {
 } counters SEC(".maps");
 
 /* Threads inside probed calls asleep in a futex wait on their semaphore (scheduler programs; the
- * thread running again (calls without a return probe), the return, or the thread's next call
- * takes them off): while there
- * is none, a wake-up on the host returns after reading this. Never below the true number (a
+ * return, or the thread's next call takes them off): while there is none, a wake-up on the host
+ * returns after reading this. Never below the true number (a
  * thread whose entry is dropped while marked asleep stays counted: wake-ups then take the
  * longer path, nothing is missed). */
 __s64 asleep_in_waits = 0;
-
-/* Threads inside calls without a return probe (default mode with the scheduler programs): while
- * there is none and none asleep, a wake-up on the host returns after reading these. */
-__s64 kernel_end_calls = 0;
 
 /* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
  * detach): a context switch or wake-up of a process whose bit is clear returns after reading
@@ -404,40 +399,6 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 	}
 }
 
-/* Ends a call without a return probe (SEMLOCK_T_KEND), seen from the scheduler or from the
- * thread's next call. A call that slept and ran again took the semaphore (a thread that loses it
- * to another after the wake sleeps again in the same call, which goes on), unless its last sleep
- * was ended by no futex wake at all: the timer of a timed wait (a timeout) or a signal (EINTR).
- * Its wait runs from the call's entry to the moment the thread ran again. A call that never
- * slept took the semaphore in the slow path without blocking: not a contended acquisition, not
- * counted (the default mode exports contended waits only). */
-static __always_inline void end_kernel_call(__u64 id, struct semlock_thread *t)
-{
-	__u32 slot = t->slot, flags = t->flags;
-	__u64 wait = t->end_ns >= t->start_ns ? t->end_ns - t->start_ns : 0;
-	struct semlock_stats *s;
-
-	end_waiter_stack(t, id, wait, (flags & SEMLOCK_T_RESUMED) && !(flags & SEMLOCK_T_OTHER_WAKE));
-	if ((flags & SEMLOCK_T_RESUMED) && (s = bpf_map_lookup_elem(&locks, &slot))) {
-
-		__sync_fetch_and_add(&s->blocked_ns, wait);
-		if (!(flags & SEMLOCK_T_OTHER_WAKE)) {
-			record_acquisition(s, wait);
-			__sync_fetch_and_add(&s->contended, 1);
-			if (flags & SEMLOCK_T_HANDOFF)
-				gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum,
-					 &s->handoff_hist_count, t->end_ns - t->wake_ns);
-		} else if (t->op == SEMLOCK_OP_TIMED) {
-			__sync_fetch_and_add(&s->timeouts, 1);
-		}
-	}
-	if (flags & SEMLOCK_T_ASLEEP)
-		__sync_fetch_and_add(&asleep_in_waits, -1);
-	__sync_fetch_and_add(&kernel_end_calls, -1);
-	t->flags = 0;
-	thread_end(id, t);
-}
-
 /* The address naming the lock that semaphore `sem` is waited on for: the address the thread
  * parks on when `sem` is the semaphore of its last _PySemaphore_Wait call (struct semlock_park),
  * else `sem` itself. */
@@ -460,15 +421,12 @@ static __always_inline void park_sem_is(__u32 tgid, __u64 sem, __u32 slot)
 		*cur = slot;
 }
 
-static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
+static __always_inline int begin_call(__u64 addr, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t = thread_in_call(id);
+	struct semlock_thread *t;
 	__u64 key = lock_key_of(id, addr);
 
-	/* The previous call without a return probe ended before this one began. */
-	if (t && (t->flags & SEMLOCK_T_KEND))
-		end_kernel_call(id, t);
 	t = thread_begin(id);
 	if (!t)
 		return 0;
@@ -479,11 +437,8 @@ static __always_inline int begin_call(__u64 addr, __u32 op, bool kernel_end)
 	/* A call whose return was never seen no longer counts as asleep. */
 	if (t->flags & SEMLOCK_T_ASLEEP)
 		__sync_fetch_and_add(&asleep_in_waits, -1);
-	t->flags = kernel_end ? SEMLOCK_T_KEND : 0;
-	t->wake_kind = 0;
+	t->flags = 0;
 	t->op = op;
-	if (kernel_end)
-		__sync_fetch_and_add(&kernel_end_calls, 1);
 	/* The slot is looked up (and given) once per thread and semaphore, not per call. */
 	if (!slot_if_of(t->slot, id >> 32, key))
 		t->slot = lock_slot(id >> 32, key);
@@ -567,35 +522,19 @@ static __always_inline void stamp_wake(struct semlock_slot *st, __u64 id)
 SEC("uprobe")
 int BPF_KPROBE(sem_wait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_WAIT, false);
+	return begin_call((__u64)sem, SEMLOCK_OP_WAIT);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sem_timedwait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_TIMED, false);
+	return begin_call((__u64)sem, SEMLOCK_OP_TIMED);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sem_trywait_entry, void *sem)
 {
-	return begin_call((__u64)sem, SEMLOCK_OP_TRY, false);
-}
-
-/* --- blocking waits: entry only (default mode with the scheduler programs) -----------------
- * No return probe: the scheduler programs see the wait's sleep, its wake and the moment the
- * thread runs again, and end the call (end_kernel_call). One uprobe per contended wait. */
-
-SEC("uprobe")
-int BPF_KPROBE(sem_wait_entry_kend, void *sem)
-{
-	return begin_call((__u64)sem, SEMLOCK_OP_WAIT, true);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(sem_timedwait_entry_kend, void *sem)
-{
-	return begin_call((__u64)sem, SEMLOCK_OP_TIMED, true);
+	return begin_call((__u64)sem, SEMLOCK_OP_TRY);
 }
 
 SEC("uretprobe")
@@ -732,9 +671,7 @@ int sem_post_ok_branch(struct pt_regs *ctx)
  * A wait costs an array lookup (is the thread inside a probed call on that word?); a wake, from
  * the scheduler, the same lookup for the woken thread, from the syscall tracepoint a cache
  * lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing is done
- * at the syscall's exit: the return of the wait call sees how it ended, or, for a call without
- * a return probe, the scheduler programs (the thread running again, then leaving the CPU for
- * something else or entering its next call: end_kernel_call). */
+ * at the syscall's exit: the return probe of the wait call sees how it ended. */
 
 #define NR_futex 202 /* x86-64 */
 #define FUTEX_WAIT 0
@@ -742,7 +679,6 @@ int sem_post_ok_branch(struct pt_regs *ctx)
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
 #define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-#define TASK_RUNNING 0x0
 #define TASK_INTERRUPTIBLE 0x1
 #define PF_KTHREAD 0x00200000
 
@@ -770,9 +706,6 @@ static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 id, __
 	if (!(t->flags & SEMLOCK_T_CONTENDED) && stacks_procs > 0)
 		take_waiter_stack(t, id);
 	t->flags |= SEMLOCK_T_CONTENDED;
-	/* A call without a return probe has its wake recorded on the thread: no stamp needed. */
-	if (t->flags & SEMLOCK_T_KEND)
-		return true;
 	/* One more sleeper for the next wake to stamp (the slot was checked at the call's entry). */
 	st = bpf_map_lookup_elem(&slots, &t->slot);
 	if (st)
@@ -780,8 +713,6 @@ static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 id, __
 	return true;
 }
 
-/* A wake of semaphore `slot` (its key `sk`) by thread `id`: a post when posts are counted from
- * wakes, the start of a handoff unless the post branch site stamps it. */
 /* A wake of semaphore `slot` counted as its post, when posts are counted from wakes (per CPU:
  * the waker keeps to reading the shared slot unless it stamps). */
 static __always_inline void post_from_wake(__u32 slot, struct semlock_slot_key *sk)
@@ -795,6 +726,8 @@ static __always_inline void post_from_wake(__u32 slot, struct semlock_slot_key *
 		__sync_fetch_and_add(&s->posts, 1);
 }
 
+/* A wake of semaphore `slot` (its key `sk`) by thread `id`: a post when posts are counted from
+ * wakes, the start of a handoff unless the post branch site stamps it. */
 static __always_inline void futex_wake_of_slot(__u64 id, __u32 slot, struct semlock_slot_key *sk)
 {
 	struct semlock_slot *st;
@@ -825,60 +758,19 @@ static __always_inline void thread_switches_out(__u64 id, struct task_struct *pr
 	struct semlock_thread *t = thread_in_call(id);
 	struct pt_regs *regs;
 
-	if (!t)
+	if (!t || preempt || !(prev_state & TASK_INTERRUPTIBLE))
 		return;
-	if (!preempt && (prev_state & TASK_INTERRUPTIBLE)) {
-		regs = futex_regs(prev);
-		if (regs && is_wait(regs->si) && futex_wait_of(t, id, regs->di)) {
-			if (!(t->flags & SEMLOCK_T_ASLEEP)) {
-				t->flags |= SEMLOCK_T_ASLEEP;
-				__sync_fetch_and_add(&asleep_in_waits, 1);
-			}
-			/* Asleep again in the same call: its last wake did not give it the semaphore. */
-			t->flags &= ~(SEMLOCK_T_OTHER_WAKE | SEMLOCK_T_RESUMED | SEMLOCK_T_HANDOFF);
-			return;
-		}
+	regs = futex_regs(prev);
+	if (regs && is_wait(regs->si) && futex_wait_of(t, id, regs->di) &&
+	    !(t->flags & SEMLOCK_T_ASLEEP)) {
+		t->flags |= SEMLOCK_T_ASLEEP;
+		__sync_fetch_and_add(&asleep_in_waits, 1);
 	}
-	/* Off the CPU for another reason: a call without a return probe is over once the thread has
-	 * run after its sleep, or when it blocks on something else. A thread that stays runnable
-	 * (preempted, or woken on its way into the futex wait: its state is running again) before
-	 * it slept is still in its call. */
-	if ((t->flags & SEMLOCK_T_KEND) &&
-	    ((t->flags & SEMLOCK_T_RESUMED) || !(preempt || prev_state == TASK_RUNNING)))
-		end_kernel_call(id, t);
-}
-
-/* Thread `id` runs again: the end of its sleep in a call without a return probe, and how that
- * sleep ended (its wake record: a futex wake of its word by another thread is a handoff, from
- * that wake to now; no futex wake, a timeout or a signal). The wake may have come just before
- * the thread left the CPU (it was woken on its way into the futex wait): the record says so. */
-static __always_inline void thread_resumes(__u64 id)
-{
-	struct semlock_thread *t = thread_in_call(id);
-	__u32 kind, flags;
-	__u64 now;
-
-	if (!t || !(t->flags & SEMLOCK_T_KEND) || !(t->flags & SEMLOCK_T_ASLEEP))
-		return;
-	now = bpf_ktime_get_ns();
-	kind = t->wake_kind;
-	t->wake_kind = 0;
-	flags = (t->flags & ~(SEMLOCK_T_ASLEEP | SEMLOCK_T_HANDOFF | SEMLOCK_T_OTHER_WAKE)) |
-		SEMLOCK_T_RESUMED;
-	if (kind == SEMLOCK_WAKE_OTHER)
-		flags |= SEMLOCK_T_OTHER_WAKE;
-	else if (kind == SEMLOCK_WAKE_FUTEX && t->waker_tid != (__u32)id &&
-		 t->wake_ns >= t->start_ns && now >= t->wake_ns)
-		flags |= SEMLOCK_T_HANDOFF;
-	t->end_ns = now;
-	t->flags = flags;
-	__sync_fetch_and_add(&asleep_in_waits, -1);
 }
 
 /* A thread going off the CPU: asleep in a futex wait on the word of the probed call it is in
- * (contended), or the end of a call without a return probe. Switches of processes that are not
- * attached are rejected by the attached-process mask, the others by the thread array's entry
- * (not in a call). The thread switched to is checked only while some thread sleeps in a call. */
+ * (contended). Switches of processes that are not attached are rejected by the attached-process
+ * mask, the others by the thread array's entry (not in a call). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
@@ -887,16 +779,13 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 
 	if (maybe_attached(id >> 32))
 		thread_switches_out(id, prev, preempt, prev_state);
-	if (asleep_in_waits > 0 && maybe_attached(next->tgid))
-		thread_resumes(((__u64)next->tgid << 32) | (__u32)next->pid);
 	return 0;
 }
 
 /* A thread of an attached process woken: the wake is its semaphore's when the woken thread
  * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
- * futex wake of that word; a wake-up from outside any futex wake (a timer, a signal) is noted.
- * Other wake-ups on the host return after reading asleep_in_waits and the attached-process
- * mask, or after the woken thread's array entry. */
+ * futex wake of that word. Other wake-ups on the host return after reading asleep_in_waits and
+ * the attached-process mask, or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -905,7 +794,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	struct pt_regs *regs;
 	__u64 waiter;
 
-	if (asleep_in_waits <= 0 && kernel_end_calls <= 0)
+	if (asleep_in_waits <= 0)
 		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
 	if (!maybe_attached(waiter >> 32))
@@ -914,29 +803,8 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	if (!t)
 		return 0;
 	regs = futex_regs(bpf_get_current_task_btf());
-	if (!regs || !is_wake(regs->si)) {
-		/* Not a futex wake: the timer of a timed wait, or a signal. */
-		if (t->flags & SEMLOCK_T_KEND) {
-			t->wake_kind = SEMLOCK_WAKE_OTHER;
-			t->wake_ns = bpf_ktime_get_ns();
-		}
+	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
 		return 0;
-	}
-	if (t->addr != regs->di)
-		return 0;
-	/* The wake of its word: recorded on the woken thread (a call without a return probe reads it
-	 * when it runs), also when the thread was woken on its way into the futex wait, before the
-	 * switch that would have marked it asleep. Only wakers write these fields, the thread reads
-	 * and clears them when it runs again. */
-	if (t->flags & SEMLOCK_T_KEND) {
-		t->waker_tid = (__u32)bpf_get_current_pid_tgid();
-		t->wake_ns = bpf_ktime_get_ns();
-		t->wake_kind = SEMLOCK_WAKE_FUTEX;
-		sk = slot_if_of(t->slot, waiter >> 32, t->key);
-		if (sk)
-			post_from_wake(t->slot, sk);
-		return 0;
-	}
 	/* A semaphore's post comes from a process that is attached (as with the syscall
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
 	if (!(t->flags & SEMLOCK_T_ASLEEP) || !maybe_attached(bpf_get_current_pid_tgid() >> 32))

@@ -57,19 +57,8 @@ enum semlock_op {
 
 #define SEMLOCK_T_CONTENDED (1u << 0) /* entered (slept in) futex_wait on the sem word */
 #define SEMLOCK_T_ASLEEP (1u << 1)    /* asleep in that futex_wait now (scheduler programs) */
-/* Calls without a return probe (default mode with the scheduler programs): the call's end is
- * seen from the scheduler. */
-#define SEMLOCK_T_KEND (1u << 2)       /* the call has no return probe */
-#define SEMLOCK_T_OTHER_WAKE (1u << 3) /* its last sleep was ended by no futex wake (timer, signal) */
-#define SEMLOCK_T_RESUMED (1u << 4)    /* running again after that sleep (end_ns) */
-#define SEMLOCK_T_HANDOFF (1u << 5)    /* another thread's futex wake released it (wake_ns) */
 /* The waiter's Python stack was taken at its first sleep (its id in `wait_stacks`). */
-#define SEMLOCK_T_STACK (1u << 6)
-
-/* The last wake-up of a thread inside a call without a return probe (`wake_kind`), written by
- * the waking thread, read and cleared by the thread when it runs again. */
-#define SEMLOCK_WAKE_FUTEX 1 /* a futex wake of its semaphore's word */
-#define SEMLOCK_WAKE_OTHER 2 /* no futex wake: the timer of a timed wait, a signal */
+#define SEMLOCK_T_STACK (1u << 2)
 
 /* In the thread array: the owner's pid_tgid, with this bit while it is inside a call. */
 #define SEMLOCK_THREAD_BUSY (1ull << 63)
@@ -88,10 +77,7 @@ struct semlock_thread {
 	__u32 fallback; /* array: threads of this entry in a call in the `threads` hash */
 	__u16 flags;    /* SEMLOCK_T_* */
 	__u8 op;        /* enum semlock_op; 0 between calls */
-	__u8 wake_kind; /* SEMLOCK_WAKE_*; 0: none since it last ran */
-	__u32 waker_tid; /* who woke it */
-	__u64 end_ns;    /* SEMLOCK_T_RESUMED: when the thread ran again after its last sleep */
-	__u64 wake_ns;   /* its last wake-up (written by the waker) */
+	__u8 pad[21];   /* to one cache line */
 };
 /* One cache line per thread in the array (the array's values start page-aligned). */
 #ifdef __cplusplus

@@ -211,10 +211,6 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
       return s.progs.sem_trywait_entry;
     case SemlockProgram::kWaitReturn:
       return s.progs.sem_wait_return;
-    case SemlockProgram::kWaitEntryKend:
-      return s.progs.sem_wait_entry_kend;
-    case SemlockProgram::kTimedwaitEntryKend:
-      return s.progs.sem_timedwait_entry_kend;
     case SemlockProgram::kPostEntry:
       return s.progs.sem_post_entry;
     case SemlockProgram::kTrywaitFailBranch:
@@ -393,14 +389,10 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   if (!elf) return elf.error();
   auto functions = ReadSemFunctions(*elf);
   if (!functions) return functions.error();
-  const bool kernel_end = std::string_view(impl_->futex.program) == kFutexScheduler;
-  const SemlockPlan plan = PlanSemlockSites(
-      options_.mode, *functions,
-      [&](uint64_t at) {
-        auto code = elf->ReadBytes(at, 16);
-        return code ? std::optional(std::move(*code)) : std::nullopt;
-      },
-      kernel_end);
+  const SemlockPlan plan = PlanSemlockSites(options_.mode, *functions, [&](uint64_t at) {
+    auto code = elf->ReadBytes(at, 16);
+    return code ? std::optional(std::move(*code)) : std::nullopt;
+  });
   ProbeProcesses<AttachResult>::Process proc;
   proc.data.pid = pid;
   proc.data.libc_path = libc->path;

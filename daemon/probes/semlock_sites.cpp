@@ -45,8 +45,8 @@ SiteStatus NewSite(const SemFunctionCode& fn, const char* absent_note) {
 // Plans one function after another; wait functions sharing a slow path are probed there once.
 class Planner {
  public:
-  Planner(ProbeMode mode, const ReadCodeAt& read_code_at, bool waits_end_in_kernel)
-      : mode_(mode), read_code_at_(read_code_at), kernel_end_(waits_end_in_kernel) {}
+  Planner(ProbeMode mode, const ReadCodeAt& read_code_at)
+      : mode_(mode), read_code_at_(read_code_at) {}
 
   void Plan(const SemFunctionCode& fn) {
     SiteStatus site = NewSite(fn, "not in this libc");
@@ -105,13 +105,6 @@ class Planner {
         return;
       }
       slow_paths_.emplace(*at, fn.name);
-      if (kernel_end_) {
-        Add(fn.name == "sem_wait" ? SemlockProgram::kWaitEntryKend
-                                  : SemlockProgram::kTimedwaitEntryKend,
-            *at);
-        site.note = "entry only: the scheduler programs see the wait end";
-        return;
-      }
       Add(entry, *at);
       Add(SemlockProgram::kWaitReturn, *at, true);
       site.return_probe = true;
@@ -174,7 +167,6 @@ class Planner {
 
   const ProbeMode mode_;
   const ReadCodeAt& read_code_at_;
-  const bool kernel_end_;
   SemlockPlan plan_;
   // Slow paths already probed (file offset -> the wait function that owns it): two wait
   // functions sharing one must not count its calls twice.
@@ -189,8 +181,8 @@ std::string SymbolName(const ElfSymbol& s) {
 }  // namespace
 
 SemlockPlan PlanSemlockSites(ProbeMode mode, const std::vector<SemFunctionCode>& functions,
-                             const ReadCodeAt& read_code_at, bool waits_end_in_kernel) {
-  Planner planner(mode, read_code_at, waits_end_in_kernel);
+                             const ReadCodeAt& read_code_at) {
+  Planner planner(mode, read_code_at);
   for (const SemFunctionCode& fn : functions) planner.Plan(fn);
   return planner.Take();
 }

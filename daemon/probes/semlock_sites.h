@@ -25,8 +25,7 @@ enum class SiteMethod {
                  // on its first emulated instruction)
   kBranch,       // uprobe(s) on emulated conditional jumps inside the function
   kSlowPath,     // the function's slow path (default mode): the internal function it
-                 // tail-calls when the semaphore is 0, at entry only when the scheduler programs
-                 // see the wait end, else entry + uretprobe
+                 // tail-calls when the semaphore is 0, entry + uretprobe
   kNotProbed,    // default mode: sem_trywait is not observed
   kFutexWakes,   // not probed in user space: posts counted from futex wakes on known semaphores
   kAbsent,       // the libc has no such function (e.g. sem_clockwait before glibc 2.30)
@@ -46,17 +45,15 @@ struct SiteStatus {
 
 // The programs of bpf/semlock.bpf.c that run at user-space sites.
 enum class SemlockProgram {
-  kWaitEntry,           // sem_wait_entry
-  kTimedwaitEntry,      // sem_timedwait_entry (sem_timedwait, sem_clockwait)
-  kTrywaitEntry,        // sem_trywait_entry
-  kWaitReturn,          // sem_wait_return (the uretprobe of every probed wait)
-  kWaitEntryKend,       // sem_wait_entry_kend (slow path, no return probe)
-  kTimedwaitEntryKend,  // sem_timedwait_entry_kend (slow path, no return probe)
-  kPostEntry,           // sem_post_entry
-  kTrywaitFailBranch,   // sem_trywait_fail_branch
-  kTrywaitOkBranch,     // sem_trywait_ok_branch
-  kPostOkBranch,        // sem_post_ok_branch
-  kSemaWaitEntry,  // py_sema_wait_entry (CPython's _PyParkingLot_Park, in the interpreter file)
+  kWaitEntry,          // sem_wait_entry
+  kTimedwaitEntry,     // sem_timedwait_entry (sem_timedwait, sem_clockwait)
+  kTrywaitEntry,       // sem_trywait_entry
+  kWaitReturn,         // sem_wait_return (the uretprobe of every probed wait)
+  kPostEntry,          // sem_post_entry
+  kTrywaitFailBranch,  // sem_trywait_fail_branch
+  kTrywaitOkBranch,    // sem_trywait_ok_branch
+  kPostOkBranch,       // sem_post_ok_branch
+  kSemaWaitEntry,      // py_sema_wait_entry (CPython's _PyParkingLot_Park, in the interpreter file)
 };
 
 // One libc semaphore function as read from the file.
@@ -85,11 +82,9 @@ struct SemlockPlan {
 using ReadCodeAt = std::function<std::optional<std::vector<uint8_t>>(uint64_t file_offset)>;
 
 // The plan for `functions` (those of ReadSemFunctions, absent ones with an empty symbol). Wait
-// functions sharing one slow path are probed there once. `waits_end_in_kernel`: the scheduler
-// programs are loaded, so default mode's slow paths get no return probe (one uprobe per
-// contended wait; the wait's end is seen when the thread runs again).
+// functions sharing one slow path are probed there once.
 SemlockPlan PlanSemlockSites(ProbeMode mode, const std::vector<SemFunctionCode>& functions,
-                             const ReadCodeAt& read_code_at, bool waits_end_in_kernel = false);
+                             const ReadCodeAt& read_code_at);
 
 // sem_wait, sem_timedwait, sem_clockwait (optional: absent before glibc 2.30), sem_trywait and
 // sem_post of `libc`, with their first bytes. Errors: a required function missing or ambiguous

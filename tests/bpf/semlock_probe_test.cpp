@@ -148,10 +148,10 @@ TEST_P(SemlockProbeTest, AttachReportsSites) {
                                              : SiteMethod::kBranch);
     }
     if (contended_only() && s.method == SiteMethod::kSlowPath) {
-      // glibc 2.36: each wait function has its own copy of the slow path, none single-stepped;
-      // with the scheduler programs, probed at its entry only.
-      const bool kernel_end = std::string_view(probe_->futex_program().program) == kFutexScheduler;
-      EXPECT_EQ(s.note, kernel_end ? "entry only: the scheduler programs see the wait end" : "");
+      // glibc 2.36: each wait function has its own copy of the slow path, none single-stepped,
+      // each with its return probe.
+      EXPECT_EQ(s.note, "");
+      EXPECT_TRUE(s.return_probe);
       EXPECT_FALSE(s.single_stepped);
     }
     // Default and counting modes: no single-stepped site on the hot functions.
@@ -551,11 +551,9 @@ TEST_F(SemlockProbeErrors, UprobeMultiLinksWhereTheKernelHasThem) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   auto a = (*p)->Attach(c.pid());
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  // Three slow paths (sem_wait, sem_timedwait, sem_clockwait), a return probe on each unless the
-  // scheduler programs see the waits end.
-  const bool kernel_end = std::string_view((*p)->futex_program().program) == kFutexScheduler;
-  const int programs = kernel_end ? 2 : 3;
-  EXPECT_EQ(a->links, KernelHasUprobeMulti() ? programs : (kernel_end ? 3 : 6));
+  // Three slow paths (sem_wait, sem_timedwait, sem_clockwait), a return probe on each: with
+  // uprobe-multi one link per program (sem_wait_entry, sem_timedwait_entry, sem_wait_return).
+  EXPECT_EQ(a->links, KernelHasUprobeMulti() ? 3 : 6);
   int multi = 0;
   for (uint32_t id : LinkIdsHeldBy(getpid())) {
     const int fd = bpf_link_get_fd_by_id(id);
@@ -566,7 +564,7 @@ TEST_F(SemlockProbeErrors, UprobeMultiLinksWhereTheKernelHasThem) {
     close(fd);
     if (info.type == 12 /* BPF_LINK_TYPE_UPROBE_MULTI */) ++multi;
   }
-  EXPECT_EQ(multi, KernelHasUprobeMulti() ? programs : 0);
+  EXPECT_EQ(multi, KernelHasUprobeMulti() ? 3 : 0);
   c.Go();
   c.ReadResults();
   EXPECT_EQ(c.Wait(), 0);

@@ -108,11 +108,12 @@ class PyMutexPerLock(GilstatdCase):
             self.assertGreater(found, 50, msg)  # the workload contends
             self.assertGreaterEqual(contended, 0.9 * found - 5, msg)
             self.assertLessEqual(contended, 1.25 * found + 5, msg)
-            # Default mode times contended waits only; the others every wait of the semaphore.
-            if os.environ.get("PYMUTEX_MODE"):
-                self.assertGreaterEqual(waits, contended, msg)
-            else:
-                self.assertEqual(waits, contended, msg)
+            # Every mode times the waits that blocked and more: default mode every wait on the
+            # semaphore's slow path (a parking semaphore is waited on to sleep: nearly all), the
+            # others every wait.
+            self.assertGreaterEqual(waits, contended, msg)
+            if not os.environ.get("PYMUTEX_MODE"):
+                self.assertLessEqual(waits, 1.25 * found + 5, msg)
             self.assertGreaterEqual(handoffs, 0.9 * contended, msg)
             # Default mode exports contended locks only; the others every semaphore seen.
             if os.environ.get("PYMUTEX_MODE"):

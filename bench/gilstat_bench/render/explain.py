@@ -16,14 +16,13 @@ def default_vs_floor(cost):
     op = hit[0][0] if hit else "pingpong"
     return (
         "- **Default mode against its floor.** On an operation that reaches the slow path "
-        "(%s) the floor is the slow path's entry uprobe and the scheduler's switch and "
-        "wake-up tracepoints (the syscall entry tracepoint and a return probe where the "
-        "scheduler programs cannot load) (%s added here). gilstatd's programs add their "
+        "(%s) the floor is the slow path's entry uprobe and return probe and the scheduler's "
+        "switch and wake-up tracepoints (the syscall entry tracepoint where the scheduler "
+        "programs cannot load) (%s added here). gilstatd's programs add their "
         "work on top: the entry takes the thread's array entry and stamps the start, the "
         "switch into the futex wait marks the call and counts a sleeper, the wake stamps the "
-        "semaphore's slot, the switch back takes the stamp and the thread's next switch or "
-        "call updates the semaphore's per-CPU statistics (wait histogram, blocked time, "
-        "handoff latency): %s here. Which "
+        "semaphore's slot, the return takes the stamp and updates the semaphore's per-CPU "
+        "statistics (wait histogram, blocked time, handoff latency): %s here. Which "
         "program costs what: `sysctl "
         "kernel.bpf_stats_enabled=1`, then `bpftool prog` (run_time_ns / run_cnt).\n" % (
             SHORT.get(op, op), fmt.added(c.median_added("floor-default", op)),
@@ -42,10 +41,10 @@ def against_bpftrace(cost):
 def cpython27(py27):
     return (
         "- **CPython 2.7, two threads.** Its GIL is a semaphore released and re-acquired "
-        "every 100 ticks. In default mode the probes see only the contended acquisitions (a "
-        "thread entering the slow path, then sleeping in a futex until the holder's release "
-        "wakes it) and the futex calls, and with two CPU-bound threads many releases wake "
-        "the other thread. Empty programs at the default-mode sites slow the two-thread "
+        "every 100 ticks. In default mode the probes see only the acquisitions that find it "
+        "taken (a thread entering the slow path, where it takes the GIL in sem_wait's loop or "
+        "sleeps in a futex until the holder's release wakes it) and the futex calls, and with "
+        "two CPU-bound threads many releases wake the other thread. Empty programs at the default-mode sites slow the two-thread "
         "countdown by %s, gilstatd by %s: the difference is the work of gilstatd's "
         "programs at those hits (the slow path's entry, the futex waits and wakes seen "
         "from the scheduler: about 1 M futex calls and 200 k slow-path calls per second of the 2-thread "
@@ -85,8 +84,9 @@ def io_services(io):
         "above), the traps of those probes come on top, against %s of the server's CPU time "
         "per request. With a thread per request that is a few per cent, and a threaded "
         "server answering from a thread pool pays it only at its contended waits. What is "
-        "left to cut: the condvar's return probe (a wait's end can be seen from the scheduler, "
-        "as the semaphore waits without a return probe are) and the programs' map lookups.\n"
+        "left to cut: the entry traps (a return probe costs much less than an entry trap on "
+        "this kernel, whose return trampoline is a system call) and the programs' map "
+        "lookups.\n"
         % (fmt.ns(median(http)) if http else "–", "%.0f µs" % median(base) if base else "–"))
 
 

@@ -85,26 +85,6 @@ TEST_F(SemlockSitesTest, DefaultModeProbesTheSlowPathsOnly) {
   EXPECT_NE(Site(plan, "sem_post").note.find("futex wakes"), std::string::npos);
 }
 
-// With the scheduler programs the slow paths get their entry only: the waits end in the kernel.
-TEST_F(SemlockSitesTest, DefaultModeWithTheSchedulerProgramsHasNoReturnProbe) {
-  const SemlockPlan plan = PlanSemlockSites(ProbeMode::kDefault, functions_, read_, true);
-  EXPECT_EQ(plan.uprobes,
-            (std::vector<PlannedUprobe>{{P::kWaitEntryKend, kWaitSlowAt, false},
-                                        {P::kTimedwaitEntryKend, kTimedwaitSlowAt, false},
-                                        {P::kTimedwaitEntryKend, kClockwaitSlowAt, false}}));
-  EXPECT_EQ(plan.proc_flags, SEMLOCK_PROC_POSTS_FROM_WAKES);
-  const SiteStatus& wait = Site(plan, "sem_wait");
-  EXPECT_EQ(wait.method, SiteMethod::kSlowPath);
-  EXPECT_FALSE(wait.return_probe);
-  EXPECT_FALSE(wait.shared);
-  EXPECT_NE(wait.note.find("entry only"), std::string::npos) << wait.note;
-  EXPECT_TRUE(Site(Plan(ProbeMode::kDefault), "sem_wait").return_probe);
-  // The other modes are the same either way.
-  for (ProbeMode m : {ProbeMode::kCounting, ProbeMode::kExact}) {
-    EXPECT_EQ(PlanSemlockSites(m, functions_, read_, true).uprobes, Plan(m).uprobes);
-  }
-}
-
 TEST_F(SemlockSitesTest, CountingModeUsesTheBranchSites) {
   const SemlockPlan plan = Plan(ProbeMode::kCounting);
   EXPECT_EQ(plan.uprobes, WaitsAtEntryThen({{P::kTrywaitFailBranch, kTrywaitAt + 0x5},
