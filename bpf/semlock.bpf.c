@@ -755,10 +755,14 @@ static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
 static __always_inline void thread_switches_out(__u64 id, struct task_struct *prev, bool preempt,
 						unsigned int prev_state)
 {
-	struct semlock_thread *t = thread_in_call(id);
+	struct semlock_thread *t;
 	struct pt_regs *regs;
 
-	if (!t || preempt || !(prev_state & TASK_INTERRUPTIBLE))
+	/* Preempted, or off the CPU in another state than a futex wait's: nothing to look up. */
+	if (preempt || !(prev_state & TASK_INTERRUPTIBLE))
+		return;
+	t = thread_in_call(id);
+	if (!t)
 		return;
 	regs = futex_regs(prev);
 	if (regs && is_wait(regs->si) && futex_wait_of(t, id, regs->di) &&
