@@ -158,9 +158,8 @@ struct {
 
 /* Threads inside probed calls asleep in a futex wait on their semaphore (scheduler programs; the
  * return, or the thread's next call takes them off): while there is none, a wake-up on the host
- * returns after reading this. Never below the true number (a
- * thread whose entry is dropped while marked asleep stays counted: wake-ups then take the
- * longer path, nothing is missed). */
+ * returns after reading this. Never below the true number (a thread whose entry is dropped while
+ * marked asleep stays counted: wake-ups then take the longer path, nothing is missed). */
 __s64 asleep_in_waits = 0;
 
 /* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
@@ -424,10 +423,9 @@ static __always_inline void park_sem_is(__u32 tgid, __u64 sem, __u32 slot)
 static __always_inline int begin_call(__u64 addr, __u32 op)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_thread *t;
 	__u64 key = lock_key_of(id, addr);
+	struct semlock_thread *t = thread_begin(id);
 
-	t = thread_begin(id);
 	if (!t)
 		return 0;
 	/* Only this thread writes its state while it is in a call. */
