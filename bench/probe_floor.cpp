@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
       case SiteMethod::kFutexWakes:
       case SiteMethod::kNotProbed:
       case SiteMethod::kAbsent:
+      case SiteMethod::kReadAtWait:
         break;
     }
   }

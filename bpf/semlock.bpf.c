@@ -120,16 +120,6 @@ struct {
 	__type(value, struct semlock_thread);
 } threads SEC(".maps");
 
-/* CPython's parking lot (3.13+): pid_tgid -> the thread's last _PySemaphore_Wait call. Written
- * once per park (the slow path of a PyMutex, PyEvent... wait: an uncontended acquisition never
- * parks), read by the semaphore wait that follows. LRU: entries of exited threads are recycled. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SEMLOCK_MAX_THREADS);
-	__type(key, __u64);
-	__type(value, struct semlock_park);
-} parked SEC(".maps");
-
 /* A parking semaphore (tgid, sem_t) -> the slot of the address its thread parks on now: set
  * when a parked wait begins, read where a post or a futex wake names only the semaphore (the
  * unparking thread's sem_post in counting and exact modes, the fallback's futex wakes), so that
@@ -168,7 +158,7 @@ __s64 asleep_in_waits = 0;
 __u64 attached_mask = 0;
 
 /* Set (to 1) by the first parked wait (CPython 3.13+'s parking lot) of any attached process:
- * until then a wait looks up no parked-on address and a new semaphore no parking one. */
+ * until then a post or wake looks up no parking semaphore. */
 __u64 parking_seen = 0;
 
 /* Processes with SEMLOCK_PROC_STACKS (written by the loader): while there is none, a contended
@@ -398,14 +388,51 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 	}
 }
 
-/* The address naming the lock that semaphore `sem` is waited on for: the address the thread
- * parks on when `sem` is the semaphore of its last _PySemaphore_Wait call (struct semlock_park),
- * else `sem` itself. */
+/* --- CPython's parking lot (3.13+) --------------------------------------------------------
+ * A PyMutex (PyEvent, once flag...) wait that cannot take it at once parks: _PyParkingLot_Park
+ * queues a wait entry {void *park_arg; uintptr_t addr; _PySemaphore sema (a sem_t on Linux);
+ * struct llist_node node {next, prev}; ...} (Python/parking_lot.c, 3.13 to 3.15) in its
+ * bucket's list and sleeps on its semaphore. In a process of such an interpreter
+ * (SEMLOCK_PROC_PARKING) a semaphore wait reads the words around its semaphore at the wait's
+ * entry: a wait entry is told by its list node after the semaphore, linked into the circular
+ * list (node->next->prev == node; a dequeued node is zeroed), and the wait is counted for `addr`,
+ * the address parked on. Anything else (the parking lot's bucket locks, whose
+ * _PyRawMutex_LockSlow waits on {next waiter, sema}; 3.13's threading locks, plain sem_t) keeps
+ * its semaphore's name. No probe of its own: the reads cost the wait ~0.1 us. */
+
+/* The wait entry from its `addr` on. */
+struct py_wait_entry_tail {
+	__u64 addr;
+	__u8 sema[32];
+	__u64 node_next;
+	__u64 node_prev;
+};
+
+/* The address parked on when semaphore `sem` is a queued wait entry's, else 0. */
+static __always_inline __u64 parked_on(__u64 sem)
+{
+	struct py_wait_entry_tail w;
+	__u64 node = sem + sizeof(w.sema), back = 0;
+
+	/* Two reads: the entry, and its next node's `prev`, which must be this node. */
+	if (bpf_probe_read_user(&w, sizeof(w), (void *)(sem - sizeof(w.addr))) || !w.node_next ||
+	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node ||
+	    !w.addr)
+		return 0;
+	if (!parking_seen)
+		parking_seen = 1;
+	return w.addr;
+}
+
+/* The address naming the lock that semaphore `sem` is waited on for: the address parked on
+ * when `sem` is a parking-lot wait entry's, else `sem` itself. */
 static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
 {
-	struct semlock_park *p = parking_seen ? bpf_map_lookup_elem(&parked, &id) : 0;
+	__u32 tgid = id >> 32;
+	struct semlock_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 addr = p && (p->flags & SEMLOCK_PROC_PARKING) ? parked_on(sem) : 0;
 
-	return p && p->sem == sem && p->addr ? p->addr : sem;
+	return addr ? addr : sem;
 }
 
 /* Parking semaphore `sem` of process `tgid` counts for `slot` now. */
@@ -549,52 +576,6 @@ int BPF_KPROBE(sem_post_entry, void *sem)
 
 	if (s)
 		__sync_fetch_and_add(&s->posts, 1);
-	return 0;
-}
-
-/* --- CPython's parking lot (3.13+) --------------------------------------------------------
- * _PySemaphore_Wait(sema, timeout, detach) at its entry (an emulated push): called by
- * _PyParkingLot_Park (and the copies the compiler inlined) only when a PyMutex (PyEvent, once
- * flag...) wait could not take it at once. The address parked on is read from the wait entry
- * (the word in front of `sema`); the semaphore wait that follows, seen by the programs above, is
- * counted for it. The other caller, _PyRawMutex_LockSlow (the parking lot's own bucket locks),
- * waits on a semaphore in another struct ({next waiter, sema}): a wait entry is told by its list
- * node after the semaphore, linked into its bucket's circular list (node->next->prev == node);
- * anything else keeps its semaphore's name. */
-
-/* The wait entry from its `addr` on: {uintptr_t addr; _PySemaphore sema (a sem_t on Linux);
- * struct llist_node node {next, prev}; ...}. */
-struct py_wait_entry_tail {
-	__u64 addr;
-	__u8 sema[32];
-	__u64 node_next;
-	__u64 node_prev;
-};
-
-SEC("uprobe")
-int BPF_KPROBE(py_sema_wait_entry, void *sema)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct semlock_park p = { .sem = (__u64)sema }, *e;
-	struct py_wait_entry_tail w;
-	__u64 node = (__u64)sema + sizeof(w.sema), back = 0;
-
-	/* Two reads: the entry, and its next node's `prev`, which must be this node. */
-	if (bpf_probe_read_user(&w, sizeof(w), (char *)sema - sizeof(w.addr)) || !w.node_next ||
-	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node)
-		w.addr = 0;
-	p.addr = w.addr;
-	if (!parking_seen)
-		parking_seen = 1;
-	/* Only this thread writes and reads its entry: written in place once it exists (an LRU
-	 * update allocates an element each time). */
-	e = bpf_map_lookup_elem(&parked, &id);
-	if (e) {
-		e->sem = p.sem;
-		e->addr = p.addr;
-	} else {
-		bpf_map_update_elem(&parked, &id, &p, BPF_ANY);
-	}
 	return 0;
 }
 

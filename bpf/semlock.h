@@ -103,21 +103,14 @@ struct semlock_slot {
 	__u64 pad2[5];   /* one cache line per semaphore */
 };
 
-/* A thread's last call of CPython's _PySemaphore_Wait (3.13+; the `parked` map, per thread): the
- * semaphore and the address the thread parks on. The parking lot sleeps on a semaphore inside
- * its wait entry, {void *park_arg; uintptr_t addr; _PySemaphore sema; ...} (Python/
- * parking_lot.c, 3.13 to 3.15): `addr` is the word in front of the semaphore. A semaphore wait
- * of that thread on `sem` is a wait for `addr`. */
-struct semlock_park {
-	__u64 sem;
-	__u64 addr;
-};
-
 /* Flags of a traced process (struct semlock_proc). */
 #define SEMLOCK_PROC_POSTS_FROM_WAKES (1u << 0) /* sem_post not probed: count futex wakes */
 #define SEMLOCK_PROC_POST_BRANCH (1u << 1)      /* sem_post probed at its branch site */
 /* A CPython 3.11+ process whose contended waits take the waiter's Python stack (`frames`). */
 #define SEMLOCK_PROC_STACKS (1u << 2)
+/* A CPython 3.13+ process (its interpreter exports _PySemaphore_Wait): a semaphore waited on may
+ * be a parking-lot wait entry's, read at the wait's entry (bpf/semlock.bpf.c, parked_on). */
+#define SEMLOCK_PROC_PARKING (1u << 3)
 
 /* A traced process (the `procs` map; written by user space only). */
 struct semlock_proc {

@@ -131,7 +131,6 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
     bpf_map__set_max_entries(m, options.max_locks);
   }
   bpf_map__set_max_entries(s.maps.threads, options.max_threads);
-  bpf_map__set_max_entries(s.maps.parked, options.max_threads);
   bpf_map__set_max_entries(s.maps.wait_stacks, options.max_threads);
   bpf_map__set_max_entries(s.maps.park_sems, options.max_threads);
   bpf_map__set_max_entries(s.maps.thread_slots, options.thread_slots);
@@ -219,8 +218,6 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
       return s.progs.sem_trywait_ok_branch;
     case SemlockProgram::kPostOkBranch:
       return s.progs.sem_post_ok_branch;
-    case SemlockProgram::kSemaWaitEntry:
-      return s.progs.py_sema_wait_entry;
   }
   return nullptr;
 }
@@ -262,11 +259,10 @@ bool IsInterpreterFile(std::string_view path) {
 }
 
 // CPython's parking lot (3.13+) in the interpreter `pid` maps: the executable mappings of
-// interpreter files, the first that exports _PySemaphore_Wait. Its site (PlanSemaWaitSite) is
-// attached into `links`; nullopt for a process without one (not CPython 3.13+). A site that
-// would be single-stepped or cannot be attached is reported as not probed: that process's
-// parked waits then stay per semaphore.
-std::optional<SiteStatus> AttachParkingLot(semlock& s, pid_t pid, std::vector<BpfLinkPtr>& links) {
+// interpreter files, the first that exports _PySemaphore_Wait (ParkingLotSite); nullopt for a
+// process without one (not CPython 3.13+). Nothing is attached: the process gets
+// SEMLOCK_PROC_PARKING, and its semaphore waits read their wait entries.
+std::optional<SiteStatus> FindParkingLot(pid_t pid) {
   auto maps = ReadProcMaps(pid);
   if (!maps) return std::nullopt;
   std::vector<uint64_t> seen;
@@ -282,21 +278,7 @@ std::optional<SiteStatus> AttachParkingLot(semlock& s, pid_t pid, std::vector<Bp
     if (!elf) continue;
     auto sym = elf->FindFunction(kSemaWaitFunction);
     if (!sym) continue;
-    SemFunctionCode fn{kSemaWaitFunction, sym->name, sym->file_offset, {}};
-    if (auto code = elf->ReadBytes(sym->file_offset, std::min<uint64_t>(sym->size, 48))) {
-      fn.code = std::move(*code);
-    }
-    SiteStatus site = PlanSemaWaitSite(fn);
-    if (site.method != SiteMethod::kEntry) return site;
-    auto attached = AttachUprobes(ProgramOf(s, SemlockProgram::kSemaWaitEntry), pid,
-                                  elf->file().path(), site.file_offsets, false);
-    if (!attached) {
-      site.method = SiteMethod::kNotProbed;
-      site.note = "not attached: " + attached.error().message;
-      site.file_offsets.clear();
-      return site;
-    }
-    for (auto& l : *attached) links.push_back(std::move(l));
+    SiteStatus site = ParkingLotSite({kSemaWaitFunction, sym->name, sym->file_offset, {}});
     site.note = "parked waits counted for the address parked on (" + e.path + ")";
     return site;
   }
@@ -389,10 +371,12 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   if (!elf) return elf.error();
   auto functions = ReadSemFunctions(*elf);
   if (!functions) return functions.error();
-  const SemlockPlan plan = PlanSemlockSites(options_.mode, *functions, [&](uint64_t at) {
+  SemlockPlan plan = PlanSemlockSites(options_.mode, *functions, [&](uint64_t at) {
     auto code = elf->ReadBytes(at, 16);
     return code ? std::optional(std::move(*code)) : std::nullopt;
   });
+  std::optional<SiteStatus> park = FindParkingLot(pid);
+  if (park && park->method == SiteMethod::kReadAtWait) plan.proc_flags |= SEMLOCK_PROC_PARKING;
   ProbeProcesses<AttachResult>::Process proc;
   proc.data.pid = pid;
   proc.data.libc_path = libc->path;
@@ -406,9 +390,7 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     if (processes.empty()) impl_->kernel_links.clear();
     return st.error();
   }
-  if (auto park = AttachParkingLot(*impl_->skel.get(), pid, proc.links)) {
-    proc.data.sites.push_back(std::move(*park));
-  }
+  if (park) proc.data.sites.push_back(std::move(*park));
   proc.data.links = static_cast<int>(proc.links.size());
   AttachResult result = proc.data;
   processes.Add(pid, std::move(proc));
@@ -438,7 +420,7 @@ std::vector<uint32_t> SemlockProbe::DeleteProcessEntries(pid_t pid) {
   });
   DeleteMapKeysIf<semlock_key>(bpf_map__fd(s->maps.park_sems),
                                [tgid](const semlock_key& k) { return k.tgid == tgid; });
-  for (bpf_map* m : {s->maps.threads, s->maps.parked, s->maps.tstates, s->maps.wait_stacks}) {
+  for (bpf_map* m : {s->maps.threads, s->maps.tstates, s->maps.wait_stacks}) {
     DeleteMapKeysIf<__u64>(bpf_map__fd(m), [tgid](__u64 id) { return TgidOf(id) == tgid; });
   }
   return slots;

@@ -24,6 +24,8 @@ const char* SiteMethodName(SiteMethod method) {
       return "futex-wakes";
     case SiteMethod::kAbsent:
       return "absent";
+    case SiteMethod::kReadAtWait:
+      return "read-at-wait";
   }
   return "unknown";
 }
@@ -215,54 +217,10 @@ Result<std::vector<SemFunctionCode>> ReadSemFunctions(const ElfFile& libc) {
   return out;
 }
 
-std::optional<uint64_t> EmulatedEntryOffset(std::span<const uint8_t> code) {
-  constexpr int kRsp = 4, kRdi = 7;
-  constexpr uint8_t kEndbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
-  size_t i = 0;
-  // A few instructions at most: compilers put the first push right after the argument moves.
-  for (int n = 0; n < 8 && i < code.size(); ++n) {
-    const std::span<const uint8_t> rest = code.subspan(i);
-    if (IsEmulatedInstruction(rest)) return i;
-    if (rest.size() >= 4 && std::equal(kEndbr64, kEndbr64 + 4, rest.begin())) {
-      i += 4;
-      continue;
-    }
-    size_t j = 0;
-    uint8_t rex = 0;
-    if ((rest[0] & 0xf0) == 0x40) rex = rest[j++];
-    if (rest.size() < j + 2) return std::nullopt;
-    const uint8_t op = rest[j];
-    int dest = -1;
-    size_t len = 0;
-    if (op >= 0xb8 && op <= 0xbf) {  // mov $imm, %reg (imm64 with REX.W)
-      dest = (op & 7) | ((rex & 1) << 3);
-      len = j + 1 + ((rex & 8) ? 8 : 4);
-    } else if ((op == 0x89 || op == 0x8b || op == 0x31 || op == 0x33) && (rest[j + 1] >> 6) == 3) {
-      // mov/xor between registers: 89/31 write the r/m operand, 8b/33 the reg operand.
-      const int reg = ((rest[j + 1] >> 3) & 7) | ((rex & 4) << 1);
-      const int rm = (rest[j + 1] & 7) | ((rex & 1) << 3);
-      dest = (op == 0x89 || op == 0x31) ? rm : reg;
-      len = j + 2;
-    } else {
-      return std::nullopt;
-    }
-    if (dest == kRsp || dest == kRdi) return std::nullopt;
-    i += len;
-  }
-  return std::nullopt;
-}
-
-SiteStatus PlanSemaWaitSite(const SemFunctionCode& fn) {
+SiteStatus ParkingLotSite(const SemFunctionCode& fn) {
   SiteStatus site = NewSite(fn, "not in this interpreter (CPython before 3.13)");
   if (fn.symbol.empty()) return site;
-  const auto at = EmulatedEntryOffset(fn.code);
-  if (!at) {
-    site.method = SiteMethod::kNotProbed;
-    site.note = "no emulated instruction at its entry: parked waits stay per semaphore";
-    return site;
-  }
-  site.method = SiteMethod::kEntry;
-  site.file_offsets = {fn.file_offset + *at};
+  site.method = SiteMethod::kReadAtWait;
   return site;
 }
 

@@ -21,14 +21,15 @@ namespace gilstat::probes {
 // How one function is observed in one process.
 enum class SiteMethod {
   kEntryReturn,  // uprobe at the entry + uretprobe
-  kEntry,        // uprobe at the entry (sem_post in exact mode; CPython's _PySemaphore_Wait,
-                 // on its first emulated instruction)
+  kEntry,        // uprobe at the entry (sem_post in exact mode)
   kBranch,       // uprobe(s) on emulated conditional jumps inside the function
   kSlowPath,     // the function's slow path (default mode): the internal function it
                  // tail-calls when the semaphore is 0, entry + uretprobe
   kNotProbed,    // default mode: sem_trywait is not observed
   kFutexWakes,   // not probed in user space: posts counted from futex wakes on known semaphores
   kAbsent,       // the libc has no such function (e.g. sem_clockwait before glibc 2.30)
+  kReadAtWait,   // not probed itself: read at the waits' probes (CPython's _PySemaphore_Wait:
+                 // the wait entry around each semaphore waited on)
 };
 const char* SiteMethodName(SiteMethod method);
 
@@ -53,7 +54,6 @@ enum class SemlockProgram {
   kTrywaitFailBranch,  // sem_trywait_fail_branch
   kTrywaitOkBranch,    // sem_trywait_ok_branch
   kPostOkBranch,       // sem_post_ok_branch
-  kSemaWaitEntry,      // py_sema_wait_entry (CPython's _PyParkingLot_Park, in the interpreter file)
 };
 
 // One libc semaphore function as read from the file.
@@ -92,22 +92,15 @@ SemlockPlan PlanSemlockSites(ProbeMode mode, const std::vector<SemFunctionCode>&
 Result<std::vector<SemFunctionCode>> ReadSemFunctions(const ElfFile& libc);
 
 // CPython's parking lot (3.13+): a PyMutex (PyEvent, once flag...) wait that cannot take it at
-// once calls _PyParkingLot_Park(addr, ...), which sleeps on a semaphore in its wait entry through
-// the exported _PySemaphore_Wait (_PyParkingLot_Park itself is inlined into its callers by
-// distribution builds: its entry misses most parks). Probed at _PySemaphore_Wait's entry in the
-// interpreter file a process maps (the executable or libpython), so that the semaphore wait
-// that follows is counted for `addr` (bpf/semlock.bpf.c, py_sema_wait_entry).
+// once parks on a semaphore inside its wait entry, whose word in front names the address parked
+// on. A process whose interpreter file (the executable or libpython) exports _PySemaphore_Wait
+// gets SEMLOCK_PROC_PARKING: its semaphore waits read the words around their semaphore at their
+// entry probe and are counted for that address (bpf/semlock.bpf.c, parked_on). Nothing in the
+// interpreter is probed.
 inline constexpr const char* kSemaWaitFunction = "_PySemaphore_Wait";
 
-// The offset in `code` (a function's first bytes) of the first instruction the kernel emulates
-// (no single-step), when only instructions that leave %rdi and %rsp as they were at the call
-// come before it (endbr64, register moves, xor of registers, move of an immediate): a uprobe
-// there sees the call's first argument. nullopt for other code.
-std::optional<uint64_t> EmulatedEntryOffset(std::span<const uint8_t> code);
-
-// The site of py_sema_wait_entry in `fn` (_PySemaphore_Wait as read from the interpreter file):
-// method kEntry at EmulatedEntryOffset, or kNotProbed (with the reason) where every entry site
-// would be single-stepped; kAbsent when the file has no such function (`fn.symbol` empty).
-SiteStatus PlanSemaWaitSite(const SemFunctionCode& fn);
+// The status of the parking lot in an interpreter file (`fn`: _PySemaphore_Wait as found there,
+// `fn.symbol` empty when the file has none): kReadAtWait, or kAbsent.
+SiteStatus ParkingLotSite(const SemFunctionCode& fn);
 
 }  // namespace gilstat::probes

@@ -145,8 +145,8 @@ TEST(SemlockPythonTest, ParkedWaitsAreNamedByTheirLock) {
       for (const SiteStatus& s : a->sites) {
         if (s.function != kSemaWaitFunction) continue;
         park_site = true;
-        EXPECT_EQ(s.method, SiteMethod::kEntry) << s.note;
-        EXPECT_FALSE(s.single_stepped);
+        EXPECT_EQ(s.method, SiteMethod::kReadAtWait) << s.note;
+        EXPECT_TRUE(s.file_offsets.empty());
       }
       EXPECT_TRUE(park_site);
       child.Go();

@@ -202,51 +202,15 @@ TEST(SemlockSites, MethodNames) {
   EXPECT_STREQ(SiteMethodName(SiteMethod::kNotProbed), "not-probed");
 }
 
-// CPython's _PySemaphore_Wait as the builds checked begin (bytes from the files).
-// Debian sid's python3.14 (3.14.10): endbr64; push %rbx; mov %rdi,%rcx.
-const std::vector<uint8_t> kSemaWait314 = {0xf3, 0x0f, 0x1e, 0xfa, 0x53, 0x48, 0x89, 0xf9};
-// pyenv's libpython3.13.so (3.13.0): push %r12; push %rbp; mov %rdi,%rbp.
-const std::vector<uint8_t> kSemaWait313 = {0x41, 0x54, 0x55, 0x48, 0x89, 0xfd};
-
-TEST(SemlockParkingLot, EntrySiteSkipsEndbrAndArgumentMoves) {
-  EXPECT_EQ(EmulatedEntryOffset(kSemaWait314), 4u);
-  EXPECT_EQ(EmulatedEntryOffset(kSemaWait313), 0u);
-  // pyenv's 3.13 _PyParkingLot_Park: movabs $imm64,%rax; mov %rsi,%r10; mov %rdx,%rsi; push %r15.
-  const std::vector<uint8_t> park313 = {0x48, 0xb8, 1,    0xff, 0,    0xff, 0,    0xff, 0,
-                                        0xff, 0x49, 0x89, 0xf2, 0x48, 0x89, 0xd6, 0x41, 0x57};
-  EXPECT_EQ(EmulatedEntryOffset(park313), 16u);
-  // xor %eax,%eax then push %rbp.
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0x31, 0xc0, 0x55}), 2u);
-}
-
-TEST(SemlockParkingLot, NoSiteWhereTheArgumentOrStackMoves) {
-  // mov %rsi,%rdi: the first argument is gone before the push.
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0x48, 0x89, 0xf7, 0x55}), std::nullopt);
-  // mov 8(%rsi),%rax (a memory operand): not decoded.
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0x48, 0x8b, 0x46, 0x08, 0x55}), std::nullopt);
-  // sub $8,%rsp: the stack moves.
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0x48, 0x83, 0xec, 0x08, 0x55}), std::nullopt);
-  // mov $imm32,%edi.
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0xbf, 1, 0, 0, 0, 0x55}), std::nullopt);
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{}), std::nullopt);
-  EXPECT_EQ(EmulatedEntryOffset(std::vector<uint8_t>{0xf3, 0x0f, 0x1e, 0xfa}), std::nullopt);
-}
-
-TEST(SemlockParkingLot, PlansTheEntryOnly) {
-  const SiteStatus site =
-      PlanSemaWaitSite({kSemaWaitFunction, "_PySemaphore_Wait", 0x34e1c0, kSemaWait314});
-  EXPECT_EQ(site.method, SiteMethod::kEntry);
-  EXPECT_EQ(site.file_offsets, std::vector<uint64_t>{0x34e1c4});
-  EXPECT_FALSE(site.single_stepped);
+TEST(SemlockParkingLot, ReadAtTheWaitsWhereTheInterpreterHasIt) {
+  const SiteStatus site = ParkingLotSite({kSemaWaitFunction, "_PySemaphore_Wait", 0x34e1c0, {}});
+  EXPECT_EQ(site.method, SiteMethod::kReadAtWait);
+  EXPECT_STREQ(SiteMethodName(site.method), "read-at-wait");
+  EXPECT_TRUE(site.file_offsets.empty());
   EXPECT_FALSE(site.return_probe);
-
-  const SiteStatus stepped = PlanSemaWaitSite(
-      {kSemaWaitFunction, "_PySemaphore_Wait", 0x1000, {0x48, 0x83, 0xec, 0x08, 0x55}});
-  EXPECT_EQ(stepped.method, SiteMethod::kNotProbed);
-  EXPECT_TRUE(stepped.file_offsets.empty());
-  EXPECT_NE(stepped.note.find("per semaphore"), std::string::npos);
-
-  EXPECT_EQ(PlanSemaWaitSite({kSemaWaitFunction, "", 0, {}}).method, SiteMethod::kAbsent);
+  const SiteStatus absent = ParkingLotSite({kSemaWaitFunction, "", 0, {}});
+  EXPECT_EQ(absent.method, SiteMethod::kAbsent);
+  EXPECT_NE(absent.note.find("before 3.13"), std::string::npos) << absent.note;
 }
 
 }  // namespace
