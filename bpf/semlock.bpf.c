@@ -157,6 +157,11 @@ __s64 asleep_in_waits = 0;
  * it, without touching the thread array. */
 __u64 attached_mask = 0;
 
+/* Bit (tgid mod 64) set for every attached process with SEMLOCK_PROC_PARKING (written by the
+ * loader at attach and detach): a semaphore wait of a process whose bit is clear looks up no
+ * process entry. */
+__u64 parking_mask = 0;
+
 /* Set (to 1) by the first parked wait (CPython 3.13+'s parking lot) of any attached process:
  * until then a post or wake looks up no parking semaphore. */
 __u64 parking_seen = 0;
@@ -429,9 +434,13 @@ static __always_inline __u64 parked_on(__u64 sem)
 static __always_inline __u64 lock_key_of(__u64 id, __u64 sem)
 {
 	__u32 tgid = id >> 32;
-	struct semlock_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-	__u64 addr = p && (p->flags & SEMLOCK_PROC_PARKING) ? parked_on(sem) : 0;
+	struct semlock_proc *p;
+	__u64 addr;
 
+	if (!((parking_mask >> (tgid & 63)) & 1))
+		return sem;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	addr = p && (p->flags & SEMLOCK_PROC_PARKING) ? parked_on(sem) : 0;
 	return addr ? addr : sem;
 }
 

@@ -193,11 +193,25 @@ Result<LoadedSkeleton<semlock>> LoadWithFutexPrograms(const SemlockOptions& opti
   return LoadSemlock(options, false);
 }
 
-// The scheduler programs' attached-process mask: bit (pid mod 64) of each attached process.
-void SetAttachedMask(semlock& s, const std::vector<pid_t>& pids) {
-  uint64_t mask = 0;
-  for (pid_t pid : pids) mask |= uint64_t{1} << (static_cast<uint32_t>(pid) & 63);
-  __atomic_store_n(&s.bss->attached_mask, mask, __ATOMIC_RELAXED);
+uint64_t PidBit(pid_t pid) { return uint64_t{1} << (static_cast<uint32_t>(pid) & 63); }
+
+// Whether the process's semaphore waits read their parking-lot wait entries.
+bool ReadsParkingLot(const AttachResult& p) {
+  return std::any_of(p.sites.begin(), p.sites.end(),
+                     [](const SiteStatus& s) { return s.method == SiteMethod::kReadAtWait; });
+}
+
+// The programs' process masks, bit (pid mod 64) of each attached process: the scheduler
+// programs' attached_mask, and parking_mask of those with SEMLOCK_PROC_PARKING.
+void SetProcessMasks(semlock& s, ProbeProcesses<AttachResult>& processes) {
+  uint64_t attached = 0, parking = 0;
+  for (pid_t pid : processes.Pids()) {
+    attached |= PidBit(pid);
+    const auto* p = processes.Find(pid);
+    if (p && ReadsParkingLot(p->data)) parking |= PidBit(pid);
+  }
+  __atomic_store_n(&s.bss->attached_mask, attached, __ATOMIC_RELAXED);
+  __atomic_store_n(&s.bss->parking_mask, parking, __ATOMIC_RELAXED);
 }
 
 bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
@@ -237,7 +251,10 @@ Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
     return MakeError(ErrorCode::kResourceExhausted,
                      std::string("cannot register pid in the probe: ") + std::strerror(errno));
   }
-  __atomic_fetch_or(&s.bss->attached_mask, uint64_t{1} << (key & 63), __ATOMIC_RELAXED);
+  __atomic_fetch_or(&s.bss->attached_mask, PidBit(pid), __ATOMIC_RELAXED);
+  if (plan.proc_flags & SEMLOCK_PROC_PARKING) {
+    __atomic_fetch_or(&s.bss->parking_mask, PidBit(pid), __ATOMIC_RELAXED);
+  }
   // The sites of one (program, entry/return) are attached together: one uprobe_multi link
   // each where the kernel has them.
   std::map<std::pair<bpf_program*, bool>, std::vector<uint64_t>> sites_of;
@@ -376,7 +393,7 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
     return code ? std::optional(std::move(*code)) : std::nullopt;
   });
   std::optional<SiteStatus> park = FindParkingLot(pid);
-  if (park && park->method == SiteMethod::kReadAtWait) plan.proc_flags |= SEMLOCK_PROC_PARKING;
+  if (park) plan.proc_flags |= SEMLOCK_PROC_PARKING;
   ProbeProcesses<AttachResult>::Process proc;
   proc.data.pid = pid;
   proc.data.libc_path = libc->path;
@@ -386,7 +403,7 @@ Result<AttachResult> SemlockProbe::Attach(pid_t pid) {
   if (!st.ok()) {
     proc.links.clear();  // destroyed here: nothing writes the process's slots any more
     RecycleSlots(DeleteProcessEntries(pid));
-    SetAttachedMask(*impl_->skel.get(), processes.Pids());
+    SetProcessMasks(*impl_->skel.get(), processes);
     if (processes.empty()) impl_->kernel_links.clear();
     return st.error();
   }
@@ -451,7 +468,7 @@ Status SemlockProbe::Detach(pid_t pid) {
   Status st = processes.Remove(
       pid, [this](pid_t p) { impl_->retired[p].push_back(DeleteProcessEntries(p)); });
   if (!st.ok()) return st;
-  SetAttachedMask(*impl_->skel.get(), processes.Pids());
+  SetProcessMasks(*impl_->skel.get(), processes);
   // The kernel-side programs go with the last process (as pid 0: no entries to delete).
   if (processes.empty() && !impl_->kernel_links.empty()) {
     processes.reaper().Hand(0, std::move(impl_->kernel_links));
