@@ -177,5 +177,61 @@ TEST(SemlockPythonTest, ParkedWaitsAreNamedByTheirLock) {
   }
 }
 
+// python_parkfake: a process that looks like CPython 3.13+ and waits inside crafted wait
+// entries. Only the well-formed one is counted for the address it names; a malformed one (its
+// next node unreadable or not linked back, address 0, the words before its semaphore unmapped)
+// keeps its semaphore's own name, and nothing else is counted for the process.
+TEST(SemlockPythonTest, CraftedWaitEntriesAreNamedOnlyWhenWellFormed) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  constexpr uint64_t kN = 50;
+  for (ProbeMode mode : {ProbeMode::kDefault, ProbeMode::kExact}) {
+    SCOPED_TRACE(ProbeModeName(mode));
+    SemlockOptions opts;
+    opts.mode = mode;
+    auto probe = SemlockProbe::Open(opts);
+    ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+    Child child(
+        {std::string(GILSTAT_TESTPROGS_DIR) + "/python_parkfake", std::to_string(kN), "300"});
+    ASSERT_TRUE(child.WaitReady());
+    auto a = (*probe)->Attach(child.pid());
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    bool park_site = false;
+    for (const SiteStatus& s : a->sites) park_site |= s.method == SiteMethod::kReadAtWait;
+    ASSERT_TRUE(park_site) << "python_parkfake is not taken for CPython 3.13+";
+    child.Go();
+    ASSERT_TRUE(child.ReadResults());
+    auto locks = (*probe)->ReadLocks();
+    EXPECT_EQ(child.Wait(), 0);
+    ASSERT_TRUE(locks.ok());
+    std::map<uint64_t, const SemLockStats*> of;
+    for (const SemLockStats& s : *locks) {
+      if (s.pid == child.pid()) of[s.addr] = &s;
+    }
+    const uint64_t lock_good = child.sem("lock_good");
+    ASSERT_NE(lock_good, 0u);
+    ASSERT_TRUE(of.count(lock_good)) << "the well-formed entry's waits are not at its address";
+    EXPECT_FALSE(of.count(child.sem("good"))) << "named by the semaphore of a well-formed entry";
+    std::vector<uint64_t> expected = {lock_good};
+    for (const char* name : {"badnext", "badback", "zeroaddr", "pagestart"}) {
+      SCOPED_TRACE(name);
+      expected.push_back(child.sem(name));
+      ASSERT_TRUE(of.count(child.sem(name))) << "a malformed entry's waits are not at its sem";
+    }
+    for (uint64_t addr : expected) {
+      const SemLockStats& s = *of[addr];
+      // Each wait sleeps (the post comes 300 us later): every mode sees it; a waiter delayed
+      // past the post by the scheduler may find it posted.
+      EXPECT_GE(s.contended, kN * 9 / 10);
+      EXPECT_LE(s.contended, kN);
+      if (mode == ProbeMode::kExact) {
+        EXPECT_EQ(s.acquisitions, kN);
+      }
+    }
+    EXPECT_EQ(of.size(), expected.size()) << "waits counted at an address of no entry";
+    EXPECT_EQ((*probe)->ReadHealth().map_full_drops, 0u);
+    EXPECT_TRUE((*probe)->Detach(child.pid()).ok());
+  }
+}
+
 }  // namespace
 }  // namespace gilstat::probes
