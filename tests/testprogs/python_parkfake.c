@@ -4,7 +4,8 @@
  * malformed the ways a hostile or racing process could make them.
  *
  *   python_parkfake N D    for each entry, a waiter thread waits on its semaphore N times, the
- *                          main thread posting after D microseconds (the waiter sleeps)
+ *                          main thread posting D microseconds after it saw the waiter asleep
+ *                          (in that wait: every wait sleeps)
  *
  * Entries: "good" (linked into a circular list with a head node, parked on &lock_good),
  * "badnext" (node.next points to unmapped memory), "badback" (node.next's prev is not the node),
@@ -47,24 +48,51 @@ __attribute__((used, noinline)) int _PySemaphore_Wait(void *sema, long timeout, 
 
 static long n_ops, delay_us;
 static int lock_good;
+static long waits_done; /* by the waiter thread */
+static pid_t waiter_tid;
 
 static void *waiter(void *arg)
 {
 	sem_t *s = arg;
 
-	for (long i = 0; i < n_ops; i++)
+	__atomic_store_n(&waiter_tid, gettid(), __ATOMIC_SEQ_CST);
+	for (long i = 0; i < n_ops; i++) {
 		while (sem_wait(s))
 			if (errno != EINTR)
 				exit(3);
+		__atomic_store_n(&waits_done, i + 1, __ATOMIC_SEQ_CST);
+	}
 	return NULL;
+}
+
+/* Whether thread `tid` of this process sleeps (state S: the waiter only ever sleeps in a wait). */
+static int asleep(pid_t tid)
+{
+	char path[64], buf[256], *state;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	state = fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return state && state[1] == ' ' && state[2] == 'S';
 }
 
 static void run(sem_t *s)
 {
 	pthread_t t;
 
+	__atomic_store_n(&waits_done, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&waiter_tid, 0, __ATOMIC_SEQ_CST);
 	pthread_create(&t, NULL, waiter, s);
 	for (long i = 0; i < n_ops; i++) {
+		/* The previous wait returned, and the waiter sleeps in this one. */
+		while (__atomic_load_n(&waits_done, __ATOMIC_SEQ_CST) < i ||
+		       !__atomic_load_n(&waiter_tid, __ATOMIC_SEQ_CST) ||
+		       !asleep(__atomic_load_n(&waiter_tid, __ATOMIC_SEQ_CST)))
+			usleep(50);
 		usleep(delay_us);
 		sem_post(s);
 	}
