@@ -6,9 +6,12 @@
  * are read directly (BTF-typed loads, no helper calls). Events go through a
  * ring buffer; they are rare (process lifecycle, never lock operations). A record that does not
  * fit is counted in the "counters" map, and the tracker rescans /proc when that count grows.
- * Forks and execs of every process are reported (a new process or image may match a target);
- * exits only of the watched ones (the attached processes), so that the exit of any other
- * process costs one pointer read and no record.
+ * Execs of every process are reported (a new image may match a target), and renames of every
+ * process (a process that renames itself, a forked worker setting its title, may match a
+ * target by its new name); forks and exits only of the watched ones (the attached processes),
+ * so that the fork and exit of any other process cost one pointer read and no record. A fork
+ * of a process that is not watched runs its parent's image under its parent's name: it matches
+ * no target its parent did not, until it execs or renames itself.
  *
  * Every fork, exec and exit of the host runs these programs, so a record wakes no reader: a
  * wake-up (an interrupt raised on the CPU, then the reader scheduled) costs microseconds, more
@@ -43,8 +46,9 @@ struct {
 	__type(value, __u8);
 } watched SEC(".maps");
 
-/* 1: every whole-process exit is reported (the loader could not mark a process watched). */
-__u64 all_exits = 0;
+/* 1: every whole-process exit and every fork is reported (the loader could not mark a process
+ * watched). */
+__u64 report_all = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,14 +85,36 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+static __always_inline bool is_watched(struct task_struct *p)
+{
+	return report_all || bpf_task_storage_get(&watched, p->group_leader, 0, 0);
+}
+
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker
- * forked by a traced server must be attached too. New threads are not processes. */
+ * forked by a traced server must be attached too. New threads are not processes. The parent
+ * is the forking thread; its process is watched through its thread-group leader. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(proctrack_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (child->pid != child->tgid)
+	if (child->pid != child->tgid || !is_watched(parent))
 		return 0;
 	emit(PROCTRACK_FORK, child->tgid);
+	return 0;
+}
+
+/* A new comm for a process's main thread (prctl(PR_SET_NAME), or a write to its /proc comm by a
+ * thread of the process), which is the name /proc/PID/comm shows: the process may match a target now. Not the comm an
+ * exec sets (in_execve: the exec record covers it), not other threads' names. */
+SEC("tp_btf/task_rename")
+int BPF_PROG(proctrack_rename, struct task_struct *task, const char *comm)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+
+	if (task->pid != task->tgid)
+		return 0;
+	if (bpf_core_field_exists(cur->in_execve) && BPF_CORE_READ_BITFIELD(cur, in_execve))
+		return 0;
+	emit(PROCTRACK_RENAME, task->tgid);
 	return 0;
 }
 
@@ -109,7 +135,7 @@ int BPF_PROG(proctrack_exit, struct task_struct *p)
 {
 	if (p->signal->live.counter != 0)
 		return 0;
-	if (!all_exits && !bpf_task_storage_get(&watched, p->group_leader, 0, 0))
+	if (!is_watched(p))
 		return 0;
 	emit(PROCTRACK_EXIT, p->tgid);
 	return 0;

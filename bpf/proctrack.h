@@ -1,5 +1,5 @@
-/* Shared between bpf/proctrack.bpf.c and daemon/tracker/proctrack_events.cpp: the process
- * fork/exec/exit events the tracker consumes, in plain fixed-size types. */
+/* Shared between bpf/proctrack.bpf.c and daemon/probes/proctrack_probe.cpp: the process
+ * fork/exec/exit/rename events the tracker consumes, in plain fixed-size types. */
 #ifndef GILSTAT_PROCTRACK_H
 #define GILSTAT_PROCTRACK_H
 
@@ -19,7 +19,8 @@
 enum proctrack_event_type {
 	PROCTRACK_EXEC = 1, /* a process replaced its image (execve succeeded) */
 	PROCTRACK_EXIT = 2, /* the last thread of a process exited */
-	PROCTRACK_FORK = 3, /* a new process (not a thread) was forked */
+	PROCTRACK_FORK = 3, /* a watched process forked a new process (not a thread) */
+	PROCTRACK_RENAME = 4, /* a process renamed itself (its main thread's comm), not by exec */
 };
 
 struct proctrack_event {

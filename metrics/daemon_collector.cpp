@@ -23,7 +23,7 @@ prometheus::MetricFamily ProcessEvents(const DaemonStats& s) {
   auto f = EmptyFamily("gilstat_process_events_total",
                        "Process events seen by the tracker, by type.", MetricType::Counter);
   for (auto [type, v] : {std::pair{"exec", s.exec_events}, std::pair{"exit", s.exit_events},
-                         std::pair{"fork", s.fork_events}}) {
+                         std::pair{"fork", s.fork_events}, std::pair{"rename", s.rename_events}}) {
     f.metric.push_back(Sample(MetricType::Counter, {{"type", type}}, D(v)));
   }
   return f;

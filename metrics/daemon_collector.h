@@ -23,6 +23,7 @@ struct DaemonStats {
   uint64_t exec_events = 0;
   uint64_t exit_events = 0;
   uint64_t fork_events = 0;
+  uint64_t rename_events = 0;
   uint64_t lost_events = 0;  // process events the kernel ring buffer dropped
   uint64_t detaches = 0;     // exit, exec or reload
   uint64_t reloads_ok = 0;

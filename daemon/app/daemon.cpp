@@ -96,6 +96,7 @@ std::optional<web::BasicAuth> BasicAuthOf(const config::Config& c) {
 void AddCounters(tracker::TrackerStats& into, const tracker::TrackerStats& from) {
   into.scans += from.scans;
   into.fork_events += from.fork_events;
+  into.rename_events += from.rename_events;
   into.exec_events += from.exec_events;
   into.exit_events += from.exit_events;
   into.lost_events += from.lost_events;
@@ -203,6 +204,7 @@ metrics::DaemonStats DaemonStatsOf(const DaemonState& s) {
   d.exec_events = s.tracker.exec_events;
   d.exit_events = s.tracker.exit_events;
   d.fork_events = s.tracker.fork_events;
+  d.rename_events = s.tracker.rename_events;
   d.lost_events = s.tracker.lost_events;
   d.detaches = s.tracker.detaches;
   d.reloads_ok = s.reloads_ok;

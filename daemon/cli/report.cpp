@@ -67,6 +67,7 @@ Json TrackerJson(const tracker::TrackerStats& t) {
           {"attaches", t.attaches},
           {"exited_detaches", t.exited_detaches},
           {"fork_events", t.fork_events},
+          {"rename_events", t.rename_events},
           {"exec_events", t.exec_events},
           {"exit_events", t.exit_events},
           {"lost_events", t.lost_events},

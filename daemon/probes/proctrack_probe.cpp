@@ -77,7 +77,7 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
     return BpfError(err, "loading the proctrack BPF programs");
   }
   if (int err = proctrack__attach(self->skel_); err) {
-    return BpfError(err, "attaching to sched_process_exec/exit");
+    return BpfError(err, "attaching to sched_process_fork/exec/exit and task_rename");
   }
   self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackProbe::OnRecord,
                                self.get(), nullptr);
@@ -128,6 +128,8 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
     e.type = ProcEvent::Type::kExit;
   } else if (raw.type == PROCTRACK_FORK) {
     e.type = ProcEvent::Type::kFork;
+  } else if (raw.type == PROCTRACK_RENAME) {
+    e.type = ProcEvent::Type::kRename;
   } else {
     ++self->malformed_;
     return 0;
@@ -180,7 +182,7 @@ bool ProctrackProbe::Watch(pid_t pid) {
     const bool gone = errno == ESRCH;
     if (pidfd >= 0) ::close(pidfd);
     if (gone) return false;
-    __atomic_store_n(&skel_->bss->all_exits, 1, __ATOMIC_SEQ_CST);  // nothing is missed
+    __atomic_store_n(&skel_->bss->report_all, 1, __ATOMIC_SEQ_CST);  // nothing is missed
     return true;
   }
   ::close(pidfd);

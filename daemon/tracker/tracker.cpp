@@ -128,6 +128,7 @@ void Tracker::TryAttach(const ProcessInfo& info, int retries_left, Clock::time_p
     ++stats_.attaches;
     UpdateGauges();
     if (observer_) observer_->Attached(info);
+    if (!rescanning_) ConsiderChildren(pid, now);
     return;
   }
   const auto reason_or_retry = Classify(info, s, retries_left, now, first);
@@ -152,8 +153,24 @@ void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point n
   TryAttach(info, retries, now);
 }
 
+// The source reports the forks of a process only once it is watched: children forked between
+// its start (or exec) and the mark are found here, by their parent pid. A rescan considers every
+// process anyway.
+void Tracker::ConsiderChildren(pid_t parent, Clock::time_point now) {
+  if (!options_.events || targets_.PidsOnly()) return;
+  for (pid_t pid : procfs_->ListPids()) {
+    if (pid == parent || IsAttached(pid) || pending_.count(pid)) continue;
+    auto stat = procfs_->Read(pid, kProcStat);
+    if (!stat.ok() || stat->ppid != parent) continue;
+    ProcessInfo info;
+    info.pid = pid;
+    pending_[pid] = Pending{info, 0, now, true};  // looked at in Tick, as a fork
+  }
+}
+
 void Tracker::Rescan(Clock::time_point now) {
   ++stats_.scans;
+  rescanning_ = true;
   next_rescan_ = now + options_.rescan_interval;
   std::vector<pid_t> pids = targets_.PidsOnly() ? targets_.ExplicitPids() : procfs_->ListPids();
   std::set<pid_t> seen;
@@ -196,6 +213,7 @@ void Tracker::Rescan(Clock::time_point now) {
   }
   for (pid_t pid : gone_pending) DropPending(pid);
   NoteMissing(seen);
+  rescanning_ = false;
   UpdateGauges();
 }
 
@@ -234,6 +252,12 @@ void Tracker::HandleEvent(const ProcEvent& event, Clock::time_point now) {
     UpdateGauges();
     return;
   }
+  if (event.type == ProcEvent::Type::kRename) {
+    ++stats_.rename_events;
+    HandleRename(pid, now);
+    UpdateGauges();
+    return;
+  }
   ++stats_.exec_events;
   auto info = procfs_->Read(pid, ScanFields());
   if (!info.ok()) {  // exited already
@@ -248,6 +272,21 @@ void Tracker::HandleEvent(const ProcEvent& event, Clock::time_point now) {
   Forget(pid);
   Consider(*info, options_.exec_retries, now);
   UpdateGauges();
+}
+
+// A process that renamed itself (the same image): attached ones stay, and so do those whose turn
+// comes anyway (pending); any other is matched again by its new name, a failed one too.
+void Tracker::HandleRename(pid_t pid, Clock::time_point now) {
+  if (IsAttached(pid) || pending_.count(pid)) return;
+  auto info = procfs_->Read(pid, ScanFields());
+  if (!info.ok()) return;  // gone already: its exit, if watched, is reported
+  if (auto f = failed_.find(pid); f != failed_.end()) {
+    if (f->second.info.start_time == info->start_time && !ImageChanged(f->second.info, *info)) {
+      return;  // the same name again (or another thread's): nothing to retry
+    }
+    failed_.erase(f);
+  }
+  Consider(*info, 0, now);
 }
 
 void Tracker::Tick(Clock::time_point now) {

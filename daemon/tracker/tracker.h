@@ -1,9 +1,9 @@
 // The process tracker: keeps the probes attached to exactly the processes that match the
 // targets, as processes start, exec and exit.
 //
-// Inputs: an initial /proc scan, fork/exec/exit events (ProcEventSource, e.g. the proctrack BPF
-// ring buffer) and a periodic rescan (which alone suffices when no event source is available,
-// and repairs what lost events missed). Output: Attach/Detach calls on an Attacher, and
+// Inputs: an initial /proc scan, fork/exec/exit/rename events (ProcEventSource, e.g. the
+// proctrack BPF ring buffer) and a periodic rescan (which alone suffices when no event source is
+// available, and repairs what lost events missed). Output: Attach/Detach calls on an Attacher, and
 // counters (TrackerStats) for the metrics.
 //
 // Single-threaded: the owner calls Rescan/HandleEvent/Tick from one loop (see Pump). Only
@@ -69,7 +69,8 @@ struct TrackerStats {
   uint64_t attached = 0;  // gauge: processes currently attached
   uint64_t pending = 0;   // gauge: attaches waiting for a retry (libc not mapped yet)
   uint64_t scans = 0;
-  uint64_t fork_events = 0;
+  uint64_t fork_events = 0;    // forks of watched processes (ProcEventSource::Watch)
+  uint64_t rename_events = 0;  // processes that renamed themselves
   uint64_t exec_events = 0;
   uint64_t exit_events = 0;
   uint64_t lost_events = 0;      // events the source dropped (each triggers a rescan)
@@ -183,6 +184,9 @@ class Tracker {
   // Counts, once, the explicit pids of the targets that a scan did not find.
   void NoteMissing(const std::set<pid_t>& seen);
   void DetachOne(pid_t pid, bool exited);
+  void HandleRename(pid_t pid, Clock::time_point now);
+  // Queues, as forks, the children of a process just attached (outside a rescan).
+  void ConsiderChildren(pid_t parent, Clock::time_point now);
   void Forget(pid_t pid);
   // Drops a pending attach of a process that has gone; an attach retry counts as vanished.
   void DropPending(pid_t pid);
@@ -198,6 +202,7 @@ class Tracker {
   std::map<pid_t, Pending> pending_;
   std::map<pid_t, Failure> failed_;
   std::set<pid_t> missing_;  // explicit target pids found absent (counted once)
+  bool rescanning_ = false;  // in Rescan, which considers every process itself
   Clock::time_point next_rescan_{};
   uint64_t seen_lost_ = 0;
   TrackerStats stats_;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,8 @@ TEST(Proctrack, ExecAndExitEventsOfAChild) {
     if (got[i].type == ProcEvent::Type::kExit) exit_at = i;
   }
   EXPECT_LT(exec_at, exit_at);
+  // The exec named the process after its new image: no rename record for that.
+  EXPECT_EQ(Count(got, ProcEvent::Type::kRename, child), 0);
   EXPECT_EQ((*src)->LostEvents(), 0u);
 }
 
@@ -190,25 +193,75 @@ TEST(Proctrack, AnIdleReaderIsWokenByTheFirstRecordOnly) {
 }
 
 // A fork is reported with the new process's pid; new threads are not processes.
-TEST(Proctrack, ForkEventsForProcessesNotThreads) {
+// Forks of a watched process are reported (a worker runs its parent's image, no exec), not its
+// new threads; forks of a process that is not watched are not (the child runs under its
+// parent's name and matches no target its parent did not).
+TEST(Proctrack, ForkEventsOfWatchedProcessesNotThreads) {
   SKIP_UNLESS_ROOT();
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
+  auto fork_child = [] {
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::usleep(200 * 1000);
+      ::_exit(0);
+    }
+    return child;
+  };
+  const pid_t before = fork_child();  // not watched yet
+  ASSERT_GT(before, 0);
+  ASSERT_TRUE((*src)->Watch(::getpid()));
   std::thread([] {}).join();  // a thread of this process: no fork event for this tgid
-  pid_t child = ::fork();
-  if (child == 0) {
-    ::usleep(200 * 1000);
-    ::_exit(0);
-  }
+  const pid_t child = fork_child();
   ASSERT_GT(child, 0);
+  (*src)->Unwatch(::getpid());
+  const pid_t after = fork_child();  // not watched any more
+  ASSERT_GT(after, 0);
   ASSERT_TRUE((*src)->Watch(child));
   int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  for (pid_t p : {before, child, after}) ASSERT_EQ(::waitpid(p, &status, 0), p);
   ASSERT_TRUE(PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, child) > 0; }));
   EXPECT_EQ(Count(got, ProcEvent::Type::kFork, child), 1);
   EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 0);
   EXPECT_EQ(Count(got, ProcEvent::Type::kFork, ::getpid()), 0);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kFork, before), 0);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kFork, after), 0);
+}
+
+// A process that renames its main thread is reported, whether watched or not (it may match a
+// target by its new name), by prctl or by writing its /proc comm (only a process's own threads
+// may); a thread that names itself is not.
+TEST(Proctrack, RenamesOfProcessesNotThreads) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(go[1]);
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(1);
+    std::thread([] { pthread_setname_np(pthread_self(), "a-thread"); }).join();
+    if (::prctl(PR_SET_NAME, "renamed-worker") != 0) ::_exit(2);
+    ::usleep(100 * 1000);
+    std::ofstream(std::string("/proc/self/comm")) << "renamed-again";
+    ::usleep(300 * 1000);
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ::close(go[0]);
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  ::close(go[1]);
+  ASSERT_TRUE(
+      PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kRename, child) > 1; }));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kRename, child), 2);
+  EXPECT_EQ(Count(got, ProcEvent::Type::kFork, child), 0);  // this process is not watched
 }
 
 // Threads that end are not process exits; a process whose main thread ended first exits when
@@ -366,6 +419,80 @@ TEST(ProctrackTracker, ShortLivedProcessesAreAllDetachedWithoutARescan) {
   EXPECT_TRUE(tracker.Attached().empty()) << tracker.Attached().size() << " still attached";
   EXPECT_EQ(attacher.detached.size(), attacher.attached.size());
   EXPECT_EQ(tracker.stats().scans, 1u);
+}
+
+// A process that renames itself to a target's name is attached by its rename, with no rescan;
+// so are its worker forked before the tracker marked it (found by its parent pid) and its
+// worker forked after (a fork of a watched process); all detached on their exits.
+TEST(ProctrackTracker, RenamedProcessAndItsWorkersAreAttachedWithoutARescan) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  ProcFs fs;
+  const std::string name = "gw" + std::to_string(::getpid());  // a comm no other process has
+  auto targets = TargetSet::Compile({{.comm_regex = "^" + name + "$"}}, ::getpid());
+  ASSERT_TRUE(targets.ok());
+  RecordingAttacher attacher;
+  TrackerOptions opts;
+  opts.rescan_interval = std::chrono::hours(1);  // only the events can find them
+  opts.events = src->get();
+  Tracker tracker(&fs, std::move(targets).value(), &attacher, opts);
+  tracker.Rescan();
+  int go[2], pids[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(pids), 0);
+  auto worker = [] {
+    pid_t w = ::fork();
+    if (w == 0) {
+      ::usleep(1500 * 1000);
+      ::_exit(0);
+    }
+    return w;
+  };
+  pid_t parent = ::fork();
+  if (parent == 0) {
+    ::close(go[1]);
+    ::close(pids[0]);
+    if (::prctl(PR_SET_NAME, name.c_str()) != 0) ::_exit(2);
+    pid_t w[2] = {worker(), 0};  // before the tracker can have seen the rename
+    char c;
+    if (::write(pids[1], &w[0], sizeof w[0]) != sizeof w[0] || ::read(go[0], &c, 1) != 1) {
+      ::_exit(3);
+    }
+    w[1] = worker();
+    if (::write(pids[1], &w[1], sizeof w[1]) != sizeof w[1]) ::_exit(4);
+    for (pid_t p : w) ::waitpid(p, nullptr, 0);
+    ::_exit(0);
+  }
+  ASSERT_GT(parent, 0);
+  ::close(go[0]);
+  ::close(pids[1]);
+  pid_t early = 0, late = 0;
+  ASSERT_EQ(::read(pids[0], &early, sizeof early), static_cast<ssize_t>(sizeof early));
+  auto pump_until = [&](const std::function<bool()>& pred) {
+    auto end = std::chrono::steady_clock::now() + milliseconds(5000);
+    while (!pred() && std::chrono::steady_clock::now() < end) {
+      pollfd p{(*src)->fd(), POLLIN, 0};
+      ::poll(&p, 1, 20);
+      tracker.Pump();
+    }
+    return pred();
+  };
+  EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(parent); }));
+  EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(early); })) << "the early worker";
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  ASSERT_EQ(::read(pids[0], &late, sizeof late), static_cast<ssize_t>(sizeof late));
+  EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(late); })) << "the late worker";
+  EXPECT_GE(tracker.stats().rename_events, 1u);
+  EXPECT_GE(tracker.stats().fork_events, 1u);
+  int status = 0;
+  ASSERT_EQ(::waitpid(parent, &status, 0), parent);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(pump_until([&] { return tracker.Attached().empty(); }));
+  EXPECT_EQ(tracker.stats().exited_detaches, 3u);
+  EXPECT_EQ(tracker.stats().scans, 1u);
+  ::close(go[1]);
+  ::close(pids[0]);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Process fork/exec/exit events as plain values, and the interface of their source. The
+// Process fork/exec/exit/rename events as plain values, and the interface of their source. The
 // kernel-side source is probes/proctrack_probe.h (bpf/proctrack.bpf.c); the tracker consumes
 // them. Here, below both, so that neither includes the other.
 #pragma once
@@ -14,8 +14,8 @@ namespace gilstat {
 
 struct ProcEvent {
   // kFork: a new process (a copy of its parent); kExec: a process replaced its image; kExit:
-  // the whole process exited.
-  enum class Type : uint8_t { kExec, kExit, kFork };
+  // the whole process exited; kRename: a process gave its main thread a new name (not by exec).
+  enum class Type : uint8_t { kExec, kExit, kFork, kRename };
   Type type = Type::kExec;
   pid_t pid = 0;  // the process (thread-group) id
 };
@@ -30,11 +30,11 @@ class ProcEventSource {
   virtual Result<int> Drain(const std::function<void(const ProcEvent&)>& fn) = 0;
   // Events dropped so far because the buffer was full (monotonic).
   virtual uint64_t LostEvents() = 0;
-  // A source may report the exits of watched processes only (bpf/proctrack.bpf.c does, so
-  // that the exit of every other process on the host costs no record); forks and execs are
-  // reported for every process. Watch returns false when the process is gone or exiting
-  // already: no exit may be reported for it then. A source that reports every exit keeps the
-  // defaults.
+  // A source may report the forks and exits of watched processes only (bpf/proctrack.bpf.c
+  // does, so that the fork and exit of every other process on the host cost no record); execs
+  // and renames are reported for every process. Watch returns false when the process is gone or
+  // exiting already: no exit may be reported for it then. A source that reports every fork and
+  // exit keeps the defaults.
   virtual bool Watch(pid_t pid) {
     (void)pid;
     return true;

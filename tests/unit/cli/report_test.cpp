@@ -167,8 +167,8 @@ TEST(FormatJson, SchemaKeysTypesAndValues) {
   EXPECT_EQ(l["handoff_latency_hist"].dump(),
             R"({"count":2,"sum_ns":10000,"buckets":[{"le_ns":8192,"count":2}]})");
   EXPECT_EQ(Keys(j["tracker"]),
-            (Strings{"attached", "attaches", "exited_detaches", "fork_events", "exec_events",
-                     "exit_events", "lost_events", "attach_errors"}));
+            (Strings{"attached", "attaches", "exited_detaches", "fork_events", "rename_events",
+                     "exec_events", "exit_events", "lost_events", "attach_errors"}));
   EXPECT_EQ(j["tracker"]["attached"], 1);
   EXPECT_EQ(j["tracker"]["attach_errors"].dump(),
             R"({"no_libc":2,"permission":0,"vanished":0,"refused_file":0,"other":0,)"

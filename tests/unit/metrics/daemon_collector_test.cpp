@@ -18,6 +18,7 @@ DaemonStats Sample() {
   s.exec_events = 7;
   s.exit_events = 6;
   s.fork_events = 9;
+  s.rename_events = 3;
   s.lost_events = 1;
   s.detaches = 4;
   s.reloads_ok = 2;
@@ -45,7 +46,8 @@ TEST(DaemonFamilies, ProcessEventsByType) {
   const std::string t = Text(DaemonFamilies(Sample()));
   EXPECT_NE(t.find("gilstat_process_events_total{type=\"exec\"} 7\n"
                    "gilstat_process_events_total{type=\"exit\"} 6\n"
-                   "gilstat_process_events_total{type=\"fork\"} 9\n"),
+                   "gilstat_process_events_total{type=\"fork\"} 9\n"
+                   "gilstat_process_events_total{type=\"rename\"} 3\n"),
             std::string::npos)
       << t;
   EXPECT_NE(t.find("# TYPE gilstat_lost_events_total counter\ngilstat_lost_events_total 1\n"),

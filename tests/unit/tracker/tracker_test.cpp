@@ -389,7 +389,7 @@ TEST_F(TrackerTest, ForkedProcessIsAttached) {
   proc_.Add({.pid = 150, .ppid = 100, .comm = "python3", .exe = "/usr/bin/python3.11"});
   t->HandleEvent({ProcEvent::Type::kFork, 150}, t0_);
   EXPECT_FALSE(t->IsAttached(150));
-  // Not matched yet: not a target (every fork on the host waits here a moment).
+  // Not matched yet: not a target (every fork reported waits here a moment).
   EXPECT_EQ(t->stats().pending, 0u);
   t->Tick(t0_ + milliseconds(50));
   EXPECT_TRUE(t->IsAttached(150));
@@ -520,6 +520,73 @@ TEST_F(TrackerTest, PeriodicRescanAndLostEvents) {
   EXPECT_TRUE(t->IsAttached(302));
   EXPECT_EQ(t->stats().lost_events, 3u);
   EXPECT_EQ(t->stats().scans, 3u);
+}
+
+// A process that renames itself is matched by its new name; an attached one stays as it is; a
+// failed one is tried again only when its name changed.
+TEST_F(TrackerTest, ARenamedProcessIsMatchedByItsNewName) {
+  attacher_.attach_results[103] = {MakeError(ErrorCode::kPermissionDenied, "denied")};
+  proc_.Add({.pid = 103, .comm = "python3", .exe = "/usr/bin/python3.11"});
+  auto t = Make({{.comm_regex = "^python"}});
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  proc_.Add({.pid = 101, .comm = "python-worker", .exe = "/usr/bin/bash"});
+  t->HandleEvent({ProcEvent::Type::kRename, 101}, t0_);
+  EXPECT_TRUE(t->IsAttached(101));
+  proc_.Add({.pid = 100, .comm = "bash", .exe = "/usr/bin/python3.11"});
+  t->HandleEvent({ProcEvent::Type::kRename, 100}, t0_);
+  EXPECT_TRUE(t->IsAttached(100)) << "an attached process stays until it execs or exits";
+  t->HandleEvent({ProcEvent::Type::kRename, 103}, t0_);  // the same name: not tried again
+  proc_.Add({.pid = 103, .comm = "python3-retry", .exe = "/usr/bin/python3.11"});
+  t->HandleEvent({ProcEvent::Type::kRename, 103}, t0_);
+  proc_.Add({.pid = 104, .comm = "other"});
+  t->HandleEvent({ProcEvent::Type::kRename, 104}, t0_);  // matches nothing
+  t->HandleEvent({ProcEvent::Type::kRename, 105}, t0_);  // gone already
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 101", "attach 103"}));
+  EXPECT_EQ(t->stats().rename_events, 6u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kPermission), 2u);
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 0u);
+}
+
+// The event source reports the forks of watched processes only: a process attached from an
+// event has the children it forked before it was watched looked at, as forks; a scan does not
+// (it considers every process itself).
+TEST_F(TrackerTest, ChildrenForkedBeforeTheMarkAreLookedAt) {
+  FakeEvents events;
+  TrackerOptions opts;
+  opts.events = &events;
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  proc_.Add({.pid = 400, .comm = "python3"});
+  proc_.Add({.pid = 401, .ppid = 400, .comm = "python3"});  // a worker
+  proc_.Add({.pid = 402, .ppid = 400, .comm = "sh"});       // a child that exec'd
+  proc_.Add({.pid = 403, .ppid = 401, .comm = "python3"});  // the worker's worker
+  events.queue.push_back({ProcEvent::Type::kExec, 400});
+  t->Pump(t0_ + milliseconds(10));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 400", "attach 401"}));
+  t->Tick(t0_ + milliseconds(10));  // the worker's own children: at the next turn
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 400", "attach 401", "attach 403"}));
+  EXPECT_EQ(t->stats().scans, 1u);
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(observer_.failures, std::vector<std::string>{});
+  // A worker that exited before its turn is no error.
+  proc_.Add({.pid = 410, .comm = "python3"});
+  proc_.Add({.pid = 411, .ppid = 410, .comm = "python3"});
+  t->HandleEvent({ProcEvent::Type::kExec, 410}, t0_ + milliseconds(20));
+  proc_.Remove(411);
+  t->Tick(t0_ + milliseconds(20));
+  EXPECT_TRUE(t->IsAttached(410));
+  EXPECT_FALSE(t->IsAttached(411));
+  EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 0u);
+  // Attached by a scan: no look at the children (the scan sees them all).
+  proc_.Add({.pid = 420, .comm = "python3"});
+  proc_.Add({.pid = 421, .ppid = 420, .comm = "bash"});
+  attacher_.calls.clear();
+  t->Rescan(t0_ + milliseconds(30));
+  proc_.Add({.pid = 421, .ppid = 420, .comm = "python3"});  // renamed, unseen: no event
+  t->Tick(t0_ + milliseconds(30));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 420"}));
 }
 
 TEST_F(TrackerTest, SnapshotFollowsEveryEntryPoint) {
