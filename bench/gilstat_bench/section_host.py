@@ -153,10 +153,10 @@ def bpf_stats_enabled():
             f.write(before)
 
 
-# The runs of each program that an operation's own events cause: per spawn one fork, one exec and
-# one exit; per context switch of the process or its children a sched_switch, per voluntary one
+# The runs of each program that an operation's own events cause: per spawn one fork, one exec (and
+# the rename it does) and one exit; per context switch of the process or its children a sched_switch, per voluntary one
 # (a sleep) a wake-up; per syscall loop call one syscall entry.
-PROCTRACK = ("proctrack_fork", "proctrack_exec", "proctrack_exit")
+PROCTRACK = ("proctrack_fork", "proctrack_exec", "proctrack_rename", "proctrack_exit")
 
 
 def own_runs(name, op, switches, voluntary):

@@ -131,9 +131,10 @@ def spawn_cost(host):
                       for name, (n, t) in sorted(runs.items()))
     return (
         "- **Process tracking.** A fork+exec+exit of a process gilstatd does not watch runs "
-        "the process-tracking programs at its fork and its exec (a ring-buffer record each: "
-        "a new process may match a target) and at its exit (one pointer read: only the exits "
-        "of attached processes are records) and the scheduler's programs at its context switches "
+        "the process-tracking programs at its exec (a ring-buffer record: a new image may match "
+        "a target; and the rename an exec does, which returns at once), at its fork and its exit "
+        "(one pointer read each: only the forks and exits of attached processes are records) "
+        "and the scheduler's programs at its context switches "
         "and wake-ups: %s in all here (%s). Each run's time includes the kernel statistics' "
         "own clock read (60–150 ns a run on this machine kind), and the added CPU time is "
         "far below its noise: the goal is decided by the programs' time, which moves by tens "
