@@ -346,6 +346,18 @@ bool Contains(const std::vector<pid_t>& v, pid_t p) {
   return std::find(v.begin(), v.end(), p) != v.end();
 }
 
+// Pumps the tracker as the source's events come until pred holds or the timeout passes.
+bool PumpUntil(Tracker& tracker, ProcEventSource& src, const std::function<bool()>& pred,
+               milliseconds timeout = milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (!pred() && std::chrono::steady_clock::now() < end) {
+    pollfd p{src.fd(), POLLIN, 0};
+    ::poll(&p, 1, 20);
+    tracker.Pump();
+  }
+  return pred();
+}
+
 TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
   SKIP_UNLESS_ROOT();
   auto src = ProctrackProbe::Open();
@@ -366,13 +378,7 @@ TEST(ProctrackTracker, ProcessStartedLaterIsAttachedAndDetachedOnExit) {
   pid_t child = SpawnSleep(arg.c_str());
   ASSERT_GT(child, 0);
   auto pump_until = [&](const std::function<bool()>& pred) {
-    auto end = std::chrono::steady_clock::now() + milliseconds(5000);
-    while (!pred() && std::chrono::steady_clock::now() < end) {
-      pollfd p{(*src)->fd(), POLLIN, 0};
-      ::poll(&p, 1, 20);
-      tracker.Pump();
-    }
-    return pred();
+    return PumpUntil(tracker, **src, pred);
   };
   EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(child); }));
   EXPECT_EQ(tracker.stats().exec_events >= 1, true);
@@ -410,12 +416,7 @@ TEST(ProctrackTracker, ShortLivedProcessesAreAllDetachedWithoutARescan) {
   }
   int status = 0;
   for (pid_t c : children) ASSERT_EQ(::waitpid(c, &status, 0), c);
-  auto end = std::chrono::steady_clock::now() + milliseconds(5000);
-  while (!tracker.Attached().empty() && std::chrono::steady_clock::now() < end) {
-    pollfd p{(*src)->fd(), POLLIN, 0};
-    ::poll(&p, 1, 20);
-    tracker.Pump();
-  }
+  PumpUntil(tracker, **src, [&] { return tracker.Attached().empty(); });
   EXPECT_TRUE(tracker.Attached().empty()) << tracker.Attached().size() << " still attached";
   EXPECT_EQ(attacher.detached.size(), attacher.attached.size());
   EXPECT_EQ(tracker.stats().scans, 1u);
@@ -470,13 +471,7 @@ TEST(ProctrackTracker, RenamedProcessAndItsWorkersAreAttachedWithoutARescan) {
   pid_t early = 0, late = 0;
   ASSERT_EQ(::read(pids[0], &early, sizeof early), static_cast<ssize_t>(sizeof early));
   auto pump_until = [&](const std::function<bool()>& pred) {
-    auto end = std::chrono::steady_clock::now() + milliseconds(5000);
-    while (!pred() && std::chrono::steady_clock::now() < end) {
-      pollfd p{(*src)->fd(), POLLIN, 0};
-      ::poll(&p, 1, 20);
-      tracker.Pump();
-    }
-    return pred();
+    return PumpUntil(tracker, **src, pred);
   };
   EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(parent); }));
   EXPECT_TRUE(pump_until([&] { return tracker.IsAttached(early); })) << "the early worker";
