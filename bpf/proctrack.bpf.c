@@ -68,6 +68,17 @@ static __always_inline void count(__u32 idx)
 /* 1: the reader's timer is stopped (set by the reader, cleared by the record that wakes it). */
 __u64 reader_idle = 0;
 
+/* tgid -> when its last rename record was written. A process may rename itself as fast as it
+ * can call prctl (millions a second): one record per process per PROCTRACK_RENAME_WINDOW_NS is
+ * enough, as the tracker reads the process's name when it handles the record and once more a
+ * window later (Tracker::HandleRename). Evicting an entry only lets one more record through. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PROCTRACK_RENAMED_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} renamed SEC(".maps");
+
 static __always_inline void emit(__u32 type, __u32 tgid)
 {
 	struct proctrack_event *e;
@@ -109,12 +120,23 @@ SEC("tp_btf/task_rename")
 int BPF_PROG(proctrack_rename, struct task_struct *task, const char *comm)
 {
 	struct task_struct *cur = bpf_get_current_task_btf();
+	__u32 tgid = task->tgid;
+	__u64 now, *last;
 
 	if (task->pid != task->tgid)
 		return 0;
 	if (bpf_core_field_exists(cur->in_execve) && BPF_CORE_READ_BITFIELD(cur, in_execve))
 		return 0;
-	emit(PROCTRACK_RENAME, task->tgid);
+	/* Within the window of its last record: the tracker's second look reads this name. */
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&renamed, &tgid);
+	if (last && now - *last < PROCTRACK_RENAME_WINDOW_NS)
+		return 0;
+	if (last)
+		*last = now;
+	else
+		bpf_map_update_elem(&renamed, &tgid, &now, BPF_ANY);
+	emit(PROCTRACK_RENAME, tgid);
 	return 0;
 }
 

@@ -15,6 +15,12 @@
 #define PROCTRACK_WAKEUP_BYTES (PROCTRACK_RINGBUF_BYTES / 2)
 /* The reader's drain period: the bound on how late an event is seen (milliseconds). */
 #define PROCTRACK_DRAIN_MS 50
+/* A process's renames within this long after its last rename record write no record (at most
+ * one record per process per window); the reader looks at a renamed process again at least
+ * this long after its record (nanoseconds). */
+#define PROCTRACK_RENAME_WINDOW_NS (50ull * 1000 * 1000)
+/* Processes whose last rename record is remembered (LRU). */
+#define PROCTRACK_RENAMED_MAX 4096
 
 enum proctrack_event_type {
 	PROCTRACK_EXEC = 1, /* a process replaced its image (execve succeeded) */

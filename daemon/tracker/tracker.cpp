@@ -274,19 +274,32 @@ void Tracker::HandleEvent(const ProcEvent& event, Clock::time_point now) {
   UpdateGauges();
 }
 
-// A process that renamed itself (the same image): attached ones stay, and so do those whose turn
-// comes anyway (pending); any other is matched again by its new name, a failed one too.
-void Tracker::HandleRename(pid_t pid, Clock::time_point now) {
-  if (IsAttached(pid) || pending_.count(pid)) return;
+bool Tracker::LookAgain(pid_t pid, Clock::time_point now) {
   auto info = procfs_->Read(pid, ScanFields());
-  if (!info.ok()) return;  // gone already: its exit, if watched, is reported
+  if (!info.ok()) return false;  // gone already: its exit, if watched, is reported
   if (auto f = failed_.find(pid); f != failed_.end()) {
     if (f->second.info.start_time == info->start_time && !ImageChanged(f->second.info, *info)) {
-      return;  // the same name again (or another thread's): nothing to retry
+      return true;
     }
     failed_.erase(f);
   }
-  Consider(*info, 0, now);
+  Consider(*info, options_.exec_retries, now);
+  return true;
+}
+
+// A process that renamed itself (the same image): an attached one stays as it is. Any other is
+// matched by its name now and looked at once more rename_recheck later (the source may not
+// report the renames that follow within its window).
+void Tracker::HandleRename(pid_t pid, Clock::time_point now) {
+  if (IsAttached(pid)) return;
+  if (auto p = pending_.find(pid); p != pending_.end()) {
+    if (!p->second.fork) return;  // an attach retry after an exec: its turn comes
+    pending_.erase(p);            // a look to come: now instead, and again later
+  }
+  if (!LookAgain(pid, now) || IsAttached(pid) || pending_.count(pid)) return;
+  ProcessInfo info;
+  info.pid = pid;
+  pending_[pid] = Pending{info, 0, now + options_.rename_recheck, true};
 }
 
 void Tracker::Tick(Clock::time_point now) {
@@ -300,8 +313,7 @@ void Tracker::Tick(Clock::time_point now) {
       continue;
     }
     pending_.erase(p.info.pid);
-    auto info = procfs_->Read(p.info.pid, ScanFields());
-    if (info.ok()) Consider(*info, options_.exec_retries, now);
+    LookAgain(p.info.pid, now);
   }
   UpdateGauges();
   if (now >= next_rescan_) Rescan(now);

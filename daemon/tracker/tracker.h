@@ -116,6 +116,10 @@ struct TrackerOptions {
   // A forked process (a copy of its parent, libc mapped) is looked at after this delay, unless
   // it exec'd or exited meanwhile.
   std::chrono::milliseconds fork_delay{50};
+  // A process that renamed itself is looked at when its event comes and again this long after:
+  // a source may report one rename per process per window (bpf/proctrack.bpf.c: 50 ms,
+  // PROCTRACK_RENAME_WINDOW_NS), and the later ones are seen then. Not less than that window.
+  std::chrono::milliseconds rename_recheck{100};
   // The process events Pump drains (nullptr: rescans alone). A process is watched on it
   // (ProcEventSource::Watch: its exit will be reported) before it is attached. Not owned.
   ProcEventSource* events = nullptr;
@@ -185,6 +189,9 @@ class Tracker {
   void NoteMissing(const std::set<pid_t>& seen);
   void DetachOne(pid_t pid, bool exited);
   void HandleRename(pid_t pid, Clock::time_point now);
+  // Reads `pid` and matches it, unless it failed before and is the same process with the same
+  // image and name (nothing to retry). False when it is gone.
+  bool LookAgain(pid_t pid, Clock::time_point now);
   // Queues, as forks, the children of a process just attached (outside a rescan).
   void ConsiderChildren(pid_t parent, Clock::time_point now);
   void Forget(pid_t pid);

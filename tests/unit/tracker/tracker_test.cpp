@@ -522,8 +522,9 @@ TEST_F(TrackerTest, PeriodicRescanAndLostEvents) {
   EXPECT_EQ(t->stats().scans, 3u);
 }
 
-// A process that renames itself is matched by its new name; an attached one stays as it is; a
-// failed one is tried again only when its name changed.
+// A process that renames itself is matched by its new name, when its event comes and once more
+// rename_recheck later (renames that follow within the source's window have no event); an
+// attached one stays as it is; a failed one is tried again only when its name changed.
 TEST_F(TrackerTest, ARenamedProcessIsMatchedByItsNewName) {
   attacher_.attach_results[103] = {MakeError(ErrorCode::kPermissionDenied, "denied")};
   proc_.Add({.pid = 103, .comm = "python3", .exe = "/usr/bin/python3.11"});
@@ -543,9 +544,19 @@ TEST_F(TrackerTest, ARenamedProcessIsMatchedByItsNewName) {
   t->HandleEvent({ProcEvent::Type::kRename, 104}, t0_);  // matches nothing
   t->HandleEvent({ProcEvent::Type::kRename, 105}, t0_);  // gone already
   EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 101", "attach 103"}));
+  // Renamed again within the window, no event: seen at the second look.
+  proc_.Add({.pid = 104, .comm = "python-late"});
+  t->Tick(t0_ + milliseconds(99));
+  EXPECT_FALSE(t->IsAttached(104));
+  t->Tick(t0_ + milliseconds(100));
+  EXPECT_TRUE(t->IsAttached(104));
+  t->Tick(t0_ + milliseconds(300));  // nothing more to look at
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 101", "attach 103", "attach 104"}));
   EXPECT_EQ(t->stats().rename_events, 6u);
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kPermission), 2u);
   EXPECT_EQ(t->stats().attach_errors_of(AttachError::kVanished), 0u);
+  EXPECT_EQ(t->stats().pending, 0u);
+  EXPECT_EQ(t->NextDeadline(), t0_ + milliseconds(10000)) << "a look still to come";
 }
 
 // The event source reports the forks of watched processes only: a process attached from an
