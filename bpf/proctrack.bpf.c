@@ -114,8 +114,9 @@ int BPF_PROG(proctrack_fork, struct task_struct *parent, struct task_struct *chi
 }
 
 /* A new comm for a process's main thread (prctl(PR_SET_NAME), or a write to its /proc comm by a
- * thread of the process), which is the name /proc/PID/comm shows: the process may match a target now. Not the comm an
- * exec sets (in_execve: the exec record covers it), not other threads' names. */
+ * thread of the process), which is the name /proc/PID/comm shows: the process may match a
+ * target now. Not the comm an exec sets (in_execve: the exec record covers it), not other
+ * threads' names. */
 SEC("tp_btf/task_rename")
 int BPF_PROG(proctrack_rename, struct task_struct *task, const char *comm)
 {
