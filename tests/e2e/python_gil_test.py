@@ -401,12 +401,19 @@ class PythonGil(GilstatdCase):
                 self.assertGreaterEqual(delta("gilstat_python_gil_drop_requests_total"),
                                         max(20, 0.3 * trips), msg)
             if method == "gil_condvar":
-                # The I/O thread's waits end in forced releases (its drop requests).
+                # The I/O thread's waits end in forced releases (its drop requests). The CPU
+                # thread never releases on its own: it waits only after a forced drop, and may
+                # then be handed the GIL by the I/O thread's release around send or recv, a
+                # voluntary handoff (on a busy machine after about every forced one: seen 283
+                # forced, 284 voluntary in 140 round trips). So: forced ones against the round
+                # trips, voluntary ones never more than the forced ones (+ start and end).
                 handoffs = delta("gilstat_lock_handoffs_total", **gil)
                 forced = delta("gilstat_gil_switches_total", reason="forced", **gil)
                 voluntary = delta("gilstat_gil_switches_total", reason="voluntary", **gil)
                 self.assertEqual(forced + voluntary, handoffs, msg)
-                self.assertGreater(forced, voluntary, f"{msg}: forced {forced}, vol {voluntary}")
+                vs = f"{msg}: forced {forced}, vol {voluntary}"
+                self.assertGreaterEqual(2 * forced, trips, vs)
+                self.assertLessEqual(voluntary, forced + 5, vs)
         self.for_each_interpreter(check)
 
     def test_threading_lock_is_not_the_gil(self):
