@@ -131,6 +131,40 @@ std::vector<pid_t> ProcFs::ListPids() const {
   return pids;
 }
 
+std::optional<std::vector<pid_t>> ProcFs::ChildrenOf(pid_t pid) const {
+  const std::string tasks = root_ + "/" + std::to_string(pid) + "/task";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(tasks.c_str()), &::closedir);
+  if (!dir) return std::nullopt;
+  std::vector<pid_t> children;
+  bool listed = false;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): readdir is safe on a stream no other thread uses
+  while (struct dirent* e = ::readdir(dir.get())) {
+    pid_t tid = 0;
+    if (!ParseNumber(std::string_view(e->d_name), &tid) || tid <= 0) continue;
+    auto text = ReadSmallFile(tasks + "/" + e->d_name + "/children");
+    if (!text.ok()) {
+      if (text.error().code == ErrorCode::kNotFound) continue;  // the thread exited
+      return std::nullopt;
+    }
+    listed = true;
+    std::string_view rest(*text);
+    while (!rest.empty()) {
+      const size_t start = rest.find_first_not_of(" \n");
+      if (start == std::string_view::npos) break;
+      rest.remove_prefix(start);
+      const size_t end = std::min(rest.find_first_of(" \n"), rest.size());
+      pid_t child = 0;
+      if (ParseNumber(rest.substr(0, end), &child) && child > 0) children.push_back(child);
+      rest.remove_prefix(end);
+    }
+  }
+  // No thread had a list: the kernel keeps none (or every thread went during the read).
+  if (!listed) return std::nullopt;
+  std::sort(children.begin(), children.end());
+  children.erase(std::unique(children.begin(), children.end()), children.end());
+  return children;
+}
+
 bool ProcFs::Alive(pid_t pid, uint64_t start_time) const {
   auto stat = ReadSmallFile(root_ + "/" + std::to_string(pid) + "/stat");
   if (!stat.ok()) return false;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,11 @@ class ProcFs {
   const std::string& root() const { return root_; }
   // Numeric entries of the proc root (processes; threads are not listed there), ascending.
   std::vector<pid_t> ListPids() const;
+  // The pids of the processes whose parent is a thread of PID (/proc/PID/task/*/children; the
+  // kernel lists a child under the thread that forked it), ascending. nullopt where PID has no
+  // task directory (gone) or the kernel keeps no children lists (CONFIG_PROC_CHILDREN off); a
+  // child forked or exiting during the read may be missing from the lists, as from a scan.
+  std::optional<std::vector<pid_t>> ChildrenOf(pid_t pid) const;
   // Whether PID exists (and, when start_time != 0, is still the same process).
   bool Alive(pid_t pid, uint64_t start_time = 0) const;
   // Reads the requested fields. kNotFound when the process does not exist (or vanished while

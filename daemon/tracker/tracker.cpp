@@ -154,14 +154,18 @@ void Tracker::Consider(const ProcessInfo& info, int retries, Clock::time_point n
 }
 
 // The source reports the forks of a process only once it is watched: children forked between
-// its start (or exec) and the mark are found here, by their parent pid. A rescan considers every
-// process anyway.
+// its start (or exec) and the mark are found here, from the parent's children lists, or where
+// the kernel keeps none by the parent pid of every process. A rescan considers every process
+// anyway.
 void Tracker::ConsiderChildren(pid_t parent, Clock::time_point now) {
   if (!options_.events || targets_.PidsOnly()) return;
-  for (pid_t pid : procfs_->ListPids()) {
+  const auto children = procfs_->ChildrenOf(parent);
+  for (pid_t pid : children ? *children : procfs_->ListPids()) {
     if (pid == parent || IsAttached(pid) || pending_.count(pid)) continue;
-    auto stat = procfs_->Read(pid, kProcStat);
-    if (!stat.ok() || stat->ppid != parent) continue;
+    if (!children) {
+      auto stat = procfs_->Read(pid, kProcStat);
+      if (!stat.ok() || stat->ppid != parent) continue;
+    }
     ProcessInfo info;
     info.pid = pid;
     pending_[pid] = Pending{info, 0, now, true};  // looked at in Tick, as a fork

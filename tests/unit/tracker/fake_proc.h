@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,9 +73,32 @@ class FakeProc {
     std::error_code ec;
     std::filesystem::remove(dir / "exe", ec);
     if (!p.exe.empty()) std::filesystem::create_symlink(p.exe, dir / "exe");
+    // Its parent's children list (and its own), as the kernel keeps them.
+    if (auto old = parent_.find(p.pid); old != parent_.end() && old->second != p.ppid) {
+      children_[old->second].erase(p.pid);
+      WriteChildren(old->second);
+    }
+    parent_[p.pid] = p.ppid;
+    children_[p.ppid].insert(p.pid);
+    WriteChildren(p.ppid);
+    WriteChildren(p.pid);
   }
   void Remove(pid_t pid) {
     std::filesystem::remove_all(std::filesystem::path(root_) / std::to_string(pid));
+    if (auto it = parent_.find(pid); it != parent_.end()) {
+      children_[it->second].erase(pid);
+      WriteChildren(it->second);
+      parent_.erase(it);
+    }
+  }
+  // A kernel without children lists (CONFIG_PROC_CHILDREN off): no task/TID/children files.
+  void DropChildrenLists() {
+    children_lists_ = false;
+    for (const auto& [parent, kids] : children_) {
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::path(root_) / std::to_string(parent) / "task",
+                                  ec);
+    }
   }
   void WriteFile(pid_t pid, const std::string& name, const std::string& text) {
     Write(std::filesystem::path(root_) / std::to_string(pid) / name, text);
@@ -83,7 +108,20 @@ class FakeProc {
   static void Write(const std::filesystem::path& path, const std::string& text) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
   }
+  // /proc/PID/task/PID/children of a fake process (one thread), if it exists.
+  void WriteChildren(pid_t pid) {
+    const auto dir = std::filesystem::path(root_) / std::to_string(pid);
+    if (!children_lists_ || !std::filesystem::exists(dir / "stat")) return;
+    const auto task = dir / "task" / std::to_string(pid);
+    std::filesystem::create_directories(task);
+    std::string list;
+    for (pid_t c : children_[pid]) list += std::to_string(c) + " ";
+    Write(task / "children", list);
+  }
   std::string root_;
+  std::map<pid_t, std::set<pid_t>> children_;
+  std::map<pid_t, pid_t> parent_;
+  bool children_lists_ = true;
 };
 
 }  // namespace gilstat::tracker::testing

@@ -1,7 +1,12 @@
 #include "tracker/proc.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
 
 #include "gilstat/auxv.h"
 #include "tests/unit/tracker/fake_proc.h"
@@ -159,6 +164,44 @@ TEST(ProcFs, ListPidsSkipsNonNumericEntries) {
   ProcFs fs(proc.root());
   EXPECT_EQ(fs.ListPids(), (std::vector<pid_t>{4, 30}));
   EXPECT_TRUE(ProcFs(proc.root() + "/nonexistent").ListPids().empty());
+}
+
+// Children lists of every thread, each child once, ascending; none without lists.
+TEST(ProcFs, ChildrenOfReadsEveryThreadsList) {
+  FakeProc proc;
+  proc.Add({.pid = 100});
+  ProcFs fs(proc.root());
+  EXPECT_EQ(fs.ChildrenOf(100), std::vector<pid_t>{});
+  proc.Add({.pid = 103, .ppid = 100});
+  proc.Add({.pid = 101, .ppid = 100});
+  proc.Add({.pid = 102, .ppid = 101});
+  EXPECT_EQ(fs.ChildrenOf(100), (std::vector<pid_t>{101, 103}));
+  // A second thread's children, one listed twice (a list read while the child moved), and the
+  // kernel's trailing space and newline.
+  std::filesystem::create_directories(proc.root() + "/100/task/110");
+  std::ofstream(proc.root() + "/100/task/110/children") << "104 103 \n";
+  std::filesystem::create_directories(proc.root() + "/100/task/111");  // exited: no list
+  EXPECT_EQ(fs.ChildrenOf(100), (std::vector<pid_t>{101, 103, 104}));
+  proc.Remove(101);
+  EXPECT_EQ(fs.ChildrenOf(100), (std::vector<pid_t>{103, 104}));
+  EXPECT_EQ(fs.ChildrenOf(999), std::nullopt);  // no such process
+  proc.DropChildrenLists();
+  EXPECT_EQ(fs.ChildrenOf(100), std::nullopt);  // no lists: the caller scans
+}
+
+TEST(ProcFs, ChildrenOfThisProcessListsAForkedChild) {
+  ProcFs fs;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  const auto children = fs.ChildrenOf(::getpid());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  if (!children) GTEST_SKIP() << "this kernel keeps no /proc/PID/task/TID/children lists";
+  EXPECT_NE(std::find(children->begin(), children->end(), child), children->end());
 }
 
 TEST(ProcFs, ReadsTheRealProcOfThisProcess) {

@@ -600,6 +600,28 @@ TEST_F(TrackerTest, ChildrenForkedBeforeTheMarkAreLookedAt) {
   EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 420"}));
 }
 
+// The same without children lists (a kernel built without CONFIG_PROC_CHILDREN): the children are
+// found by the parent pid in every process's stat.
+TEST_F(TrackerTest, ChildrenForkedBeforeTheMarkAreFoundWithoutChildrenLists) {
+  FakeEvents events;
+  TrackerOptions opts;
+  opts.events = &events;
+  auto t = Make({{.comm_regex = "^python"}}, opts);
+  proc_.DropChildrenLists();
+  t->Rescan(t0_);
+  attacher_.calls.clear();
+  proc_.Add({.pid = 400, .comm = "python3"});
+  proc_.Add({.pid = 401, .ppid = 400, .comm = "python3"});
+  proc_.Add({.pid = 402, .ppid = 400, .comm = "sh"});
+  proc_.Add({.pid = 403, .ppid = 401, .comm = "python3"});
+  proc_.Add({.pid = 404, .ppid = 1, .comm = "python3"});  // not a child: found by the next scan
+  events.queue.push_back({ProcEvent::Type::kExec, 400});
+  t->Pump(t0_ + milliseconds(10));
+  t->Tick(t0_ + milliseconds(10));
+  EXPECT_EQ(attacher_.calls, (std::vector<std::string>{"attach 400", "attach 401", "attach 403"}));
+  EXPECT_EQ(t->stats().pending, 0u);
+}
+
 TEST_F(TrackerTest, SnapshotFollowsEveryEntryPoint) {
   auto t = Make({{.comm_regex = "^python"}});
   EXPECT_EQ(t->Snapshot().scans, 0u);
