@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Every CPython of this machine that python_gil_test.py finds outside the sid root (Debian's,
-pyenv's) run in a chroot and in a container, as the sid root's interpreters are there: the
+"""CPythons of this machine that python_gil_test.py finds outside the sid root (Debian's, pyenv's
+2.7 and 3.12) run in a chroot and in a container, as the sid root's interpreters are there: the
 host's root is bound (recursively, as a slave) to a temporary directory, and each interpreter is
 started with `chroot DIR python` and with `unshare --mount --pid --fork chroot DIR python` (own
 mount and pid namespace; bench/gilstat_bench/sid.py's launcher for both). The paths of the
@@ -62,12 +62,21 @@ class PythonGilIsolated(pg.GilstatdCase):
         finally:
             cls.root.close()
 
+    # What a chroot or a container changes is how gilstatd opens the files the interpreter maps,
+    # the same for every version: one interpreter per way it finds the GIL, 2.7's semaphore,
+    # pyenv's 3.12 (symbols) and Debian's stripped python3.
+    KINDS = ("2.7.", "3.12.", "/usr/bin/python3")
+
     @classmethod
     def choose(cls, interpreters):
-        out = []
+        out, seen = [], set()
         for path, version in interpreters:
             if path in pg.LAUNCH:
                 continue  # the sid root's: python_gil_test.py runs them isolated already
+            kind = next((k for k in cls.KINDS if version.startswith(k) or path == k), None)
+            if kind is None or kind in seen:
+                continue
+            seen.add(kind)
             for how in ("chroot", "container"):
                 label = f"{path} ({how})"
                 pg.LAUNCH[label] = sid.launcher(path, container=how == "container",

@@ -249,16 +249,18 @@ class GilstatdCase(unittest.TestCase):
     """One gilstatd (configuration CONFIG) for the class's tests; no tests of its own."""
 
     CONFIG = CONFIG
+    found = None  # [(path, version)] of every interpreter found, shared by the subclasses
 
     @classmethod
     def setUpClass(cls):
         if not TESTPROGS:
             raise unittest.SkipTest("TESTPROGS_DIR not set (run through ctest)")
-        cls.interpreters = find_interpreters()
-        sid, why = sid_interpreters()
-        if why:
-            print(f"\nthe sid root's interpreters are not tested: {why}", file=sys.stderr)
-        cls.interpreters += sid
+        if GilstatdCase.found is None:  # once per run: each class of the file tests the same
+            sid, why = sid_interpreters()
+            if why:
+                print(f"\nthe sid root's interpreters are not tested: {why}", file=sys.stderr)
+            GilstatdCase.found = find_interpreters() + sid
+        cls.interpreters = list(GilstatdCase.found)
         only = os.environ.get("PYGIL_ONLY")  # a substring of the paths to test, for debugging
         if only:
             cls.interpreters = [i for i in cls.interpreters if only in i[0]]
@@ -273,9 +275,9 @@ class GilstatdCase(unittest.TestCase):
 
     # Under the sanitizers (GILSTAT_SANITIZE set by CMake) one interpreter per way gilstatd
     # finds and reads a GIL, not all of them: 2.7's semaphore, the 3.12 table and its
-    # sub-interpreters, 3.13's _Py_DebugOffsets, Debian's stripped 3.11, and the sid root's
-    # stripped 3.14 and 3.15 (a chroot). The release build runs every interpreter.
-    SANITIZER_SUBSET = ("2.7.", "3.12.", "3.13.", "/usr/bin/python3.11", "python3.14 (", "python3.15")
+    # sub-interpreters, Debian's stripped 3.11, and the sid root's stripped 3.14 (a chroot; the
+    # _Py_DebugOffsets of 3.13+). The release build runs every interpreter.
+    SANITIZER_SUBSET = ("2.7.", "3.12.", "/usr/bin/python3", "sid:/usr/bin/python3.14 (chroot)")
 
     @classmethod
     def choose(cls, interpreters):
@@ -284,7 +286,7 @@ class GilstatdCase(unittest.TestCase):
         keep, seen = [], set()
         for path, version in interpreters:
             key = next((k for k in cls.SANITIZER_SUBSET
-                        if version.startswith(k) or k in path), None)
+                        if version.startswith(k) or path == k), None)
             if key and key not in seen:
                 seen.add(key)
                 keep.append((path, version))
