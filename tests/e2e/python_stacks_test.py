@@ -315,13 +315,22 @@ class PythonStacks(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="gilstat-stacks-")
         try:
             pb, svg = os.path.join(tmp, "gil.pb.gz"), os.path.join(tmp, "gil.svg")
-            t = Target(prefix, copy_in, "plain", CAPTURE_S + 1)
-            try:
-                run_stacks(self, t, "--pprof", pb, "--svg", svg)
-            finally:
-                t.close()
-            self.check_pprof(pb)
-            self.check_svg_in_a_browser(svg, tmp)
+            # OCR misreads a row of narrow boxes now and then (CI once read the holder's row,
+            # two `hog` boxes, as "EE=SeeQuUrM_eaul"): a second capture, split differently, must
+            # read; two misses in a row fail.
+            for attempt in (1, 2):
+                t = Target(prefix, copy_in, "plain", CAPTURE_S + 1)
+                try:
+                    run_stacks(self, t, "--pprof", pb, "--svg", svg)
+                finally:
+                    t.close()
+                self.check_pprof(pb)
+                missing, words = self.unreadable_in_a_browser(svg, tmp, ("waiter", "hog"))
+                if not missing:
+                    break
+                print(f"\nflame graph, capture {attempt}: {missing} not read", file=sys.stderr)
+            self.assertFalse(missing, f"{missing} not readable in the rendered flame graph:\n"
+                                      f"{words}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -330,7 +339,9 @@ class PythonStacks(unittest.TestCase):
         # B's waits at waiter, most of the process's.
         self.assertTrue(rows and rows[0][1] == "waiter" and rows[0][0] >= 80.0, text)
 
-    def check_svg_in_a_browser(self, svg, tmp):
+    def unreadable_in_a_browser(self, svg, tmp, names):
+        """The `names` that OCR does not read in `svg` as headless Chromium renders it, and what
+        it read."""
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         tesseract = shutil.which("tesseract")
         self.assertIsNotNone(chromium, "chromium missing: scripts/deps.sh installs it")
@@ -350,9 +361,7 @@ class PythonStacks(unittest.TestCase):
                                  text=True, timeout=120)
             words += ocr.stdout
         # OCR reads an underscore unreliably: names without one.
-        for name in ("waiter", "hog"):
-            self.assertIn(name, words, f"'{name}' not readable in the rendered flame graph:\n"
-                                       f"{words}")
+        return [n for n in names if n not in words], words
 
 
 def get(url, timeout):
