@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds, and runs the whole suite twice — a normal
-# build (unit, BPF and end-to-end tests) and sanitizer builds (ASan+UBSan for everything,
-# TSan for the runtime tests) — and each fuzz target for a bounded time (clang, libFuzzer,
-# ASan+UBSan; docs/FUZZING.md). BPF and end-to-end tests need root and a kernel with BTF; they
-# print why when they skip.
+# build (unit, BPF and end-to-end tests) and sanitizer builds (ASan+UBSan for the same tests,
+# as narrowed below; TSan for the runtime tests) — and each fuzz target for a bounded time
+# (clang, libFuzzer, ASan+UBSan; docs/FUZZING.md). BPF and end-to-end tests need root and a
+# kernel with BTF; they print why when they skip.
 #
 #   scripts/test.sh            everything
 #   GILSTAT_QUICK=1 scripts/test.sh   the normal build only (for development)
