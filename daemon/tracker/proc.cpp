@@ -30,6 +30,21 @@ bool ParseNumber(std::string_view s, T* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+// The entries of directory `path` named by a positive number (pids, thread ids), ascending;
+// nullopt when the directory cannot be opened.
+std::optional<std::vector<pid_t>> NumberedEntries(const std::string& path) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), &::closedir);
+  if (!dir) return std::nullopt;
+  std::vector<pid_t> ids;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): readdir is safe on a stream no other thread uses
+  while (struct dirent* e = ::readdir(dir.get())) {
+    pid_t id = 0;
+    if (ParseNumber(std::string_view(e->d_name), &id) && id > 0) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) {
     s.remove_suffix(1);
@@ -119,29 +134,17 @@ ProcFs::ProcFs(std::string root) : root_(std::move(root)) {
 }
 
 std::vector<pid_t> ProcFs::ListPids() const {
-  std::vector<pid_t> pids;
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(root_.c_str()), &::closedir);
-  if (!dir) return pids;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): readdir is safe on a stream no other thread uses
-  while (struct dirent* e = ::readdir(dir.get())) {
-    pid_t pid = 0;
-    if (ParseNumber(std::string_view(e->d_name), &pid) && pid > 0) pids.push_back(pid);
-  }
-  std::sort(pids.begin(), pids.end());
-  return pids;
+  return NumberedEntries(root_).value_or(std::vector<pid_t>{});
 }
 
 std::optional<std::vector<pid_t>> ProcFs::ChildrenOf(pid_t pid) const {
   const std::string tasks = root_ + "/" + std::to_string(pid) + "/task";
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(tasks.c_str()), &::closedir);
-  if (!dir) return std::nullopt;
+  const auto tids = NumberedEntries(tasks);
+  if (!tids) return std::nullopt;
   std::vector<pid_t> children;
   bool listed = false;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): readdir is safe on a stream no other thread uses
-  while (struct dirent* e = ::readdir(dir.get())) {
-    pid_t tid = 0;
-    if (!ParseNumber(std::string_view(e->d_name), &tid) || tid <= 0) continue;
-    auto text = ReadSmallFile(tasks + "/" + e->d_name + "/children");
+  for (pid_t tid : *tids) {
+    auto text = ReadSmallFile(tasks + "/" + std::to_string(tid) + "/children");
     if (!text.ok()) {
       if (text.error().code == ErrorCode::kNotFound) continue;  // the thread exited
       return std::nullopt;
