@@ -69,14 +69,10 @@ class PythonGilIsolated(pg.GilstatdCase):
 
     @classmethod
     def choose(cls, interpreters):
-        out, seen = [], set()
-        for path, version in interpreters:
-            if path in pg.LAUNCH:
-                continue  # the sid root's: python_gil_test.py runs them isolated already
-            kind = next((k for k in cls.KINDS if version.startswith(k) or path == k), None)
-            if kind is None or kind in seen:
-                continue
-            seen.add(kind)
+        out = []
+        # Not the sid root's: python_gil_test.py runs them isolated already.
+        host = [(path, version) for path, version in interpreters if path not in pg.LAUNCH]
+        for path, version in pg.one_of_each(host, cls.KINDS):
             for how in ("chroot", "container"):
                 label = f"{path} ({how})"
                 pg.LAUNCH[label] = sid.launcher(path, container=how == "container",

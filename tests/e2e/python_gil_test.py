@@ -115,6 +115,18 @@ def find_interpreters():
     return out
 
 
+def one_of_each(interpreters, kinds):
+    """The first of `interpreters` ([(path, version)]) of each kind: a version prefix ("2.7.") or
+    an exact path ("/usr/bin/python3")."""
+    keep, seen = [], set()
+    for path, version in interpreters:
+        kind = next((k for k in kinds if version.startswith(k) or path == k), None)
+        if kind is not None and kind not in seen:
+            seen.add(kind)
+            keep.append((path, version))
+    return keep
+
+
 class Script:
     """A test script speaking the testprogs protocol: "ready", a line on stdin, output, "done"."""
 
@@ -283,13 +295,7 @@ class GilstatdCase(unittest.TestCase):
     def choose(cls, interpreters):
         if not os.environ.get("GILSTAT_SANITIZE"):
             return interpreters
-        keep, seen = [], set()
-        for path, version in interpreters:
-            key = next((k for k in cls.SANITIZER_SUBSET
-                        if version.startswith(k) or path == k), None)
-            if key and key not in seen:
-                seen.add(key)
-                keep.append((path, version))
+        keep = one_of_each(interpreters, cls.SANITIZER_SUBSET)
         print("sanitizer build: testing " + ", ".join(v for _, v in keep), file=sys.stderr)
         return keep
 
