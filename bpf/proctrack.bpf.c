@@ -20,7 +20,9 @@
  * at once, so that a burst does not overflow between two drains. A reader whose last drain
  * found nothing stops its timer and says so in reader_idle: the first record after that wakes
  * it (once; it drains on its timer again until a drain finds nothing), so that a host without
- * process events does not wake gilstatd 20 times a second. */
+ * process events does not wake gilstatd 20 times a second. While the reader drains on its timer,
+ * execs (the one record every process makes) go to a queue per CPU instead of the ring buffer,
+ * whose reserve and commit take a lock shared by all CPUs (proctrack.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -50,6 +52,10 @@ struct {
  * watched). */
 __u64 report_all = 0;
 
+/* Bit (tgid mod 64) set for every watched process (by the loader, before its mark): the fork or
+ * exit of most other processes is rejected by their own id, without reading the task storage. */
+__u64 watched_mask = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PROCTRACK_CNT_MAX);
@@ -67,6 +73,22 @@ static __always_inline void count(__u32 idx)
 
 /* 1: the reader's timer is stopped (set by the reader, cleared by the record that wakes it). */
 __u64 reader_idle = 0;
+
+/* The execs of each CPU while the reader is not idle (proctrack.h): the number written so far,
+ * and the last PROCTRACK_EXEC_QUEUE of them. The entry is written before the count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} exec_heads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proctrack_exec_queue);
+} exec_queue SEC(".maps");
 
 /* tgid -> when its last rename record was written. A process may rename itself as fast as it
  * can call prctl (millions a second): one record per process per PROCTRACK_RENAME_WINDOW_NS is
@@ -96,9 +118,16 @@ static __always_inline void emit(__u32 type, __u32 tgid)
 	bpf_ringbuf_submit(e, wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* False: the process of `p` is not watched; true: it may be (is_watched says). */
+static __always_inline bool maybe_watched(struct task_struct *p)
+{
+	return report_all || ((watched_mask >> (p->tgid & 63)) & 1);
+}
+
 static __always_inline bool is_watched(struct task_struct *p)
 {
-	return report_all || bpf_task_storage_get(&watched, p->group_leader, 0, 0);
+	return maybe_watched(p) &&
+	       (report_all || bpf_task_storage_get(&watched, p->group_leader, 0, 0));
 }
 
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker
@@ -141,9 +170,26 @@ int BPF_PROG(proctrack_rename, struct task_struct *task, const char *comm)
 	return 0;
 }
 
+/* An exec goes to this CPU's queue while the reader drains on its timer; to the ring buffer
+ * when the reader is idle (the record wakes it) or the queue cannot be had. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+	struct proctrack_exec_queue *q;
+	__u32 zero = 0;
+	__u64 *head;
+
+	if (reader_idle)
+		goto record;
+	head = bpf_map_lookup_elem(&exec_heads, &zero);
+	q = bpf_map_lookup_elem(&exec_queue, &zero);
+	if (!head || !q)
+		goto record;
+	q->tgid[*head & (PROCTRACK_EXEC_QUEUE - 1)] = p->tgid;
+	barrier();
+	*head += 1;
+	return 0;
+record:
 	emit(PROCTRACK_EXEC, p->tgid);
 	return 0;
 }
@@ -156,9 +202,7 @@ int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proctrack_exit, struct task_struct *p)
 {
-	if (p->signal->live.counter != 0)
-		return 0;
-	if (!is_watched(p))
+	if (!maybe_watched(p) || p->signal->live.counter != 0 || !is_watched(p))
 		return 0;
 	emit(PROCTRACK_EXIT, p->tgid);
 	return 0;

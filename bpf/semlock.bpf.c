@@ -777,7 +777,8 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 /* A thread of an attached process woken: the wake is its semaphore's when the woken thread
  * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
  * futex wake of that word. Other wake-ups on the host return after reading asleep_in_waits and
- * the attached-process mask, or after the woken thread's array entry. */
+ * the attached-process mask for the waker (the current thread, whose task is in the cache), then
+ * for the woken thread (whose ids are often not), or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -788,6 +789,10 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 
 	if (asleep_in_waits <= 0)
 		return 0;
+	/* A semaphore's post comes from a process that is attached (as with the syscall
+	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
+	if (!maybe_attached(bpf_get_current_pid_tgid() >> 32))
+		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
 	if (!maybe_attached(waiter >> 32))
 		return 0;
@@ -797,9 +802,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	regs = futex_regs(bpf_get_current_task_btf());
 	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
 		return 0;
-	/* A semaphore's post comes from a process that is attached (as with the syscall
-	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
-	if (!(t->flags & SEMLOCK_T_ASLEEP) || !maybe_attached(bpf_get_current_pid_tgid() >> 32))
+	if (!(t->flags & SEMLOCK_T_ASLEEP))
 		return 0;
 	sk = slot_if_of(t->slot, waiter >> 32, t->key);
 	if (sk)

@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -82,6 +83,12 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
   self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackProbe::OnRecord,
                                self.get(), nullptr);
   if (!self->rb_) return BpfError(errno, "creating the proctrack ring buffer");
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return BpfError(ncpus, "counting the possible CPUs");
+  self->exec_read_.assign(static_cast<size_t>(ncpus), 0);
+  self->exec_heads_.assign(static_cast<size_t>(ncpus), 0);
+  self->exec_heads_after_.assign(static_cast<size_t>(ncpus), 0);
+  self->exec_queues_.resize(static_cast<size_t>(ncpus));
   if (Status st = self->StartDrainTimer(); !st.ok()) return st.error();
   return self;
 }
@@ -126,6 +133,7 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
     e.type = ProcEvent::Type::kExec;
   } else if (raw.type == PROCTRACK_EXIT) {
     e.type = ProcEvent::Type::kExit;
+    if (self->watched_.erase(e.pid)) self->PublishWatchedMask();
   } else if (raw.type == PROCTRACK_FORK) {
     e.type = ProcEvent::Type::kFork;
   } else if (raw.type == PROCTRACK_RENAME) {
@@ -136,6 +144,47 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
   }
   if (self->sink_) (*self->sink_)(e);
   return 0;
+}
+
+bool ProctrackProbe::ReadExecHeads(std::vector<uint64_t>& heads) {
+  const uint32_t key = 0;
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.exec_heads), &key, heads.data()) == 0;
+}
+
+int ProctrackProbe::DrainExecQueues() {
+  if (!ReadExecHeads(exec_heads_)) return -errno;
+  bool any = false;
+  for (size_t c = 0; c < exec_heads_.size(); ++c) any = any || exec_heads_[c] != exec_read_[c];
+  if (!any) return 0;
+  const uint32_t key = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.exec_queue), &key, exec_queues_.data()) != 0 ||
+      !ReadExecHeads(exec_heads_after_)) {
+    return -errno;
+  }
+  // An entry is written before its CPU's count, so the entries below the counts read first are
+  // in the copy; those a CPU overwrote during the copy (its count now a whole queue past them)
+  // are lost, as are those overwritten before it.
+  constexpr uint64_t kSize = PROCTRACK_EXEC_QUEUE;
+  int n = 0;
+  for (size_t c = 0; c < exec_heads_.size(); ++c) {
+    uint64_t from = exec_read_[c];
+    const uint64_t to = exec_heads_[c];
+    if (to < from) from = to;  // cannot happen (the count only grows): start afresh
+    if (exec_heads_after_[c] - from > kSize) {
+      const uint64_t first_intact = exec_heads_after_[c] - kSize;
+      exec_lost_ += std::min(first_intact, to) - from;
+      from = std::min(first_intact, to);
+    }
+    for (uint64_t i = from; i < to; ++i) {
+      ProcEvent e;
+      e.type = ProcEvent::Type::kExec;
+      e.pid = static_cast<pid_t>(exec_queues_[c].tgid[i & (kSize - 1)]);
+      if (sink_) (*sink_)(e);
+      ++n;
+    }
+    exec_read_[c] = to;
+  }
+  return n;
 }
 
 bool ProctrackProbe::SetDrainTimer(bool on) {
@@ -152,15 +201,22 @@ Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& f
   uint64_t expirations = 0;  // the timer is re-armed by reading it (non-blocking)
   [[maybe_unused]] ssize_t r = read(timer_fd_, &expirations, sizeof expirations);
   sink_ = &fn;
-  int n = ring_buffer__consume(rb_);
+  // The queued execs first: an exec's exit, if reported, is in the ring buffer.
+  auto consume = [this] {
+    const int q = DrainExecQueues();
+    if (q < 0) return q;
+    const int records = ring_buffer__consume(rb_);
+    return records < 0 ? records : q + records;
+  };
+  int n = consume();
   auto* idle = &skel_->bss->reader_idle;
   if (n == 0 && !idle_) {
     // Nothing since the last drain: the timer stops and the next record wakes the reader. A
-    // record the program committed before it saw the flag is read here; one committed while
-    // the flag was being set, without a wake-up, is read at the daemon's next poll timeout
-    // (at most a second).
+    // record the program wrote before it saw the flag is read here; one written while the
+    // flag was being set, without a wake-up, is read at the daemon's next poll timeout (at
+    // most a second).
     __atomic_store_n(idle, 1, __ATOMIC_SEQ_CST);
-    n = ring_buffer__consume(rb_);
+    n = consume();
     idle_ = n == 0 && SetDrainTimer(false);
     if (!idle_) __atomic_store_n(idle, 0, __ATOMIC_SEQ_CST);
   } else if (n > 0 && idle_) {
@@ -170,18 +226,31 @@ Result<int> ProctrackProbe::Drain(const std::function<void(const ProcEvent&)>& f
     idle_ = !SetDrainTimer(true);
   }
   sink_ = nullptr;
-  if (n < 0) return BpfError(n, "reading the proctrack ring buffer");
+  if (n < 0) return BpfError(n, "reading the proctrack events");
   return n;
+}
+
+void ProctrackProbe::PublishWatchedMask() {
+  uint64_t mask = 0;
+  for (pid_t p : watched_) mask |= uint64_t{1} << (static_cast<uint32_t>(p) & 63);
+  __atomic_store_n(&skel_->bss->watched_mask, mask, __ATOMIC_SEQ_CST);
 }
 
 bool ProctrackProbe::Watch(pid_t pid) {
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0 && errno == ESRCH) return false;
+  // In the mask before the mark: a marked process's exit always reaches the storage lookup.
+  watched_.insert(pid);
+  __atomic_fetch_or(&skel_->bss->watched_mask, uint64_t{1} << (static_cast<uint32_t>(pid) & 63),
+                    __ATOMIC_SEQ_CST);
   const uint8_t one = 1;
   if (pidfd < 0 || bpf_map_update_elem(bpf_map__fd(skel_->maps.watched), &pidfd, &one, 0) != 0) {
     const bool gone = errno == ESRCH;
     if (pidfd >= 0) ::close(pidfd);
-    if (gone) return false;
+    if (gone) {
+      Unwatch(pid);
+      return false;
+    }
     __atomic_store_n(&skel_->bss->report_all, 1, __ATOMIC_SEQ_CST);  // nothing is missed
     return true;
   }
@@ -189,10 +258,13 @@ bool ProctrackProbe::Watch(pid_t pid) {
   // Marked. A thread that has not begun to exit yet exits after the mark, and so does the
   // last thread of the process: that exit is reported. Otherwise the last exit may have run
   // the program before the mark, unreported: the caller treats the process as gone.
-  return AnyThreadNotExiting(pid);
+  if (AnyThreadNotExiting(pid)) return true;
+  Unwatch(pid);
+  return false;
 }
 
 void ProctrackProbe::Unwatch(pid_t pid) {
+  if (watched_.erase(pid)) PublishWatchedMask();
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) return;  // gone: its mark went with its task
   (void)bpf_map_delete_elem(bpf_map__fd(skel_->maps.watched), &pidfd);
@@ -205,7 +277,7 @@ uint64_t ProctrackProbe::LostEvents() {
   std::vector<uint64_t> values(static_cast<size_t>(ncpus));
   uint32_t key = PROCTRACK_CNT_LOST;
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) != 0) return 0;
-  uint64_t sum = malformed_;
+  uint64_t sum = malformed_ + exec_lost_;
   for (uint64_t v : values) sum += v;
   return sum;
 }

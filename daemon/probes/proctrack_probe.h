@@ -6,10 +6,15 @@
 // Records wake no reader (a wake-up per fork/exec/exit cost every process on the host
 // microseconds): fd() is readable every PROCTRACK_DRAIN_MS (bpf/proctrack.h) while the probe is
 // open, and at once when the ring buffer is half full. An event is thus seen at most ~50 ms
-// late by a reader that polls fd() and drains.
+// late by a reader that polls fd() and drains. Execs come from a queue per CPU while the reader
+// drains on its timer, from the ring buffer otherwise; a drain hands the queued ones first.
 #pragma once
 
 #include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "bpf/proctrack.h"
 
 #include "gilstat/proc_event.h"
 #include "gilstat/result.h"
@@ -47,6 +52,11 @@ class ProctrackProbe final : public ProcEventSource {
   static int OnRecord(void* ctx, void* data, size_t size);
   Status StartDrainTimer();
   bool SetDrainTimer(bool on);  // the PROCTRACK_DRAIN_MS period, or stopped
+  // Hands the execs queued per CPU since the last call to sink_ (the oldest first); counts the
+  // ones overwritten before they were read as lost. Returns how many, or a negative errno.
+  int DrainExecQueues();
+  bool ReadExecHeads(std::vector<uint64_t>& heads);
+  void PublishWatchedMask();  // the program's watched_mask from watched_
 
   struct proctrack* skel_ = nullptr;
   struct ring_buffer* rb_ = nullptr;
@@ -54,7 +64,12 @@ class ProctrackProbe final : public ProcEventSource {
   int epoll_fd_ = -1;  // the ring buffer's epoll fd and the timer
   const std::function<void(const ProcEvent&)>* sink_ = nullptr;
   uint64_t malformed_ = 0;
-  bool idle_ = false;  // the timer is stopped until a record wakes the reader
+  std::vector<uint64_t> exec_read_;  // per CPU: the queued execs read so far
+  std::vector<uint64_t> exec_heads_, exec_heads_after_;
+  std::vector<proctrack_exec_queue> exec_queues_;
+  uint64_t exec_lost_ = 0;
+  std::unordered_set<pid_t> watched_;  // marked (until unwatched or reported gone)
+  bool idle_ = false;                  // the timer is stopped until a record wakes the reader
 };
 
 }  // namespace gilstat::probes

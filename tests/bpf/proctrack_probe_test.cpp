@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <sched.h>
+#include <spawn.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -192,6 +193,90 @@ TEST(Proctrack, AnIdleReaderIsWokenByTheFirstRecordOnly) {
   EXPECT_EQ(Count(got, ProcEvent::Type::kExec, child), 1);
 }
 
+// posix_spawn of /bin/true, reaped: its pid.
+pid_t SpawnTrue() {
+  pid_t pid = 0;
+  char arg0[] = "true";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  if (::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, envp) != 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+// Pins the calling thread (and the processes it spawns) to one CPU while in scope.
+class PinnedToOneCpu {
+ public:
+  PinnedToOneCpu() {
+    ::sched_getaffinity(0, sizeof old_, &old_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &old_)) {
+        CPU_SET(c, &one);
+        break;
+      }
+    }
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
+  ~PinnedToOneCpu() { ::sched_setaffinity(0, sizeof old_, &old_); }
+  PinnedToOneCpu(const PinnedToOneCpu&) = delete;
+  PinnedToOneCpu& operator=(const PinnedToOneCpu&) = delete;
+
+ private:
+  cpu_set_t old_;
+};
+
+// While the reader drains on its timer, execs wait in a queue per CPU: a burst of them between
+// two drains is read whole, in order, and one longer than the queue loses its oldest, counted.
+TEST(Proctrack, ExecsBetweenDrainsAreQueuedAndAnOverflowIsCounted) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  auto drain = [&] {
+    auto n = (*src)->Drain([&](const ProcEvent& e) { got.push_back(e); });
+    EXPECT_TRUE(n.ok());
+  };
+  auto position = [&](pid_t pid) {
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i].type == ProcEvent::Type::kExec && got[i].pid == pid) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  PinnedToOneCpu pin;
+  // A drain that finds a record keeps the reader on its timer (not idle: no record wakes it).
+  ASSERT_GT(SpawnTrue(), 0);
+  drain();
+  ASSERT_FALSE(got.empty());
+  std::vector<pid_t> burst;
+  for (int i = 0; i < 300; ++i) burst.push_back(SpawnTrue());
+  got.clear();
+  drain();
+  int last = -1;
+  for (pid_t p : burst) {
+    ASSERT_GT(p, 0);
+    const int at = position(p);
+    ASSERT_GE(at, 0) << "the exec of " << p << " was not read";
+    EXPECT_GT(at, last) << "execs out of order";
+    last = at;
+  }
+  EXPECT_EQ((*src)->LostEvents(), 0u);
+
+  std::vector<pid_t> flood;
+  const int kOver = 100;
+  for (int i = 0; i < PROCTRACK_EXEC_QUEUE + kOver; ++i) flood.push_back(SpawnTrue());
+  got.clear();
+  drain();
+  EXPECT_GE((*src)->LostEvents(), static_cast<uint64_t>(kOver));
+  EXPECT_LT(position(flood.front()), 0) << "the oldest exec was not overwritten";
+  // The newest are read (other processes' execs on that CPU may have taken some of the queue).
+  for (size_t i = flood.size() - PROCTRACK_EXEC_QUEUE / 2; i < flood.size(); ++i) {
+    EXPECT_GE(position(flood[i]), 0) << "the exec of " << flood[i] << " was not read";
+  }
+}
+
 // A fork is reported with the new process's pid; new threads are not processes.
 // Forks of a watched process are reported (a worker runs its parent's image, no exec), not its
 // new threads; forks of a process that is not watched are not (the child runs under its
@@ -227,6 +312,43 @@ TEST(Proctrack, ForkEventsOfWatchedProcessesNotThreads) {
   EXPECT_EQ(Count(got, ProcEvent::Type::kFork, ::getpid()), 0);
   EXPECT_EQ(Count(got, ProcEvent::Type::kFork, before), 0);
   EXPECT_EQ(Count(got, ProcEvent::Type::kFork, after), 0);
+}
+
+// The exits of processes that are not watched are rejected by a mask of the watched pids' low
+// bits first; one whose pid shares the watched one's bits is still not reported.
+TEST(Proctrack, AnExitSharingAWatchedPidsMaskBitIsNotReported) {
+  SKIP_UNLESS_ROOT();
+  auto src = ProctrackProbe::Open();
+  ASSERT_TRUE(src.ok()) << src.error().message;
+  std::vector<ProcEvent> got;
+  const pid_t watched = SpawnSleep("0.3");
+  ASSERT_GT(watched, 0);
+  ASSERT_TRUE((*src)->Watch(watched));
+  // Children until one's pid has the watched one's low six bits; it waits for its pipe to close.
+  pid_t twin = -1;
+  for (int i = 0; i < 2000 && twin < 0; ++i) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t c = ::fork();
+    if (c == 0) {
+      ::close(fds[1]);
+      char b;
+      (void)!::read(fds[0], &b, 1);
+      ::_exit(0);
+    }
+    ASSERT_GT(c, 0);
+    ::close(fds[0]);
+    ::close(fds[1]);  // it exits now
+    int status = 0;
+    ::waitpid(c, &status, 0);
+    if ((c & 63) == (watched & 63) && c != watched) twin = c;
+  }
+  ASSERT_GT(twin, 0) << "no pid with the watched one's low bits in 2000 forks";
+  int status = 0;
+  ASSERT_EQ(::waitpid(watched, &status, 0), watched);
+  ASSERT_TRUE(
+      PollUntil(**src, got, [&] { return Count(got, ProcEvent::Type::kExit, watched) > 0; }));
+  EXPECT_EQ(Count(got, ProcEvent::Type::kExit, twin), 0);
 }
 
 // A process that renames its main thread is reported, whether watched or not (it may match a
