@@ -3,13 +3,14 @@
 // between this and gilstatd is the work the real programs do, and this minus "nothing" is what
 // the kernel charges for the probes themselves.
 //
-//   gilstat_bench_floor --pid=PID --mode=default|counting|exact
+//   gilstat_bench_floor --pid=PID --mode=default|counting|exact [--process-tracking]
 //
 // The sites are the semaphore probe's own choice: the probe (daemon/probes) is attached to PID
 // once, its AttachResult (per function: entry+return, entry, branch sites, file offsets) is
 // kept, the probe is destroyed, and the empty programs go to the same file offsets, plus the
 // kernel-side programs the probe uses for futex calls (the scheduler's tracepoints, or the raw
-// syscall entry tracepoint). Prints one "site …" line per probed
+// syscall entry tracepoint); with --process-tracking, also the process tracker's (fork, exec,
+// exit, rename: bpf/proctrack.bpf.c). Prints one "site …" line per probed
 // function (METHOD "slow-path+return" when the slow path has a return probe), then
 // "ready LINKS KERNEL" (KERNEL: scheduler or syscall), and holds the links until stdin is closed.
 #include <bpf/libbpf.h>
@@ -51,19 +52,22 @@ struct SkelDeleter {
 int main(int argc, char** argv) {
   pid_t pid = 0;
   std::string mode = "default";
+  bool process_tracking = false;
+  constexpr const char* kUsage =
+      "usage: gilstat_bench_floor --pid=PID --mode=default|counting|exact [--process-tracking]";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--pid=", 0) == 0) {
+    if (a == "--process-tracking") {
+      process_tracking = true;
+    } else if (a.rfind("--pid=", 0) == 0) {
       pid = static_cast<pid_t>(std::atoi(a.c_str() + 6));
     } else if (a.rfind("--mode=", 0) == 0) {
       mode = a.substr(7);
     } else {
-      Die("usage: gilstat_bench_floor --pid=PID --mode=default|counting|exact");
+      Die(kUsage);
     }
   }
-  if (pid <= 0 || !gilstat::ParseProbeMode(mode)) {
-    Die("usage: gilstat_bench_floor --pid=PID --mode=default|counting|exact");
-  }
+  if (pid <= 0 || !gilstat::ParseProbeMode(mode)) Die(kUsage);
 
   // 1. Where the semaphore probe puts its programs in this process, in this mode.
   gilstat::probes::AttachResult plan;
@@ -93,6 +97,10 @@ int main(int argc, char** argv) {
     bpf_program__set_autoload(skel->progs.floor_sched_switch, sched);
     bpf_program__set_autoload(skel->progs.floor_sched_waking, sched);
     bpf_program__set_autoload(skel->progs.floor_sys_enter, !sched);
+    for (bpf_program* p : {skel->progs.floor_process_fork, skel->progs.floor_process_exec,
+                           skel->progs.floor_process_exit, skel->progs.floor_task_rename}) {
+      bpf_program__set_autoload(p, process_tracking);
+    }
   }
   if (probe_floor__load(skel.get()) != 0) {
     Die(std::string("loading the floor programs: ") + std::strerror(errno));
@@ -100,10 +108,15 @@ int main(int argc, char** argv) {
   std::vector<BpfLinkPtr> links;
   std::vector<uint64_t> entries, returns;
   // The kernel-side programs the probe used: the scheduler's tracepoints, or the syscall entry.
-  const std::vector<bpf_program*> kernel_side =
+  std::vector<bpf_program*> kernel_side =
       futex_program == gilstat::probes::kFutexScheduler
           ? std::vector{skel->progs.floor_sched_switch, skel->progs.floor_sched_waking}
           : std::vector{skel->progs.floor_sys_enter};
+  if (process_tracking) {
+    kernel_side.insert(kernel_side.end(),
+                       {skel->progs.floor_process_fork, skel->progs.floor_process_exec,
+                        skel->progs.floor_process_exit, skel->progs.floor_task_rename});
+  }
   for (bpf_program* p : kernel_side) {
     BpfLinkPtr l(bpf_program__attach(p));
     if (!l) Die(std::string("attaching a kernel tracepoint: ") + std::strerror(errno));

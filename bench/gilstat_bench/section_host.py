@@ -28,6 +28,7 @@ OPS = (("syscall", "`getppid()` (any syscall but futex), ns per call"),
 # nothing matches (every new process is read and compared, none attached).
 NO_MATCH = 'cmdline: "^gilstat-bench-matches-nothing$"'
 SETTLE_S = 0.5
+FLOOR = "floor"  # program_ns of the empty programs (no rounds)
 BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
@@ -110,6 +111,8 @@ def measure(ctx):
         for config in CONFIGS[1:]:
             ctx.log("  kernel BPF statistics: %s" % config)
             data.program_ns[config] = program_costs(ctx, probe, config, pid)
+        ctx.log("  kernel BPF statistics: %s" % FLOOR)
+        data.program_ns[FLOOR] = floor_costs(ctx, probe, pid)
     finally:
         probe.stop()
         idle.stop()
@@ -157,11 +160,18 @@ def bpf_stats_enabled():
 # the rename it does) and one exit; per context switch of the process or its children a sched_switch, per voluntary one
 # (a sleep) a wake-up; per syscall loop call one syscall entry.
 PROCTRACK = ("proctrack_fork", "proctrack_exec", "proctrack_rename", "proctrack_exit")
+# The empty programs of the floor (gilstat_bench_floor --process-tracking) and the gilstatd
+# program at the same tracepoint.
+FLOOR_OF = {"floor_process_fork": "proctrack_fork", "floor_process_exec": "proctrack_exec",
+            "floor_task_rename": "proctrack_rename", "floor_process_exit": "proctrack_exit",
+            "floor_sched_switch": "futex_sleep", "floor_sched_waking": "futex_wakeup",
+            "floor_sys_enter": "futex_enter"}
 
 
 def own_runs(name, op, switches, voluntary):
     """Runs of program `name` per operation `op` caused by the operation itself; None when not
     known (then the runs on the whole host are taken, an upper bound)."""
+    name = FLOOR_OF.get(name, name)
     if name in PROCTRACK:
         return 1.0 if op == "spawn" else 0.0
     if name == "futex_sleep":
@@ -179,22 +189,40 @@ def program_costs(ctx, probe, config, pid):
     operation once with the kernel's BPF statistics on (they slow every program a little, so
     not during the rounds). The programs run for the whole host; an operation is charged the
     mean time per run of each program times the runs its own events cause (own_runs)."""
-    z = ctx.sizes
     g = start(ctx, config, pid)
-    out = {}
     try:
         time.sleep(SETTLE_S)
-        ids = prog_ids(g.pid)
-        with bpf_stats_enabled():
-            for op, _ in OPS:
-                arg = z.host_spawns if op == "spawn" else z.host_sample_s
-                before = prog_stats(ids)
-                f = probe.ask("%s %g" % (op, arg)).split()
-                after = prog_stats(ids)
-                out[op] = charge(op, before, after, int(f[0]), float(f[3]), float(f[4]))
+        return costs_of(ctx, probe, prog_ids(g.pid))
     finally:
         g.stop(timeout=120)
         g.close()
+
+
+def floor_costs(ctx, probe, pid):
+    """program_costs of the floor: empty programs at the tracepoints gilstatd uses (attached to
+    `pid` as gilstatd is, with the process tracker's): what the kernel charges for a run."""
+    f = Child([ctx.path("floor"), "--pid=%d" % pid, "--mode=default", "--process-tracking"],
+              "floor-host", ctx.tmp)
+    try:
+        f.expect(r"ready (\d+)", 30)
+        time.sleep(SETTLE_S)
+        return costs_of(ctx, probe, prog_ids(f.p.pid))
+    finally:
+        f.stop()
+
+
+def costs_of(ctx, probe, ids):
+    """{op: (ns per operation, {program: (runs per operation, ns per run)})} of programs `ids`,
+    each operation once with the kernel's BPF statistics on."""
+    z = ctx.sizes
+    out = {}
+    with bpf_stats_enabled():
+        for op, _ in OPS:
+            arg = z.host_spawns if op == "spawn" else z.host_sample_s
+            before = prog_stats(ids)
+            f = probe.ask("%s %g" % (op, arg)).split()
+            after = prog_stats(ids)
+            out[op] = charge(op, before, after, int(f[0]), float(f[3]), float(f[4]))
     return out
 
 

@@ -126,20 +126,27 @@ def exact_cost(io):
 
 
 def spawn_cost(host):
-    total, runs = host.program_ns.get("gilstatd", {}).get("spawn", (None, {}))
-    parts = ", ".join("`%s` %g × %s" % (name, round(n, 1), fmt.ns(t))
-                      for name, (n, t) in sorted(runs.items()))
+    def costs(config):
+        total, runs = host.program_ns.get(config, {}).get("spawn", (None, {}))
+        return total, ", ".join("`%s` %g × %s" % (name, round(n, 1), fmt.ns(t))
+                                for name, (n, t) in sorted(runs.items()))
+
+    total, parts = costs("gilstatd")
+    floor, floor_parts = costs("floor")
     return (
         "- **Process tracking.** A fork+exec+exit of a process gilstatd does not watch runs "
-        "the process-tracking programs at its exec (a ring-buffer record: a new image may match "
-        "a target; and the rename an exec does, which returns at once), at its fork and its exit "
-        "(one pointer read each: only the forks and exits of attached processes are records) "
+        "the process-tracking programs at its exec (its pid in a queue per CPU that gilstatd "
+        "reads on its drain timer: a new image may match a target; and the rename an exec does, "
+        "which returns at once), at its fork and its exit (the process's id against a mask of "
+        "the watched ones: only the forks and exits of attached processes are records) "
         "and the scheduler's programs at its context switches "
-        "and wake-ups: %s in all here (%s). Each run's time includes the kernel statistics' "
-        "own clock read (60–150 ns a run on this machine kind), and the added CPU time is "
+        "and wake-ups (the waker's id against the mask of attached processes first): %s in all "
+        "here (%s); empty programs at the same tracepoints: %s (%s). Each run's time includes "
+        "the kernel statistics' own clock read, and the added CPU time is "
         "far below its noise: the goal is decided by the programs' time, which moves by tens "
         "of per cent from run to run on a busy machine.\n" % (
-            fmt.ns(total) if total is not None else "–", parts or "–"))
+            fmt.ns(total) if total is not None else "–", parts or "–",
+            fmt.ns(floor) if floor is not None else "–", floor_parts or "–"))
 
 
 def load_rate(footprint, cost):

@@ -2,7 +2,7 @@
 
 from .. import fmt
 from ..goals import SPAWN_ADDED_MAX_US, SYSCALL_ADDED_MAX_NS, Goal
-from ..section_host import CONFIGS, LABELS, OPS
+from ..section_host import CONFIGS, FLOOR, LABELS, OPS
 
 INTRO = (
     "## 6. Host-wide costs\n\n"
@@ -23,9 +23,11 @@ INTRO = (
     "fork, an exec and an exit; per context switch of the process and its children a "
     "`sched_switch`, per voluntary one a wake-up; per call of a syscall loop a syscall entry; "
     "the fallback's syscall program in a spawn: its runs on the whole host, an upper bound). "
-    "A run's time includes the statistics' own clock read (empty programs on these "
-    "tracepoints measure 60–150 ns per run here), not the tracepoint's call. A goal is decided by the CPU time where its noise is below the limit, else by "
-    "the programs' time.\n\n"
+    "A run's time includes the statistics' own clock read, not the tracepoint's call; the "
+    "floor rows are empty programs at the same tracepoints (`gilstat_bench_floor "
+    "--process-tracking`, attached as gilstatd is), measured the same way in the same run: "
+    "what any program there costs. A goal is decided by the CPU time where its noise is below "
+    "the limit, else by the programs' time.\n\n"
     "gilstatd sees futex waits and wakes from the scheduler (`tp_btf/sched_switch`, "
     "`tp_btf/sched_waking`: no program per syscall); the last column is the fallback of "
     "kernels where those programs cannot load (`tp_btf/sys_enter`, run for every syscall of "
@@ -65,6 +67,14 @@ def rows(d):
                 or "no run"))
         body.append("| gilstatd's BPF programs per operation: %s | %s |" % (
             what.split(",")[0], " | ".join(cells)))
+    if FLOOR in d.program_ns:
+        for op, what in OPS:
+            ns, runs = d.program_ns[FLOOR].get(op, (None, {}))
+            cell = "–" if ns is None else "%s (%s)" % (value(op, ns), ", ".join(
+                "`%s` %.2g × %.0f ns" % (n, r, t) for n, (r, t) in sorted(runs.items()))
+                or "no run")
+            body.append("| the floor, empty programs at gilstatd's tracepoints: %s | – | %s |%s"
+                        % (what.split(",")[0], cell, " – |" * (len(configs) - 2)))
     return head + body + [""]
 
 
@@ -85,7 +95,9 @@ def render(d):
 
 
 def measured(d, op):
-    return "%s (noise %s) CPU time, %s of programs per %s" % (
+    floor = d.program_time(FLOOR, op)
+    return "%s (noise %s) CPU time, %s of programs per %s%s" % (
         signed(op, d.added("gilstatd", op)), value(op, d.noise("gilstatd", op)),
         value(op, d.program_time("gilstatd", op)),
-        "`getppid()`" if op == "syscall" else "process")
+        "`getppid()`" if op == "syscall" else "process",
+        "" if floor is None else " (empty programs at the same tracepoints: %s)" % value(op, floor))
