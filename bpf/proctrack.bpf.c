@@ -74,21 +74,15 @@ static __always_inline void count(__u32 idx)
 /* 1: the reader's timer is stopped (set by the reader, cleared by the record that wakes it). */
 __u64 reader_idle = 0;
 
-/* The execs of each CPU while the reader is not idle (proctrack.h): the number written so far,
- * and the last PROCTRACK_EXEC_QUEUE of them. The entry is written before the count. */
+/* The execs of each CPU while the reader is not idle (proctrack.h), by CPU number. A plain
+ * array: per-CPU maps made the exec program take twice as long here. The loader sizes it to the
+ * possible CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} exec_heads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct proctrack_exec_queue);
-} exec_queue SEC(".maps");
+} exec_queues SEC(".maps");
 
 /* tgid -> when its last rename record was written. A process may rename itself as fast as it
  * can call prctl (millions a second): one record per process per PROCTRACK_RENAME_WINDOW_NS is
@@ -176,18 +170,17 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proctrack_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct proctrack_exec_queue *q;
-	__u32 zero = 0;
-	__u64 *head;
+	__u32 cpu;
 
 	if (reader_idle)
 		goto record;
-	head = bpf_map_lookup_elem(&exec_heads, &zero);
-	q = bpf_map_lookup_elem(&exec_queue, &zero);
-	if (!head || !q)
+	cpu = bpf_get_smp_processor_id();
+	q = bpf_map_lookup_elem(&exec_queues, &cpu);
+	if (!q)
 		goto record;
-	q->tgid[*head & (PROCTRACK_EXEC_QUEUE - 1)] = p->tgid;
+	q->tgid[q->head & (PROCTRACK_EXEC_QUEUE - 1)] = p->tgid;
 	barrier();
-	*head += 1;
+	q->head += 1;
 	return 0;
 record:
 	emit(PROCTRACK_EXEC, p->tgid);

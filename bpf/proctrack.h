@@ -22,16 +22,18 @@
 /* Processes whose last rename record is remembered (LRU). */
 #define PROCTRACK_RENAMED_MAX 4096
 
-/* Exec records while the reader drains on its timer (it is not idle): a queue per CPU, pids in
- * order, written with plain stores (a tracepoint's program is not preempted on its CPU) and read
- * by the reader on every drain. A ring-buffer record takes a lock shared by all CPUs and costs
- * an exec several times the rest of the program. PROCTRACK_EXEC_QUEUE execs per CPU fit between
- * two drains (at most ~20,000 a second per CPU; an exec takes hundreds of microseconds); the
- * reader counts the ones overwritten as lost. A power of two. */
+/* Exec records while the reader drains on its timer (it is not idle): a queue per CPU (an entry
+ * of the array `exec_queues` by CPU number), pids in order, written with plain stores (a
+ * tracepoint's program is not preempted on its CPU) and read by the reader on every drain. A
+ * ring-buffer record takes a lock shared by all CPUs and cost an exec several times the rest of
+ * the program. PROCTRACK_EXEC_QUEUE execs per CPU, less the reader's margin of 64, fit between
+ * two drains (~19,000 a second per CPU; an exec takes hundreds of microseconds); the reader
+ * counts those overwritten as lost. A power of two. */
 #define PROCTRACK_EXEC_QUEUE 1024
 
 struct proctrack_exec_queue {
-	__u32 tgid[PROCTRACK_EXEC_QUEUE]; /* entry head mod PROCTRACK_EXEC_QUEUE: the head-th exec */
+	__u64 head;                       /* execs written so far; the entry before the count */
+	__u32 tgid[PROCTRACK_EXEC_QUEUE]; /* the head-th exec at head mod PROCTRACK_EXEC_QUEUE */
 };
 
 enum proctrack_event_type {

@@ -74,6 +74,13 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
   std::unique_ptr<ProctrackProbe> self(new ProctrackProbe());
   self->skel_ = proctrack__open();
   if (!self->skel_) return BpfError(errno, "opening the proctrack BPF object");
+  const int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return BpfError(ncpus, "counting the possible CPUs");
+  if (int err =
+          bpf_map__set_max_entries(self->skel_->maps.exec_queues, static_cast<uint32_t>(ncpus));
+      err) {
+    return BpfError(err, "sizing the proctrack exec queues");
+  }
   if (int err = proctrack__load(self->skel_); err) {
     return BpfError(err, "loading the proctrack BPF programs");
   }
@@ -83,11 +90,8 @@ Result<std::unique_ptr<ProctrackProbe>> ProctrackProbe::Open() {
   self->rb_ = ring_buffer__new(bpf_map__fd(self->skel_->maps.events), &ProctrackProbe::OnRecord,
                                self.get(), nullptr);
   if (!self->rb_) return BpfError(errno, "creating the proctrack ring buffer");
-  const int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return BpfError(ncpus, "counting the possible CPUs");
   self->exec_read_.assign(static_cast<size_t>(ncpus), 0);
-  self->exec_heads_.assign(static_cast<size_t>(ncpus), 0);
-  self->exec_heads_after_.assign(static_cast<size_t>(ncpus), 0);
+  self->exec_keys_.resize(static_cast<size_t>(ncpus));
   self->exec_queues_.resize(static_cast<size_t>(ncpus));
   if (Status st = self->StartDrainTimer(); !st.ok()) return st.error();
   return self;
@@ -146,39 +150,33 @@ int ProctrackProbe::OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-bool ProctrackProbe::ReadExecHeads(std::vector<uint64_t>& heads) {
-  const uint32_t key = 0;
-  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.exec_heads), &key, heads.data()) == 0;
-}
-
 int ProctrackProbe::DrainExecQueues() {
-  if (!ReadExecHeads(exec_heads_)) return -errno;
-  bool any = false;
-  for (size_t c = 0; c < exec_heads_.size(); ++c) any = any || exec_heads_[c] != exec_read_[c];
-  if (!any) return 0;
-  const uint32_t key = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.exec_queue), &key, exec_queues_.data()) != 0 ||
-      !ReadExecHeads(exec_heads_after_)) {
+  // Every CPU's queue in one call (its count first: an entry is written before its count, so
+  // the entries below the count are in the copy).
+  __u32 count = static_cast<__u32>(exec_queues_.size()), out_batch = 0;
+  if (bpf_map_lookup_batch(bpf_map__fd(skel_->maps.exec_queues), nullptr, &out_batch,
+                           exec_keys_.data(), exec_queues_.data(), &count, nullptr) != 0 &&
+      errno != ENOENT) {  // ENOENT: the last batch (all of them here)
     return -errno;
   }
-  // An entry is written before its CPU's count, so the entries below the counts read first are
-  // in the copy; those a CPU overwrote during the copy (its count now a whole queue past them)
-  // are lost, as are those overwritten before it.
-  constexpr uint64_t kSize = PROCTRACK_EXEC_QUEUE;
+  // A CPU may write more entries while its queue is copied: those within kCopyMargin of a whole
+  // queue past the first unread one may have been overwritten during the copy. They, and the
+  // ones overwritten before it, are counted as lost.
+  constexpr uint64_t kSize = PROCTRACK_EXEC_QUEUE, kCopyMargin = 64;
   int n = 0;
-  for (size_t c = 0; c < exec_heads_.size(); ++c) {
-    uint64_t from = exec_read_[c];
-    const uint64_t to = exec_heads_[c];
-    if (to < from) from = to;  // cannot happen (the count only grows): start afresh
-    if (exec_heads_after_[c] - from > kSize) {
-      const uint64_t first_intact = exec_heads_after_[c] - kSize;
-      exec_lost_ += std::min(first_intact, to) - from;
-      from = std::min(first_intact, to);
+  for (__u32 i = 0; i < count; ++i) {
+    const uint32_t c = exec_keys_[i];
+    if (c >= exec_read_.size()) continue;
+    const uint64_t to = exec_queues_[i].head;
+    uint64_t from = std::min(exec_read_[c], to);  // (the count only grows)
+    if (to - from > kSize - kCopyMargin) {
+      exec_lost_ += to - (kSize - kCopyMargin) - from;
+      from = to - (kSize - kCopyMargin);
     }
-    for (uint64_t i = from; i < to; ++i) {
+    for (uint64_t k = from; k < to; ++k) {
       ProcEvent e;
       e.type = ProcEvent::Type::kExec;
-      e.pid = static_cast<pid_t>(exec_queues_[c].tgid[i & (kSize - 1)]);
+      e.pid = static_cast<pid_t>(exec_queues_[i].tgid[k & (kSize - 1)]);
       if (sink_) (*sink_)(e);
       ++n;
     }

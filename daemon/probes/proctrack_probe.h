@@ -55,7 +55,6 @@ class ProctrackProbe final : public ProcEventSource {
   // Hands the execs queued per CPU since the last call to sink_ (the oldest first); counts the
   // ones overwritten before they were read as lost. Returns how many, or a negative errno.
   int DrainExecQueues();
-  bool ReadExecHeads(std::vector<uint64_t>& heads);
   void PublishWatchedMask();  // the program's watched_mask from watched_
 
   struct proctrack* skel_ = nullptr;
@@ -65,7 +64,7 @@ class ProctrackProbe final : public ProcEventSource {
   const std::function<void(const ProcEvent&)>* sink_ = nullptr;
   uint64_t malformed_ = 0;
   std::vector<uint64_t> exec_read_;  // per CPU: the queued execs read so far
-  std::vector<uint64_t> exec_heads_, exec_heads_after_;
+  std::vector<uint32_t> exec_keys_;
   std::vector<proctrack_exec_queue> exec_queues_;
   uint64_t exec_lost_ = 0;
   std::unordered_set<pid_t> watched_;  // marked (until unwatched or reported gone)
