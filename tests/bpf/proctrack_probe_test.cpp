@@ -51,6 +51,13 @@ bool PollUntil(ProcEventSource& src, std::vector<ProcEvent>& got, const std::fun
   return true;
 }
 
+// Hands every waiting event to `got`: how many, or -1 after a failed drain (a test failure).
+int DrainInto(ProcEventSource& src, std::vector<ProcEvent>& got) {
+  auto n = src.Drain([&](const ProcEvent& e) { got.push_back(e); });
+  EXPECT_TRUE(n.ok());
+  return n.ok() ? *n : -1;
+}
+
 int Count(const std::vector<ProcEvent>& v, ProcEvent::Type type, pid_t pid) {
   int n = 0;
   for (const auto& e : v) n += (e.type == type && e.pid == pid);
@@ -155,11 +162,7 @@ TEST(Proctrack, AnIdleReaderIsWokenByTheFirstRecordOnly) {
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
-  auto drain = [&] {
-    auto n = (*src)->Drain([&](const ProcEvent& e) { got.push_back(e); });
-    EXPECT_TRUE(n.ok());
-    return n.ok() ? *n : -1;
-  };
+  auto drain = [&] { return DrainInto(**src, got); };
   auto readable = [&](int ms) {
     pollfd p{(*src)->fd(), POLLIN, 0};
     return ::poll(&p, 1, ms) > 0;
@@ -235,10 +238,7 @@ TEST(Proctrack, ExecsBetweenDrainsAreQueuedAndAnOverflowIsCounted) {
   auto src = ProctrackProbe::Open();
   ASSERT_TRUE(src.ok()) << src.error().message;
   std::vector<ProcEvent> got;
-  auto drain = [&] {
-    auto n = (*src)->Drain([&](const ProcEvent& e) { got.push_back(e); });
-    EXPECT_TRUE(n.ok());
-  };
+  auto drain = [&] { DrainInto(**src, got); };
   auto position = [&](pid_t pid) {
     for (size_t i = 0; i < got.size(); ++i) {
       if (got[i].type == ProcEvent::Type::kExec && got[i].pid == pid) return static_cast<int>(i);
