@@ -29,6 +29,7 @@ OPS = (("syscall", "`getppid()` (any syscall but futex), ns per call"),
 NO_MATCH = 'cmdline: "^gilstat-bench-matches-nothing$"'
 SETTLE_S = 0.5
 FLOOR = "floor"  # program_ns of the empty programs (no rounds)
+PROGRAM_ROUNDS = 3  # measurements of the programs' times per configuration (median)
 BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
@@ -108,11 +109,15 @@ def measure(ctx):
                     if g:
                         g.stop(timeout=120)
                         g.close()
-        for config in CONFIGS[1:]:
-            ctx.log("  kernel BPF statistics: %s" % config)
-            data.program_ns[config] = program_costs(ctx, probe, config, pid)
-        ctx.log("  kernel BPF statistics: %s" % FLOOR)
-        data.program_ns[FLOOR] = floor_costs(ctx, probe, pid)
+        # The programs' times move with the machine's load: the configurations and the floor
+        # interleaved, PROGRAM_ROUNDS times, each operation's median kept.
+        seen = {c: [] for c in CONFIGS[1:] + (FLOOR,)}
+        for r in range(PROGRAM_ROUNDS):
+            for config in rotate(list(seen), r):
+                ctx.log("  kernel BPF statistics %d/%d: %s" % (r + 1, PROGRAM_ROUNDS, config))
+                seen[config].append(floor_costs(ctx, probe, pid) if config == FLOOR
+                                    else program_costs(ctx, probe, config, pid))
+        data.program_ns = {c: median_costs(runs) for c, runs in seen.items()}
     finally:
         probe.stop()
         idle.stop()
@@ -196,6 +201,17 @@ def program_costs(ctx, probe, config, pid):
     finally:
         g.stop(timeout=120)
         g.close()
+
+
+def median_costs(runs):
+    """The program_costs of several runs as one: per operation, the run whose total is the
+    median (the lower middle one of an even number), its programs' figures with it (they add up
+    to the total)."""
+    out = {}
+    for op in runs[0]:
+        totals = sorted(runs, key=lambda r: r[op][0])
+        out[op] = totals[(len(totals) - 1) // 2][op]
+    return out
 
 
 def floor_costs(ctx, probe, pid):

@@ -10,7 +10,7 @@ from gilstat_bench.render.cpython import py3_goal
 from gilstat_bench.render.host import render as render_host
 from gilstat_bench.section_cost import CostData
 from gilstat_bench.section_cpython import CPythonData, InterpreterRun, workloads
-from gilstat_bench.section_host import HostData, charge
+from gilstat_bench.section_host import HostData, charge, median_costs
 from gilstat_bench.stats import AddedTimes
 
 
@@ -261,6 +261,19 @@ class ChargedProgramTime(unittest.TestCase):
         ns, runs = charge("spawn", {"futex_enter": (0, 0)}, {"futex_enter": (400, 20000)},
                           2, 3.0, 1.0)
         self.assertEqual((ns, runs), (10000.0, {"futex_enter": (200.0, 50.0)}))
+
+
+class ProgramCostMedians(unittest.TestCase):
+    def test_each_operation_keeps_its_median_run_whole(self):
+        runs = [{"spawn": (3000.0, {"a": (1.0, 3000.0)}), "syscall": (10.0, {"b": (1.0, 10.0)})},
+                {"spawn": (1000.0, {"a": (1.0, 1000.0)}), "syscall": (30.0, {"b": (1.0, 30.0)})},
+                {"spawn": (2000.0, {"a": (1.0, 2000.0)}), "syscall": (20.0, {"b": (1.0, 20.0)})}]
+        self.assertEqual(median_costs(runs), {"spawn": (2000.0, {"a": (1.0, 2000.0)}),
+                                              "syscall": (20.0, {"b": (1.0, 20.0)})})
+
+    def test_of_two_runs_the_lower_is_kept(self):
+        runs = [{"spawn": (3000.0, {})}, {"spawn": (1000.0, {})}]
+        self.assertEqual(median_costs(runs), {"spawn": (1000.0, {})})
 
 
 class Verdicts(unittest.TestCase):
