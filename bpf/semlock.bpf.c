@@ -777,8 +777,8 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 /* A thread of an attached process woken: the wake is its semaphore's when the woken thread
  * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
  * futex wake of that word. Other wake-ups on the host return after reading asleep_in_waits and
- * the attached-process mask for the waker (the current thread, whose task is in the cache), then
- * for the woken thread (whose ids are often not), or after the woken thread's array entry. */
+ * the attached-process mask for the waker (the current thread: most wake-ups on the host end
+ * there), then for the woken thread, or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
