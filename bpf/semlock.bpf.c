@@ -396,12 +396,13 @@ static __always_inline void thread_end(__u64 id, struct semlock_thread *t)
 /* --- CPython's parking lot (3.13+) --------------------------------------------------------
  * A PyMutex (PyEvent, once flag...) wait that cannot take it at once parks: _PyParkingLot_Park
  * queues a wait entry {void *park_arg; uintptr_t addr; _PySemaphore sema (a sem_t on Linux);
- * struct llist_node node {next, prev}; ...} (Python/parking_lot.c, 3.13 to 3.15) in its
- * bucket's list and sleeps on its semaphore. In a process of such an interpreter
+ * struct llist_node node {next, prev}; bool is_unparking} (Python/parking_lot.c, 3.13 to 3.15)
+ * in its bucket's list and sleeps on its semaphore. In a process of such an interpreter
  * (SEMLOCK_PROC_PARKING) a semaphore wait reads the words around its semaphore at the wait's
  * entry: a wait entry is told by its list node after the semaphore, linked into the circular
- * list (node->next->prev == node; a dequeued node is zeroed), and the wait is counted for `addr`,
- * the address parked on. Anything else (the parking lot's bucket locks, whose
+ * list (node->next->prev == node), or dequeued by its unparking thread (the node zeroed and
+ * is_unparking set: the waiter came to its wait after the unpark began), and the wait is counted
+ * for `addr`, the address parked on. Anything else (the parking lot's bucket locks, whose
  * _PyRawMutex_LockSlow waits on {next waiter, sema}; 3.13's threading locks, plain sem_t) keeps
  * its semaphore's name. No probe of its own: the reads cost the wait ~0.1 us. */
 
@@ -411,19 +412,28 @@ struct py_wait_entry_tail {
 	__u8 sema[32];
 	__u64 node_next;
 	__u64 node_prev;
+	__u8 is_unparking; /* set by the unparking thread right after it dequeued the entry */
 };
 
-/* The address parked on when semaphore `sem` is a queued wait entry's, else 0. */
+/* The address parked on when semaphore `sem` is a queued wait entry's, else 0. An entry whose
+ * node is unlinked (both pointers NULL) and marked is_unparking was dequeued by the thread that
+ * unparks it, which posts next: its waiter reached the wait after that (such a wait rarely
+ * sleeps), and the entry still names what it parked on. */
 static __always_inline __u64 parked_on(__u64 sem)
 {
 	struct py_wait_entry_tail w;
 	__u64 node = sem + sizeof(w.sema), back = 0;
 
-	/* Two reads: the entry, and its next node's `prev`, which must be this node. */
-	if (bpf_probe_read_user(&w, sizeof(w), (void *)(sem - sizeof(w.addr))) || !w.node_next ||
-	    bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) || back != node ||
-	    !w.addr)
+	if (bpf_probe_read_user(&w, sizeof(w), (void *)(sem - sizeof(w.addr))) || !w.addr)
 		return 0;
+	if (!w.node_next && !w.node_prev) {
+		if (w.is_unparking != 1)
+			return 0;
+	} else if (!w.node_next ||
+		   bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) ||
+		   back != node) {
+		return 0; /* a queued entry's next node has this node as its `prev` */
+	}
 	if (!parking_seen)
 		parking_seen = 1;
 	return w.addr;

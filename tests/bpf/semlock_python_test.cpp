@@ -210,14 +210,19 @@ TEST(SemlockPythonTest, CraftedWaitEntriesAreNamedOnlyWhenWellFormed) {
     for (const SemLockStats& s : *locks) {
       if (s.pid == child.pid()) of[s.addr] = &s;
     }
-    const uint64_t lock_good = child.sem("lock_good");
+    const uint64_t lock_good = child.sem("lock_good"), lock_unparked = child.sem("lock_unparked");
     ASSERT_NE(lock_good, 0u);
-    std::set<uint64_t> named = {lock_good};
-    for (const char* name : {"badnext", "badback", "zeroaddr", "pagestart"}) {
+    ASSERT_NE(lock_unparked, 0u);
+    // An entry dequeued by its unparking thread (unlinked, is_unparking set) names its lock; one
+    // merely unlinked keeps its semaphore's name.
+    std::set<uint64_t> named = {lock_good, lock_unparked};
+    for (const char* name : {"badnext", "badback", "zeroaddr", "pagestart", "neverlinked"}) {
       named.insert(child.sem(name));
     }
     for (uint64_t addr : named) {
-      SCOPED_TRACE(addr == lock_good ? "the well-formed entry's lock" : "a malformed entry's sem");
+      SCOPED_TRACE(addr == lock_good       ? "the well-formed entry's lock"
+                   : addr == lock_unparked ? "the unparked entry's lock"
+                                           : "a malformed entry's sem");
       ASSERT_TRUE(of.count(addr)) << "no entry";
       const SemLockStats& s = *of[addr];
       EXPECT_EQ(s.contended, kN) << "each wait sleeps";
@@ -230,7 +235,9 @@ TEST(SemlockPythonTest, CraftedWaitEntriesAreNamedOnlyWhenWellFormed) {
       if (named.count(addr)) continue;
       EXPECT_EQ(s->contended, 0u) << "waits counted at 0x" << std::hex << addr
                                   << (addr == child.sem("good") ? " (the well-formed entry's sem)"
-                                                                : "");
+                                      : addr == child.sem("unparked")
+                                          ? " (the unparked entry's sem)"
+                                          : "");
       EXPECT_EQ(s->wait_hist.count, 0u);
     }
     EXPECT_EQ((*probe)->ReadHealth().map_full_drops, 0u);

@@ -10,7 +10,10 @@
  * Entries: "good" (linked into a circular list with a head node, parked on &lock_good),
  * "badnext" (node.next points to unmapped memory), "badback" (node.next's prev is not the node),
  * "zeroaddr" (well linked, parked on address 0), "pagestart" (the semaphore starts a page whose
- * preceding page is unmapped: the words before it cannot be read).
+ * preceding page is unmapped: the words before it cannot be read), "unparked" (parked on
+ * &lock_unparked, unlinked with is_unparking set, as a thread that unparks it leaves it before
+ * its post: a waiter that reaches its wait after that), "neverlinked" (parked on &lock_good,
+ * unlinked, is_unparking not set).
  *
  * Protocol as semops.c: prints "ready", waits for a line, runs, prints "sem NAME 0xADDR" for
  * each entry's semaphore and for "lock_good", then "done". */
@@ -35,6 +38,7 @@ struct wait_entry {
 	uintptr_t addr;
 	sem_t sema;
 	struct node node;
+	_Bool is_unparking;
 };
 
 /* The name the probe looks for in an interpreter's symbols; never called. */
@@ -47,7 +51,7 @@ __attribute__((used, noinline)) int _PySemaphore_Wait(void *sema, long timeout, 
 }
 
 static long n_ops, delay_us;
-static int lock_good;
+static int lock_good, lock_unparked;
 static long waits_done; /* by the waiter thread */
 static pid_t waiter_tid;
 
@@ -101,7 +105,7 @@ static void run(sem_t *s)
 
 int main(int argc, char **argv)
 {
-	static struct wait_entry good, badnext, badback, zeroaddr;
+	static struct wait_entry good, badnext, badback, zeroaddr, unparked, neverlinked;
 	static struct node head, other;
 	struct wait_entry *pagestart;
 	char line[64];
@@ -132,6 +136,11 @@ int main(int argc, char **argv)
 	zeroaddr.addr = 0;
 	zeroaddr.node.next = zeroaddr.node.prev = &zeroaddr.node; /* a lone node: well linked */
 
+	unparked.addr = (uintptr_t)&lock_unparked; /* node pointers NULL (static) */
+	unparked.is_unparking = 1;
+
+	neverlinked.addr = (uintptr_t)&lock_good; /* node pointers NULL, is_unparking 0 */
+
 	/* Two pages, the first unmapped again: the second starts with the semaphore. */
 	pages = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pages == MAP_FAILED || munmap(pages, 4096))
@@ -148,9 +157,16 @@ int main(int argc, char **argv)
 	run(&badback.sema);
 	run(&zeroaddr.sema);
 	run(&pagestart->sema);
+	sem_init(&unparked.sema, 0, 0);
+	sem_init(&neverlinked.sema, 0, 0);
+	run(&unparked.sema);
+	run(&neverlinked.sema);
 	printf("sem good %p\nsem badnext %p\nsem badback %p\nsem zeroaddr %p\nsem pagestart %p\n",
 	       (void *)&good.sema, (void *)&badnext.sema, (void *)&badback.sema,
 	       (void *)&zeroaddr.sema, (void *)&pagestart->sema);
-	printf("sem lock_good %p\ndone\n", (void *)&lock_good);
+	printf("sem unparked %p\nsem neverlinked %p\n", (void *)&unparked.sema,
+	       (void *)&neverlinked.sema);
+	printf("sem lock_good %p\nsem lock_unparked %p\ndone\n", (void *)&lock_good,
+	       (void *)&lock_unparked);
 	return 0;
 }
