@@ -120,8 +120,9 @@ static __always_inline bool maybe_watched(struct task_struct *p)
 
 static __always_inline bool is_watched(struct task_struct *p)
 {
-	return maybe_watched(p) &&
-	       (report_all || bpf_task_storage_get(&watched, p->group_leader, 0, 0));
+	if (report_all)
+		return true;
+	return maybe_watched(p) && bpf_task_storage_get(&watched, p->group_leader, 0, 0);
 }
 
 /* A forked process runs its parent's image (with its libc mapped) without an exec: a worker

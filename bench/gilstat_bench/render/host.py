@@ -60,23 +60,24 @@ def rows(d):
                                                 value(op, c.noise(x, op))))
         body.append("| %s | %s |" % (what, " | ".join(cells)))
     for op, what in OPS:
-        cells = ["–"]
-        for x in configs[1:]:
-            ns, runs = d.program_ns.get(x, {}).get(op, (None, {}))
-            cells.append("–" if ns is None else "%s (%s)" % (value(op, ns), ", ".join(
-                "`%s` %.2g × %.0f ns" % (n, r, t) for n, (r, t) in sorted(runs.items()))
-                or "no run"))
+        cells = ["–"] + [programs_cell(d, x, op) for x in configs[1:]]
         body.append("| gilstatd's BPF programs per operation: %s | %s |" % (
             what.split(",")[0], " | ".join(cells)))
     if FLOOR in d.program_ns:
         for op, what in OPS:
-            ns, runs = d.program_ns[FLOOR].get(op, (None, {}))
-            cell = "–" if ns is None else "%s (%s)" % (value(op, ns), ", ".join(
-                "`%s` %.2g × %.0f ns" % (n, r, t) for n, (r, t) in sorted(runs.items()))
-                or "no run")
             body.append("| the floor, empty programs at gilstatd's tracepoints: %s | – | %s |%s"
-                        % (what.split(",")[0], cell, " – |" * (len(configs) - 2)))
+                        % (what.split(",")[0], programs_cell(d, FLOOR, op),
+                           " – |" * (len(configs) - 2)))
     return head + body + [""]
+
+
+def programs_cell(d, config, op):
+    """The programs' time per operation `op` in `config`, and each program's runs × time."""
+    ns, runs = d.program_ns.get(config, {}).get(op, (None, {}))
+    if ns is None:
+        return "–"
+    return "%s (%s)" % (value(op, ns), ", ".join(
+        "`%s` %.2g × %.0f ns" % (n, r, t) for n, (r, t) in sorted(runs.items())) or "no run")
 
 
 def render(d):
