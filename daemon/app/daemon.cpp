@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 
@@ -480,11 +481,25 @@ std::string Daemon::Impl::StatusLine() const {
 // the credentials, the runtime, the labels and the targets are applied in that order.
 void Daemon::Impl::Reload() {
   notifier.Reloading();
-  auto fail = [this](const std::string& why) {
+  // The outcome is counted on the way out, after the collectors are back (when they were
+  // dropped): a scrape that sees the reload counted sees the series under its labels too.
+  struct Finish {
+    Impl* m;
+    bool rebuild = false;
+    std::optional<bool> ok;
+    ~Finish() {
+      if (rebuild) m->BuildCollectors();
+      if (ok) {
+        std::lock_guard<std::mutex> lock(m->state_mu);
+        ++(*ok ? m->state.reloads_ok : m->state.reloads_failed);
+        m->state.last_reload_ok = *ok;
+      }
+      if (rebuild) m->PublishState();
+    }
+  } finish{this};
+  auto fail = [&finish](const std::string& why) {
     spdlog::error("reload failed, keeping the running configuration: {}", why);
-    std::lock_guard<std::mutex> lock(state_mu);
-    ++state.reloads_failed;
-    state.last_reload_ok = false;
+    finish.ok = false;
   };
   if (!flags.config_file) {
     spdlog::info("SIGHUP: running on the embedded default, nothing to reload");
@@ -517,13 +532,7 @@ void Daemon::Impl::Reload() {
     collectors = std::move(own);
     collectors_gone = true;
   };
-  struct Rebuild {
-    Impl* m;
-    ~Rebuild() {
-      m->BuildCollectors();
-      m->PublishState();
-    }
-  } rebuild{this};
+  finish.rebuild = true;
 
   // A failure past this point leaves what was already applied in place and says so.
   if (!(next->runtime == cfg.runtime)) {
@@ -549,11 +558,7 @@ void Daemon::Impl::Reload() {
     if (!s.ok()) return fail(s.message() + " (probes not attached)");
   }
   cfg = std::move(next).value();
-  {
-    std::lock_guard<std::mutex> lock(state_mu);
-    ++state.reloads_ok;
-    state.last_reload_ok = true;
-  }
+  finish.ok = true;
   spdlog::info("configuration reloaded from {}", cfg.source);
 }
 
