@@ -419,6 +419,15 @@ struct py_wait_entry_tail {
  * node is unlinked (both pointers NULL) and marked is_unparking was dequeued by the thread that
  * unparks it, which posts next: its waiter reached the wait after that (such a wait rarely
  * sleeps), and the entry still names what it parked on. */
+/* Whether `p` can be a list node's address: pointer-aligned, above the first 64 KiB and below
+ * the top of x86-64 user space. A semaphore that is not a wait entry's has arbitrary words after
+ * it (a heap neighbour's size field, flags, small integers); reading through one that points to
+ * no mapping takes an exception in the kernel, which costs ~5 µs on some VMs. */
+static __always_inline bool plausible_node(__u64 p)
+{
+	return !(p & 7) && p >= 0x10000 && p < 0x800000000000ULL;
+}
+
 static __always_inline __u64 parked_on(__u64 sem)
 {
 	struct py_wait_entry_tail w;
@@ -429,7 +438,7 @@ static __always_inline __u64 parked_on(__u64 sem)
 	if (!w.node_next && !w.node_prev) {
 		if (w.is_unparking != 1)
 			return 0;
-	} else if (!w.node_next ||
+	} else if (!plausible_node(w.node_next) || !plausible_node(w.node_prev) ||
 		   bpf_probe_read_user(&back, sizeof(back), (void *)(w.node_next + 8)) ||
 		   back != node) {
 		return 0; /* a queued entry's next node has this node as its `prev` */

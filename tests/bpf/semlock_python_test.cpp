@@ -214,9 +214,11 @@ TEST(SemlockPythonTest, CraftedWaitEntriesAreNamedOnlyWhenWellFormed) {
     ASSERT_NE(lock_good, 0u);
     ASSERT_NE(lock_unparked, 0u);
     // An entry dequeued by its unparking thread (unlinked, is_unparking set) names its lock; one
-    // merely unlinked keeps its semaphore's name.
+    // merely unlinked keeps its semaphore's name, as does one whose node pointer is misaligned
+    // (no list node is; the words after a semaphore that is not a wait entry's often are).
     std::set<uint64_t> named = {lock_good, lock_unparked};
-    for (const char* name : {"badnext", "badback", "zeroaddr", "pagestart", "neverlinked"}) {
+    for (const char* name :
+         {"badnext", "badback", "zeroaddr", "pagestart", "neverlinked", "misaligned"}) {
       named.insert(child.sem(name));
     }
     for (uint64_t addr : named) {

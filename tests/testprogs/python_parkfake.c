@@ -13,7 +13,8 @@
  * preceding page is unmapped: the words before it cannot be read), "unparked" (parked on
  * &lock_unparked, unlinked with is_unparking set, as a thread that unparks it leaves it before
  * its post: a waiter that reaches its wait after that), "neverlinked" (parked on &lock_good,
- * unlinked, is_unparking not set).
+ * unlinked, is_unparking not set), "misaligned" (its node.next is one byte into a buffer whose
+ * word at next + 8 is the node's address: reads back, but no list node is misaligned).
  *
  * Protocol as semops.c: prints "ready", waits for a line, runs, prints "sem NAME 0xADDR" for
  * each entry's semaphore and for "lock_good", then "done". */
@@ -105,7 +106,8 @@ static void run(sem_t *s)
 
 int main(int argc, char **argv)
 {
-	static struct wait_entry good, badnext, badback, zeroaddr, unparked, neverlinked;
+	static struct wait_entry good, badnext, badback, zeroaddr, unparked, neverlinked, misaligned;
+	static _Alignas(8) unsigned char misaligned_buf[32];
 	static struct node head, other;
 	struct wait_entry *pagestart;
 	char line[64];
@@ -141,6 +143,15 @@ int main(int argc, char **argv)
 
 	neverlinked.addr = (uintptr_t)&lock_good; /* node pointers NULL, is_unparking 0 */
 
+	misaligned.addr = (uintptr_t)&lock_good;
+	misaligned.node.next = (struct node *)(misaligned_buf + 1);
+	misaligned.node.prev = &head;
+	{
+		struct node *self = &misaligned.node;
+
+		memcpy(misaligned_buf + 1 + offsetof(struct node, prev), &self, sizeof self);
+	}
+
 	/* Two pages, the first unmapped again: the second starts with the semaphore. */
 	pages = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pages == MAP_FAILED || munmap(pages, 4096))
@@ -161,11 +172,13 @@ int main(int argc, char **argv)
 	sem_init(&neverlinked.sema, 0, 0);
 	run(&unparked.sema);
 	run(&neverlinked.sema);
+	sem_init(&misaligned.sema, 0, 0);
+	run(&misaligned.sema);
 	printf("sem good %p\nsem badnext %p\nsem badback %p\nsem zeroaddr %p\nsem pagestart %p\n",
 	       (void *)&good.sema, (void *)&badnext.sema, (void *)&badback.sema,
 	       (void *)&zeroaddr.sema, (void *)&pagestart->sema);
-	printf("sem unparked %p\nsem neverlinked %p\n", (void *)&unparked.sema,
-	       (void *)&neverlinked.sema);
+	printf("sem unparked %p\nsem neverlinked %p\nsem misaligned %p\n", (void *)&unparked.sema,
+	       (void *)&neverlinked.sema, (void *)&misaligned.sema);
 	printf("sem lock_good %p\nsem lock_unparked %p\ndone\n", (void *)&lock_good,
 	       (void *)&lock_unparked);
 	return 0;
