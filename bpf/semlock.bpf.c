@@ -765,15 +765,17 @@ static __always_inline void thread_switches_out(__u64 id, struct task_struct *pr
 	struct semlock_thread *t;
 	struct pt_regs *regs;
 
-	/* Preempted, or off the CPU in another state than a futex wait's: nothing to look up. */
+	/* Preempted, or off the CPU in another state than a futex wait's: nothing to look up. The
+	 * saved registers (on the kernel stack the syscall has just used) before the thread's array
+	 * entry: most sleeps of a server's threads are in other calls (I/O, poll) or in futex waits
+	 * outside a probed call (the GIL's condvar). */
 	if (preempt || !(prev_state & TASK_INTERRUPTIBLE))
 		return;
-	t = thread_in_call(id);
-	if (!t)
-		return;
 	regs = futex_regs(prev);
-	if (regs && is_wait(regs->si) && futex_wait_of(t, id, regs->di) &&
-	    !(t->flags & SEMLOCK_T_ASLEEP)) {
+	if (!regs || !is_wait(regs->si))
+		return;
+	t = thread_in_call(id);
+	if (t && futex_wait_of(t, id, regs->di) && !(t->flags & SEMLOCK_T_ASLEEP)) {
 		t->flags |= SEMLOCK_T_ASLEEP;
 		__sync_fetch_and_add(&asleep_in_waits, 1);
 	}
