@@ -799,7 +799,8 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
  * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
  * futex wake of that word. Other wake-ups on the host return after reading asleep_in_waits and
  * the attached-process mask for the waker (the current thread: most wake-ups on the host end
- * there), then for the woken thread, or after the woken thread's array entry. */
+ * there), then its saved registers (not in a futex wake), then the mask for the woken thread,
+ * or after the woken thread's array entry. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -814,14 +815,16 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
 	if (!maybe_attached(bpf_get_current_pid_tgid() >> 32))
 		return 0;
+	/* The waker's saved registers (its own kernel stack) before the woken task's fields and
+	 * array entry: most wake-ups by a server's threads come from I/O, not futex wakes. */
+	regs = futex_regs(bpf_get_current_task_btf());
+	if (!regs || !is_wake(regs->si))
+		return 0;
 	waiter = ((__u64)p->tgid << 32) | (__u32)p->pid;
 	if (!maybe_attached(waiter >> 32))
 		return 0;
 	t = thread_in_call(waiter);
-	if (!t)
-		return 0;
-	regs = futex_regs(bpf_get_current_task_btf());
-	if (!regs || !is_wake(regs->si) || t->addr != regs->di)
+	if (!t || t->addr != regs->di)
 		return 0;
 	if (!(t->flags & SEMLOCK_T_ASLEEP))
 		return 0;
