@@ -783,7 +783,8 @@ static __always_inline void thread_switches_out(__u64 id, struct task_struct *pr
 
 /* A thread going off the CPU: asleep in a futex wait on the word of the probed call it is in
  * (contended). Switches of processes that are not attached are rejected by the attached-process
- * mask, the others by the thread array's entry (not in a call). */
+ * mask, the others by their kind, their saved registers (not a futex wait) or the thread array's
+ * entry (not in a call). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
