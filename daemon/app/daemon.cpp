@@ -270,6 +270,7 @@ struct Daemon::Impl {
   std::vector<std::shared_ptr<prometheus::Collectable>> OwnCollectors();
   void BuildCollectors();
   void PublishState();
+  struct ReloadOutcome;
   void Reload();
   void StartReload();
   void ReloadDone();
@@ -477,26 +478,29 @@ std::string Daemon::Impl::StatusLine() const {
   return s;
 }
 
+// What a reload leaves on its way out, whichever way it takes: the collectors rebuilt (when they
+// were dropped), then the outcome counted, so that a scrape that sees the reload counted sees
+// the series under its labels too.
+struct Daemon::Impl::ReloadOutcome {
+  Impl* m;
+  bool rebuild = false;
+  std::optional<bool> ok;
+  ~ReloadOutcome() {
+    if (rebuild) m->BuildCollectors();
+    if (ok) {
+      std::lock_guard<std::mutex> lock(m->state_mu);
+      ++(*ok ? m->state.reloads_ok : m->state.reloads_failed);
+      m->state.last_reload_ok = *ok;
+    }
+    if (rebuild) m->PublishState();
+  }
+};
+
 // Runs on the reload thread (StartReload). Everything is checked before anything changes; then
 // the credentials, the runtime, the labels and the targets are applied in that order.
 void Daemon::Impl::Reload() {
   notifier.Reloading();
-  // The outcome is counted on the way out, after the collectors are back (when they were
-  // dropped): a scrape that sees the reload counted sees the series under its labels too.
-  struct Finish {
-    Impl* m;
-    bool rebuild = false;
-    std::optional<bool> ok;
-    ~Finish() {
-      if (rebuild) m->BuildCollectors();
-      if (ok) {
-        std::lock_guard<std::mutex> lock(m->state_mu);
-        ++(*ok ? m->state.reloads_ok : m->state.reloads_failed);
-        m->state.last_reload_ok = *ok;
-      }
-      if (rebuild) m->PublishState();
-    }
-  } finish{this};
+  ReloadOutcome finish{this};
   auto fail = [&finish](const std::string& why) {
     spdlog::error("reload failed, keeping the running configuration: {}", why);
     finish.ok = false;
