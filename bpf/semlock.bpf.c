@@ -415,10 +415,6 @@ struct py_wait_entry_tail {
 	__u8 is_unparking; /* set by the unparking thread right after it dequeued the entry */
 };
 
-/* The address parked on when semaphore `sem` is a queued wait entry's, else 0. An entry whose
- * node is unlinked (both pointers NULL) and marked is_unparking was dequeued by the thread that
- * unparks it, which posts next: its waiter reached the wait after that (such a wait rarely
- * sleeps), and the entry still names what it parked on. */
 /* Whether `p` can be a list node's address: pointer-aligned, above the first 64 KiB and below
  * the top of x86-64 user space. A semaphore that is not a wait entry's has arbitrary words after
  * it (a heap neighbour's size field, flags, small integers); reading through one that points to
@@ -428,6 +424,10 @@ static __always_inline bool plausible_node(__u64 p)
 	return !(p & 7) && p >= 0x10000 && p < 0x800000000000ULL;
 }
 
+/* The address parked on when semaphore `sem` is a queued wait entry's, else 0. An entry whose
+ * node is unlinked (both pointers NULL) and marked is_unparking was dequeued by the thread that
+ * unparks it, which posts next: its waiter reached the wait after that (such a wait rarely
+ * sleeps), and the entry still names what it parked on. */
 static __always_inline __u64 parked_on(__u64 sem)
 {
 	struct py_wait_entry_tail w;
