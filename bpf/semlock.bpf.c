@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "hist.bpf.h"
+#include "futex.bpf.h"
 #include "maps.bpf.h"
 #include "semlock.h"
 
@@ -680,29 +681,6 @@ int sem_post_ok_branch(struct pt_regs *ctx)
  * lookup (is the word a known semaphore?; the hash when the cache does not say). Nothing is done
  * at the syscall's exit: the return probe of the wait call sees how it ended. */
 
-#define NR_futex 202 /* x86-64 */
-#define FUTEX_WAIT 0
-#define FUTEX_WAKE 1
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_WAKE_BITSET 10
-#define FUTEX_CMD_MASK 0x7f /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
-#define TASK_INTERRUPTIBLE 0x1
-#define PF_KTHREAD 0x00200000
-
-static __always_inline bool is_wait(__u64 op)
-{
-	__u32 cmd = op & FUTEX_CMD_MASK;
-
-	return cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
-}
-
-static __always_inline bool is_wake(__u64 op)
-{
-	__u32 cmd = op & FUTEX_CMD_MASK;
-
-	return cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET;
-}
-
 /* Thread `id` (`t`, inside a call) enters or sleeps in a futex wait on `uaddr`. */
 static __always_inline bool futex_wait_of(struct semlock_thread *t, __u64 id, __u64 uaddr)
 {
@@ -744,17 +722,6 @@ static __always_inline void futex_wake_of_slot(__u64 id, __u32 slot, struct seml
 	st = bpf_map_lookup_elem(&slots, &slot);
 	if (st && !(sk->flags & SEMLOCK_PROC_POST_BRANCH))
 		stamp_wake(st, id);
-}
-
-/* The saved user registers of `task` when it is inside a futex syscall, else NULL. */
-static __always_inline struct pt_regs *futex_regs(struct task_struct *task)
-{
-	struct pt_regs *regs;
-
-	if (task->flags & PF_KTHREAD)
-		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	return regs && regs->orig_ax == NR_futex ? regs : 0;
 }
 
 /* A thread going off the CPU: contended when it sleeps in a futex wait on the word of the probed

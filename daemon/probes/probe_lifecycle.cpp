@@ -32,6 +32,23 @@ Error SkeletonLoadError(std::string_view name, int err, std::string_view libbpf_
                        " BPF programs failed: " + SummarizeLoadFailure(libbpf_log, err));
 }
 
+Status AttachKernelPrograms(const std::vector<bpf_program*>& progs,
+                            std::vector<BpfLinkPtr>& links) {
+  if (!links.empty()) return Status::Ok();
+  for (bpf_program* prog : progs) {
+    BpfLinkPtr link(bpf_program__attach(prog));
+    if (!link) {
+      const int err = errno;
+      links.clear();
+      return MakeError(err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
+                       std::string("attaching the kernel program ") + bpf_program__name(prog) +
+                           " failed: " + std::strerror(err));
+    }
+    links.push_back(std::move(link));
+  }
+  return Status::Ok();
+}
+
 Status CheckPid(pid_t pid) {
   if (pid > 0) return Status::Ok();
   return MakeError(ErrorCode::kInvalidArgument, "invalid pid " + std::to_string(pid));

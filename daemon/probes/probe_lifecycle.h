@@ -50,6 +50,10 @@ Health HealthFromCounters(const Result<std::vector<uint64_t>>& counters, uint32_
 // kInvalidArgument for a pid that cannot name a process.
 Status CheckPid(pid_t pid);
 
+// Attaches the kernel-side programs `progs` (tracepoints: attached while some process is, not per
+// process) into `links`, unless they are attached already. kPermissionDenied / kUnavailable.
+Status AttachKernelPrograms(const std::vector<bpf_program*>& progs, std::vector<BpfLinkPtr>& links);
+
 // A loaded BPF skeleton (bpftool's NAME__open/__load/__destroy), destroyed with this object.
 template <typename Skel>
 class LoadedSkeleton {

@@ -142,23 +142,6 @@ void SizeMaps(semlock& s, const SemlockOptions& options) {
   s.rodata->max_locks = options.max_locks;
 }
 
-// The kernel-side futex programs are attached only while some process is attached.
-Status AttachKernelSide(const std::vector<bpf_program*>& progs, std::vector<BpfLinkPtr>& links) {
-  if (!links.empty()) return Status::Ok();
-  for (bpf_program* prog : progs) {
-    BpfLinkPtr link(bpf_program__attach(prog));
-    if (!link) {
-      int err = errno;
-      links.clear();
-      return MakeError(err == EPERM ? ErrorCode::kPermissionDenied : ErrorCode::kUnavailable,
-                       std::string("attaching the futex program ") + bpf_program__name(prog) +
-                           " failed: " + std::strerror(err));
-    }
-    links.push_back(std::move(link));
-  }
-  return Status::Ok();
-}
-
 // Whether the environment asks for the syscall tracepoint (GILSTAT_FUTEX_PROGRAM=sys_enter).
 bool SysEnterForced() {
   const char* v = std::getenv("GILSTAT_FUTEX_PROGRAM");
@@ -241,7 +224,7 @@ bpf_program* ProgramOf(semlock& s, SemlockProgram program) {
 Status AttachPlan(semlock& s, const std::vector<bpf_program*>& futex_progs,
                   std::vector<BpfLinkPtr>& kernel_links, pid_t pid, const std::string& libc_path,
                   const SemlockPlan& plan, std::vector<BpfLinkPtr>& links) {
-  if (Status st = AttachKernelSide(futex_progs, kernel_links); !st.ok()) return st;
+  if (Status st = AttachKernelPrograms(futex_progs, kernel_links); !st.ok()) return st;
   // Registered with its flags before its first uprobe can fire: a semaphore's slot copies the
   // flags when it is given.
   const uint32_t key = static_cast<uint32_t>(pid);
