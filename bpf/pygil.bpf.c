@@ -12,11 +12,19 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "futex.bpf.h"
 #include "hist.bpf.h"
 #include "maps.bpf.h"
 #include "pygil.h"
 
 #define ETIMEDOUT 110
+/* sizeof(pthread_cond_t) on x86-64: every futex word of a condvar lies within it. */
+#define PTHREAD_COND_SIZE 48
+
+/* Threads of condvar-only processes inside a wait on a GIL condvar (a hint: a wait whose return
+ * was never seen leaves it one too high until the last process goes). gil_wakeup returns at
+ * once while it is 0. */
+__s64 gil_cond_waiters = 0;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -508,6 +516,10 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	if (!t->wait_start_ns)
 		t->wait_start_ns = now;
 	t->switch_at_wait = sw;
+	t->cond_addr = (__u64)cond;
+	t->woken_ns = 0;
+	if (!t->in_cond && !(p->flags & PYGIL_F_TAKE_DROP))
+		__sync_fetch_and_add(&gil_cond_waiters, 1);
 	t->in_cond = 1;
 	t->slot = (__u32)slot;
 	take_wait_stacks(p, g, t, id);
@@ -515,6 +527,32 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 		t->contended = 1; /* inside take_gil: it waits for another thread's release */
 	t->taken_free = 0;  /* it waits: the acquisition is counted at the condvar's return */
 	return 0;
+}
+
+/* Condvar method: the GIL is free at thread `id`'s wait's return and it holds gil->mutex, so it
+ * takes the GIL now; another thread held it while this one waited. Every read here is made
+ * holding gil->mutex: the waiters' returns are ordered. */
+static __always_inline void condvar_handoff(struct pygil_stats *s, struct pygil_gil *g,
+					    struct pygil_thread *t, __u64 id)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	__sync_fetch_and_add(&s->contended, 1);
+	__sync_fetch_and_add(&s->handoffs, 1);
+	if (g->drop_requested)
+		__sync_fetch_and_add(&s->forced, 1);
+	else
+		__sync_fetch_and_add(&s->voluntary, 1);
+	g->drop_requested = 0;
+	if (now >= t->wait_start_ns) {
+		record_wait(s, now - t->wait_start_ns);
+		add_wait_stacks(t, id >> 32, now - t->wait_start_ns);
+	}
+	/* Woken from its sleep by the release's signal: the handoff ran from that wake-up (a
+	 * waiter not yet asleep when the GIL was released gives no latency). */
+	if (t->woken_ns && now >= t->woken_ns)
+		gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum, &s->handoff_hist_count,
+				 now - t->woken_ns);
 }
 
 SEC("uretprobe")
@@ -535,6 +573,8 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (!t || !t->in_cond)
 		return 0; /* another condvar of the process */
 	t->in_cond = 0;
+	if (!(p->flags & PYGIL_F_TAKE_DROP))
+		__sync_fetch_and_add(&gil_cond_waiters, -1);
 	g = gil_of(p, t->slot);
 	s = stats_of(p, t->slot);
 	if (!s || !g)
@@ -570,27 +610,42 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (p->flags & PYGIL_F_TAKE_DROP)
 		return 0;
 	if (!locked) {
-		/* Condvar method: the GIL is free and this thread holds gil->mutex, so it takes the
-		 * GIL now; another thread held it while this one waited. Every read here is made
-		 * holding gil->mutex: the waiters' returns are ordered. */
-		__u64 now = bpf_ktime_get_ns();
-
-		__sync_fetch_and_add(&s->contended, 1);
-		__sync_fetch_and_add(&s->handoffs, 1);
-		if (g->drop_requested)
-			__sync_fetch_and_add(&s->forced, 1);
-		else
-			__sync_fetch_and_add(&s->voluntary, 1);
-		g->drop_requested = 0;
-		if (now >= t->wait_start_ns) {
-			record_wait(s, now - t->wait_start_ns);
-			add_wait_stacks(t, tgid, now - t->wait_start_ns);
-		}
+		condvar_handoff(s, g, t, id);
 		thread_end(id, t);
 	} else if (ret == 0) {
 		/* Woken by a release, and another thread has taken the GIL since (the holder again,
 		 * or a thread that did not wait): that acquisition cleared any drop request. */
 		g->drop_requested = 0;
 	}
+	return 0;
+}
+
+/* --- the GIL condvar's wake-ups (condvar method): the start of a handoff ---------------------
+ * drop_gil releases the GIL and signals its condvar; glibc's pthread_cond_signal wakes a
+ * sleeping waiter with a futex wake on a word inside the condvar. Seen from the scheduler (no
+ * program on any syscall, and none on the release path): a wake-up of a thread waiting on a GIL
+ * condvar by a thread of its process inside a futex wake on a word of that condvar stamps the
+ * waiter; its wait's return with the GIL free is the handoff's end. A wake of gil->mutex (the
+ * waiter re-taking the mutex) lies outside the condvar and is not stamped. Every other wake-up
+ * on the host returns after reading gil_cond_waiters, or after the two tasks' process ids. */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(gil_wakeup, struct task_struct *p)
+{
+	struct task_struct *waker;
+	struct pygil_thread *t;
+	struct pt_regs *regs;
+
+	if (gil_cond_waiters <= 0)
+		return 0;
+	waker = bpf_get_current_task_btf();
+	if (waker->tgid != p->tgid)
+		return 0;
+	regs = futex_regs(waker);
+	if (!regs || !is_wake(regs->si))
+		return 0;
+	t = thread_find(((__u64)p->tgid << 32) | (__u32)p->pid);
+	if (!t || !t->in_cond || t->woken_ns || regs->di - t->cond_addr >= PTHREAD_COND_SIZE)
+		return 0;
+	t->woken_ns = bpf_ktime_get_ns();
 	return 0;
 }

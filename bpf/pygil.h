@@ -100,7 +100,9 @@ struct pygil_stats {
 	__u64 hold_hist[GILSTAT_HIST_SLOTS];
 	__u64 hold_hist_sum;
 	__u64 hold_hist_count;
-	__u64 handoff_hist[GILSTAT_HIST_SLOTS]; /* holder's drop_gil -> waiter's take_gil return */
+	/* take_gil: holder's drop_gil -> waiter's acquisition; condvar only: the release's condvar
+	 * signal waking the sleeping waiter -> the waiter's acquisition */
+	__u64 handoff_hist[GILSTAT_HIST_SLOTS];
 	__u64 handoff_hist_sum;
 	__u64 handoff_hist_count;
 };
@@ -133,6 +135,11 @@ struct pygil_thread {
 	__u64 tstate;
 	__u32 tstate_gen;
 	__u32 tstate_slot;
+	/* The GIL condvar this thread waits on (in_cond), and when a futex wake on one of its words
+	 * woke it (the releasing drop_gil's signal; 0: not woken by one in this wait): the start of
+	 * the handoff when the wait ends with the GIL free (condvar method). */
+	__u64 cond_addr;
+	__u64 woken_ns;
 };
 
 /* The contended waits of one GIL whose waiter had one stack and whose last holder another. */

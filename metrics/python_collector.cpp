@@ -153,10 +153,8 @@ LockSeries PyGilLockSeries(const PyGilStats& st, const std::string& group, bool 
   s.contended = st.contended;
   s.handoffs = st.handoffs;
   s.wait = st.wait;
-  if (st.take_drop) {
-    s.hold = st.hold;
-    s.handoff_latency = st.handoff_latency;
-  }
+  if (st.take_drop) s.hold = st.hold;
+  if (st.handoff_latency_known) s.handoff_latency = st.handoff_latency;
   // Forced releases are told from voluntary ones by the drop requests the condvar probe sees:
   // every release (take_gil method) or every handoff to a waiting thread (condvar only).
   if (st.condvar) {

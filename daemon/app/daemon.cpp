@@ -330,6 +330,10 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
   }
   if (auto g = probes::PyGilProbe::Open(); g.ok()) {
     gil_probe = std::move(g).value();
+    if (!gil_probe->HandoffLatencyUnavailable().empty()) {
+      spdlog::warn("CPython GIL probes: no handoff latency by the GIL condvar ({})",
+                   gil_probe->HandoffLatencyUnavailable());
+    }
   } else {
     spdlog::warn("CPython GIL probes unavailable ({}); Python targets get semaphore probes only",
                  g.error().message);

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "bpf/pygil.skel.h"
@@ -86,6 +87,13 @@ struct PyGilProbe::Impl {
 
   LoadedSkeleton<pygil> skel;
   const int ncpus;
+  // gil_wakeup (the condvar method's handoff latency) loaded; else why not.
+  bool wakeup = false;
+  std::string wakeup_why;
+  // gil_wakeup's link while some process is attached whose GIL only the condvar shows (those
+  // processes), under the processes' lock.
+  std::vector<BpfLinkPtr> kernel_links;
+  std::set<pid_t> wakeup_pids;
   // The slots of the attached processes, under their own lock: SetSubInterpreterGils (scrapes)
   // never waits for an attach stuck behind the kernel's uprobe mutex.
   std::mutex slots_mu;
@@ -119,23 +127,39 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
   const uint32_t entries = max_processes + PYGIL_MAX_SUB_GILS;
-  auto skel = LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
-                                          [max_processes, entries](pygil& s) {
-                                            bpf_map__set_max_entries(s.maps.procs, max_processes);
-                                            bpf_map__set_max_entries(s.maps.gils, entries);
-                                            bpf_map__set_max_entries(s.maps.stats, entries);
-                                          });
+  auto load = [&](bool wakeup) {
+    return LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
+                                       [&](pygil& s) {
+                                         bpf_map__set_max_entries(s.maps.procs, max_processes);
+                                         bpf_map__set_max_entries(s.maps.gils, entries);
+                                         bpf_map__set_max_entries(s.maps.stats, entries);
+                                         bpf_program__set_autoload(s.progs.gil_wakeup, wakeup);
+                                       });
+  };
+  // The scheduler program where it loads (bpf_task_pt_regs: Linux 5.15), else none: the
+  // condvar method then has no handoff latency.
+  std::string wakeup_why;
+  auto skel = load(true);
+  if (!skel.ok()) {
+    wakeup_why = "the scheduler program did not load: " + skel.error().message;
+    skel = load(false);
+  }
   if (!skel.ok()) return skel.error();
   std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
   probe->impl_ = std::make_unique<Impl>(std::move(skel).value(), entries, ncpus);
+  probe->impl_->wakeup = wakeup_why.empty();
+  probe->impl_->wakeup_why = std::move(wakeup_why);
   PyGilProbe* self = probe.get();
   probe->impl_->processes = std::make_unique<ProbeProcesses<NoData>>(
       "GIL", max_processes, [self](pid_t pid, bool attached_again) {
+        if (pid == 0) return;  // the kernel-side program: no entries
         // Events between Detach and the links' end may have re-created entries.
         if (!attached_again) self->DeleteEntries(pid);
       });
   return probe;
 }
+
+const std::string& PyGilProbe::HandoffLatencyUnavailable() const { return impl_->wakeup_why; }
 
 void PyGilProbe::DeleteEntries(pid_t pid) {
   pygil* s = impl_->skel.get();
@@ -162,6 +186,15 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   if (processes.Find(pid)) (void)Forget(pid);
   if (Status st = processes.MakeRoom(pid); !st.ok()) return st;
   pygil* s = impl_->skel.get();
+  // The scheduler program while some process is attached whose GIL only the condvar shows: the
+  // last one's, handed to the reaper, is gone before a new one stamps (one stamp per wake-up).
+  const bool wakeup = impl_->wakeup && target.cond_addr != 0 && !target.take_drop();
+  if (wakeup) {
+    if (impl_->kernel_links.empty()) processes.reaper().DestroyNow(0);
+    if (Status st = AttachKernelPrograms({s->progs.gil_wakeup}, impl_->kernel_links); !st.ok()) {
+      return st;
+    }
+  }
   const uint32_t tgid = static_cast<uint32_t>(pid);
   ProbeProcesses<NoData>::Process proc;
   GilSlots slots;
@@ -206,9 +239,11 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   if (Status st = AttachTarget(pid, target, proc.links); !st.ok()) {
     proc.links.clear();
     unregister();
+    ReleaseKernelPrograms();
     return st;
   }
   processes.Add(pid, std::move(proc));
+  if (wakeup) impl_->wakeup_pids.insert(pid);
   std::lock_guard slots_lock(impl_->slots_mu);
   impl_->slots[pid] = slots;
   return Status::Ok();
@@ -257,6 +292,7 @@ Status PyGilProbe::AttachTarget(pid_t pid, const PyGilTarget& target,
 // Holding the processes' lock.
 Status PyGilProbe::Forget(pid_t pid) {
   std::optional<GilSlots> gone;
+  impl_->wakeup_pids.erase(pid);
   {
     std::lock_guard slots_lock(impl_->slots_mu);
     if (auto it = impl_->slots.find(pid); it != impl_->slots.end()) {
@@ -279,7 +315,19 @@ Status PyGilProbe::Forget(pid_t pid) {
 
 Status PyGilProbe::Detach(pid_t pid) {
   auto lock = impl_->processes->Lock();
-  return Forget(pid);
+  Status st = Forget(pid);
+  ReleaseKernelPrograms();
+  return st;
+}
+
+// Holding the processes' lock. With the last process that needs it, the scheduler program goes
+// (as pid 0: no entries to delete) and its hint restarts from 0 (a wait whose return was never
+// seen left it high).
+void PyGilProbe::ReleaseKernelPrograms() {
+  if (!impl_->wakeup_pids.empty() || impl_->kernel_links.empty()) return;
+  impl_->processes->reaper().Hand(0, std::move(impl_->kernel_links));
+  impl_->kernel_links.clear();
+  __atomic_store_n(&impl_->skel->bss->gil_cond_waiters, 0, __ATOMIC_RELAXED);
 }
 
 Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<PyGilSubGil>& gils) {
@@ -369,6 +417,7 @@ Result<std::vector<PyGilStats>> PyGilProbe::Read() {
       st.gil = cond != 0 ? cond - cfg.cond_in_gil : 0;
       st.take_drop = (cfg.flags & PYGIL_F_TAKE_DROP) != 0;
       st.condvar = (cfg.flags & PYGIL_F_CONDVAR) != 0;
+      st.handoff_latency_known = st.take_drop || (st.condvar && impl_->wakeup);
       out.push_back(std::move(st));
     }
   }

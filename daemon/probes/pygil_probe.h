@@ -103,6 +103,10 @@ class PyGilProbe {
   // Deletes the process's entries at once; its links are destroyed in the background.
   Status Detach(pid_t pid);
 
+  // Why the condvar method measures no handoff latency (the scheduler program that sees the
+  // GIL condvar's wake-ups did not load), or "" when it does.
+  const std::string& HandoffLatencyUnavailable() const;
+
   // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
   PyGilHealth ReadHealth();
@@ -118,6 +122,8 @@ class PyGilProbe {
   void DeleteEntries(pid_t pid);
   // Removes attached process `pid` (holding the processes' lock).
   Status Forget(pid_t pid);
+  // Detaches the kernel-side program once no process is attached (holding the processes' lock).
+  void ReleaseKernelPrograms();
   // Attaches the probes `target` names into `links`.
   Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
 

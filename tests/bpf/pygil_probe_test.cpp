@@ -160,6 +160,16 @@ TEST(PyGilProbeTest, GilEntriesAreReusedAsSubInterpretersComeAndGo) {
   EXPECT_TRUE(read->empty()) << "a detached process has no series";
 }
 
+// The handoffs and the latencies measured, for the log.
+void PrintHandoffLatency(const char* mode, const PyGilStats& s) {
+  std::fprintf(stderr, "%s: %llu handoffs, %llu with a latency, %.1f us on average\n", mode,
+               static_cast<unsigned long long>(s.handoffs),
+               static_cast<unsigned long long>(s.handoff_latency.count),
+               s.handoff_latency.count ? static_cast<double>(s.handoff_latency.sum_ns) /
+                                             static_cast<double>(s.handoff_latency.count) / 1e3
+                                       : 0.0);
+}
+
 TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter) {
   GILSTAT_SKIP_UNLESS_BPF();
   const std::string python = UnstrippedPython3();
@@ -189,6 +199,9 @@ TEST(PyGilProbeTest, ExactModeCountsEveryAcquisitionAndAgreesWithTheInterpreter)
   const double ratio = static_cast<double>(s.wait.sum_ns) / static_cast<double>(s.hold.sum_ns);
   EXPECT_GT(ratio, 0.5);
   EXPECT_LT(ratio, 2.0);
+  EXPECT_TRUE(s.handoff_latency_known);
+  EXPECT_GE(s.handoff_latency.count, s.handoffs * 8 / 10);
+  PrintHandoffLatency("exact mode", s);
   // Detached: its links go (in the background) and nothing else of ours remains.
   bool gone = false;
   for (int i = 0; i < 100 && !gone; ++i) {
@@ -216,6 +229,16 @@ void ExpectCondvarCounts(const ScriptRun& r) {
   EXPECT_GT(s.forced, 9 * s.voluntary) << "two spinners: the switches are forced";
   // One spinner always waits: the waits add up to most of the second.
   EXPECT_GT(s.wait.sum_ns, 500'000'000u);
+  // Handoff latency, from the release's wake-up of the sleeping waiter: a forced handoff's
+  // waiter sleeps in its second condvar wait when the holder lets go, so nearly every handoff
+  // has one; each is a part of its wait.
+  EXPECT_TRUE(s.handoff_latency_known);
+  EXPECT_LE(s.handoff_latency.count, s.handoffs);
+  EXPECT_GE(s.handoff_latency.count, s.handoffs * 8 / 10);
+  EXPECT_GT(s.handoff_latency.sum_ns, 0u);
+  EXPECT_LT(s.handoff_latency.sum_ns, s.wait.sum_ns / 10)
+      << "a handoff is a wake-up, not a switch interval";
+  PrintHandoffLatency("default mode", s);
 }
 
 TEST(PyGilProbeTest, DefaultModeWithSymbolsUsesTheGilCondvar) {
@@ -320,9 +343,13 @@ std::map<std::string, ProgRuns> OurProgramRuns() {
   return out;
 }
 
+// The runs of the uprobe programs: the scheduler program (gil_wakeup) runs for every wake-up on
+// the host while a process is attached, whatever that process does.
 uint64_t TotalRuns(const std::map<std::string, ProgRuns>& runs) {
   uint64_t n = 0;
-  for (const auto& [name, r] : runs) n += r.count;
+  for (const auto& [name, r] : runs) {
+    if (name != "gil_wakeup") n += r.count;
+  }
   return n;
 }
 
@@ -369,6 +396,13 @@ TEST(PyGilProbeTest, DefaultModeRunsNothingForAnUncontendedIoThread) {
       EXPECT_GT(TotalRuns(all), TotalRuns(io)) << "the programs never ran: no statistics?";
       if (!exact || (*plan)->method != GilMethod::kTakeGil) {
         EXPECT_EQ(TotalRuns(io), 0u) << "an uncontended I/O thread ran the GIL programs";
+        if (io.count("gil_wakeup")) {
+          const ProgRuns& w = io.at("gil_wakeup");
+          std::fprintf(
+              stderr, "default mode, %s: gil_wakeup ran %llu times, %.0f ns each\n", python,
+              static_cast<unsigned long long>(w.count),
+              w.count ? static_cast<double>(w.time_ns) / static_cast<double>(w.count) : 0.0);
+        }
         continue;
       }
       ASSERT_TRUE(io.count("take_gil_entry"));

@@ -7,8 +7,9 @@ workload implies:
 
 - pygil_cpu.py, two CPU-bound threads: GIL waits, contention and handoffs under lock="gil", the
   handoffs forced, and the interpreter's own switch counter (gil->switch_number, read from its
-  memory) agrees with the probes' handoff count within 10% + 5; in the default mode (method
-  gil_condvar for every CPython 3) there is no acquisition count and no hold histogram; in
+  memory) agrees with the probes' handoff count within 10% + 5, most handoffs have a handoff
+  latency; in the default mode (method gil_condvar for every CPython 3) there is no acquisition
+  count and no hold histogram; in
   exact mode (probes.python: exact, one interpreter with symbols under a second gilstatd,
   method take_gil) each thread waits about as long as the other holds (wait sum ~ hold sum);
 - pygil_convoy.py, an I/O thread answering requests (1 ms apart, from another process) over a
@@ -229,6 +230,16 @@ def check_cpu_bound(case, py, version):
     else:
         case.assertGreater(wait, 0.4 * elapsed, msg)
     if method in ("take_gil", "gil_condvar"):
+        # Handoff latency in both methods (the condvar's: from the release's wake-up of the
+        # sleeping waiter): nearly every forced handoff has one, each shorter than a switch
+        # interval on average.
+        latencies = delta("gilstat_lock_handoff_latency_seconds_count", **gil)
+        latency = delta("gilstat_lock_handoff_latency_seconds_sum", **gil)
+        case.assertIsNotNone(latencies, msg)
+        case.assertGreater(latencies, 0.5 * handoffs, f"{msg}, {latencies} latencies")
+        case.assertLessEqual(latencies, handoffs, msg)
+        case.assertLess(latency / latencies, 0.005, f"{msg}, handoff latency {latency}")
+        case.report[-1] += f", handoff latency {1e6 * latency / latencies:.0f} us"
         switches = delta("gilstat_python_gil_switches_total")
         case.assertIsNotNone(switches, msg)
         case.assertLessEqual(abs(switches - handoffs), 0.1 * max(switches, handoffs) + 5,

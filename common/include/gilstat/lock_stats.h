@@ -53,9 +53,11 @@ struct PyGilStats {
   pid_t pid = 0;
   // The interpreter whose GIL this is: 0 the main one, else a sub-interpreter with its own GIL.
   int64_t interpreter = 0;
-  uint64_t gil = 0;           // the address of its GIL state in the process (0: unknown)
-  bool take_drop = false;     // every acquisition seen (else: contended ones only, condvar)
-  bool condvar = false;       // the GIL condvar is probed: drop requests (forced releases) seen
+  uint64_t gil = 0;        // the address of its GIL state in the process (0: unknown)
+  bool take_drop = false;  // every acquisition seen (else: contended ones only, condvar)
+  bool condvar = false;    // the GIL condvar is probed: drop requests (forced releases) seen
+  // handoff_latency is measured (take_gil; condvar only: where the scheduler program loaded)
+  bool handoff_latency_known = false;
   uint64_t acquisitions = 0;  // take_gil returns
   uint64_t contended = 0;
   uint64_t handoffs = 0;  // acquisitions by another thread than the last holder

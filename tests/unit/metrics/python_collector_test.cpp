@@ -194,6 +194,25 @@ TEST(PyGilLockSeriesTest, CondvarOnlyLeavesOutAcquisitionsAndHold) {
             std::string::npos);
 }
 
+// The condvar method's handoff latency is exported where it is measured (the scheduler program
+// loaded), and left out rather than shown empty where it is not.
+TEST(PyGilLockSeriesTest, CondvarOnlyHandoffLatencyWhereMeasured) {
+  for (bool known : {true, false}) {
+    PyGilStats st = Stats(false, true);
+    st.handoff_latency_known = known;
+    st.handoff_latency.count = 28;
+    st.handoff_latency.slots[14] = 28;
+    st.handoff_latency.sum_ns = 560'000;
+    LockFamilyBuilder b;
+    b.Add(PyGilLockSeries(st, "deb", false));
+    const std::string t = Text(b.Build());
+    const std::string count =
+        "gilstat_lock_handoff_latency_seconds_count{lock=\"gil\",process=\"deb\","
+        "source=\"ebpf\"} 28";
+    EXPECT_EQ(t.find(count) != std::string::npos, known) << t;
+  }
+}
+
 TEST(PyGilLockSeriesTest, AGroupWithAStrippedProcessHasNoAcquisitionCount) {
   // Summing a complete count with a missing one would understate: the family is left out.
   LockFamilyBuilder b;
