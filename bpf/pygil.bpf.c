@@ -13,18 +13,12 @@
 #include <bpf/bpf_tracing.h>
 
 #include "futex.bpf.h"
+#include "gilwait.bpf.h"
 #include "hist.bpf.h"
 #include "maps.bpf.h"
 #include "pygil.h"
 
 #define ETIMEDOUT 110
-/* sizeof(pthread_cond_t) on x86-64: every futex word of a condvar lies within it. */
-#define PTHREAD_COND_SIZE 48
-
-/* Threads of condvar-only processes inside a wait on a GIL condvar (a hint: a wait whose return
- * was never seen leaves it one too high until the last process goes). gil_wakeup returns at
- * once while it is 0. */
-__s64 gil_cond_waiters = 0;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -516,10 +510,9 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
 	if (!t->wait_start_ns)
 		t->wait_start_ns = now;
 	t->switch_at_wait = sw;
-	t->cond_addr = (__u64)cond;
-	t->woken_ns = 0;
-	if (!t->in_cond && !(p->flags & PYGIL_F_TAKE_DROP))
-		__sync_fetch_and_add(&gil_cond_waiters, 1);
+	/* Condvar only: the wake-up that releases it starts the handoff. */
+	if (!(p->flags & PYGIL_F_TAKE_DROP))
+		gil_wait_begin(id, (__u64)cond);
 	t->in_cond = 1;
 	t->slot = (__u32)slot;
 	take_wait_stacks(p, g, t, id);
@@ -533,7 +526,7 @@ int BPF_KPROBE(cond_wait_entry, void *cond)
  * takes the GIL now; another thread held it while this one waited. Every read here is made
  * holding gil->mutex: the waiters' returns are ordered. */
 static __always_inline void condvar_handoff(struct pygil_stats *s, struct pygil_gil *g,
-					    struct pygil_thread *t, __u64 id)
+					    struct pygil_thread *t, __u64 id, __u64 woken_ns)
 {
 	__u64 now = bpf_ktime_get_ns();
 
@@ -550,9 +543,9 @@ static __always_inline void condvar_handoff(struct pygil_stats *s, struct pygil_
 	}
 	/* Woken from its sleep by the release's signal: the handoff ran from that wake-up (a
 	 * waiter not yet asleep when the GIL was released gives no latency). */
-	if (t->woken_ns && now >= t->woken_ns)
+	if (woken_ns && now >= woken_ns)
 		gilstat_hist_add(s->handoff_hist, &s->handoff_hist_sum, &s->handoff_hist_count,
-				 now - t->woken_ns);
+				 now - woken_ns);
 }
 
 SEC("uretprobe")
@@ -565,7 +558,7 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	struct pygil_stats *s;
 	struct pygil_gil *g;
 	__s32 locked = 1;
-	__u64 sw = 0;
+	__u64 sw = 0, woken_ns;
 
 	if (!p)
 		return 0;
@@ -573,8 +566,7 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (!t || !t->in_cond)
 		return 0; /* another condvar of the process */
 	t->in_cond = 0;
-	if (!(p->flags & PYGIL_F_TAKE_DROP))
-		__sync_fetch_and_add(&gil_cond_waiters, -1);
+	woken_ns = p->flags & PYGIL_F_TAKE_DROP ? 0 : gil_wait_end(id);
 	g = gil_of(p, t->slot);
 	s = stats_of(p, t->slot);
 	if (!s || !g)
@@ -610,7 +602,7 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 	if (p->flags & PYGIL_F_TAKE_DROP)
 		return 0;
 	if (!locked) {
-		condvar_handoff(s, g, t, id);
+		condvar_handoff(s, g, t, id, woken_ns);
 		thread_end(id, t);
 	} else if (ret == 0) {
 		/* Woken by a release, and another thread has taken the GIL since (the holder again,
@@ -621,31 +613,24 @@ int BPF_KRETPROBE(cond_wait_return, long ret)
 }
 
 /* --- the GIL condvar's wake-ups (condvar method): the start of a handoff ---------------------
- * drop_gil releases the GIL and signals its condvar; glibc's pthread_cond_signal wakes a
- * sleeping waiter with a futex wake on a word inside the condvar. Seen from the scheduler (no
- * program on any syscall, and none on the release path): a wake-up of a thread waiting on a GIL
- * condvar by a thread of its process inside a futex wake on a word of that condvar stamps the
- * waiter; its wait's return with the GIL free is the handoff's end. A wake of gil->mutex (the
- * waiter re-taking the mutex) lies outside the condvar and is not stamped. Every other wake-up
- * on the host returns after reading gil_cond_waiters, or after the two tasks' process ids. */
+ * drop_gil releases the GIL and signals its condvar, which wakes a sleeping waiter with a futex
+ * wake (gilwait.bpf.h). Seen from the scheduler: no program on any syscall, none on the release
+ * path. Loaded where the semaphore probes' futex_wakeup does not do it (the daemon shares
+ * gil_waits with them; a tool holding this probe alone loads this one). Every other wake-up
+ * on the host returns after reading gil_waiting, or after the two tasks' process ids. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(gil_wakeup, struct task_struct *p)
 {
 	struct task_struct *waker;
-	struct pygil_thread *t;
 	struct pt_regs *regs;
 
-	if (gil_cond_waiters <= 0)
+	if (!gil_waits_any())
 		return 0;
 	waker = bpf_get_current_task_btf();
 	if (waker->tgid != p->tgid)
 		return 0;
 	regs = futex_regs(waker);
-	if (!regs || !is_wake(regs->si))
-		return 0;
-	t = thread_find(((__u64)p->tgid << 32) | (__u32)p->pid);
-	if (!t || !t->in_cond || t->woken_ns || regs->di - t->cond_addr >= PTHREAD_COND_SIZE)
-		return 0;
-	t->woken_ns = bpf_ktime_get_ns();
+	if (regs && is_wake(regs->si))
+		gil_wait_woken(((__u64)p->tgid << 32) | (__u32)p->pid, regs->di);
 	return 0;
 }

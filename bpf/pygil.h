@@ -135,11 +135,6 @@ struct pygil_thread {
 	__u64 tstate;
 	__u32 tstate_gen;
 	__u32 tstate_slot;
-	/* The GIL condvar this thread waits on (in_cond), and when a futex wake on one of its words
-	 * woke it (the releasing drop_gil's signal; 0: not woken by one in this wait): the start of
-	 * the handoff when the wait ends with the GIL free (condvar method). */
-	__u64 cond_addr;
-	__u64 woken_ns;
 };
 
 /* The contended waits of one GIL whose waiter had one stack and whose last holder another. */

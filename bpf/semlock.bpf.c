@@ -10,6 +10,7 @@
 
 #include "hist.bpf.h"
 #include "futex.bpf.h"
+#include "gilwait.bpf.h"
 #include "maps.bpf.h"
 #include "semlock.h"
 
@@ -765,10 +766,12 @@ int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_st
 
 /* A thread of an attached process woken: the wake is its semaphore's when the woken thread
  * sleeps in a probed call's futex wait and the current thread (of an attached process) is in a
- * futex wake of that word. Other wake-ups on the host return after reading asleep_in_waits and
- * the attached-process mask for the waker (the current thread: most wake-ups on the host end
- * there), then its saved registers (not in a futex wake), then the mask for the woken thread,
- * or after the woken thread's array entry. */
+ * futex wake of that word; else, when the woken thread waits on a GIL condvar (gil_waits,
+ * shared with the GIL probes by the daemon) and the waker is of its process, the start of a
+ * GIL handoff (gilwait.bpf.h). Other wake-ups on the host return after reading asleep_in_waits
+ * and gil_waiting (nothing asleep in either) or the attached-process mask for the waker (the
+ * current thread: most wake-ups on the host end there), then its saved registers (not in a
+ * futex wake), then the mask for the woken thread, or after the woken thread's entries. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(futex_wakeup, struct task_struct *p)
 {
@@ -777,7 +780,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	struct pt_regs *regs;
 	__u64 waiter;
 
-	if (asleep_in_waits <= 0)
+	if (asleep_in_waits <= 0 && !gil_waits_any())
 		return 0;
 	/* A semaphore's post comes from a process that is attached (as with the syscall
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
@@ -792,8 +795,11 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	if (!maybe_attached(waiter >> 32))
 		return 0;
 	t = thread_in_call(waiter);
-	if (!t || t->addr != regs->di)
+	if (!t || t->addr != regs->di) {
+		if ((waiter >> 32) == bpf_get_current_pid_tgid() >> 32)
+			gil_wait_woken(waiter, regs->di);
 		return 0;
+	}
 	if (!(t->flags & SEMLOCK_T_ASLEEP))
 		return 0;
 	sk = slot_if_of(t->slot, waiter >> 32, t->key);

@@ -328,7 +328,12 @@ Status Daemon::Impl::StartProbes(const config::Config& c) {
           futex->program, futex->fallback_reason);
     }
   }
-  if (auto g = probes::PyGilProbe::Open(); g.ok()) {
+  // One wake-up program for the semaphores and the GIL condvar: the GIL probe shares the
+  // semaphore probe's GIL-wait maps.
+  const probes::SemlockProbe* sem = host::SemlockProbeOf(*probe);
+  if (auto g = probes::PyGilProbe::Open(PYGIL_MAX_PROCS,
+                                        sem ? sem->gil_wait_maps() : probes::GilWaitMaps{});
+      g.ok()) {
     gil_probe = std::move(g).value();
     if (!gil_probe->HandoffLatencyUnavailable().empty()) {
       spdlog::warn("CPython GIL probes: no handoff latency by the GIL condvar ({})",

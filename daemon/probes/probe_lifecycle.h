@@ -50,6 +50,13 @@ Health HealthFromCounters(const Result<std::vector<uint64_t>>& counters, uint32_
 // kInvalidArgument for a pid that cannot name a process.
 Status CheckPid(pid_t pid);
 
+// The maps of bpf/gilwait.bpf.h (the threads waiting on a GIL condvar) that the semaphore probe
+// gives the GIL probe, so that one wake-up program serves both; -1: not shared.
+struct GilWaitMaps {
+  int waits = -1;
+  int waiting = -1;
+};
+
 // Attaches the kernel-side programs `progs` (tracepoints: attached while some process is, not per
 // process) into `links`, unless they are attached already. kPermissionDenied / kUnavailable.
 Status AttachKernelPrograms(const std::vector<bpf_program*>& progs, std::vector<BpfLinkPtr>& links);

@@ -87,11 +87,13 @@ struct PyGilProbe::Impl {
 
   LoadedSkeleton<pygil> skel;
   const int ncpus;
-  // gil_wakeup (the condvar method's handoff latency) loaded; else why not.
+  // The condvar method's handoff latency is measured: by the semaphore probes' futex_wakeup
+  // (gil_waits shared) or by gil_wakeup (loaded); else why not.
   bool wakeup = false;
+  bool wakeup_shared = false;
   std::string wakeup_why;
-  // gil_wakeup's link while some process is attached whose GIL only the condvar shows (those
-  // processes), under the processes' lock.
+  // gil_wakeup's link (not shared) while some process is attached whose GIL only the condvar
+  // shows (those processes), under the processes' lock.
   std::vector<BpfLinkPtr> kernel_links;
   std::set<pid_t> wakeup_pids;
   // The slots of the attached processes, under their own lock: SetSubInterpreterGils (scrapes)
@@ -120,34 +122,39 @@ PyGilProbe::~PyGilProbe() {
   if (impl_) impl_->processes.reset();
 }
 
-Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
+Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes, GilWaitMaps shared) {
   if (max_processes == 0) {
     return MakeError(ErrorCode::kInvalidArgument, "pygil: max_processes must be positive");
   }
   const int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return MakeError(ErrorCode::kInternal, "cannot count possible CPUs");
   const uint32_t entries = max_processes + PYGIL_MAX_SUB_GILS;
-  auto load = [&](bool wakeup) {
-    return LoadedSkeleton<pygil>::Make("pygil", {pygil__open, pygil__load, pygil__destroy},
-                                       [&](pygil& s) {
-                                         bpf_map__set_max_entries(s.maps.procs, max_processes);
-                                         bpf_map__set_max_entries(s.maps.gils, entries);
-                                         bpf_map__set_max_entries(s.maps.stats, entries);
-                                         bpf_program__set_autoload(s.progs.gil_wakeup, wakeup);
-                                       });
+  bool reused = false;
+  auto load = [&](bool wakeup, bool share) {
+    return LoadedSkeleton<pygil>::Make(
+        "pygil", {pygil__open, pygil__load, pygil__destroy}, [&](pygil& s) {
+          bpf_map__set_max_entries(s.maps.procs, max_processes);
+          bpf_map__set_max_entries(s.maps.gils, entries);
+          bpf_map__set_max_entries(s.maps.stats, entries);
+          reused = share && bpf_map__reuse_fd(s.maps.gil_waits, shared.waits) == 0 &&
+                   bpf_map__reuse_fd(s.maps.gil_waiting, shared.waiting) == 0;
+          bpf_program__set_autoload(s.progs.gil_wakeup, wakeup && !reused);
+        });
   };
-  // The scheduler program where it loads (bpf_task_pt_regs: Linux 5.15), else none: the
-  // condvar method then has no handoff latency.
+  // The GIL condvar's wake-ups seen by the semaphore probes' program where it shares its maps,
+  // else by this object's own where it loads (bpf_task_pt_regs: Linux 5.15), else not at all:
+  // the condvar method then has no handoff latency.
   std::string wakeup_why;
-  auto skel = load(true);
-  if (!skel.ok()) {
+  auto skel = load(true, shared.waits >= 0 && shared.waiting >= 0);
+  if (!skel.ok() && !reused) {
     wakeup_why = "the scheduler program did not load: " + skel.error().message;
-    skel = load(false);
+    skel = load(false, false);
   }
   if (!skel.ok()) return skel.error();
   std::unique_ptr<PyGilProbe> probe(new PyGilProbe());
   probe->impl_ = std::make_unique<Impl>(std::move(skel).value(), entries, ncpus);
   probe->impl_->wakeup = wakeup_why.empty();
+  probe->impl_->wakeup_shared = reused;
   probe->impl_->wakeup_why = std::move(wakeup_why);
   PyGilProbe* self = probe.get();
   probe->impl_->processes = std::make_unique<ProbeProcesses<NoData>>(
@@ -155,6 +162,7 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes) {
         if (pid == 0) return;  // the kernel-side program: no entries
         // Events between Detach and the links' end may have re-created entries.
         if (!attached_again) self->DeleteEntries(pid);
+        self->ClearGilWaits();
       });
   return probe;
 }
@@ -189,7 +197,7 @@ Status PyGilProbe::Attach(pid_t pid, const PyGilTarget& target) {
   // The scheduler program while some process is attached whose GIL only the condvar shows: the
   // last one's, handed to the reaper, is gone before a new one stamps (one stamp per wake-up).
   const bool wakeup = impl_->wakeup && target.cond_addr != 0 && !target.take_drop();
-  if (wakeup) {
+  if (wakeup && !impl_->wakeup_shared) {
     if (impl_->kernel_links.empty()) processes.reaper().DestroyNow(0);
     if (Status st = AttachKernelPrograms({s->progs.gil_wakeup}, impl_->kernel_links); !st.ok()) {
       return st;
@@ -327,7 +335,26 @@ void PyGilProbe::ReleaseKernelPrograms() {
   if (!impl_->wakeup_pids.empty() || impl_->kernel_links.empty()) return;
   impl_->processes->reaper().Hand(0, std::move(impl_->kernel_links));
   impl_->kernel_links.clear();
-  __atomic_store_n(&impl_->skel->bss->gil_cond_waiters, 0, __ATOMIC_RELAXED);
+}
+
+// On the reaper thread, under the processes' lock, once a detached process's links are gone:
+// with no process of the condvar method attached, no program begins or ends a GIL wait, and the
+// waits whose return was never seen (a process that ended with threads waiting for the GIL)
+// are forgotten, so that the wake-up programs return at once again.
+void PyGilProbe::ClearGilWaits() {
+  if (!impl_->wakeup_pids.empty()) return;
+  pygil* s = impl_->skel.get();
+  const int waits = bpf_map__fd(s->maps.gil_waits);
+  const uint32_t zero_key = 0;
+  const int64_t none = 0;
+  (void)bpf_map_update_elem(bpf_map__fd(s->maps.gil_waiting), &zero_key, &none, BPF_ANY);
+  const gil_wait free_entry{};
+  for (uint32_t i = 0; i < GILWAIT_SLOTS; ++i) {
+    gil_wait w{};
+    if (bpf_map_lookup_elem(waits, &i, &w) == 0 && w.id != 0) {
+      (void)bpf_map_update_elem(waits, &i, &free_entry, BPF_ANY);
+    }
+  }
 }
 
 Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<PyGilSubGil>& gils) {

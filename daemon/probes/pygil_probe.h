@@ -18,12 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "bpf/gilwait.h"
 #include "bpf/pygil.h"
 #include "elf/mapped_file.h"
 #include "gilstat/histogram.h"
 #include "gilstat/lock_stats.h"
 #include "gilstat/result.h"
 #include "probes/libbpf_util.h"
+#include "probes/probe_lifecycle.h"
 #include "probes/py_stacks_raw.h"
 
 namespace gilstat::probes {
@@ -84,8 +86,12 @@ PyGilHealth PyGilHealthOf(const Result<std::vector<uint64_t>>& counters);
 
 class PyGilProbe {
  public:
-  // Loads the programs (nothing is attached until Attach). Errors as SemlockProbe::Open.
-  static Result<std::unique_ptr<PyGilProbe>> Open(uint32_t max_processes = PYGIL_MAX_PROCS);
+  // Loads the programs (nothing is attached until Attach). With `shared` (the semaphore
+  // probe's GilWaitMaps), the GIL condvar's wake-ups are stamped by the semaphore probe's
+  // wake-up program and this probe loads none of its own; without, it loads gil_wakeup (its
+  // link attached while a process of the condvar method is). Errors as SemlockProbe::Open.
+  static Result<std::unique_ptr<PyGilProbe>> Open(uint32_t max_processes = PYGIL_MAX_PROCS,
+                                                  GilWaitMaps shared = {});
   ~PyGilProbe();
   PyGilProbe(const PyGilProbe&) = delete;
   PyGilProbe& operator=(const PyGilProbe&) = delete;
@@ -124,6 +130,8 @@ class PyGilProbe {
   Status Forget(pid_t pid);
   // Detaches the kernel-side program once no process is attached (holding the processes' lock).
   void ReleaseKernelPrograms();
+  // Forgets every GIL wait once no process of the condvar method is attached (reaper thread).
+  void ClearGilWaits();
   // Attaches the probes `target` names into `links`.
   Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
 

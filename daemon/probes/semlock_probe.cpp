@@ -539,4 +539,10 @@ PyGilHealth SemlockProbe::ReadStackHealth() {
 
 const FutexProgramInfo& SemlockProbe::futex_program() const { return impl_->futex; }
 
+GilWaitMaps SemlockProbe::gil_wait_maps() const {
+  if (std::string_view(impl_->futex.program) != kFutexScheduler) return {};
+  semlock* s = impl_->skel.get();
+  return {bpf_map__fd(s->maps.gil_waits), bpf_map__fd(s->maps.gil_waiting)};
+}
+
 }  // namespace gilstat::probes

@@ -17,6 +17,7 @@
 #include "gilstat/lock_stats.h"
 #include "gilstat/probe_mode.h"
 #include "gilstat/result.h"
+#include "probes/probe_lifecycle.h"
 #include "probes/py_stacks_raw.h"
 #include "probes/semlock_sites.h"
 
@@ -116,6 +117,9 @@ class SemlockProbe : public LockStatsSource {
   ProbeHealth ReadHealth() override;
   // Which futex program this kernel took, and why not fentry when it is the fallback.
   const FutexProgramInfo& futex_program() const;
+  // The GIL-wait maps whose waiters the scheduler's wake-up program stamps, for
+  // PyGilProbe::Open; not shared ({-1, -1}) with the syscall tracepoint, which does not.
+  GilWaitMaps gil_wait_maps() const;
 
  private:
   struct Impl;

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "host/python_host.h"
+#include "probes/semlock_probe.h"
 #include "python/gil_state.h"
 #include "tests/bpf/bpf_test_util.h"
 
@@ -38,17 +39,48 @@ std::string UnstrippedPython3() {
   return {};
 }
 
+// Run counts and run time of the programs that links held by this process run (the kernel's
+// BPF statistics, enabled while `stats_fd` is open), by program name.
+struct ProgRuns {
+  uint64_t count = 0;
+  uint64_t time_ns = 0;
+};
+std::map<std::string, ProgRuns> OurProgramRuns() {
+  std::map<std::string, ProgRuns> out;
+  std::set<uint32_t> seen;
+  for (uint32_t link : testing::LinkIdsHeldBy(getpid())) {
+    int fd = bpf_link_get_fd_by_id(link);
+    if (fd < 0) continue;
+    bpf_link_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && seen.insert(info.prog_id).second) {
+      int pfd = bpf_prog_get_fd_by_id(info.prog_id);
+      bpf_prog_info p{};
+      uint32_t plen = sizeof p;
+      if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &p, &plen) == 0) {
+        out[p.name].count += p.run_cnt;
+        out[p.name].time_ns += p.run_time_ns;
+      }
+      if (pfd >= 0) close(pfd);
+    }
+    close(fd);
+  }
+  return out;
+}
+
 struct ScriptRun {
   PyGilStats stats;
   uint64_t switches = 0;    // the interpreter's own, over the same span
   uint64_t roundtrips = 0;  // pygil_convoy.py's requests answered
   GilMethod method = GilMethod::kNone;
+  std::map<std::string, ProgRuns> programs;  // of the links held at the end of the run
 };
 
 // Runs `script` (pygil_cpu.py: 2 threads, 1 s) under the GIL probes as gilstatd would plan
-// them in the default or the exact mode.
+// them in the default or the exact mode; with `sem`, under the semaphore probe too.
 ScriptRun RunCpuScript(PyGilProbe& probe, const std::string& python, bool exact = false,
-                       const std::vector<std::string>& script = {"pygil_cpu.py", "2", "1"}) {
+                       const std::vector<std::string>& script = {"pygil_cpu.py", "2", "1"},
+                       SemlockProbe* sem = nullptr) {
   ScriptRun r;
   std::vector<std::string> argv = {python, std::string(GILSTAT_TESTPROGS_DIR) + "/" + script[0]};
   argv.insert(argv.end(), script.begin() + 1, script.end());
@@ -60,6 +92,9 @@ ScriptRun RunCpuScript(PyGilProbe& probe, const std::string& python, bool exact 
   r.method = (*plan)->method;
   EXPECT_TRUE((*plan)->gil.has_value()) << (*plan)->why;
   if (!(*plan)->gil) return r;
+  if (sem) {
+    EXPECT_TRUE(sem->Attach(py.pid()).ok());
+  }
   Status st = probe.Attach(py.pid(), (*plan)->probe);
   EXPECT_TRUE(st.ok()) << st.message();
   auto before = python::ReadGilState(py.pid(), *(*plan)->gil);
@@ -78,7 +113,11 @@ ScriptRun RunCpuScript(PyGilProbe& probe, const std::string& python, bool exact 
       if (s.pid == py.pid()) r.stats = s;
     }
   }
+  r.programs = OurProgramRuns();
   EXPECT_TRUE(probe.Detach(py.pid()).ok());
+  if (sem) {
+    EXPECT_TRUE(sem->Detach(py.pid()).ok());
+  }
   EXPECT_EQ(py.Wait(), 0);
   return r;
 }
@@ -297,6 +336,30 @@ TEST(PyGilProbeTest, DefaultModeTellsVoluntaryFromForcedHandoffs) {
   EXPECT_LE(v.voluntary, v.forced + 5) << "a voluntary handoff follows a forced one at most";
 }
 
+// The daemon's arrangement: the semaphore probe on the same process shares its GIL-wait maps,
+// its wake-up program stamps the GIL condvar's waiters too, and the GIL probe runs none.
+TEST(PyGilProbeTest, DefaultModeSharesTheSemaphoreProbesWakeupProgram) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  const char* python = "/usr/bin/python3";
+  auto sem = SemlockProbe::Open();
+  ASSERT_TRUE(sem.ok()) << sem.status().ToString();
+  const GilWaitMaps shared = (*sem)->gil_wait_maps();
+  ASSERT_GE(shared.waits, 0) << "the scheduler's futex programs did not load: "
+                             << (*sem)->futex_program().fallback_reason;
+  auto probe = PyGilProbe::Open(PYGIL_MAX_PROCS, shared);
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  EXPECT_EQ((*probe)->HandoffLatencyUnavailable(), "");
+  const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  ASSERT_GE(stats_fd, 0) << "BPF_ENABLE_STATS: " << std::strerror(errno);
+  ScriptRun r = RunCpuScript(**probe, python, false, {"pygil_cpu.py", "2", "1"}, sem->get());
+  close(stats_fd);
+  ASSERT_EQ(r.method, GilMethod::kGilCondvar);
+  ExpectCondvarCounts(r);
+  EXPECT_EQ(r.programs.count("gil_wakeup"), 0u) << "the GIL probe attached a wake-up program";
+  ASSERT_EQ(r.programs.count("futex_wakeup"), 1u);
+  EXPECT_GT(r.programs.at("futex_wakeup").count, r.stats.handoffs);
+}
+
 TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
   GILSTAT_SKIP_UNLESS_BPF();
   const char* python = "/usr/bin/python3";
@@ -312,35 +375,6 @@ TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
     ASSERT_EQ(r.method, GilMethod::kGilCondvar);
     ExpectCondvarCounts(r);
   }
-}
-
-// Run counts and run time of the programs that links held by this process run (the kernel's
-// BPF statistics, enabled while `stats_fd` is open), by program name.
-struct ProgRuns {
-  uint64_t count = 0;
-  uint64_t time_ns = 0;
-};
-std::map<std::string, ProgRuns> OurProgramRuns() {
-  std::map<std::string, ProgRuns> out;
-  std::set<uint32_t> seen;
-  for (uint32_t link : testing::LinkIdsHeldBy(getpid())) {
-    int fd = bpf_link_get_fd_by_id(link);
-    if (fd < 0) continue;
-    bpf_link_info info{};
-    uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && seen.insert(info.prog_id).second) {
-      int pfd = bpf_prog_get_fd_by_id(info.prog_id);
-      bpf_prog_info p{};
-      uint32_t plen = sizeof p;
-      if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &p, &plen) == 0) {
-        out[p.name].count += p.run_cnt;
-        out[p.name].time_ns += p.run_time_ns;
-      }
-      if (pfd >= 0) close(pfd);
-    }
-    close(fd);
-  }
-  return out;
 }
 
 // The runs of the uprobe programs: the scheduler program (gil_wakeup) runs for every wake-up on
