@@ -345,9 +345,13 @@ void PyGilProbe::ClearGilWaits() {
   if (!impl_->wakeup_pids.empty()) return;
   pygil* s = impl_->skel.get();
   const int waits = bpf_map__fd(s->maps.gil_waits);
+  const int waiting = bpf_map__fd(s->maps.gil_waiting);
   const uint32_t zero_key = 0;
+  int64_t count = 0;
+  // The count is that of the entries in use: none, nothing to clear (one read, not 16384).
+  if (bpf_map_lookup_elem(waiting, &zero_key, &count) != 0 || count == 0) return;
   const int64_t none = 0;
-  (void)bpf_map_update_elem(bpf_map__fd(s->maps.gil_waiting), &zero_key, &none, BPF_ANY);
+  (void)bpf_map_update_elem(waiting, &zero_key, &none, BPF_ANY);
   const gil_wait free_entry{};
   for (uint32_t i = 0; i < GILWAIT_SLOTS; ++i) {
     gil_wait w{};
