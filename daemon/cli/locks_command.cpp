@@ -145,7 +145,9 @@ int RunLocks(const LocksOptions& options, const LocksEnv& env, std::ostream& out
   std::unique_ptr<probes::PyGilProbe> gil_probe;
   std::unique_ptr<host::PythonTargets> py;
   if (env.open_gil_probe) {
-    if (auto g = env.open_gil_probe(); g.ok()) {
+    // One wake-up program for both, as in the daemon.
+    const probes::SemlockProbe* sem = host::SemlockProbeOf(*probe->get());
+    if (auto g = env.open_gil_probe(sem ? sem->gil_wait_maps() : probes::GilWaitMaps{}); g.ok()) {
       gil_probe = std::move(g).value();
     } else {
       err << "gilstat: warning: no CPython GIL probes (" << g.error().message
@@ -249,7 +251,9 @@ int Main(int argc, char** argv) {
   });
   LocksEnv env;
   env.stop_fd = sfd;
-  env.open_gil_probe = [] { return probes::PyGilProbe::Open(); };
+  env.open_gil_probe = [](probes::GilWaitMaps shared) {
+    return probes::PyGilProbe::Open(PYGIL_MAX_PROCS, shared);
+  };
   int rc = cmd == Command::kStacks ? RunStacks(parsed->stacks, env, std::cout, std::cerr)
            : cmd == Command::kTop  ? RunTop(parsed->top, env, std::cout, std::cerr)
                                    : RunLocks(parsed->locks, env, std::cout, std::cerr);

@@ -37,8 +37,8 @@ struct RunEnv {
   ProbeOpener open_probe = [](ProbeMode mode) { return OpenSemlockProbe(mode); };
   EventsOpener open_events = OpenProctrackProbe;  // empty: rescans only
   // `gilstat locks`: the CPython GIL probes, to show Python GILs and name threading locks
-  // (empty: none; Main sets the real one).
-  std::function<Result<std::unique_ptr<probes::PyGilProbe>>()> open_gil_probe;
+  // (empty: none; Main sets the real one), given the semaphore probe's GIL-wait maps.
+  std::function<Result<std::unique_ptr<probes::PyGilProbe>>(probes::GilWaitMaps)> open_gil_probe;
   int stop_fd = -1;  // when readable the run ends early (the signalfd of SIGINT/SIGTERM)
   pid_t self_pid = ::getpid();
   std::chrono::milliseconds rescan_with_events{5000};
