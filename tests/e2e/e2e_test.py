@@ -156,13 +156,17 @@ class ScrapedByPrometheus(unittest.TestCase):
         # without blocking. The probes' are narrower: blocked in the kernel (a futex wait that
         # slept). Their wait histogram counts every acquisition on the slow path (blocked or
         # not): the runtime's contended ones, but for the race between its read and sem_wait's.
+        # The same race lets a thread that read the GIL free block in sem_wait, contended for the
+        # probes and not for the runtime: where nearly every acquisition that finds the GIL held
+        # also blocks (the sanitizer build), the probes' count can pass the runtime's by that
+        # (54,803 against 54,668 seen there): 2% is allowed, a double count is not.
         waits = self.prom.value(
             f'gilstat_lock_wait_seconds_count{{{HOSTED},lock="gil",source="ebpf"}}')
         c = {s: self.prom.value(f'gilstat_lock_contended_total{{{HOSTED},lock="gil",source="{s}"}}')
              for s in ("ebpf", "runtime")}
         self.assertGreater(c["runtime"], 1000, c)
         self.assertGreater(c["ebpf"], 0, c)
-        self.assertLessEqual(c["ebpf"], c["runtime"], c)
+        self.assertLessEqual(c["ebpf"], 1.02 * c["runtime"], c)
         self.assertLessEqual(c["ebpf"], waits, (waits, c))
         rates = {name: self.prom.value(f'rate({name}{{{HOSTED},lock="gil",source="{s}"}}[10s])')
                  for name, s in (("gilstat_lock_wait_seconds_count", "ebpf"),
