@@ -154,6 +154,12 @@ struct {
  * marked asleep stays counted: wake-ups then take the longer path, nothing is missed). */
 __s64 asleep_in_waits = 0;
 
+/* Threads inside probed calls (begin_call to end_call): while there is none, a context switch
+ * returns after reading this (most switches of a server's threads happen outside any probed
+ * call). Never below the true number (a call whose return is never seen stays counted until the
+ * thread's next call: its switches then take the longer path, nothing is missed). */
+__s64 threads_in_calls = 0;
+
 /* Bit (tgid mod 64) set for every attached process (written by the loader at attach and
  * detach): a context switch or wake-up of a process whose bit is clear returns after reading
  * it, without touching the thread array. */
@@ -485,6 +491,9 @@ static __always_inline int begin_call(__u64 addr, __u32 op)
 
 	if (!t)
 		return 0;
+	/* A call whose return was never seen is still counted. */
+	if (!t->op)
+		__sync_fetch_and_add(&threads_in_calls, 1);
 	/* Only this thread writes its state while it is in a call. */
 	t->addr = addr;
 	t->key = key;
@@ -549,6 +558,7 @@ static __always_inline int end_call(long ret)
 		__sync_fetch_and_add(&asleep_in_waits, -1);
 	}
 	thread_end(id, t);
+	__sync_fetch_and_add(&threads_in_calls, -1);
 	return 0;
 }
 
@@ -757,8 +767,11 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(futex_sleep, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id;
 
+	if (threads_in_calls <= 0)
+		return 0;
+	id = bpf_get_current_pid_tgid();
 	if (maybe_attached(id >> 32))
 		thread_switches_out(id, prev, preempt, prev_state);
 	return 0;
@@ -778,13 +791,14 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 	struct semlock_slot_key *sk;
 	struct semlock_thread *t;
 	struct pt_regs *regs;
-	__u64 waiter;
+	__u64 waker, waiter;
 
 	if (asleep_in_waits <= 0 && !gil_waits_any())
 		return 0;
 	/* A semaphore's post comes from a process that is attached (as with the syscall
 	 * tracepoint); a process-shared semaphore posted by another process is not counted. */
-	if (!maybe_attached(bpf_get_current_pid_tgid() >> 32))
+	waker = bpf_get_current_pid_tgid();
+	if (!maybe_attached(waker >> 32))
 		return 0;
 	/* The waker's saved registers (its own kernel stack) before the woken task's fields and
 	 * array entry: most wake-ups by a server's threads come from I/O, not futex wakes. */
@@ -796,7 +810,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 		return 0;
 	t = thread_in_call(waiter);
 	if (!t || t->addr != regs->di) {
-		if ((waiter >> 32) == bpf_get_current_pid_tgid() >> 32)
+		if ((waiter >> 32) == waker >> 32)
 			gil_wait_woken(waiter, regs->di);
 		return 0;
 	}
@@ -804,7 +818,7 @@ int BPF_PROG(futex_wakeup, struct task_struct *p)
 		return 0;
 	sk = slot_if_of(t->slot, waiter >> 32, t->key);
 	if (sk)
-		futex_wake_of_slot(bpf_get_current_pid_tgid(), t->slot, sk);
+		futex_wake_of_slot(waker, t->slot, sk);
 	return 0;
 }
 

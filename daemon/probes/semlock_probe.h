@@ -120,6 +120,14 @@ class SemlockProbe : public LockStatsSource {
   // The GIL-wait maps whose waiters the scheduler's wake-up program stamps, for
   // PyGilProbe::Open; not shared ({-1, -1}) with the syscall tracepoint, which does not.
   GilWaitMaps gil_wait_maps() const;
+  // The scheduler programs' gates: threads inside probed calls, and those asleep in their futex
+  // wait. While both are 0 a context switch or wake-up on the host returns at once. A process
+  // that ended with threads inside calls is taken off them once its links are gone.
+  struct CallGates {
+    int64_t in_calls = 0;
+    int64_t asleep = 0;
+  };
+  CallGates ReadCallGates() const;
 
  private:
   struct Impl;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -638,6 +639,40 @@ TEST_F(SemlockProbeErrors, KernelSideStaysWhileOthersAttached) {
     c->ReadResults();
     EXPECT_EQ(c->Wait(), 0);
   }
+}
+
+// Whether `probe`'s gates reach `want` within 5 s.
+bool GatesReach(const SemlockProbe& probe, SemlockProbe::CallGates want) {
+  for (int i = 0; i < 500; ++i) {
+    SemlockProbe::CallGates g = probe.ReadCallGates();
+    if (g.in_calls == want.in_calls && g.asleep == want.asleep) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A process killed while a thread sleeps inside a probed sem_wait leaves no open call behind:
+// once its links are gone the scheduler programs' gates close again. Left open, every context
+// switch and wake-up on the host would take the programs' longer path from then on.
+TEST_F(SemlockProbeErrors, KilledWaiterClosesTheGates) {
+  auto p = SemlockProbe::Open();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  if ((*p)->futex_program().program != std::string_view(kFutexScheduler)) {
+    GTEST_SKIP() << "the gates are the scheduler programs'; this kernel uses "
+                 << (*p)->futex_program().program;
+  }
+  // The pong thread waits for sem_a, which the main thread posts after 10 s.
+  Child c({Prog("pie"), "pingpong", "1", "10000000"});
+  ASSERT_TRUE(c.WaitReady());
+  ASSERT_TRUE((*p)->Attach(c.pid()).ok());
+  c.Go();
+  ASSERT_TRUE(GatesReach(**p, {1, 1})) << "in calls " << (*p)->ReadCallGates().in_calls
+                                       << ", asleep " << (*p)->ReadCallGates().asleep;
+  kill(c.pid(), SIGKILL);
+  c.Wait();
+  ASSERT_TRUE((*p)->Detach(c.pid()).ok());
+  EXPECT_TRUE(GatesReach(**p, {0, 0})) << "in calls " << (*p)->ReadCallGates().in_calls
+                                       << ", asleep " << (*p)->ReadCallGates().asleep;
 }
 
 TEST_F(SemlockProbeErrors, SigkillOfHolderLeavesNoLinks) {
