@@ -326,7 +326,7 @@ class MappedThreadSlots {
     int64_t in_calls = 0, asleep = 0;
     for (uint32_t i = 0; i < n_; ++i) {
       semlock_thread& t = mem_[i];
-      uint64_t owner = __atomic_load_n(&t.owner, __ATOMIC_ACQUIRE);
+      __u64 owner = __atomic_load_n(&t.owner, __ATOMIC_ACQUIRE);
       if (!(owner & SEMLOCK_THREAD_BUSY) || TgidOf(owner & ~SEMLOCK_THREAD_BUSY) != tgid) continue;
       if (t.op != 0) ++in_calls;
       if (t.flags & SEMLOCK_T_ASLEEP) ++asleep;
