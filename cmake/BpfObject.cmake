@@ -64,7 +64,7 @@ function(gilstat_bpf_skeleton name source)
   set(_skel ${_out}/bpf/${name}.skel.h)
   # Headers next to the source and the shared common headers: rebuild when any changes.
   get_filename_component(_srcdir ${_src} DIRECTORY)
-  file(GLOB _deps ${_srcdir}/*.h ${PROJECT_SOURCE_DIR}/common/include/gilstat/*.h)
+  file(GLOB _deps CONFIGURE_DEPENDS ${_srcdir}/*.h ${PROJECT_SOURCE_DIR}/common/include/gilstat/*.h)
   add_custom_command(
     OUTPUT ${_obj}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${_out}/bpf
