@@ -15,16 +15,18 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GILWAIT_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE); /* the loader ends the waits of a process that is gone */
 	__type(key, __u32);
 	__type(value, struct gil_wait);
 } gil_waits SEC(".maps");
 
 /* Entry 0: the entries of gil_waits in use (a hint: one whose wait never returned stays
- * counted until its entry is reused or the loader clears the maps). A wake-up program returns
- * at once while it is 0. */
+ * counted until its entry is reused or the loader ends it, once the process's links are gone).
+ * A wake-up program returns at once while it is 0. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE); /* decremented by the loader, atomically */
 	__type(key, __u32);
 	__type(value, __s64);
 } gil_waiting SEC(".maps");

@@ -4,7 +4,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/mman.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -106,6 +108,41 @@ void DeleteMapKeysIf(int fd, Pred doomed) {
 // Counters 0..n-1 of the per-CPU array map `fd`, each summed over CPUs. kInternal when one
 // cannot be read (the probes' health then says so in read_errors).
 Result<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t n);
+
+// A BPF array map created with BPF_F_MMAPABLE, mapped into the loader: values read and written
+// in place, with atomic operations where programs update the same words concurrently.
+template <typename T>
+class MappedBpfArray {
+ public:
+  MappedBpfArray() = default;
+  MappedBpfArray(const MappedBpfArray&) = delete;
+  MappedBpfArray& operator=(const MappedBpfArray&) = delete;
+  ~MappedBpfArray() {
+    if (mem_ != nullptr) munmap(mem_, len_);
+  }
+
+  // Maps the array `map` (once); false, with nothing mapped, when the kernel refuses.
+  bool Map(const bpf_map* map) {
+    if (mem_ != nullptr) return true;
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const uint32_t n = bpf_map__max_entries(map);
+    const size_t len = (static_cast<size_t>(n) * sizeof(T) + page - 1) / page * page;
+    void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+    if (mem == MAP_FAILED) return false;
+    mem_ = static_cast<T*>(mem);
+    len_ = len;
+    n_ = n;
+    return true;
+  }
+  bool mapped() const { return mem_ != nullptr; }
+  uint32_t size() const { return n_; }
+  T& operator[](uint32_t i) const { return mem_[i]; }
+
+ private:
+  T* mem_ = nullptr;
+  size_t len_ = 0;
+  uint32_t n_ = 0;
+};
 
 // The process (thread group) of a bpf_get_current_pid_tgid() value.
 inline uint32_t TgidOf(uint64_t pid_tgid) { return static_cast<uint32_t>(pid_tgid >> 32); }

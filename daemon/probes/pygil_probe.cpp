@@ -110,6 +110,10 @@ struct PyGilProbe::Impl {
   // (a 32-bit count of entry writes does not come round while a thread keeps a slot).
   std::atomic<uint32_t> gen{0};
   uint32_t NextGen() { return ++gen; }
+  // gil_waits and its count, mapped: the waits a process left open end with it.
+  MappedBpfArray<gil_wait> gil_waits;
+  MappedBpfArray<__s64> gil_waiting;
+  bool waits_mapped() const { return gil_waits.mapped() && gil_waiting.mapped(); }
   // Last member: destroyed first (every link before the object).
   std::unique_ptr<ProbeProcesses<NoData>> processes;
 };
@@ -156,18 +160,34 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes, Gil
   probe->impl_->wakeup = wakeup_why.empty();
   probe->impl_->wakeup_shared = reused;
   probe->impl_->wakeup_why = std::move(wakeup_why);
+  // Unmapped, the waits a process left open are forgotten only once no process of the condvar
+  // method is attached (ClearGilWaits).
+  pygil* loaded = probe->impl_->skel.get();
+  probe->impl_->gil_waits.Map(loaded->maps.gil_waits);
+  probe->impl_->gil_waiting.Map(loaded->maps.gil_waiting);
   PyGilProbe* self = probe.get();
   probe->impl_->processes = std::make_unique<ProbeProcesses<NoData>>(
       "GIL", max_processes, [self](pid_t pid, bool attached_again) {
         if (pid == 0) return;  // the kernel-side program: no entries
         // Events between Detach and the links' end may have re-created entries.
-        if (!attached_again) self->DeleteEntries(pid);
+        if (!attached_again) {
+          self->EndGilWaitsOf(pid);
+          self->DeleteEntries(pid);
+        }
         self->ClearGilWaits();
       });
   return probe;
 }
 
 const std::string& PyGilProbe::HandoffLatencyUnavailable() const { return impl_->wakeup_why; }
+
+int64_t PyGilProbe::GilWaiting() const {
+  if (impl_->gil_waiting.mapped()) return __atomic_load_n(&impl_->gil_waiting[0], __ATOMIC_RELAXED);
+  const uint32_t zero_key = 0;
+  __s64 count = 0;
+  bpf_map_lookup_elem(bpf_map__fd(impl_->skel.get()->maps.gil_waiting), &zero_key, &count);
+  return count;
+}
 
 void PyGilProbe::DeleteEntries(pid_t pid) {
   pygil* s = impl_->skel.get();
@@ -338,11 +358,32 @@ void PyGilProbe::ReleaseKernelPrograms() {
 }
 
 // On the reaper thread, under the processes' lock, once a detached process's links are gone:
+// The GIL waits that threads of process `pid` left open (it ended, or was detached, with threads
+// waiting for its GIL, and its links are gone): freed and taken off the count that the wake-up
+// programs read first. An entry is freed by compare-and-swap of its thread id: one that another
+// thread (tid alike modulo GILWAIT_SLOTS) has taken over meanwhile is that thread's.
+void PyGilProbe::EndGilWaitsOf(pid_t pid) {
+  const MappedBpfArray<gil_wait>& waits = impl_->gil_waits;
+  if (!impl_->waits_mapped()) return;
+  const uint32_t tgid = static_cast<uint32_t>(pid);
+  __s64 ended = 0;
+  for (uint32_t i = 0; i < waits.size(); ++i) {
+    __u64 id = __atomic_load_n(&waits[i].id, __ATOMIC_RELAXED);
+    if (id == 0 || TgidOf(id) != tgid) continue;
+    if (__atomic_compare_exchange_n(&waits[i].id, &id, __u64{0}, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED)) {
+      ++ended;
+    }
+  }
+  if (ended) __atomic_fetch_sub(&impl_->gil_waiting[0], ended, __ATOMIC_RELAXED);
+}
+
+// Without the mapped maps (EndGilWaitsOf),
 // with no process of the condvar method attached, no program begins or ends a GIL wait, and the
 // waits whose return was never seen (a process that ended with threads waiting for the GIL)
 // are forgotten, so that the wake-up programs return at once again.
 void PyGilProbe::ClearGilWaits() {
-  if (!impl_->wakeup_pids.empty()) return;
+  if (impl_->waits_mapped() || !impl_->wakeup_pids.empty()) return;
   pygil* s = impl_->skel.get();
   const int waits = bpf_map__fd(s->maps.gil_waits);
   const int waiting = bpf_map__fd(s->maps.gil_waiting);

@@ -112,6 +112,10 @@ class PyGilProbe {
   // Why the condvar method measures no handoff latency (the scheduler program that sees the
   // GIL condvar's wake-ups did not load), or "" when it does.
   const std::string& HandoffLatencyUnavailable() const;
+  // The threads counted as waiting on a GIL condvar (gil_waits' entries in use), which the
+  // wake-up programs read first: 0 while none waits. A process that ended, or was detached,
+  // with threads waiting is taken off once its links are gone.
+  int64_t GilWaiting() const;
 
   // Thread-safe; they do not wait for an attach in progress.
   Result<std::vector<PyGilStats>> Read();
@@ -130,8 +134,13 @@ class PyGilProbe {
   Status Forget(pid_t pid);
   // Detaches the kernel-side program once no process is attached (holding the processes' lock).
   void ReleaseKernelPrograms();
-  // Forgets every GIL wait once no process of the condvar method is attached (reaper thread).
+  // Ends the GIL waits process `pid`'s threads left open, once its links are gone (reaper
+  // thread).
+  void EndGilWaitsOf(pid_t pid);
+  // Where gil_waits could not be mapped: forgets every GIL wait once no process of the condvar
+  // method is attached (reaper thread).
   void ClearGilWaits();
+
   // Attaches the probes `target` names into `links`.
   Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
 

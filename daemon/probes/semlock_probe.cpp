@@ -2,8 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -294,57 +292,28 @@ std::optional<SiteStatus> FindParkingLot(pid_t pid) {
 
 namespace {
 
-// The thread array mapped into the daemon (BPF_F_MMAPABLE): the loader frees the entries of a
-// process that left threads inside calls.
-class MappedThreadSlots {
- public:
-  MappedThreadSlots() = default;
-  MappedThreadSlots(const MappedThreadSlots&) = delete;
-  MappedThreadSlots& operator=(const MappedThreadSlots&) = delete;
-  ~MappedThreadSlots() {
-    if (mem_ != nullptr) munmap(mem_, len_);
+// Ends the calls that threads of process `tgid` left open (it ended with threads waiting; its
+// uprobes are gone): each entry of the thread array is made idle and taken off the programs'
+// gates. The fields first, while the dead thread still owns the entry (no program writes them),
+// then the owner, by compare-and-swap (another thread may count itself into `fallback`
+// meanwhile).
+void EndCallsOf(const MappedBpfArray<semlock_thread>& threads, uint32_t tgid, semlock& s) {
+  int64_t in_calls = 0, asleep = 0;
+  for (uint32_t i = 0; i < threads.size(); ++i) {
+    semlock_thread& t = threads[i];
+    __u64 owner = __atomic_load_n(&t.owner, __ATOMIC_ACQUIRE);
+    if (!(owner & SEMLOCK_THREAD_BUSY) || TgidOf(owner & ~SEMLOCK_THREAD_BUSY) != tgid) continue;
+    if (t.op != 0) ++in_calls;
+    if (t.flags & SEMLOCK_T_ASLEEP) ++asleep;
+    t.op = 0;
+    t.flags = 0;
+    t.addr = 0;
+    __atomic_compare_exchange_n(&t.owner, &owner, owner & ~SEMLOCK_THREAD_BUSY, false,
+                                __ATOMIC_RELEASE, __ATOMIC_RELAXED);
   }
-
-  // Maps the array `map`; false (nothing mapped) when the kernel refuses.
-  bool Map(bpf_map* map) {
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    const size_t bytes = static_cast<size_t>(bpf_map__max_entries(map)) * sizeof(semlock_thread);
-    const size_t len = (bytes + page - 1) / page * page;
-    void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-    if (mem == MAP_FAILED) return false;
-    mem_ = static_cast<semlock_thread*>(mem);
-    len_ = len;
-    n_ = bpf_map__max_entries(map);
-    return true;
-  }
-
-  // Ends the calls that threads of process `tgid` left open (it ended with threads waiting; its
-  // uprobes are gone): each entry is made idle and taken off the programs' gates. The fields
-  // first, while the dead thread still owns the entry (no program writes them), then the owner,
-  // by compare-and-swap (another thread may count itself into `fallback` meanwhile).
-  void EndCallsOf(uint32_t tgid, semlock& s) const {
-    int64_t in_calls = 0, asleep = 0;
-    for (uint32_t i = 0; i < n_; ++i) {
-      semlock_thread& t = mem_[i];
-      __u64 owner = __atomic_load_n(&t.owner, __ATOMIC_ACQUIRE);
-      if (!(owner & SEMLOCK_THREAD_BUSY) || TgidOf(owner & ~SEMLOCK_THREAD_BUSY) != tgid) continue;
-      if (t.op != 0) ++in_calls;
-      if (t.flags & SEMLOCK_T_ASLEEP) ++asleep;
-      t.op = 0;
-      t.flags = 0;
-      t.addr = 0;
-      __atomic_compare_exchange_n(&t.owner, &owner, owner & ~SEMLOCK_THREAD_BUSY, false,
-                                  __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-    }
-    if (in_calls) __atomic_fetch_sub(&s.bss->threads_in_calls, in_calls, __ATOMIC_RELAXED);
-    if (asleep) __atomic_fetch_sub(&s.bss->asleep_in_waits, asleep, __ATOMIC_RELAXED);
-  }
-
- private:
-  semlock_thread* mem_ = nullptr;
-  size_t len_ = 0;
-  uint32_t n_ = 0;
-};
+  if (in_calls) __atomic_fetch_sub(&s.bss->threads_in_calls, in_calls, __ATOMIC_RELAXED);
+  if (asleep) __atomic_fetch_sub(&s.bss->asleep_in_waits, asleep, __ATOMIC_RELAXED);
+}
 
 }  // namespace
 
@@ -364,7 +333,8 @@ struct SemlockProbe::Impl {
   // Processes with Python stacks on (their count is the programs' stacks_procs).
   std::mutex stacks_mu;
   std::set<pid_t> stack_pids;
-  MappedThreadSlots thread_slots;
+  // The thread array, mapped: a process that ended inside calls is taken off the gates.
+  MappedBpfArray<semlock_thread> thread_slots;
   // Last member: destroyed first (every link before the object).
   std::unique_ptr<ProbeProcesses<AttachResult>> processes;
 };
@@ -412,7 +382,7 @@ Result<std::unique_ptr<SemlockProbe>> SemlockProbe::Open(const SemlockOptions& o
         // Events between Detach and now may have re-created entries; unless the pid was
         // attached again meanwhile, they go too.
         if (attached_again) return;
-        self->impl_->thread_slots.EndCallsOf(static_cast<uint32_t>(pid), *self->impl_->skel.get());
+        EndCallsOf(self->impl_->thread_slots, static_cast<uint32_t>(pid), *self->impl_->skel.get());
         self->RecycleSlots(self->DeleteProcessEntries(pid));
       });
   return probe;

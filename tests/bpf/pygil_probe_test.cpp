@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -67,6 +68,13 @@ std::map<std::string, ProgRuns> OurProgramRuns() {
   }
   return out;
 }
+
+// Skips the test, saying why, when interpreter `python` is not installed here.
+#define SKIP_UNLESS_INSTALLED(python)                            \
+  if (access(python, X_OK) != 0) {                               \
+    std::fprintf(stderr, "SKIPPED: %s not installed\n", python); \
+    GTEST_SKIP() << python << " not installed";                  \
+  }
 
 struct ScriptRun {
   PyGilStats stats;
@@ -306,10 +314,7 @@ TEST(PyGilProbeTest, DefaultModeWithSymbolsUsesTheGilCondvar) {
 TEST(PyGilProbeTest, DefaultModeTellsVoluntaryFromForcedHandoffs) {
   GILSTAT_SKIP_UNLESS_BPF();
   const char* python = "/root/.pyenv/versions/3.12.1/bin/python3.12";
-  if (access(python, X_OK) != 0) {
-    std::fprintf(stderr, "SKIPPED: %s not installed\n", python);
-    GTEST_SKIP() << python << " not installed";
-  }
+  SKIP_UNLESS_INSTALLED(python);
   auto probe = PyGilProbe::Open();
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
   ScriptRun r = RunCpuScript(**probe, python, false, {"pygil_relay.py", "1"});
@@ -363,10 +368,7 @@ TEST(PyGilProbeTest, DefaultModeSharesTheSemaphoreProbesWakeupProgram) {
 TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
   GILSTAT_SKIP_UNLESS_BPF();
   const char* python = "/usr/bin/python3";
-  if (access(python, X_OK) != 0) {
-    std::fprintf(stderr, "SKIPPED: %s not installed\n", python);
-    GTEST_SKIP() << python << " not installed";
-  }
+  SKIP_UNLESS_INSTALLED(python);
   auto probe = PyGilProbe::Open();
   ASSERT_TRUE(probe.ok()) << probe.status().ToString();
   for (bool exact : {false, true}) {  // without symbols, exact mode has no other sites
@@ -375,6 +377,54 @@ TEST(PyGilProbeTest, StrippedDebianPythonThroughTheGilCondvar) {
     ASSERT_EQ(r.method, GilMethod::kGilCondvar);
     ExpectCondvarCounts(r);
   }
+}
+
+// Attaches `probe` to `c` (a CPython ready to run) as gilstatd's default mode plans it; the
+// method, or kNone when it could not.
+GilMethod AttachDefault(PyGilProbe& probe, const Child& c) {
+  auto plan = host::PlanPython(c.pid(), "/proc", false);
+  if (!plan.ok() || !*plan || !(*plan)->gil) return GilMethod::kNone;
+  return probe.Attach(c.pid(), (*plan)->probe).ok() ? (*plan)->method : GilMethod::kNone;
+}
+
+// Whether `probe`'s count of GIL waits reaches at least (or, `exactly`, just) `n` within 5 s.
+bool GilWaitingReaches(const PyGilProbe& probe, int64_t n, bool exactly) {
+  for (int i = 0; i < 500; ++i) {
+    const int64_t w = probe.GilWaiting();
+    if (exactly ? w == n : w >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A process killed while a thread waits for its GIL leaves no wait behind: once its links are
+// gone the count the wake-up programs read first is back to 0, though another process of the
+// condvar method stays attached. Left counted, every wake-up on the host would take the longer
+// path for as long as gilstatd runs.
+TEST(PyGilProbeTest, KilledWaiterEndsItsGilWaits) {
+  GILSTAT_SKIP_UNLESS_BPF();
+  const char* python = "/usr/bin/python3";
+  SKIP_UNLESS_INSTALLED(python);
+  auto probe = PyGilProbe::Open();
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  const std::string script = std::string(GILSTAT_TESTPROGS_DIR) + "/pygil_cpu.py";
+  Child idle({python, script, "2", "1"});  // stays before its start: no GIL wait
+  Child busy({python, script, "2", "60"});
+  ASSERT_TRUE(idle.WaitReady() && busy.WaitReady());
+  for (const Child* c : {&idle, &busy}) {
+    const GilMethod m = AttachDefault(**probe, *c);
+    if (m == GilMethod::kTakeGil) GTEST_SKIP() << python << " is not stripped here";
+    ASSERT_EQ(m, GilMethod::kGilCondvar);
+  }
+  EXPECT_EQ((*probe)->GilWaiting(), 0);
+  busy.Go();  // two threads: one waits on the GIL condvar nearly all the time
+  ASSERT_TRUE(GilWaitingReaches(**probe, 1, false)) << "no GIL wait seen";
+  kill(busy.pid(), SIGKILL);
+  busy.Wait();
+  ASSERT_TRUE((*probe)->Detach(busy.pid()).ok());
+  EXPECT_TRUE(GilWaitingReaches(**probe, 0, true))
+      << (*probe)->GilWaiting() << " GIL waits still counted";
+  EXPECT_TRUE((*probe)->Detach(idle.pid()).ok());
 }
 
 // The runs of the uprobe programs: the scheduler program (gil_wakeup) runs for every wake-up on
