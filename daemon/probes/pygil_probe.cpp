@@ -160,8 +160,8 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes, Gil
   probe->impl_->wakeup = wakeup_why.empty();
   probe->impl_->wakeup_shared = reused;
   probe->impl_->wakeup_why = std::move(wakeup_why);
-  // Unmapped, the waits a process left open are forgotten only once no process of the condvar
-  // method is attached (ClearGilWaits).
+  // Unmapped (the kernel refused), the waits a process left open stay counted: the wake-up
+  // programs' cost, never a missed event.
   pygil* loaded = probe->impl_->skel.get();
   probe->impl_->gil_waits.Map(loaded->maps.gil_waits);
   probe->impl_->gil_waiting.Map(loaded->maps.gil_waiting);
@@ -170,11 +170,9 @@ Result<std::unique_ptr<PyGilProbe>> PyGilProbe::Open(uint32_t max_processes, Gil
       "GIL", max_processes, [self](pid_t pid, bool attached_again) {
         if (pid == 0) return;  // the kernel-side program: no entries
         // Events between Detach and the links' end may have re-created entries.
-        if (!attached_again) {
-          self->EndGilWaitsOf(pid);
-          self->DeleteEntries(pid);
-        }
-        self->ClearGilWaits();
+        if (attached_again) return;
+        self->EndGilWaitsOf(pid);
+        self->DeleteEntries(pid);
       });
   return probe;
 }
@@ -349,19 +347,18 @@ Status PyGilProbe::Detach(pid_t pid) {
 }
 
 // Holding the processes' lock. With the last process that needs it, the scheduler program goes
-// (as pid 0: no entries to delete) and its hint restarts from 0 (a wait whose return was never
-// seen left it high).
+// (as pid 0: no entries to delete).
 void PyGilProbe::ReleaseKernelPrograms() {
   if (!impl_->wakeup_pids.empty() || impl_->kernel_links.empty()) return;
   impl_->processes->reaper().Hand(0, std::move(impl_->kernel_links));
   impl_->kernel_links.clear();
 }
 
-// On the reaper thread, under the processes' lock, once a detached process's links are gone:
-// The GIL waits that threads of process `pid` left open (it ended, or was detached, with threads
-// waiting for its GIL, and its links are gone): freed and taken off the count that the wake-up
-// programs read first. An entry is freed by compare-and-swap of its thread id: one that another
-// thread (tid alike modulo GILWAIT_SLOTS) has taken over meanwhile is that thread's.
+// On the reaper thread, under the processes' lock: the GIL waits that threads of process `pid` left
+// open (it ended, or was detached, with threads waiting for its GIL, and its links are gone): freed
+// and taken off the count that the wake-up programs read first. An entry is freed by
+// compare-and-swap of its thread id: one that another thread (tid alike modulo GILWAIT_SLOTS) has
+// taken over meanwhile is that thread's.
 void PyGilProbe::EndGilWaitsOf(pid_t pid) {
   const MappedBpfArray<gil_wait>& waits = impl_->gil_waits;
   if (!impl_->waits_mapped()) return;
@@ -376,30 +373,6 @@ void PyGilProbe::EndGilWaitsOf(pid_t pid) {
     }
   }
   if (ended) __atomic_fetch_sub(&impl_->gil_waiting[0], ended, __ATOMIC_RELAXED);
-}
-
-// Without the mapped maps (EndGilWaitsOf),
-// with no process of the condvar method attached, no program begins or ends a GIL wait, and the
-// waits whose return was never seen (a process that ended with threads waiting for the GIL)
-// are forgotten, so that the wake-up programs return at once again.
-void PyGilProbe::ClearGilWaits() {
-  if (impl_->waits_mapped() || !impl_->wakeup_pids.empty()) return;
-  pygil* s = impl_->skel.get();
-  const int waits = bpf_map__fd(s->maps.gil_waits);
-  const int waiting = bpf_map__fd(s->maps.gil_waiting);
-  const uint32_t zero_key = 0;
-  int64_t count = 0;
-  // The count is that of the entries in use: none, nothing to clear (one read, not 16384).
-  if (bpf_map_lookup_elem(waiting, &zero_key, &count) != 0 || count == 0) return;
-  const int64_t none = 0;
-  (void)bpf_map_update_elem(waiting, &zero_key, &none, BPF_ANY);
-  const gil_wait free_entry{};
-  for (uint32_t i = 0; i < GILWAIT_SLOTS; ++i) {
-    gil_wait w{};
-    if (bpf_map_lookup_elem(waits, &i, &w) == 0 && w.id != 0) {
-      (void)bpf_map_update_elem(waits, &i, &free_entry, BPF_ANY);
-    }
-  }
 }
 
 Result<size_t> PyGilProbe::SetSubInterpreterGils(pid_t pid, const std::vector<PyGilSubGil>& gils) {

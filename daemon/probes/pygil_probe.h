@@ -137,9 +137,6 @@ class PyGilProbe {
   // Ends the GIL waits process `pid`'s threads left open, once its links are gone (reaper
   // thread).
   void EndGilWaitsOf(pid_t pid);
-  // Where gil_waits could not be mapped: forgets every GIL wait once no process of the condvar
-  // method is attached (reaper thread).
-  void ClearGilWaits();
 
   // Attaches the probes `target` names into `links`.
   Status AttachTarget(pid_t pid, const PyGilTarget& target, std::vector<BpfLinkPtr>& links);
