@@ -49,7 +49,7 @@ class Sizes:
     idle_s: float = 10           # section 4
     stop_cap_s: float = 60       # section 4: longest wait for gilstatd to stop
     demo_s: float = 5            # section 4: the embedded default's CPU, sampled this long
-    io_rounds: int = 5           # section 5: interleaved rounds per interpreter (5: the
+    io_rounds: int = 6           # section 5: interleaved rounds per interpreter (5: the
                                  # fewest a sign test can judge one row by, see goals.py)
     io_s: float = 1.0            # section 5: one echo measurement
     io_http_s: int = 1           # section 5: one HTTP measurement (ab: whole seconds)

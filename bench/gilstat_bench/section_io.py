@@ -1,8 +1,10 @@
 """Section 5: gilstatd's overhead on I/O-bound services in real CPython interpreters
-(bench/io_server.py serve as one long-lived target per interpreter): a single-thread TCP echo
-server driven by a client in another process, and a threaded HTTP server under ab (Debian's
-apache2-utils), both over loopback. Configurations (no daemon, gilstatd default, gilstatd exact)
-are interleaved round by round, as in section 2."""
+(bench/io_server.py serve, two identical long-lived targets per interpreter): a single-thread
+TCP echo server driven by a client in another process, and a threaded HTTP server under ab
+(Debian's apache2-utils), both over loopback. gilstatd watches one of the two servers and the
+other, measured beside it seconds apart in the same state, is its reference: the machine's
+speed, which moves by tens of per cent from second to second on a shared VM, moves both.
+States (no daemon, each configuration) are interleaved round by round, as in section 2."""
 
 import glob
 import os
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from .procs import Child, Gilstatd
 from .section_host import bpf_stats_enabled, prog_ids, prog_stats
 from .sid import command, sid_pythons
-from .stats import bracketed_slowdown_rounds, median, rotate
+from .stats import median, rotate, slowdown
 
 # The interpreters: every CPython installed by pyenv, and Debian's.
 PYTHON_GLOBS = ("/root/.pyenv/versions/*/bin/python", "/usr/bin/python3.11")
@@ -40,6 +42,9 @@ def probes_of(config, exact_key):
 # when the exact configuration does not count acquisitions.
 ECHO_RELEASES_PER_REQUEST = 2
 AB_CONCURRENCY = 8
+# Two identical servers per interpreter: gilstatd watches one, and the other, measured beside it
+# in the same state, is its reference.
+SERVERS = ("A", "B")
 
 
 def pinned(cpu, argv):
@@ -59,48 +64,86 @@ def target_config(pid, probes):
 
 @dataclass
 class IoRun:
-    """One interpreter. nones[r] and per_round[r][config] map a workload to its rate (/s);
-    releases[workload]: GIL acquisitions per request counted by the exact configuration."""
+    """One interpreter, two identical servers ("A", "B"). rounds[r]: {"watched": the server
+    gilstatd watched in round r (A in even rounds, B in odd ones), state: {server: {workload:
+    (requests/s, the server's CPU µs per request or None)}}} for the states "none" (no gilstatd)
+    and each configuration. releases[workload]: GIL acquisitions per request counted by the
+    exact configuration."""
     version: str
     path: str
-    nones: list = field(default_factory=list)
-    per_round: list = field(default_factory=list)
+    rounds: list = field(default_factory=list)
     releases: dict = field(default_factory=dict)
     sites: dict = field(default_factory=dict)
     # program_ns[config][workload]: ns of gilstatd's BPF programs per request (kernel stats)
     program_ns: dict = field(default_factory=dict)
-    # The server's CPU time per request (µs), in the same layout as nones and per_round.
-    cpu_nones: list = field(default_factory=list)
-    cpu_rounds: list = field(default_factory=list)
+
+    def _pairs(self, config, w, cpu):
+        """Per round (watched, unwatched) of the rate (cpu: CPU per request) under `config`;
+        None where a figure is missing."""
+        k = 1 if cpu else 0
+        out = []
+        for rr in self.rounds:
+            if config not in rr:
+                continue
+            a = rr["watched"]
+            u = "B" if a == "A" else "A"
+            out.append((rr[config][a][w][k], rr[config][u][w][k]))
+        return out
 
     def values(self, config, w):
-        """Its rate in each round ([] for a configuration not measured)."""
+        """The watched server's rate in each round ([] for a configuration not measured);
+        for "none", the mean of the two servers' rates."""
         if config == "none":
-            return [n[w] for n in self.nones]
-        return [rr[config][w] for rr in self.per_round if config in rr]
+            return [(rr["none"]["A"][w][0] + rr["none"]["B"][w][0]) / 2 for rr in self.rounds]
+        return [v for v, _ in self._pairs(config, w, False)]
 
     def median_rate(self, config, w):
         return median(self.values(config, w))
 
     def slowdown_rounds(self, config, w):
-        return bracketed_slowdown_rounds(self.values("none", w), self.values(config, w),
-                                         higher_is_better=True)
+        """Per round, the watched server's slowdown against the unwatched one beside it."""
+        return [slowdown(u, v, higher_is_better=True) for v, u in self._pairs(config, w, False)]
 
     def slowdown(self, config, w):
         return median(self.slowdown_rounds(config, w))
 
     def cpu_values(self, config, w):
-        """The server's CPU time per request (µs) in each round."""
+        """The server's CPU time per request (µs) in each round (watched; "none": the mean)."""
         if config == "none":
-            return [n[w] for n in self.cpu_nones]
-        return [rr[config][w] for rr in self.cpu_rounds if config in rr]
+            out = []
+            for rr in self.rounds:
+                a, b = rr["none"]["A"][w][1], rr["none"]["B"][w][1]
+                out.append(None if a is None or b is None else (a + b) / 2)
+            return out
+        return [v for v, _ in self._pairs(config, w, True)]
 
     def cpu_slowdown_rounds(self, config, w):
-        """Per round, the relative growth of the server's CPU time per request."""
-        base, got = self.cpu_values("none", w), self.cpu_values(config, w)
-        if any(v is None for v in base + got) or len(base) < len(got) + 1:
-            return [None] * len(got)
-        return bracketed_slowdown_rounds(base, got)
+        """Per round, the relative growth of the watched server's CPU time per request over
+        the unwatched one's."""
+        return [None if v is None or u is None else slowdown(u, v)
+                for v, u in self._pairs(config, w, True)]
+
+    def cpu_added_us(self, config, w):
+        """Per round, the CPU µs per request the watched server spent over the unwatched one."""
+        return [None if v is None or u is None else v - u for v, u in self._pairs(config, w, True)]
+
+    def others_rounds(self, config, w):
+        """Per round, the slowdown of the server gilstatd did not watch against itself in the
+        same round's state without gilstatd: what gilstatd costs a process it does not watch
+        (its host-wide programs), which the side-by-side comparison cancels."""
+        out = []
+        for rr in self.rounds:
+            if config not in rr:
+                continue
+            u = "B" if rr["watched"] == "A" else "A"
+            out.append(slowdown(rr["none"][u][w][0], rr[config][u][w][0], higher_is_better=True))
+        return out
+
+    def twin_rounds(self, w):
+        """Per round, A's rate against B's with no gilstatd: the method's own noise (0 for two
+        identical servers measured alike)."""
+        return [slowdown(rr["none"]["B"][w][0], rr["none"]["A"][w][0], higher_is_better=True)
+                for rr in self.rounds]
 
     def releases_per_request(self, w):
         got = median(self.releases.get(w, []))
@@ -160,6 +203,29 @@ def exact_key_accepted(ctx, pid):
         gd.close()
 
 
+class Server:
+    """One of an interpreter's two identical targets: `bench/io_server.py serve`, bound to
+    CPU 0, its CPU time read from a cgroup of its own."""
+
+    def __init__(self, ctx, py, label, name):
+        self.child = Child(pinned(0, command(py, ctx.io_server, "serve")),
+                           "io-%s-%s" % (label.split()[0], name), ctx.tmp)
+        self.meter = None
+        try:
+            m = self.child.expect(r"ready (\d+) (\S+) (\d+) (\d+)", 30)
+            self.pid, self.version = int(m.group(1)), m.group(2)
+            self.ports = (int(m.group(3)), int(m.group(4)))
+            self.meter = ServerCpu(self.pid, "gilstat-bench-io-" + name.lower())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.meter:
+            self.meter.close()
+        self.child.stop()
+
+
 def measure(ctx):
     z = ctx.sizes
     ctx.log("section 5: I/O-bound services")
@@ -169,49 +235,41 @@ def measure(ctx):
                   z.io_settle_s, z.io_http_max, z.io_http_s)
     first = True
     for label, py in interpreters(ctx):
-        target = Child(pinned(0, command(py, ctx.io_server, "serve")), "io-" + label.split()[0],
-                       ctx.tmp)
+        servers = {}
         try:
-            m = target.expect(r"ready (\d+) (\S+) (\d+) (\d+)", 30)
-            pid, ports = int(m.group(1)), (int(m.group(3)), int(m.group(4)))
+            for k in SERVERS:
+                servers[k] = Server(ctx, py, label, k)
             if first:
-                data.exact_key = exact_key_accepted(ctx, pid)
+                data.exact_key = exact_key_accepted(ctx, servers["A"].pid)
                 first = False
-            run = IoRun(m.group(2), py)
-            meter = ServerCpu(pid)
-            data.cpu_source = meter.source
-            try:
-                measure_python(ctx, run, pid, ports, data.exact_key, meter)
-            finally:
-                meter.close()
+            run = IoRun(servers["A"].version, py)
+            data.cpu_source = servers["A"].meter.source
+            measure_python(ctx, run, servers, data.exact_key)
             data.runs.append(run)
         except Exception as e:  # one interpreter failing does not end the section
             ctx.note("Section 5, CPython %s: %s" % (label, e))
         finally:
-            target.stop()
+            for server in servers.values():
+                server.close()
     return data
 
 
-def measure_python(ctx, run, pid, ports, exact_key, meter):
-    z = ctx.sizes
-    for w in WORKLOADS:  # warm-up, not recorded
-        measure_workload(ctx, w, ports, 0.5)
-    def one(config):
-        return measure_config(ctx, run, config, pid, ports, exact_key, meter)
-
-    def baseline():  # a measurement without gilstatd: rates and CPU time kept side by side
-        rates, cpu = one("none")
-        run.nones.append(rates)
-        run.cpu_nones.append(cpu)
-
-    for r in range(z.io_rounds):
-        baseline()
-        rr = {c: one(c) for c in rotate(list(CONFIGS), r)}
-        run.per_round.append({c: v[0] for c, v in rr.items()})
-        run.cpu_rounds.append({c: v[1] for c, v in rr.items()})
-    baseline()
+def measure_python(ctx, run, servers, exact_key):
+    """Every round: each state (no gilstatd, each configuration) in an order rotated from
+    round to round; in each, both servers measured one after the other, the one gilstatd
+    watches (A in even rounds, B in odd ones) first in every other measurement."""
+    for server in servers.values():  # warm-up, not recorded
+        for w in WORKLOADS:
+            measure_workload(ctx, w, server.ports, 0.5)
+    for r in range(ctx.sizes.io_rounds):
+        watched = SERVERS[r % 2]
+        rr = {"watched": watched}
+        for state in rotate(["none"] + list(CONFIGS), r):
+            rr[state] = measure_state(ctx, run, state, servers, watched, exact_key, r)
+        run.rounds.append(rr)
     for c in CONFIGS:
-        run.program_ns[c] = program_time(ctx, c, pid, ports, exact_key)
+        run.program_ns[c] = program_time(ctx, c, servers["A"].pid, servers["A"].ports,
+                                         exact_key)
 
 
 def program_time(ctx, config, pid, ports, exact_key):
@@ -240,32 +298,36 @@ def program_time(ctx, config, pid, ports, exact_key):
     return out
 
 
-def measure_config(ctx, run, config, pid, ports, exact_key, meter):
-    """({workload: requests/s}, {workload: the server's CPU µs per request}) with `config`
-    attached to `pid`."""
-    ctx.log("  CPython %s: %s" % (run.version, config))
+def measure_state(ctx, run, state, servers, watched, exact_key, r):
+    """{server: {workload: (requests/s, the server's CPU µs per request or None)}} with `state`
+    ("none", or a configuration attached to server `watched`)."""
+    ctx.log("  CPython %s: %s%s" % (run.version, state,
+                                    "" if state == "none" else " (watching %s)" % watched))
     gd = None
-    if config != "none":
+    if state != "none":
         gd = Gilstatd(ctx.path("gilstatd"), ctx.tmp,
-                      target_config(pid, probes_of(config, exact_key)))
+                      target_config(servers[watched].pid, probes_of(state, exact_key)))
     try:
         if gd:
             t0 = time.monotonic()
             gd.wait_attached(1)
             ctx.log("    attached in %.1f s" % (time.monotonic() - t0))
             time.sleep(ctx.sizes.io_settle_s)
-        out, cpu = {}, {}
-        for w in WORKLOADS:
-            before = gil_acquisitions(gd)
-            rate, requests, cpu_s = measure_workload(ctx, w, ports, ctx.sizes.io_s, meter)
-            after = gil_acquisitions(gd)
-            out[w] = rate
-            cpu[w] = 1e6 * cpu_s / requests if requests and cpu_s is not None else None
-            if config == "gilstatd-exact" and before is not None and after and requests:
-                run.releases.setdefault(w, []).append((after - before) / requests)
+        out = {k: {} for k in SERVERS}
+        for i, w in enumerate(WORKLOADS):
+            for k in rotate(list(SERVERS), r + i):
+                counting = gd is not None and k == watched
+                before = gil_acquisitions(gd) if counting else None
+                rate, requests, cpu_s = measure_workload(ctx, w, servers[k].ports,
+                                                         ctx.sizes.io_s, servers[k].meter)
+                after = gil_acquisitions(gd) if counting else None
+                out[k][w] = (rate, 1e6 * cpu_s / requests
+                             if requests and cpu_s is not None else None)
+                if state == "gilstatd-exact" and before is not None and after and requests:
+                    run.releases.setdefault(w, []).append((after - before) / requests)
         if gd:
-            run.sites[config] = describe(gd.scrape())
-        return out, cpu
+            run.sites[state] = describe(gd.scrape())
+        return out
     finally:
         if gd:
             gd.stop(timeout=60)

@@ -7,17 +7,36 @@ from gilstat_bench import goals
 from gilstat_bench.render.footprint import demo_goal
 from gilstat_bench.render.io import exact_goal, io_goal
 from gilstat_bench.section_demo import DemoData
-from gilstat_bench.section_io import IoData, IoRun
+from gilstat_bench.section_io import SERVERS, IoData, IoRun
 from gilstat_bench.stats import cost_per_release_us
+
+
+def figures(rate, cpu=None):
+    """{workload: (rate, CPU µs per request)}: echo at `rate`, HTTP at a tenth of it; cpu:
+    (echo's, HTTP's) or None."""
+    return {"echo": (rate, cpu[0] if cpu else None), "http": (rate / 10, cpu[1] if cpu else None)}
+
+
+def io_round(r, none, rates, others=None, cpus=None):
+    """Round r (gilstatd watches A in even rounds, B in odd ones): both servers at `none`
+    without gilstatd; under configuration c the watched one at rates[c], the other at
+    others[c] (default: `none`). cpus: (the CPU figures without gilstatd, {c: the watched
+    server's})."""
+    watched = SERVERS[r % 2]
+    other = SERVERS[1 - r % 2]
+    base = cpus[0] if cpus else None
+    rr = {"watched": watched, "none": {k: figures(none, base) for k in SERVERS}}
+    for c, rate in rates.items():
+        rr[c] = {watched: figures(rate, cpus[1][c] if cpus else None),
+                 other: figures((others or {}).get(c, none), base)}
+    return rr
 
 
 def run(version, none, default, exact, releases=None, rounds=3):
     """An interpreter whose echo and HTTP rates are the same every round."""
     r = IoRun(version, "/py/" + version)
-    r.nones = [{"echo": none, "http": none / 10} for _ in range(rounds + 1)]
-    r.per_round = [{"gilstatd-default": {"echo": default, "http": default / 10},
-                    "gilstatd-exact": {"echo": exact, "http": exact / 10}}
-                   for _ in range(rounds)]
+    r.rounds = [io_round(i, none, {"gilstatd-default": default, "gilstatd-exact": exact})
+                for i in range(rounds)]
     if releases:
         r.releases = releases
     return r
@@ -29,11 +48,10 @@ def data(*runs, exact_key=True):
 
 def noisy_run(version, slowdowns, none=10000):
     """An interpreter whose default configuration is slower by slowdowns[r] in round r (echo
-    and HTTP alike), against a constant rate without gilstatd."""
+    and HTTP alike), against the unwatched server at a constant rate."""
     r = IoRun(version, "/py/" + version)
-    r.nones = [{"echo": none, "http": none / 10} for _ in range(len(slowdowns) + 1)]
-    r.per_round = [{"gilstatd-default": {"echo": none / (1 + s), "http": none / 10 / (1 + s)},
-                    "gilstatd-exact": {"echo": none, "http": none / 10}} for s in slowdowns]
+    r.rounds = [io_round(i, none, {"gilstatd-default": none / (1 + s), "gilstatd-exact": none})
+                for i, s in enumerate(slowdowns)]
     return r
 
 
@@ -76,22 +94,66 @@ class IoGoal(unittest.TestCase):
         self.assertIsNone(io_goal(data()).ok)
 
 
+class SideBySide(unittest.TestCase):
+    """A round compares the watched server with the unwatched one beside it, not with another
+    moment: the machine's speed moves both."""
+
+    def test_a_machine_whose_speed_moves_between_rounds_gives_the_cost(self):
+        r = IoRun("3.12.1", "/py/3.12.1")
+        # The machine runs at 10,000/s, 6,000/s, 14,000/s: gilstatd costs 2% of each.
+        r.rounds = [io_round(i, none, {"gilstatd-default": none / 1.02})
+                    for i, none in enumerate((10000, 6000, 14000))]
+        self.assertEqual([round(v, 4) for v in r.slowdown_rounds("gilstatd-default", "echo")],
+                         [0.02] * 3)
+        self.assertEqual([round(v, 4) for v in r.twin_rounds("echo")], [0.0] * 3)
+
+    def test_the_watched_server_alternates(self):
+        r = noisy_run("3.12.1", [0.0] * 4)
+        self.assertEqual([rr["watched"] for rr in r.rounds], ["A", "B", "A", "B"])
+
+    def test_a_cost_to_every_process_is_added_to_the_goal(self):
+        # Side by side 2%, but the unwatched server too ran 2% slower than without gilstatd:
+        # 4% in all.
+        runs = [IoRun("3.%d" % v, "/py") for v in range(3)]
+        for m in runs:
+            m.rounds = [io_round(i, 10000, {"gilstatd-default": 10000 / 1.02 / 1.02},
+                                 others={"gilstatd-default": 10000 / 1.02}) for i in range(5)]
+        g = io_goal(data(*runs))
+        self.assertIs(g.ok, False)
+        self.assertIn("echo +2.0%, http +2.0%; no row", g.measured)
+        self.assertIn("not watch added (where positive): echo +4.0%, http +4.0%", g.measured)
+
+    def test_a_negative_cost_to_others_is_not_subtracted(self):
+        # Both servers ran faster under gilstatd than without (noise): not a gain.
+        runs = [IoRun("3.%d" % v, "/py") for v in range(3)]
+        for m in runs:
+            m.rounds = [io_round(i, 10000, {"gilstatd-default": 11000 / 1.02},
+                                 others={"gilstatd-default": 11000}) for i in range(5)]
+        g = io_goal(data(*runs))
+        self.assertIs(g.ok, True)
+        self.assertIn("not watch added (where positive): echo +2.0%, http +2.0%", g.measured)
+
+
 class ServerCpu(unittest.TestCase):
     """The server's CPU time per request, reported beside the rates (not judged)."""
 
-    def cpu_run(self, growth, rounds=5):
-        r = noisy_run("3.12.1", [0.0] * rounds)
-        r.cpu_nones = [{"echo": 40.0, "http": 300.0} for _ in range(rounds + 1)]
-        r.cpu_rounds = [{"gilstatd-default": {"echo": 40.0 * (1 + g), "http": 300.0 * (1 + g)},
-                         "gilstatd-exact": {"echo": 50.0, "http": 330.0}} for g in growth]
+    def cpu_run(self, growth):
+        r = IoRun("3.12.1", "/py/3.12.1")
+        r.rounds = [io_round(i, 10000, {"gilstatd-default": 10000, "gilstatd-exact": 10000},
+                             cpus=((40.0, 300.0), {"gilstatd-default": (40.0 * (1 + g),
+                                                                        300.0 * (1 + g)),
+                                                   "gilstatd-exact": (50.0, 330.0)}))
+                    for i, g in enumerate(growth)]
         return r
 
-    def test_growth_per_round_against_the_runs_around_it(self):
+    def test_growth_per_round_against_the_server_beside_it(self):
         r = self.cpu_run([0.02, 0.01, 0.03, 0.02, 0.02])
         got = r.cpu_slowdown_rounds("gilstatd-default", "http")
         self.assertEqual([round(v, 4) for v in got], [0.02, 0.01, 0.03, 0.02, 0.02])
         self.assertEqual([round(v, 4) for v in r.cpu_slowdown_rounds("gilstatd-exact", "echo")],
                          [0.25] * 5)
+        self.assertEqual([round(v, 4) for v in r.cpu_added_us("gilstatd-exact", "echo")],
+                         [10.0] * 5)
 
     def test_the_goal_line_gives_the_pooled_growth_and_the_rates_decide(self):
         g = io_goal(data(self.cpu_run([0.02, 0.01, 0.03, 0.02, 0.02])))
@@ -101,8 +163,10 @@ class ServerCpu(unittest.TestCase):
 
     def test_a_round_without_a_cpu_reading_is_not_a_figure(self):
         r = self.cpu_run([0.02] * 5)
-        r.cpu_nones[2]["echo"] = None
-        self.assertEqual(r.cpu_slowdown_rounds("gilstatd-default", "echo"), [None] * 5)
+        r.rounds[2]["gilstatd-default"]["A"]["echo"] = (10000, None)
+        self.assertIsNone(r.cpu_slowdown_rounds("gilstatd-default", "echo")[2])
+        self.assertEqual(len([v for v in r.cpu_slowdown_rounds("gilstatd-default", "echo")
+                              if v is not None]), 4)
 
 
 class ExactCost(unittest.TestCase):
@@ -131,9 +195,10 @@ class ExactCost(unittest.TestCase):
     def test_the_cost_comes_from_the_server_cpu_time_where_it_was_read(self):
         # Rates say 12.5 µs; the CPU time per request grew from 40 to 44 µs over 2 releases.
         r = run("3.12.1", 10000, 9900, 8000, rounds=3)
-        r.cpu_nones = [{"echo": 40.0, "http": 300.0} for _ in range(4)]
-        r.cpu_rounds = [{"gilstatd-default": {"echo": 40.0, "http": 300.0},
-                         "gilstatd-exact": {"echo": 44.0, "http": 330.0}} for _ in range(3)]
+        r.rounds = [io_round(i, 10000, {"gilstatd-default": 9900, "gilstatd-exact": 8000},
+                             cpus=((40.0, 300.0), {"gilstatd-default": (40.0, 300.0),
+                                                   "gilstatd-exact": (44.0, 330.0)}))
+                    for i in range(3)]
         g = exact_goal(data(r))
         self.assertIs(g.ok, True)
         self.assertIn("median 2.00 µs per release/acquire over the 1 interpreters measured (from "
