@@ -17,8 +17,8 @@
 #   OUT=/tmp/b.md bench/run.sh    write the report there instead (for partial or test runs)
 #   PY_ONLY=2.7,3.13 bench/run.sh some interpreters only in sections 2, 5 and 7
 #
-# Sizes (environment; the defaults take about 40 minutes on 2 cores with the 12 CPythons installed
-# here: section 2 about 12 of them, section 5 about 19, section 7 about 2, and stopping gilstatd
+# Sizes (environment; the defaults take about 52 minutes on 2 cores with the 12 CPythons installed
+# here: section 2 about 12 of them, section 5 about 33, section 7 about 2, and stopping gilstatd
 # with 100 targets up to STOP_CAP_S=60 s): ROUNDS SAMPLES SAMPLE_S (section 1), PY_ROUNDS PY27_ROUNDS PY_STEPS
 # PY_REPEAT PY27_STEPS PY_PACE_MS PY_PACED_N PY_ECHO_S (section 2), DURATION STEPS TABLE_PY_STEPS REPEAT
 # (section 3), TARGETS SCRAPES LOAD_EVENTS LOAD_S IDLE_S STOP_CAP_S DEMO_S (section 4), IO_ROUNDS
