@@ -47,6 +47,11 @@ AB_CONCURRENCY = 8
 SERVERS = ("A", "B")
 
 
+def other(server):
+    """The server beside `server`."""
+    return SERVERS[1] if server == SERVERS[0] else SERVERS[0]
+
+
 def pinned(cpu, argv):
     """`argv` bound to CPU `cpu` (taskset) on a machine with two CPUs or more, else as is. The
     server runs on CPU 0 and its load generator on CPU 1: left to the scheduler, the two share
@@ -77,7 +82,7 @@ class IoRun:
     # program_ns[config][workload]: ns of gilstatd's BPF programs per request (kernel stats)
     program_ns: dict = field(default_factory=dict)
 
-    def _pairs(self, config, w, cpu):
+    def pairs(self, config, w, cpu=False):
         """Per round (watched, unwatched) of the rate (cpu: CPU per request) under `config`;
         None where a figure is missing."""
         k = 1 if cpu else 0
@@ -86,8 +91,7 @@ class IoRun:
             if config not in rr:
                 continue
             a = rr["watched"]
-            u = "B" if a == "A" else "A"
-            out.append((rr[config][a][w][k], rr[config][u][w][k]))
+            out.append((rr[config][a][w][k], rr[config][other(a)][w][k]))
         return out
 
     def values(self, config, w):
@@ -95,14 +99,14 @@ class IoRun:
         for "none", the mean of the two servers' rates."""
         if config == "none":
             return [(rr["none"]["A"][w][0] + rr["none"]["B"][w][0]) / 2 for rr in self.rounds]
-        return [v for v, _ in self._pairs(config, w, False)]
+        return [v for v, _ in self.pairs(config, w, False)]
 
     def median_rate(self, config, w):
         return median(self.values(config, w))
 
     def slowdown_rounds(self, config, w):
         """Per round, the watched server's slowdown against the unwatched one beside it."""
-        return [slowdown(u, v, higher_is_better=True) for v, u in self._pairs(config, w, False)]
+        return [slowdown(u, v, higher_is_better=True) for v, u in self.pairs(config, w, False)]
 
     def slowdown(self, config, w):
         return median(self.slowdown_rounds(config, w))
@@ -115,17 +119,17 @@ class IoRun:
                 a, b = rr["none"]["A"][w][1], rr["none"]["B"][w][1]
                 out.append(None if a is None or b is None else (a + b) / 2)
             return out
-        return [v for v, _ in self._pairs(config, w, True)]
+        return [v for v, _ in self.pairs(config, w, True)]
 
     def cpu_slowdown_rounds(self, config, w):
         """Per round, the relative growth of the watched server's CPU time per request over
         the unwatched one's."""
         return [None if v is None or u is None else slowdown(u, v)
-                for v, u in self._pairs(config, w, True)]
+                for v, u in self.pairs(config, w, True)]
 
     def cpu_added_us(self, config, w):
         """Per round, the CPU µs per request the watched server spent over the unwatched one."""
-        return [None if v is None or u is None else v - u for v, u in self._pairs(config, w, True)]
+        return [None if v is None or u is None else v - u for v, u in self.pairs(config, w, True)]
 
     def others_rounds(self, config, w):
         """Per round, the slowdown of the server gilstatd did not watch against itself in the
@@ -135,7 +139,7 @@ class IoRun:
         for rr in self.rounds:
             if config not in rr:
                 continue
-            u = "B" if rr["watched"] == "A" else "A"
+            u = other(rr["watched"])
             out.append(slowdown(rr["none"][u][w][0], rr[config][u][w][0], higher_is_better=True))
         return out
 

@@ -80,7 +80,7 @@ def exact_cost(m, w):
     added = median([v for v in m.cpu_added_us("gilstatd-exact", w) if v is not None])
     if added is not None:
         return added / per_request, per_request, counted, True
-    pairs = m._pairs("gilstatd-exact", w, False)
+    pairs = m.pairs("gilstatd-exact", w)
     cost = cost_per_release_us(median([u for _, u in pairs]), median([v for v, _ in pairs]),
                                per_request) if pairs else None
     return cost, per_request, counted, False

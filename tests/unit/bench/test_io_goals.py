@@ -7,7 +7,7 @@ from gilstat_bench import goals
 from gilstat_bench.render.footprint import demo_goal
 from gilstat_bench.render.io import exact_goal, io_goal
 from gilstat_bench.section_demo import DemoData
-from gilstat_bench.section_io import SERVERS, IoData, IoRun
+from gilstat_bench.section_io import SERVERS, IoData, IoRun, other
 from gilstat_bench.stats import cost_per_release_us
 
 
@@ -23,12 +23,12 @@ def io_round(r, none, rates, others=None, cpus=None):
     others[c] (default: `none`). cpus: (the CPU figures without gilstatd, {c: the watched
     server's})."""
     watched = SERVERS[r % 2]
-    other = SERVERS[1 - r % 2]
+    unwatched = other(watched)
     base = cpus[0] if cpus else None
     rr = {"watched": watched, "none": {k: figures(none, base) for k in SERVERS}}
     for c, rate in rates.items():
         rr[c] = {watched: figures(rate, cpus[1][c] if cpus else None),
-                 other: figures((others or {}).get(c, none), base)}
+                 unwatched: figures((others or {}).get(c, none), base)}
     return rr
 
 
